@@ -1,0 +1,276 @@
+//! Which models an agent uses: aliases, primary and fallbacks, allowlists,
+//! and turning what a user typed (`Opus`, `claude-opus-4-5`, `anthropic/claude-opus-4-5`) into a model.
+
+use pincer_config::{AgentSettings, Config, Location, Spanned, did_you_mean};
+use serde::Serialize;
+
+use crate::catalog::{Catalog, DEFAULT_MODEL, ModelSpec, Origin};
+use crate::model_ref::ModelRef;
+
+/// The implicit agent's id when the config lists none (as in OpenClaw).
+pub const DEFAULT_AGENT_ID: &str = "main";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alias {
+    pub alias: String,
+    /// The ref it stands for, as written in the config.
+    pub target: String,
+    #[serde(skip)]
+    pub loc: Option<Location>,
+    #[serde(skip)]
+    pub path: String,
+}
+
+/// Aliases from `agents.defaults.models` (and an agent's own `models`), matched case-insensitively.
+#[derive(Debug, Clone, Default)]
+pub struct Aliases(Vec<Alias>);
+
+impl Aliases {
+    pub fn from_settings<'a>(settings: impl IntoIterator<Item = &'a AgentSettings>) -> Aliases {
+        let mut out: Vec<Alias> = Vec::new();
+        for s in settings {
+            for e in &s.models {
+                if let Some(a) = &e.alias {
+                    // A later definition of the same alias wins, as in OpenClaw.
+                    out.retain(|x| !x.alias.eq_ignore_ascii_case(&a.value));
+                    out.push(Alias {
+                        alias: a.value.clone(),
+                        target: e.reference.value.clone(),
+                        loc: a.loc.clone(),
+                        path: a.path.clone(),
+                    });
+                }
+            }
+        }
+        Aliases(out)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Alias> {
+        let name = name.trim();
+        self.0.iter().find(|a| a.alias.eq_ignore_ascii_case(name))
+    }
+
+    /// The alias of a ref, for display.
+    pub fn of(&self, reference: &str) -> Option<&str> {
+        self.0.iter().find(|a| a.target == reference).map(|a| a.alias.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Alias> {
+        self.0.iter()
+    }
+}
+
+/// Models a user may switch to (`/model`, `--model`); configured primary
+/// and fallbacks are operator intent and are not filtered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "patterns", rename_all = "lowercase")]
+pub enum Allowlist {
+    Any,
+    /// Exact refs, aliases, or `provider/*` prefixes.
+    Only(Vec<String>),
+}
+
+impl Allowlist {
+    pub fn allows(&self, spec: &ModelSpec, aliases: &Aliases) -> bool {
+        match self {
+            Allowlist::Any => true,
+            Allowlist::Only(patterns) => patterns.iter().any(|p| {
+                if let Some(prefix) = p.strip_suffix('*') {
+                    spec.reference.to_ascii_lowercase().starts_with(&prefix.to_ascii_lowercase())
+                } else if let Some(a) = aliases.get(p) {
+                    a.target == spec.reference
+                } else {
+                    ModelRef::parse(p).is_ok_and(|r| r == spec.model_ref())
+                }
+            }),
+        }
+    }
+}
+
+/// One agent's model settings after OpenClaw's inheritance rules.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentModels {
+    pub id: String,
+    pub is_default: bool,
+    /// The primary as written (a ref or an alias), or the built-in default.
+    pub primary: String,
+    #[serde(skip)]
+    pub primary_origin: Origin,
+    pub fallbacks: Vec<String>,
+    #[serde(skip)]
+    pub fallback_refs: Vec<Spanned<String>>,
+    pub allow: Allowlist,
+    #[serde(skip)]
+    pub aliases: Aliases,
+}
+
+/// Every agent: the implicit `main` when the config lists none.
+pub fn agents(config: &Config) -> Vec<AgentModels> {
+    let d = &config.agents.defaults;
+    let default_primary = d.model.as_ref().and_then(|m| m.primary.clone());
+    let default_fallbacks = d.model.as_ref().and_then(|m| m.fallbacks.clone()).unwrap_or_default();
+    let primary_of = |p: Option<Spanned<String>>| match p {
+        Some(s) => (
+            s.value.clone(),
+            Origin::Config {
+                at: s.loc.as_ref().map(ToString::to_string),
+            },
+        ),
+        None => (DEFAULT_MODEL.to_string(), Origin::Default),
+    };
+    let entries = &config.agents.entries;
+    if entries.is_empty() {
+        let (primary, primary_origin) = primary_of(default_primary);
+        return vec![AgentModels {
+            id: DEFAULT_AGENT_ID.into(),
+            is_default: true,
+            primary,
+            primary_origin,
+            fallbacks: default_fallbacks.iter().map(|s| s.value.clone()).collect(),
+            fallback_refs: default_fallbacks,
+            allow: allowlist(d, None),
+            aliases: Aliases::from_settings([d]),
+        }];
+    }
+    let default_idx = entries.iter().position(|e| e.default).unwrap_or(0);
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            // An agent whose own model has no `fallbacks` is strict; one with only
+            // `fallbacks` keeps the inherited primary; no `model` inherits both.
+            let (primary, fallbacks) = match &e.settings.model {
+                None => (default_primary.clone(), default_fallbacks.clone()),
+                Some(m) => (
+                    m.primary.clone().or_else(|| default_primary.clone()),
+                    m.fallbacks.clone().unwrap_or_default(),
+                ),
+            };
+            let (primary, primary_origin) = primary_of(primary);
+            AgentModels {
+                id: e.id.value.clone(),
+                is_default: i == default_idx,
+                primary,
+                primary_origin,
+                fallbacks: fallbacks.iter().map(|s| s.value.clone()).collect(),
+                fallback_refs: fallbacks,
+                allow: allowlist(d, Some(&e.settings)),
+                aliases: Aliases::from_settings([d, &e.settings]),
+            }
+        })
+        .collect()
+}
+
+fn allowlist(defaults: &AgentSettings, agent: Option<&AgentSettings>) -> Allowlist {
+    let explicit = agent.and_then(|a| a.allow.as_ref()).or(defaults.allow.as_ref());
+    if let Some(list) = explicit {
+        return if list.is_empty() {
+            Allowlist::Any
+        } else {
+            Allowlist::Only(list.iter().map(|s| s.value.clone()).collect())
+        };
+    }
+    // Legacy: the keys of a non-empty `models` map are the allowlist.
+    let keys: Vec<String> = [Some(defaults), agent]
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s.models.iter().map(|m| m.reference.value.clone()))
+        .collect();
+    if keys.is_empty() {
+        Allowlist::Any
+    } else {
+        Allowlist::Only(keys)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("unknown provider {provider:?}{}", hint(suggestion))]
+    UnknownProvider { provider: String, suggestion: Option<String> },
+    #[error("provider {provider:?} has no model {model:?}{}", hint(suggestion))]
+    UnknownModel {
+        provider: String,
+        model: String,
+        suggestion: Option<String>,
+        /// False when the provider is a built-in catalog one: the model may
+        /// simply be newer than the catalog.
+        exhaustive: bool,
+    },
+    #[error("{input:?} is offered by several providers ({}); write it as provider/model", candidates.join(", "))]
+    Ambiguous { input: String, candidates: Vec<String> },
+    #[error("no model or alias named {input:?}{}", hint(suggestion))]
+    NotFound { input: String, suggestion: Option<String> },
+}
+
+fn hint(s: &Option<String>) -> String {
+    s.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved {
+    pub input: String,
+    /// The alias the input matched, if any.
+    pub alias: Option<String>,
+    pub spec: ModelSpec,
+}
+
+/// Turn a ref, alias or bare model id into a model of the catalog.
+pub fn resolve(catalog: &Catalog<'_>, aliases: &Aliases, input: &str) -> Result<Resolved, ResolveError> {
+    let input = input.trim();
+    let (alias, target) = match aliases.get(input) {
+        Some(a) => (Some(a.alias.clone()), a.target.as_str()),
+        None => (None, input),
+    };
+    let r = match ModelRef::parse(target) {
+        Ok(r) => r,
+        Err(_) => bare_id(catalog, aliases, target)?,
+    };
+    let Some(provider) = catalog.provider(&r.provider) else {
+        let ids: Vec<&str> = catalog.providers().map(|p| p.id.as_str()).collect();
+        return Err(ResolveError::UnknownProvider {
+            suggestion: did_you_mean(&r.provider, ids).map(str::to_string),
+            provider: r.provider,
+        });
+    };
+    match catalog.model(&r) {
+        Some(spec) => Ok(Resolved {
+            input: input.to_string(),
+            alias,
+            spec,
+        }),
+        None => {
+            let models = catalog.models_of(&provider.id);
+            let suggestion = did_you_mean(&r.model, models.iter().map(|m| m.id.as_str())).map(str::to_string);
+            Err(ResolveError::UnknownModel {
+                exhaustive: catalog.is_exhaustive(&r.provider),
+                provider: r.provider,
+                model: r.model,
+                suggestion,
+            })
+        }
+    }
+}
+
+/// A bare model id: a unique configured provider first, then a unique catalog match.
+fn bare_id(catalog: &Catalog<'_>, aliases: &Aliases, id: &str) -> Result<ModelRef, ResolveError> {
+    let configured = catalog.configured_providers_with_model(id);
+    if configured.len() == 1 {
+        return Ok(configured[0].clone());
+    }
+    let all = if configured.is_empty() {
+        catalog.providers_with_model(id)
+    } else {
+        configured
+    };
+    match all.len() {
+        1 => Ok(all[0].clone()),
+        0 => Err(ResolveError::NotFound {
+            input: id.to_string(),
+            suggestion: did_you_mean(id, aliases.iter().map(|a| a.alias.as_str())).map(str::to_string),
+        }),
+        _ => Err(ResolveError::Ambiguous {
+            input: id.to_string(),
+            candidates: all.iter().map(ToString::to_string).collect(),
+        }),
+    }
+}

@@ -1,0 +1,228 @@
+//! The parts of openclaw.json that Pincer acts on, as typed values.
+//!
+//! Values a user wrote keep their [`Location`] so that later checks (model
+//! references, aliases) can point at them.
+
+use std::fmt;
+
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::source::Location;
+
+/// A value and where it was written (None for built-in defaults).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spanned<T> {
+    pub value: T,
+    #[serde(skip)]
+    pub loc: Option<Location>,
+    /// JSON path, for messages about this value.
+    #[serde(skip)]
+    pub path: String,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, path: impl Into<String>, loc: Option<Location>) -> Self {
+        Spanned {
+            value,
+            loc,
+            path: path.into(),
+        }
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Spanned<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+/// Everything Pincer reads from the config.
+#[derive(Debug, Default)]
+pub struct Config {
+    pub agents: AgentsConfig,
+    pub models: ModelsConfig,
+    /// Top-level sections (and some nested keys) that OpenClaw knows but
+    /// Pincer does not act on yet, by JSON path. Kept, never fatal.
+    pub not_used: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct AgentsConfig {
+    pub defaults: AgentSettings,
+    /// From `agents.entries{}` (current) and `agents.list[]` (legacy), in file order.
+    pub entries: Vec<AgentEntry>,
+}
+
+/// Model selection settings, shared by `agents.defaults` and each agent.
+#[derive(Debug, Default, Clone)]
+pub struct AgentSettings {
+    pub model: Option<ModelSelection>,
+    /// `models` map: model ref → alias and params. Non-empty = legacy allowlist.
+    pub models: Vec<ModelEntry>,
+    /// `modelPolicy.allow`: explicit allowlist (refs, aliases, `provider/*`).
+    pub allow: Option<Vec<Spanned<String>>>,
+    pub params: Option<serde_json::Value>,
+    pub timeout_seconds: Option<u64>,
+}
+
+/// `model: "p/m"` or `model: { primary, fallbacks }`.
+#[derive(Debug, Clone, Default)]
+pub struct ModelSelection {
+    pub primary: Option<Spanned<String>>,
+    /// None when the key was absent; `Some([])` makes an agent explicitly strict.
+    pub fallbacks: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelEntry {
+    /// The map key: `provider/model` or `provider/*`.
+    pub reference: Spanned<String>,
+    pub alias: Option<Spanned<String>>,
+    pub params: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentEntry {
+    pub id: Spanned<String>,
+    pub default: bool,
+    pub name: Option<String>,
+    pub settings: AgentSettings,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Built-in catalog plus the config; config wins field by field.
+    #[default]
+    Merge,
+    /// Only what the config lists.
+    Replace,
+}
+
+#[derive(Debug, Default)]
+pub struct ModelsConfig {
+    pub mode: Mode,
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// The API dialect a provider speaks (OpenClaw's `api` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Api {
+    #[serde(rename = "openai-completions")]
+    OpenAiCompletions,
+    #[serde(rename = "openai-responses")]
+    OpenAiResponses,
+    #[serde(rename = "anthropic-messages")]
+    AnthropicMessages,
+    /// Pincer's in-process GGUF engine.
+    #[serde(rename = "embedded")]
+    Embedded,
+    /// A value OpenClaw accepts that Pincer cannot speak yet.
+    #[serde(untagged)]
+    Unsupported(&'static str),
+}
+
+impl Api {
+    /// Every value OpenClaw 2026.9 accepts, plus Pincer's `embedded`.
+    pub const KNOWN: &'static [&'static str] = &[
+        "openai-completions",
+        "openai-responses",
+        "anthropic-messages",
+        "embedded",
+        "openai-chatgpt-responses",
+        "google-generative-ai",
+        "google-vertex",
+        "github-copilot",
+        "bedrock-converse-stream",
+        "ollama",
+        "pi-messages",
+        "azure-openai-responses",
+    ];
+
+    pub fn parse(s: &str) -> Option<Api> {
+        Some(match s {
+            "openai-completions" => Api::OpenAiCompletions,
+            "openai-responses" => Api::OpenAiResponses,
+            "anthropic-messages" => Api::AnthropicMessages,
+            "embedded" => Api::Embedded,
+            other => Api::Unsupported(Self::KNOWN.iter().find(|k| **k == other)?),
+        })
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Api::OpenAiCompletions => "openai-completions",
+            Api::OpenAiResponses => "openai-responses",
+            Api::AnthropicMessages => "anthropic-messages",
+            Api::Embedded => "embedded",
+            Api::Unsupported(s) => s,
+        }
+    }
+
+    pub fn is_supported(&self) -> bool {
+        !matches!(self, Api::Unsupported(_))
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An API key from the config. The secret never prints: `Debug` shows `***`.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub secret: SecretString,
+    /// The environment variable it came from, when written as `${VAR}` or a SecretRef.
+    pub env_var: Option<String>,
+    pub loc: Option<Location>,
+}
+
+#[derive(Debug)]
+pub struct ProviderConfig {
+    /// Lowercased provider id.
+    pub id: Spanned<String>,
+    pub base_url: Option<Spanned<String>>,
+    pub api_key: Option<ApiKey>,
+    pub api: Option<Spanned<Api>>,
+    pub headers: Vec<(String, SecretString)>,
+    pub max_tokens: Option<u64>,
+    pub timeout_seconds: Option<u64>,
+    /// None when the key is absent (a catalog provider used as an overlay).
+    pub models: Option<Vec<ModelConfig>>,
+    pub loc: Option<Location>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ModelConfig {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub api: Option<Spanned<Api>>,
+    pub base_url: Option<Spanned<String>>,
+    pub reasoning: Option<bool>,
+    pub input: Option<Vec<String>>,
+    pub cost: CostConfig,
+    pub context_window: Option<u64>,
+    pub context_tokens: Option<u64>,
+    pub max_tokens: Option<u64>,
+    /// Path of a GGUF file, for `api: "embedded"` providers.
+    pub path: Option<Spanned<String>>,
+    pub loc: Option<Location>,
+}
+
+impl Default for Spanned<String> {
+    fn default() -> Self {
+        Spanned::new(String::new(), "", None)
+    }
+}
+
+/// USD per million tokens; each field may be given alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CostConfig {
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+    pub cache_read: Option<f64>,
+    pub cache_write: Option<f64>,
+}

@@ -1,0 +1,778 @@
+//! Walks the value tree into the typed [`Config`], collecting every problem
+//! (not just the first) with its JSON path and line:column.
+
+use std::collections::{HashMap, HashSet};
+
+use secrecy::SecretString;
+
+use crate::diag::{Diagnostic, JsonPath, did_you_mean};
+use crate::schema::*;
+use crate::source::{Location, SourceMap};
+use crate::tree::{Member, Node, Value};
+
+/// Top-level sections OpenClaw has that Pincer keeps but does not act on yet.
+const ROOT_NOT_USED: &[&str] = &[
+    "gateway", "auth", "channels", "tools", "skills", "session", "messages", "hooks", "cron", "plugins",
+    "browser", "discovery", "secrets", "logging", "ui", "wizard", "update", "diagnostics", "commands",
+    "talk", "audio", "media", "web", "canvasHost", "memory", "approvals", "bindings", "broadcast",
+    "nodeHost", "sandbox", "acp", "mcp", "cli", "identity", "routing", "queue", "storage",
+];
+/// Accepted at the root without comment.
+const ROOT_SILENT: &[&str] = &["$schema", "meta"];
+const ROOT_USED: &[&str] = &["agents", "models", "env"];
+
+const AGENTS_USED: &[&str] = &["defaults", "list", "entries", "ownership"];
+const SETTINGS_USED: &[&str] = &["model", "models", "modelPolicy", "params", "timeoutSeconds"];
+const ENTRY_USED: &[&str] = &["id", "default", "name", "model", "models", "modelPolicy", "params", "timeoutSeconds"];
+const SETTINGS_NOT_USED: &[&str] = &[
+    "modelSelectionScope", "imageModel", "pdfModel", "voiceModel", "mediaModels", "utilityModel",
+    "decisionModel", "thinkingDefault", "reasoningDefault", "verboseDefault", "fastModeDefault",
+    "elevatedDefault", "blockStreamingDefault", "blockStreamingBreak", "blockStreamingChunk", "compaction",
+    "contextPruning", "contextTokens", "workspace", "repoRoot", "skipBootstrap", "bootstrapMaxChars",
+    "userTimezone", "timeFormat", "heartbeat", "maxConcurrent", "subagents", "sandbox", "tools", "skills",
+    "humanDelay", "typingMode", "typingIntervalSeconds", "mediaMaxMb", "envelopeTimezone",
+    "envelopeTimestamp", "envelopeElapsed", "cliBackends", "memorySearch", "runtime", "experimental",
+    "agentDir", "identity", "groupChat", "agentRuntime",
+];
+const MODEL_SELECTION_USED: &[&str] = &["primary", "fallbacks"];
+const MODEL_ENTRY_USED: &[&str] = &["alias", "params"];
+const MODEL_ENTRY_NOT_USED: &[&str] = &["agentRuntime", "pickerRuntimes", "codeMode", "streaming"];
+const MODELS_USED: &[&str] = &["mode", "providers"];
+const MODELS_NOT_USED: &[&str] = &["catalogRefresh", "bedrockDiscovery"];
+const PROVIDER_USED: &[&str] = &["baseUrl", "apiKey", "api", "headers", "models", "maxTokens", "timeoutSeconds"];
+const PROVIDER_NOT_USED: &[&str] = &[
+    "auth", "region", "injectNumCtxForOpenAICompat", "params", "agentRuntime", "localService", "authHeader",
+    "request", "compat",
+];
+const MODEL_USED: &[&str] = &[
+    "id", "name", "api", "baseUrl", "reasoning", "input", "cost", "contextWindow", "contextTokens",
+    "maxTokens", "path",
+];
+const MODEL_NOT_USED: &[&str] = &[
+    "thinkingLevelMap", "params", "agentRuntime", "headers", "compat", "mediaInput", "metadataSource",
+];
+const COST_USED: &[&str] = &["input", "output", "cacheRead", "cacheWrite"];
+const COST_NOT_USED: &[&str] = &["tieredPricing"];
+const INPUT_KINDS: &[&str] = &["text", "image", "video", "audio"];
+
+/// A `${VAR}` that was replaced (or could not be), by JSON path.
+#[derive(Default)]
+pub(crate) struct Substitutions {
+    /// path → variable names used in that string.
+    pub used: HashMap<String, Vec<String>>,
+    /// paths whose string referred to a missing variable (already reported).
+    pub missing: HashSet<String>,
+}
+
+pub(crate) struct Checker<'a> {
+    sources: &'a SourceMap,
+    subs: &'a Substitutions,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    pub diags: Vec<Diagnostic>,
+    pub not_used: Vec<String>,
+}
+
+/// A value to check: the node and its JSON path.
+type Field<'n> = (&'n str, &'n Node, JsonPath);
+
+impl<'a> Checker<'a> {
+    pub fn new(sources: &'a SourceMap, subs: &'a Substitutions, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Checker {
+            sources,
+            subs,
+            env,
+            diags: Vec::new(),
+            not_used: Vec::new(),
+        }
+    }
+
+    fn loc(&self, node: &Node) -> Option<Location> {
+        Some(self.sources.location(node.pos))
+    }
+
+    fn error(&mut self, path: &JsonPath, node: &Node, msg: impl Into<String>) {
+        let loc = self.loc(node);
+        self.diags.push(Diagnostic::error(path.as_str(), msg, loc));
+    }
+
+    fn warn(&mut self, path: &JsonPath, node: &Node, msg: impl Into<String>) {
+        let loc = self.loc(node);
+        self.diags.push(Diagnostic::warning(path.as_str(), msg, loc));
+    }
+
+    fn mismatch(&mut self, path: &JsonPath, node: &Node, expected: &str) {
+        // A string whose ${VAR} was missing has been reported already.
+        if self.subs.missing.contains(path.as_str()) {
+            return;
+        }
+        let msg = format!("expected {expected}, found {}", node.value.describe());
+        self.error(path, node, msg);
+    }
+
+    /// The members of an object, sorted into known keys; unknown keys are
+    /// warned about (with a suggestion), known-but-unused keys are noted.
+    fn fields<'n>(&mut self, node: &'n Node, path: &JsonPath, used: &[&str], not_used: &[&str]) -> Vec<Field<'n>> {
+        let Some(members) = node.members() else {
+            self.mismatch(path, node, "an object");
+            return Vec::new();
+        };
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut out = Vec::new();
+        for Member { key, key_pos, node: value } in members {
+            let p = path.key(key);
+            let key_node = Node {
+                value: Value::Null,
+                pos: *key_pos,
+            };
+            if !seen.insert(key.as_str()) {
+                self.warn(&p, &key_node, "key appears twice; the later value wins");
+                out.retain(|(k, _, _): &Field<'n>| *k != key.as_str());
+            }
+            if used.contains(&key.as_str()) {
+                out.push((key.as_str(), value, p));
+            } else if not_used.contains(&key.as_str()) {
+                self.not_used.push(p.to_string());
+            } else {
+                let msg = match did_you_mean(key, used.iter().chain(not_used).copied()) {
+                    Some(s) => format!("unknown key {key:?} (did you mean {s:?}?)"),
+                    None => format!("unknown key {key:?}; it is ignored"),
+                };
+                self.warn(&p, &key_node, msg);
+            }
+        }
+        out
+    }
+
+    fn string(&mut self, node: &Node, path: &JsonPath) -> Option<Spanned<String>> {
+        match &node.value {
+            Value::String(s) => Some(Spanned::new(s.clone(), path.as_str(), self.loc(node))),
+            _ => {
+                self.mismatch(path, node, "a string");
+                None
+            }
+        }
+    }
+
+    fn nonempty_string(&mut self, node: &Node, path: &JsonPath) -> Option<Spanned<String>> {
+        let s = self.string(node, path)?;
+        if s.value.trim().is_empty() {
+            if !self.subs.missing.contains(path.as_str()) {
+                self.error(path, node, "expected a non-empty string, found \"\"");
+            }
+            return None;
+        }
+        Some(s)
+    }
+
+    fn bool(&mut self, node: &Node, path: &JsonPath) -> Option<bool> {
+        match node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.mismatch(path, node, "true or false");
+                None
+            }
+        }
+    }
+
+    fn positive_int(&mut self, node: &Node, path: &JsonPath) -> Option<u64> {
+        match node.value {
+            Value::Number(n, _) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= 1e15 => Some(n as u64),
+            _ => {
+                self.mismatch(path, node, "a positive integer");
+                None
+            }
+        }
+    }
+
+    fn non_negative(&mut self, node: &Node, path: &JsonPath) -> Option<f64> {
+        match node.value {
+            Value::Number(n, _) if n.is_finite() && n >= 0.0 => Some(n),
+            _ => {
+                self.mismatch(path, node, "a number ≥ 0");
+                None
+            }
+        }
+    }
+
+    fn string_list(&mut self, node: &Node, path: &JsonPath) -> Option<Vec<Spanned<String>>> {
+        let Value::Array(items) = &node.value else {
+            self.mismatch(path, node, "an array of strings");
+            return None;
+        };
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| self.nonempty_string(n, &path.index(i)))
+                .collect(),
+        )
+    }
+
+    fn json(node: &Node) -> serde_json::Value {
+        node.to_json(&mut Vec::new(), &|_| false)
+    }
+
+    fn object_json(&mut self, node: &Node, path: &JsonPath) -> Option<serde_json::Value> {
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return None;
+        }
+        Some(Self::json(node))
+    }
+
+    fn one_of(&mut self, node: &Node, path: &JsonPath, allowed: &[&str]) -> Option<String> {
+        let s = self.string(node, path)?;
+        if allowed.contains(&s.value.as_str()) {
+            return Some(s.value);
+        }
+        let list = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
+        let hint = did_you_mean(&s.value, allowed.iter().copied())
+            .map(|d| format!(" (did you mean {d:?}?)"))
+            .unwrap_or_default();
+        self.error(path, node, format!("expected one of {list}, found {:?}{hint}", s.value));
+        None
+    }
+
+    // ---- sections ----
+
+    pub fn root(&mut self, node: &Node) -> Config {
+        let mut config = Config::default();
+        let root = JsonPath::root();
+        let Some(members) = node.members() else {
+            self.mismatch(&root, node, "an object at the top of the file");
+            return config;
+        };
+        for m in members {
+            let p = root.key(&m.key);
+            match m.key.as_str() {
+                "agents" => config.agents = self.agents(&m.node, &p),
+                "models" => config.models = self.models(&m.node, &p),
+                "env" => self.env_section(&m.node, &p),
+                k if ROOT_SILENT.contains(&k) => {}
+                k if ROOT_NOT_USED.contains(&k) => self.not_used.push(p.to_string()),
+                k => {
+                    let key_node = Node {
+                        value: Value::Null,
+                        pos: m.key_pos,
+                    };
+                    let all = ROOT_USED.iter().chain(ROOT_NOT_USED).copied();
+                    let msg = match did_you_mean(k, all) {
+                        Some(s) => format!("unknown top-level section {k:?} (did you mean {s:?}?)"),
+                        None => format!("unknown top-level section {k:?}; it is ignored"),
+                    };
+                    self.warn(&p, &key_node, msg);
+                }
+            }
+        }
+        config.not_used = std::mem::take(&mut self.not_used);
+        config
+    }
+
+    fn env_section(&mut self, node: &Node, path: &JsonPath) {
+        for (key, value, p) in self.fields(node, path, &["vars"], &["shellEnv"]) {
+            if key != "vars" {
+                continue;
+            }
+            match value.members() {
+                Some(members) => {
+                    for m in members {
+                        let _ = self.string(&m.node, &p.key(&m.key));
+                    }
+                }
+                None => self.mismatch(&p, value, "an object of variable names to values"),
+            }
+        }
+    }
+
+    fn agents(&mut self, node: &Node, path: &JsonPath) -> AgentsConfig {
+        let mut agents = AgentsConfig::default();
+        for (key, value, p) in self.fields(node, path, AGENTS_USED, &[]) {
+            match key {
+                "defaults" => agents.defaults = self.settings(value, &p, SETTINGS_USED),
+                "list" => {
+                    let Value::Array(items) = &value.value else {
+                        self.mismatch(&p, value, "an array of agents");
+                        continue;
+                    };
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(entry) = self.agent_entry(item, &p.index(i), None) {
+                            agents.entries.push(entry);
+                        }
+                    }
+                }
+                "entries" => {
+                    let Some(members) = value.members() else {
+                        self.mismatch(&p, value, "an object of agents by id");
+                        continue;
+                    };
+                    for m in members {
+                        let id_node = Node {
+                            value: Value::String(m.key.clone()),
+                            pos: m.key_pos,
+                        };
+                        if let Some(entry) = self.agent_entry(&m.node, &p.key(&m.key), Some(&id_node)) {
+                            agents.entries.push(entry);
+                        }
+                    }
+                }
+                "ownership" => {
+                    let _ = self.one_of(value, &p, &["explicit"]);
+                }
+                _ => {}
+            }
+        }
+        self.check_agent_ids(&agents.entries);
+        agents
+    }
+
+    fn check_agent_ids(&mut self, entries: &[AgentEntry]) {
+        let mut seen: HashMap<String, &AgentEntry> = HashMap::new();
+        for e in entries {
+            let key = e.id.value.to_ascii_lowercase();
+            if let Some(first) = seen.get(&key) {
+                let at = first.id.loc.as_ref().map(|l| format!(" (first at {l})")).unwrap_or_default();
+                self.diags.push(Diagnostic::error(
+                    e.id.path.as_str(),
+                    format!("agent id {:?} is defined twice{at}", e.id.value),
+                    e.id.loc.clone(),
+                ));
+            } else {
+                seen.insert(key, e);
+            }
+        }
+        let defaults: Vec<&AgentEntry> = entries.iter().filter(|e| e.default).collect();
+        if defaults.len() > 1 {
+            let ids = defaults.iter().map(|e| e.id.value.as_str()).collect::<Vec<_>>().join(", ");
+            self.diags.push(Diagnostic::error(
+                defaults[1].id.path.as_str(),
+                format!("more than one agent has default: true ({ids}); keep one"),
+                defaults[1].id.loc.clone(),
+            ));
+        }
+    }
+
+    fn agent_entry(&mut self, node: &Node, path: &JsonPath, id_from_key: Option<&Node>) -> Option<AgentEntry> {
+        let settings = self.settings(node, path, ENTRY_USED);
+        let mut default = false;
+        let mut name = None;
+        let mut id = id_from_key.map(|n| (n, path.clone()));
+        let fields = node.members().map(|_| self.fields_quiet(node, path)).unwrap_or_default();
+        for (key, value, p) in fields {
+            match key {
+                "default" => default = self.bool(value, &p).unwrap_or(false),
+                "name" => name = self.string(value, &p).map(|s| s.value),
+                "id" if id_from_key.is_none() => id = Some((value, p)),
+                _ => {}
+            }
+        }
+        let Some((id_node, id_path)) = id else {
+            if node.members().is_some() {
+                self.error(path, node, "missing required key \"id\"");
+            }
+            return None;
+        };
+        let id = self.nonempty_string(id_node, &id_path)?;
+        let valid = {
+            let mut chars = id.value.chars();
+            chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && id.value.len() <= 64
+        };
+        if !valid {
+            self.error(
+                &id_path,
+                id_node,
+                format!(
+                    "agent id {:?} must be 1-64 letters, digits, '_' or '-', starting with a letter, digit or '_'",
+                    id.value
+                ),
+            );
+        }
+        Some(AgentEntry {
+            id,
+            default,
+            name,
+            settings,
+        })
+    }
+
+    /// Members of an object already checked for unknown keys by `settings`.
+    fn fields_quiet<'n>(&mut self, node: &'n Node, path: &JsonPath) -> Vec<Field<'n>> {
+        node.members()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| (m.key.as_str(), &m.node, path.key(&m.key)))
+            .collect()
+    }
+
+    fn settings(&mut self, node: &Node, path: &JsonPath, used: &[&str]) -> AgentSettings {
+        let mut s = AgentSettings::default();
+        for (key, value, p) in self.fields(node, path, used, SETTINGS_NOT_USED) {
+            match key {
+                "model" => s.model = self.model_selection(value, &p),
+                "models" => s.models = self.model_entries(value, &p),
+                "modelPolicy" => {
+                    for (k, v, pp) in self.fields(value, &p, &["allow"], &[]) {
+                        if k == "allow" {
+                            s.allow = self.string_list(v, &pp);
+                        }
+                    }
+                }
+                "params" => s.params = self.object_json(value, &p),
+                "timeoutSeconds" => s.timeout_seconds = self.positive_int(value, &p),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    fn model_selection(&mut self, node: &Node, path: &JsonPath) -> Option<ModelSelection> {
+        match &node.value {
+            Value::String(_) => Some(ModelSelection {
+                primary: self.nonempty_string(node, path),
+                fallbacks: None,
+            }),
+            Value::Object(_) => {
+                let mut sel = ModelSelection::default();
+                for (key, value, p) in self.fields(node, path, MODEL_SELECTION_USED, &[]) {
+                    match key {
+                        "primary" => sel.primary = self.nonempty_string(value, &p),
+                        "fallbacks" => sel.fallbacks = self.string_list(value, &p),
+                        _ => {}
+                    }
+                }
+                Some(sel)
+            }
+            _ => {
+                self.mismatch(path, node, "a model ref string or { primary, fallbacks }");
+                None
+            }
+        }
+    }
+
+    fn model_entries(&mut self, node: &Node, path: &JsonPath) -> Vec<ModelEntry> {
+        let Some(members) = node.members() else {
+            self.mismatch(path, node, "an object mapping model refs to { alias, params }");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for m in members {
+            let p = path.key(&m.key);
+            let reference = Spanned::new(m.key.clone(), p.as_str(), Some(self.sources.location(m.key_pos)));
+            let mut entry = ModelEntry {
+                reference,
+                alias: None,
+                params: None,
+            };
+            for (key, value, pp) in self.fields(&m.node, &p, MODEL_ENTRY_USED, MODEL_ENTRY_NOT_USED) {
+                match key {
+                    "alias" => entry.alias = self.nonempty_string(value, &pp),
+                    "params" => entry.params = self.object_json(value, &pp),
+                    _ => {}
+                }
+            }
+            out.push(entry);
+        }
+        out
+    }
+
+    fn models(&mut self, node: &Node, path: &JsonPath) -> ModelsConfig {
+        let mut models = ModelsConfig::default();
+        for (key, value, p) in self.fields(node, path, MODELS_USED, MODELS_NOT_USED) {
+            match key {
+                "mode" => {
+                    models.mode = match self.one_of(value, &p, &["merge", "replace"]).as_deref() {
+                        Some("replace") => Mode::Replace,
+                        _ => Mode::Merge,
+                    }
+                }
+                "providers" => {
+                    let Some(members) = value.members() else {
+                        self.mismatch(&p, value, "an object of providers by id");
+                        continue;
+                    };
+                    let mut seen: HashMap<String, String> = HashMap::new();
+                    for m in members {
+                        let pp = p.key(&m.key);
+                        let id = m.key.trim().to_ascii_lowercase();
+                        let key_loc = self.sources.location(m.key_pos);
+                        if id.is_empty() || id.contains('/') {
+                            self.diags.push(Diagnostic::error(
+                                pp.as_str(),
+                                format!("provider id {:?} must be non-empty and contain no '/'", m.key),
+                                Some(key_loc),
+                            ));
+                            continue;
+                        }
+                        if let Some(first) = seen.insert(id.clone(), m.key.clone()) {
+                            self.diags.push(Diagnostic::error(
+                                pp.as_str(),
+                                format!("provider {:?} is defined twice (as {first:?} and {:?})", id, m.key),
+                                Some(key_loc),
+                            ));
+                            continue;
+                        }
+                        let spanned_id = Spanned::new(id, pp.as_str(), Some(key_loc));
+                        if let Some(provider) = self.provider(&m.node, &pp, spanned_id) {
+                            models.providers.push(provider);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        models
+    }
+
+    fn api(&mut self, node: &Node, path: &JsonPath) -> Option<Spanned<Api>> {
+        let s = self.string(node, path)?;
+        match Api::parse(&s.value) {
+            Some(api) => {
+                if let Api::Unsupported(name) = api {
+                    self.warn(
+                        path,
+                        node,
+                        format!(
+                            "api {name:?} is valid for OpenClaw but Pincer does not speak it yet; \
+                             models of this provider cannot be called (supported: \"openai-completions\", \
+                             \"openai-responses\", \"anthropic-messages\", \"embedded\")"
+                        ),
+                    );
+                }
+                Some(Spanned::new(api, path.as_str(), s.loc))
+            }
+            None => {
+                let hint = match s.value.as_str() {
+                    "openai-codex-responses" => " (renamed to \"openai-chatgpt-responses\")".to_string(),
+                    other => did_you_mean(other, Api::KNOWN.iter().copied())
+                        .map(|d| format!(" (did you mean {d:?}?)"))
+                        .unwrap_or_default(),
+                };
+                let list = Api::KNOWN.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
+                self.error(path, node, format!("expected one of {list}, found {:?}{hint}", s.value));
+                None
+            }
+        }
+    }
+
+    fn base_url(&mut self, node: &Node, path: &JsonPath) -> Option<Spanned<String>> {
+        let s = self.nonempty_string(node, path)?;
+        match url::Url::parse(&s.value) {
+            Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Some(s),
+            _ => {
+                if !self.subs.missing.contains(path.as_str()) {
+                    self.error(path, node, format!("expected an http:// or https:// URL, found {:?}", s.value));
+                }
+                None
+            }
+        }
+    }
+
+    fn secret(&mut self, node: &Node, path: &JsonPath) -> Option<ApiKey> {
+        match &node.value {
+            Value::String(s) => {
+                if self.subs.missing.contains(path.as_str()) {
+                    return None;
+                }
+                let env_var = self.subs.used.get(path.as_str()).and_then(|v| v.first().cloned());
+                Some(ApiKey {
+                    secret: SecretString::from(s.clone()),
+                    env_var,
+                    loc: self.loc(node),
+                })
+            }
+            Value::Object(_) => {
+                let (mut source, mut id) = (None, None);
+                for (key, value, p) in self.fields(node, path, &["source", "provider", "id"], &[]) {
+                    match key {
+                        "source" => source = self.one_of(value, &p, &["env", "file", "exec", "store"]),
+                        "id" => id = self.nonempty_string(value, &p),
+                        _ => {}
+                    }
+                }
+                let (source, id) = (source?, id?);
+                if source != "env" {
+                    self.warn(
+                        path,
+                        node,
+                        format!("SecretRef source {source:?} is not supported by Pincer yet; only \"env\" is"),
+                    );
+                    return None;
+                }
+                match (self.env)(&id.value) {
+                    Some(v) => Some(ApiKey {
+                        secret: SecretString::from(v),
+                        env_var: Some(id.value),
+                        loc: self.loc(node),
+                    }),
+                    None => {
+                        self.error(
+                            path,
+                            node,
+                            format!("environment variable {} is not set (SecretRef)", id.value),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.mismatch(path, node, "a string or a SecretRef { source, id }");
+                None
+            }
+        }
+    }
+
+    fn provider(&mut self, node: &Node, path: &JsonPath, id: Spanned<String>) -> Option<ProviderConfig> {
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return None;
+        }
+        let mut provider = ProviderConfig {
+            id,
+            base_url: None,
+            api_key: None,
+            api: None,
+            headers: Vec::new(),
+            max_tokens: None,
+            timeout_seconds: None,
+            models: None,
+            loc: self.loc(node),
+        };
+        for (key, value, p) in self.fields(node, path, PROVIDER_USED, PROVIDER_NOT_USED) {
+            match key {
+                "baseUrl" => provider.base_url = self.base_url(value, &p),
+                "apiKey" => provider.api_key = self.secret(value, &p),
+                "api" => provider.api = self.api(value, &p),
+                "headers" => {
+                    let Some(members) = value.members() else {
+                        self.mismatch(&p, value, "an object of header names to values");
+                        continue;
+                    };
+                    for m in members {
+                        let hp = p.key(&m.key);
+                        if let Some(v) = self.secret(&m.node, &hp) {
+                            provider.headers.push((m.key.clone(), v.secret));
+                        }
+                    }
+                }
+                "maxTokens" => provider.max_tokens = self.positive_int(value, &p),
+                "timeoutSeconds" => provider.timeout_seconds = self.positive_int(value, &p),
+                "models" => {
+                    let Value::Array(items) = &value.value else {
+                        self.mismatch(&p, value, "an array of models");
+                        continue;
+                    };
+                    let mut models: Vec<ModelConfig> = Vec::new();
+                    for (i, item) in items.iter().enumerate() {
+                        let mp = p.index(i);
+                        let Some(model) = self.model(item, &mp) else { continue };
+                        if let Some(first) = models.iter().find(|m| m.id.value == model.id.value) {
+                            let at = first.id.loc.as_ref().map(|l| format!(" (first at {l})")).unwrap_or_default();
+                            self.diags.push(Diagnostic::error(
+                                model.id.path.as_str(),
+                                format!("model id {:?} is listed twice in this provider{at}", model.id.value),
+                                model.id.loc.clone(),
+                            ));
+                            continue;
+                        }
+                        models.push(model);
+                    }
+                    provider.models = Some(models);
+                }
+                _ => {}
+            }
+        }
+        Some(provider)
+    }
+
+    fn model(&mut self, node: &Node, path: &JsonPath) -> Option<ModelConfig> {
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return None;
+        }
+        let mut model = ModelConfig {
+            loc: self.loc(node),
+            ..ModelConfig::default()
+        };
+        let mut id = None;
+        for (key, value, p) in self.fields(node, path, MODEL_USED, MODEL_NOT_USED) {
+            match key {
+                "id" => id = self.nonempty_string(value, &p),
+                "name" => model.name = self.nonempty_string(value, &p).map(|s| s.value),
+                "api" => model.api = self.api(value, &p),
+                "baseUrl" => model.base_url = self.base_url(value, &p),
+                "reasoning" => model.reasoning = self.bool(value, &p),
+                "input" => {
+                    model.input = self.string_list(value, &p).map(|list| {
+                        list.into_iter()
+                            .filter(|s| {
+                                let ok = INPUT_KINDS.contains(&s.value.as_str());
+                                if !ok {
+                                    let l = INPUT_KINDS.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>();
+                                    self.diags.push(Diagnostic::error(
+                                        s.path.as_str(),
+                                        format!("expected one of {}, found {:?}", l.join(", "), s.value),
+                                        s.loc.clone(),
+                                    ));
+                                }
+                                ok
+                            })
+                            .map(|s| s.value)
+                            .collect()
+                    })
+                }
+                "cost" => model.cost = self.cost(value, &p),
+                "contextWindow" => model.context_window = self.positive_int(value, &p),
+                "contextTokens" => model.context_tokens = self.positive_int(value, &p),
+                "maxTokens" => model.max_tokens = self.positive_int(value, &p),
+                "path" => model.path = self.nonempty_string(value, &p),
+                _ => {}
+            }
+        }
+        let Some(id) = id else {
+            if node.get("id").is_none() {
+                self.error(path, node, "missing required key \"id\" (the model id as the server knows it)");
+            }
+            return None;
+        };
+        if let (Some(max), Some(ctx)) = (model.max_tokens, model.context_window) {
+            if max > ctx {
+                if let Some(n) = node.get("maxTokens") {
+                    self.warn(
+                        &path.key("maxTokens"),
+                        n,
+                        format!("{max} is larger than contextWindow ({ctx}); output will be capped at {ctx}"),
+                    );
+                }
+            }
+        }
+        if let (Some(ct), Some(ctx)) = (model.context_tokens, model.context_window) {
+            if ct > ctx {
+                if let Some(n) = node.get("contextTokens") {
+                    self.warn(
+                        &path.key("contextTokens"),
+                        n,
+                        format!("{ct} is larger than contextWindow ({ctx}); {ctx} is used"),
+                    );
+                }
+            }
+        }
+        model.id = id;
+        Some(model)
+    }
+
+    fn cost(&mut self, node: &Node, path: &JsonPath) -> CostConfig {
+        let mut cost = CostConfig::default();
+        for (key, value, p) in self.fields(node, path, COST_USED, COST_NOT_USED) {
+            let v = self.non_negative(value, &p);
+            match key {
+                "input" => cost.input = v,
+                "output" => cost.output = v,
+                "cacheRead" => cost.cache_read = v,
+                "cacheWrite" => cost.cache_write = v,
+                _ => {}
+            }
+        }
+        cost
+    }
+}
