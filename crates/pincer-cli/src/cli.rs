@@ -1,0 +1,85 @@
+//! Command-line syntax.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Pincer: a local-first AI gateway that reads OpenClaw's config.
+#[derive(Debug, Parser)]
+#[command(name = "pincer", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Config file (default: $OPENCLAW_CONFIG_PATH, else $OPENCLAW_STATE_DIR/openclaw.json, else ~/.openclaw/openclaw.json)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, inspect and resolve models
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Check and print the config
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Table of models: built-in catalog and config, with roles, limits, costs and keys
+    List(ListArgs),
+    /// Show everything known about one model and where each value came from
+    Resolve(ResolveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this provider's models
+    #[arg(long, value_name = "ID")]
+    pub provider: Option<String>,
+    /// Only models the config names (provider rows, primary, fallbacks, aliases, allowlist)
+    #[arg(long)]
+    pub configured: bool,
+    /// Only local models (local servers and the embedded engine)
+    #[arg(long)]
+    pub local: bool,
+    /// Roles (primary, fallbacks) of this agent instead of the default one
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// A model ref (provider/model), an alias, or a bare model id
+    #[arg(value_name = "REF|ALIAS")]
+    pub model: String,
+    /// Use this agent's aliases
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Report every problem in the config; exit 1 when there is an error
+    Validate(ValidateArgs),
+    /// Print the effective config (after $include and ${VAR}) with secrets as ***
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The file to check (default: the config Pincer would use)
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}

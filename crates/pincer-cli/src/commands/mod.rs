@@ -1,0 +1,63 @@
+//! One module per command group; each returns the process exit code.
+
+mod config;
+mod models;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use pincer_catalog::Catalog;
+use pincer_config::{Diagnostic, Env, Loaded};
+
+use crate::cli::{Cli, Command, ConfigCommand, ModelsCommand};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let env = Env::Process;
+    match cli.command {
+        Command::Models(ModelsCommand::List(args)) => models::list(&usable_config(cli.config.as_deref(), &env)?, &env, &args),
+        Command::Models(ModelsCommand::Resolve(args)) => {
+            models::resolve(&usable_config(cli.config.as_deref(), &env)?, &env, &args)
+        }
+        Command::Config(ConfigCommand::Validate(args)) => {
+            let path = args.path.as_deref().or(cli.config.as_deref());
+            config::validate(&pincer_config::load(path, &env)?, &env, args.json)
+        }
+        Command::Config(ConfigCommand::Show) => config::show(&pincer_config::load(cli.config.as_deref(), &env)?),
+    }
+}
+
+/// Config problems plus the catalog's reference checks, in file order.
+pub fn diagnostics(loaded: &Loaded, catalog: &Catalog<'_>) -> Vec<Diagnostic> {
+    let mut all = loaded.diagnostics.clone();
+    if !loaded.has_errors() {
+        all.extend(pincer_catalog::check(&loaded.config, catalog));
+    }
+    all.sort_by(|a, b| {
+        let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column));
+        key(a).cmp(&key(b))
+    });
+    all
+}
+
+/// Load the config for a command that needs a valid one: errors stop it,
+/// warnings are counted on stderr.
+fn usable_config(path: Option<&Path>, env: &Env) -> Result<Loaded> {
+    let loaded = pincer_config::load(path, env)?;
+    let catalog = Catalog::new(&loaded.config.models, env);
+    let diags = diagnostics(&loaded, &catalog);
+    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        let file = loaded.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        bail!("config {file} has {} error(s); fix them or run `pincer config validate`", errors.len());
+    }
+    let warnings = diags.len();
+    if warnings > 0 {
+        eprintln!("note: the config has {warnings} warning(s); `pincer config validate` lists them");
+    }
+    drop(catalog);
+    Ok(loaded)
+}

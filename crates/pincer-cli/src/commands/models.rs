@@ -1,0 +1,213 @@
+//! `pincer models list|resolve`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use pincer_catalog::{AgentModels, Aliases, Catalog, ModelSpec, Provider, agents, resolve as resolve_model};
+use pincer_config::{Env, Loaded};
+use serde_json::json;
+
+use crate::cli::{ListArgs, ResolveArgs};
+use crate::format;
+
+fn pick_agent(loaded: &Loaded, id: Option<&str>) -> Result<AgentModels> {
+    let all = agents(&loaded.config);
+    match id {
+        Some(id) => all
+            .into_iter()
+            .find(|a| a.id.eq_ignore_ascii_case(id))
+            .with_context(|| format!("no agent {id:?} in the config")),
+        None => all.into_iter().find(|a| a.is_default).context("the config defines no agent"),
+    }
+}
+
+/// Role of each model ref for one agent: `primary`, `fallback#1`, …
+fn roles(catalog: &Catalog<'_>, agent: &AgentModels) -> BTreeMap<String, Vec<String>> {
+    let mut roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut add = |input: &str, role: String| {
+        if let Ok(r) = resolve_model(catalog, &agent.aliases, input) {
+            roles.entry(r.spec.reference).or_default().push(role);
+        }
+    };
+    add(&agent.primary, "primary".into());
+    for (i, f) in agent.fallbacks.iter().enumerate() {
+        add(f, format!("fallback#{}", i + 1));
+    }
+    roles
+}
+
+/// Refs the config names anywhere: provider rows, agents' models maps, chains, allowlists.
+fn configured_refs(loaded: &Loaded, catalog: &Catalog<'_>) -> Vec<String> {
+    let mut refs = Vec::new();
+    for p in &loaded.config.models.providers {
+        for m in p.models.iter().flatten() {
+            refs.push(format!("{}/{}", p.id.value, m.id.value));
+        }
+    }
+    for agent in agents(&loaded.config) {
+        let settings = std::iter::once(&loaded.config.agents.defaults)
+            .chain(loaded.config.agents.entries.iter().map(|e| &e.settings));
+        let named = std::iter::once(agent.primary.clone())
+            .chain(agent.fallbacks.iter().cloned())
+            .chain(settings.flat_map(|s| s.models.iter().map(|m| m.reference.value.clone())))
+            .chain(match &agent.allow {
+                pincer_catalog::Allowlist::Only(list) => list.clone(),
+                pincer_catalog::Allowlist::Any => Vec::new(),
+            });
+        for input in named {
+            if let Ok(r) = resolve_model(catalog, &agent.aliases, &input) {
+                refs.push(r.spec.reference);
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    refs.retain(|r| seen.insert(r.clone()));
+    refs
+}
+
+pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
+    let catalog = Catalog::new(&loaded.config.models, env);
+    let agent = pick_agent(loaded, args.agent.as_deref())?;
+    let roles = roles(&catalog, &agent);
+    if let Some(p) = &args.provider {
+        if catalog.provider(&p.to_ascii_lowercase()).is_none() {
+            bail!("unknown provider {p:?}");
+        }
+    }
+    let mut models: Vec<ModelSpec> = if args.configured {
+        configured_refs(loaded, &catalog)
+            .iter()
+            .filter_map(|r| pincer_catalog::ModelRef::parse(r).ok())
+            .filter_map(|r| catalog.model(&r))
+            .collect()
+    } else {
+        catalog.all_models().collect()
+    };
+    models.retain(|m| {
+        args.provider.as_ref().is_none_or(|p| m.provider == p.to_ascii_lowercase()) && (!args.local || m.local)
+    });
+    // The agent's chain first, in order; then the rest as listed.
+    let rank = |m: &ModelSpec| {
+        roles.get(&m.reference).and_then(|r| r.first()).map(|r| match r.as_str() {
+            "primary" => 0,
+            other => other.trim_start_matches("fallback#").parse::<usize>().unwrap_or(0),
+        })
+    };
+    models.sort_by_key(|m| rank(m).unwrap_or(usize::MAX));
+
+    if args.json {
+        let rows: Vec<_> = models
+            .iter()
+            .map(|m| {
+                let p = catalog.provider(&m.provider);
+                json!({
+                    "ref": m.reference,
+                    "alias": agent.aliases.of(&m.reference),
+                    "provider": m.provider,
+                    "api": m.api,
+                    "contextWindow": m.context_window,
+                    "maxTokens": m.max_tokens,
+                    "cost": m.cost,
+                    "local": m.local,
+                    "key": p.map(|p| &p.key),
+                    "roles": roles.get(&m.reference).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json!({ "agent": agent.id, "models": rows }))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = format::table(&[
+        "MODEL", "ALIAS", "PROVIDER", "API", "CTX", "MAX OUT", "COST IN/OUT /1M", "LOCAL", "KEY", "ROLE",
+    ]);
+    for m in &models {
+        let key = catalog.provider(&m.provider).map(|p| format::key(&p.key)).unwrap_or_default();
+        t.add_row(vec![
+            m.reference.clone(),
+            agent.aliases.of(&m.reference).unwrap_or("").to_string(),
+            m.provider.clone(),
+            m.api.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            format::tokens(m.context_window),
+            format::tokens(m.max_tokens),
+            format::cost(&m.cost),
+            if m.local { "local" } else { "hosted" }.to_string(),
+            key,
+            roles.get(&m.reference).map(|r| r.join(",")).unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    eprintln!("{} model(s); agent {}; catalog: {}", models.len(), agent.id, catalog.source());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn resolve(loaded: &Loaded, env: &Env, args: &ResolveArgs) -> Result<ExitCode> {
+    let catalog = Catalog::new(&loaded.config.models, env);
+    let agent = pick_agent(loaded, args.agent.as_deref())?;
+    let resolved = resolve_model(&catalog, &agent.aliases, &args.model)?;
+    let spec = &resolved.spec;
+    let provider = catalog.provider(&spec.provider);
+    let role = roles(&catalog, &agent).remove(&spec.reference).unwrap_or_default();
+    let allowed = agent.allow.allows(spec, &agent.aliases);
+    if args.json {
+        let out = json!({
+            "input": resolved.input,
+            "alias": resolved.alias,
+            "model": spec,
+            "key": provider.map(|p| &p.key),
+            "agent": agent.id,
+            "roles": role,
+            "allowed": allowed,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_spec(spec, provider, &agent.aliases, &resolved.alias);
+    let role = if role.is_empty() { "-".to_string() } else { role.join(", ") };
+    println!("  {:<16}{role} (agent {})", "role", agent.id);
+    println!(
+        "  {:<16}{}",
+        "selectable",
+        if allowed { "yes" } else { "no: not in the agent's allowlist" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_spec(spec: &ModelSpec, provider: Option<&Provider>, aliases: &Aliases, via: &Option<String>) {
+    let alias = via.clone().or_else(|| aliases.of(&spec.reference).map(str::to_string));
+    match alias {
+        Some(a) => println!("{} (alias {a})", spec.reference),
+        None => println!("{}", spec.reference),
+    }
+    let origin = |field: &str| spec.origins.get(field).map(|o| o.to_string()).unwrap_or_default();
+    let row = |field: &str, value: String| println!("  {field:<16}{value:<34}{}", origin(field));
+    row("name", spec.name.clone());
+    row("api", spec.api.map(|a| a.to_string()).unwrap_or_else(|| "(none)".into()));
+    row("baseUrl", spec.base_url.clone().unwrap_or_else(|| "(none)".into()));
+    row("contextWindow", spec.context_window.to_string());
+    if let Some(ct) = spec.context_tokens {
+        row("contextTokens", ct.to_string());
+    }
+    row("maxTokens", spec.max_tokens.to_string());
+    row("cost.input", format!("${}/1M", spec.cost.input));
+    row("cost.output", format!("${}/1M", spec.cost.output));
+    row("cost.cacheRead", format!("${}/1M", spec.cost.cache_read));
+    row("cost.cacheWrite", format!("${}/1M", spec.cost.cache_write));
+    row("reasoning", spec.reasoning.to_string());
+    row("input", spec.input.join(", "));
+    if let Some(p) = &spec.path {
+        row("path", p.clone());
+    }
+    println!(
+        "  {:<16}{}",
+        "toolCalls",
+        spec.tool_call.map(|t| t.to_string()).unwrap_or_else(|| "unknown".into())
+    );
+    println!("  {:<16}{}", "where", if spec.local { "local" } else { "hosted" });
+    if let Some(p) = provider {
+        println!("  {:<16}{}", "key", format::key(&p.key));
+    }
+    if let Some(s) = &spec.status {
+        println!("  {:<16}{s}", "status");
+    }
+}

@@ -1,0 +1,73 @@
+//! Small display helpers shared by the commands.
+
+use comfy_table::{Table, presets};
+use pincer_catalog::{Cost, KeyStatus};
+
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING);
+    t.set_header(header.to_vec());
+    t
+}
+
+/// `200000` → `200k`, `1048576` → `1M`.
+pub fn tokens(n: u64) -> String {
+    if n >= 1_000_000 && n % 1_000_000 == 0 {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1_000_000 {
+        format!("{:.1}M", n as f64 / 1e6)
+    } else if n >= 1000 {
+        format!("{}k", (n as f64 / 1000.0).round() as u64)
+    } else {
+        n.to_string()
+    }
+}
+
+fn money(x: f64) -> String {
+    let s = format!("{x:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() { "0".into() } else { s.to_string() }
+}
+
+/// `$3 / $15` per million tokens, or `free`.
+pub fn cost(c: &Cost) -> String {
+    if c.input == 0.0 && c.output == 0.0 {
+        "free".into()
+    } else {
+        format!("${} / ${}", money(c.input), money(c.output))
+    }
+}
+
+pub fn key(k: &KeyStatus) -> String {
+    match k {
+        KeyStatus::Present { source } => format!("yes ({source})"),
+        KeyStatus::Missing { env } if env.is_empty() => "missing".into(),
+        KeyStatus::Missing { env } => format!("missing (${})", env[0]),
+        KeyStatus::NotNeeded => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_counts_read_like_model_cards() {
+        assert_eq!(tokens(196_608), "197k");
+        assert_eq!(tokens(200_000), "200k");
+        assert_eq!(tokens(1_000_000), "1M");
+        assert_eq!(tokens(1_048_576), "1.0M");
+        assert_eq!(tokens(512), "512");
+    }
+
+    #[test]
+    fn costs() {
+        let c = Cost {
+            input: 3.0,
+            output: 15.0,
+            ..Cost::default()
+        };
+        assert_eq!(cost(&c), "$3 / $15");
+        assert_eq!(cost(&Cost::default()), "free");
+    }
+}
