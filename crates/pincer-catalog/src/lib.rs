@@ -15,6 +15,9 @@ pub use catalog::{
     Origin, Origins, Provider, is_local_url,
 };
 pub use check::check;
+
+/// Parse the built-in catalog without the process-wide cache (for benchmarks).
+pub use builtin::parse_uncached as parse_builtin_catalog;
 pub use model_ref::{ModelRef, RefError};
 pub use selection::{
     AgentModels, Alias, Aliases, Allowlist, DEFAULT_AGENT_ID, ResolveError, Resolved, agents, resolve,
