@@ -11,7 +11,8 @@ use pincer_catalog::{Catalog, check, parse_builtin_catalog};
 use pincer_config::{Env, load_text};
 
 fn largest_fixture() -> (PathBuf, String) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/openclaw-configs");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/openclaw-configs");
     let mut best = (PathBuf::new(), String::new());
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {
@@ -42,14 +43,17 @@ fn bench(c: &mut Criterion) {
             black_box(check(&loaded.config, &catalog))
         })
     });
-    c.bench_function("total cold: load + validate + catalog parse + checks", |b| {
-        b.iter(|| {
-            let loaded = load_text(black_box(&text), &path, &env);
-            let n = parse_builtin_catalog();
-            let catalog = Catalog::new(&loaded.config.models, &env);
-            black_box((check(&loaded.config, &catalog), n))
-        })
-    });
+    c.bench_function(
+        "total cold: load + validate + catalog parse + checks",
+        |b| {
+            b.iter(|| {
+                let loaded = load_text(black_box(&text), &path, &env);
+                let n = parse_builtin_catalog();
+                let catalog = Catalog::new(&loaded.config.models, &env);
+                black_box((check(&loaded.config, &catalog), n))
+            })
+        },
+    );
 }
 
 criterion_group! {

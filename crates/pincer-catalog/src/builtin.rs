@@ -130,7 +130,11 @@ mod tests {
     #[test]
     fn compiled_catalog_parses_and_holds_models_dev() {
         let data: BuiltinData<'_> = serde_json::from_str(DATA).expect("catalog/models.json parses");
-        assert!(data.providers.len() > 150, "{} providers", data.providers.len());
+        assert!(
+            data.providers.len() > 150,
+            "{} providers",
+            data.providers.len()
+        );
         let models: usize = data.providers.iter().map(|p| p.models.len()).sum();
         assert!(models > 5000, "{models} models");
         let b = builtin();
@@ -140,7 +144,13 @@ mod tests {
         let opus = anthropic.model("claude-opus-4-5").expect("opus 4.5");
         assert_eq!(opus.ctx, 200_000);
         assert_eq!(opus.cost[0], 5.0);
-        assert!(b.provider("openrouter").unwrap().env.iter().any(|e| e == "OPENROUTER_API_KEY"));
+        assert!(
+            b.provider("openrouter")
+                .unwrap()
+                .env
+                .iter()
+                .any(|e| e == "OPENROUTER_API_KEY")
+        );
         assert!(b.provider("lmstudio").unwrap().local);
     }
 }

@@ -171,7 +171,10 @@ impl<'c> Catalog<'c> {
 
     /// Where the built-in catalog came from (models.dev snapshot).
     pub fn source(&self) -> String {
-        format!("{} ({})", self.builtin.data.source, self.builtin.data.generated_at)
+        format!(
+            "{} ({})",
+            self.builtin.data.source, self.builtin.data.generated_at
+        )
     }
 
     pub fn providers(&self) -> impl Iterator<Item = &Provider> {
@@ -191,7 +194,10 @@ impl<'c> Catalog<'c> {
     }
 
     fn config_provider(&self, provider: &str) -> Option<&'c ProviderConfig> {
-        self.config.providers.iter().find(|c| c.id.value == provider)
+        self.config
+            .providers
+            .iter()
+            .find(|c| c.id.value == provider)
     }
 
     /// Whether the provider's model list is complete: true for providers only
@@ -206,7 +212,9 @@ impl<'c> Catalog<'c> {
             .config_provider(&r.provider)
             .and_then(|c| c.models.as_ref())
             .and_then(|ms| ms.iter().find(|m| m.id.value == r.model));
-        let b = self.builtin_rows(&r.provider).and_then(|bp| bp.model(&r.model));
+        let b = self
+            .builtin_rows(&r.provider)
+            .and_then(|bp| bp.model(&r.model));
         if c.is_none() && b.is_none() {
             return None;
         }
@@ -225,7 +233,14 @@ impl<'c> Catalog<'c> {
         let rows = self.builtin_rows(provider);
         let mut out: Vec<ModelSpec> = configured
             .iter()
-            .map(|c| merge_model(p, &c.id.value, rows.and_then(|b| b.model(&c.id.value)), Some(c)))
+            .map(|c| {
+                merge_model(
+                    p,
+                    &c.id.value,
+                    rows.and_then(|b| b.model(&c.id.value)),
+                    Some(c),
+                )
+            })
             .collect();
         if let Some(rows) = rows {
             out.extend(
@@ -250,7 +265,9 @@ impl<'c> Catalog<'c> {
                 .config_provider(id)
                 .and_then(|c| c.models.as_ref())
                 .is_some_and(|ms| ms.iter().any(|m| m.id.value == model));
-            let in_builtin = self.builtin_rows(id).is_some_and(|b| b.model(model).is_some());
+            let in_builtin = self
+                .builtin_rows(id)
+                .is_some_and(|b| b.model(model).is_some());
             if in_config || in_builtin {
                 refs.push(ModelRef::new(id, model));
             }
@@ -263,7 +280,11 @@ impl<'c> Catalog<'c> {
         self.config
             .providers
             .iter()
-            .filter(|c| c.models.as_ref().is_some_and(|ms| ms.iter().any(|m| m.id.value == model)))
+            .filter(|c| {
+                c.models
+                    .as_ref()
+                    .is_some_and(|ms| ms.iter().any(|m| m.id.value == model))
+            })
             .map(|c| ModelRef::new(&c.id.value, model))
             .collect()
     }
@@ -271,13 +292,18 @@ impl<'c> Catalog<'c> {
 
 /// A base URL on this machine or the local network (no key needed, no cost).
 pub fn is_local_url(base_url: &str) -> bool {
-    let Ok(url) = url::Url::parse(base_url) else { return false };
+    let Ok(url) = url::Url::parse(base_url) else {
+        return false;
+    };
     match url.host() {
         Some(url::Host::Ipv4(ip)) => is_local_ip(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => is_local_ip(IpAddr::V6(ip)),
         Some(url::Host::Domain(d)) => {
             let d = d.to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost") || d.ends_with(".local") || !d.contains('.')
+            d == "localhost"
+                || d.ends_with(".localhost")
+                || d.ends_with(".local")
+                || !d.contains('.')
         }
         None => false,
     }
@@ -290,7 +316,11 @@ fn is_local_ip(ip: IpAddr) -> bool {
     }
 }
 
-fn merge_provider(b: Option<&BuiltinProvider<'_>>, c: Option<&ProviderConfig>, env: &Env) -> Provider {
+fn merge_provider(
+    b: Option<&BuiltinProvider<'_>>,
+    c: Option<&ProviderConfig>,
+    env: &Env,
+) -> Provider {
     let mut origins = Origins::new();
     let id = c
         .map(|c| c.id.value.clone())
@@ -323,19 +353,29 @@ fn merge_provider(b: Option<&BuiltinProvider<'_>>, c: Option<&ProviderConfig>, e
         None
     };
 
-    let env_keys: Vec<String> = b.map(|b| b.env.iter().map(|e| e.to_string()).collect()).unwrap_or_default();
+    let env_keys: Vec<String> = b
+        .map(|b| b.env.iter().map(|e| e.to_string()).collect())
+        .unwrap_or_default();
     let api_key = c.and_then(|c| c.api_key.clone());
     let local = api == Some(Api::Embedded)
         || base_url.as_deref().is_some_and(is_local_url)
         || (base_url.is_none() && b.is_some_and(|b| b.local));
     let key = match &api_key {
         Some(k) => KeyStatus::Present {
-            source: k.env_var.as_ref().map(|v| format!("${v}")).unwrap_or_else(|| "config".into()),
+            source: k
+                .env_var
+                .as_ref()
+                .map(|v| format!("${v}"))
+                .unwrap_or_else(|| "config".into()),
         },
         None if local => KeyStatus::NotNeeded,
         None => match env_keys.iter().find(|v| env.var(v).is_some()) {
-            Some(v) => KeyStatus::Present { source: format!("${v}") },
-            None => KeyStatus::Missing { env: env_keys.clone() },
+            Some(v) => KeyStatus::Present {
+                source: format!("${v}"),
+            },
+            None => KeyStatus::Missing {
+                env: env_keys.clone(),
+            },
         },
     };
     Provider {
@@ -378,7 +418,12 @@ fn pick<T>(
     }
 }
 
-fn merge_model(p: &Provider, id: &str, b: Option<&BuiltinModel<'_>>, c: Option<&ModelConfig>) -> ModelSpec {
+fn merge_model(
+    p: &Provider,
+    id: &str,
+    b: Option<&BuiltinModel<'_>>,
+    c: Option<&ModelConfig>,
+) -> ModelSpec {
     let mut o = Origins::new();
     let loc = c.and_then(|c| c.loc.clone());
     let name = pick(
@@ -390,7 +435,10 @@ fn merge_model(p: &Provider, id: &str, b: Option<&BuiltinModel<'_>>, c: Option<&
         id.to_string(),
     );
     // The provider's own api/baseUrl (config) beats a built-in per-model override.
-    let provider_cfg_api = p.origins.get("api").is_some_and(|o| matches!(o, Origin::Config { .. }));
+    let provider_cfg_api = p
+        .origins
+        .get("api")
+        .is_some_and(|o| matches!(o, Origin::Config { .. }));
     let model_builtin_api = b.and_then(|b| b.api.as_deref()).and_then(Api::parse);
     let api = match (c.and_then(|c| c.api.as_ref()), model_builtin_api) {
         (Some(a), _) => {
@@ -408,8 +456,14 @@ fn merge_model(p: &Provider, id: &str, b: Option<&BuiltinModel<'_>>, c: Option<&
             p.api
         }
     };
-    let provider_cfg_url = p.origins.get("baseUrl").is_some_and(|o| matches!(o, Origin::Config { .. }));
-    let base_url = match (c.and_then(|c| c.base_url.as_ref()), b.and_then(|b| b.base_url.as_deref())) {
+    let provider_cfg_url = p
+        .origins
+        .get("baseUrl")
+        .is_some_and(|o| matches!(o, Origin::Config { .. }));
+    let base_url = match (
+        c.and_then(|c| c.base_url.as_ref()),
+        b.and_then(|b| b.base_url.as_deref()),
+    ) {
         (Some(u), _) => {
             o.insert("baseUrl", Origin::config(&u.loc));
             Some(u.value.clone())
@@ -433,7 +487,10 @@ fn merge_model(p: &Provider, id: &str, b: Option<&BuiltinModel<'_>>, c: Option<&
         b.map(|b| b.ctx).filter(|&n| n > 0),
         DEFAULT_CONTEXT_WINDOW,
     );
-    let default_max = p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).min(context_window);
+    let default_max = p
+        .max_tokens
+        .unwrap_or(DEFAULT_MAX_TOKENS)
+        .min(context_window);
     let max_tokens = pick(
         &mut o,
         "maxTokens",
@@ -447,9 +504,30 @@ fn merge_model(p: &Provider, id: &str, b: Option<&BuiltinModel<'_>>, c: Option<&
     let bc = b.map(|b| b.cost);
     let cost = Cost {
         input: pick(&mut o, "cost.input", cc.input, &loc, bc.map(|x| x[0]), 0.0),
-        output: pick(&mut o, "cost.output", cc.output, &loc, bc.map(|x| x[1]), 0.0),
-        cache_read: pick(&mut o, "cost.cacheRead", cc.cache_read, &loc, bc.map(|x| x[2]), 0.0),
-        cache_write: pick(&mut o, "cost.cacheWrite", cc.cache_write, &loc, bc.map(|x| x[3]), 0.0),
+        output: pick(
+            &mut o,
+            "cost.output",
+            cc.output,
+            &loc,
+            bc.map(|x| x[1]),
+            0.0,
+        ),
+        cache_read: pick(
+            &mut o,
+            "cost.cacheRead",
+            cc.cache_read,
+            &loc,
+            bc.map(|x| x[2]),
+            0.0,
+        ),
+        cache_write: pick(
+            &mut o,
+            "cost.cacheWrite",
+            cc.cache_write,
+            &loc,
+            bc.map(|x| x[3]),
+            0.0,
+        ),
     };
     let reasoning = pick(
         &mut o,
@@ -467,7 +545,9 @@ fn merge_model(p: &Provider, id: &str, b: Option<&BuiltinModel<'_>>, c: Option<&
         b.map(|b| b.input.iter().map(|s| s.to_string()).collect()),
         vec!["text".to_string()],
     );
-    let context_tokens = c.and_then(|c| c.context_tokens).map(|n| n.min(context_window));
+    let context_tokens = c
+        .and_then(|c| c.context_tokens)
+        .map(|n| n.min(context_window));
     if context_tokens.is_some() {
         o.insert("contextTokens", Origin::config(&loc));
     }
@@ -533,7 +613,11 @@ mod tests {
         ] {
             assert!(is_local_url(u), "{u}");
         }
-        for u in ["https://api.anthropic.com", "https://openrouter.ai/api/v1", "not a url"] {
+        for u in [
+            "https://api.anthropic.com",
+            "https://openrouter.ai/api/v1",
+            "not a url",
+        ] {
             assert!(!is_local_url(u), "{u}");
         }
     }

@@ -16,10 +16,20 @@ pub fn check(config: &Config, catalog: &Catalog<'_>) -> Vec<Diagnostic> {
     check_providers(config, &mut out);
     let defaults = &config.agents.defaults;
     check_aliases(defaults, &mut out);
-    check_settings(catalog, &Aliases::from_settings([defaults]), defaults, &mut out);
+    check_settings(
+        catalog,
+        &Aliases::from_settings([defaults]),
+        defaults,
+        &mut out,
+    );
     for e in &config.agents.entries {
         check_aliases(&e.settings, &mut out);
-        check_settings(catalog, &Aliases::from_settings([defaults, &e.settings]), &e.settings, &mut out);
+        check_settings(
+            catalog,
+            &Aliases::from_settings([defaults, &e.settings]),
+            &e.settings,
+            &mut out,
+        );
     }
     out
 }
@@ -42,7 +52,10 @@ fn check_providers(config: &Config, out: &mut Vec<Diagnostic>) {
         if p.models.is_none() {
             out.push(Diagnostic::error(
                 p.id.path.as_str(),
-                format!("custom provider {:?} needs \"models\": the models its server offers", p.id.value),
+                format!(
+                    "custom provider {:?} needs \"models\": the models its server offers",
+                    p.id.value
+                ),
                 p.id.loc.clone(),
             ));
         }
@@ -64,13 +77,20 @@ fn check_aliases(settings: &AgentSettings, out: &mut Vec<Diagnostic>) {
         if ModelRef::parse(&alias.value).is_ok() {
             out.push(Diagnostic::warning(
                 alias.path.as_str(),
-                format!("alias {:?} looks like a model ref; pick a name without '/'", alias.value),
+                format!(
+                    "alias {:?} looks like a model ref; pick a name without '/'",
+                    alias.value
+                ),
                 alias.loc.clone(),
             ));
         }
         let key = alias.value.to_lowercase();
         if let Some(first) = seen.get(&key) {
-            let at = first.loc.as_ref().map(|l| format!(" at {l}")).unwrap_or_default();
+            let at = first
+                .loc
+                .as_ref()
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
             out.push(Diagnostic::error(
                 alias.path.as_str(),
                 format!(
@@ -85,7 +105,12 @@ fn check_aliases(settings: &AgentSettings, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_settings(catalog: &Catalog<'_>, aliases: &Aliases, s: &AgentSettings, out: &mut Vec<Diagnostic>) {
+fn check_settings(
+    catalog: &Catalog<'_>,
+    aliases: &Aliases,
+    s: &AgentSettings,
+    out: &mut Vec<Diagnostic>,
+) {
     let mut primary_ref = None;
     if let Some(m) = &s.model {
         if let Some(p) = &m.primary {
@@ -93,7 +118,9 @@ fn check_settings(catalog: &Catalog<'_>, aliases: &Aliases, s: &AgentSettings, o
         }
         let mut seen: Vec<String> = Vec::new();
         for f in m.fallbacks.iter().flatten() {
-            let Some(r) = check_ref(catalog, aliases, f, out) else { continue };
+            let Some(r) = check_ref(catalog, aliases, f, out) else {
+                continue;
+            };
             if primary_ref.as_ref() == Some(&r) {
                 out.push(Diagnostic::warning(
                     f.path.as_str(),
@@ -117,7 +144,10 @@ fn check_settings(catalog: &Catalog<'_>, aliases: &Aliases, s: &AgentSettings, o
         } else if ModelRef::parse(&r.value).is_err() {
             out.push(Diagnostic::error(
                 r.path.as_str(),
-                format!("{:?} is not a model ref: keys of \"models\" are \"provider/model\"", r.value),
+                format!(
+                    "{:?} is not a model ref: keys of \"models\" are \"provider/model\"",
+                    r.value
+                ),
                 r.loc.clone(),
             ));
         } else {
@@ -134,7 +164,12 @@ fn check_settings(catalog: &Catalog<'_>, aliases: &Aliases, s: &AgentSettings, o
 }
 
 fn check_wildcard(catalog: &Catalog<'_>, pattern: &Spanned<String>, out: &mut Vec<Diagnostic>) {
-    let provider = pattern.value.split('/').next().unwrap_or_default().to_ascii_lowercase();
+    let provider = pattern
+        .value
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if catalog.provider(&provider).is_none() {
         out.push(Diagnostic::error(
             pattern.path.as_str(),
@@ -159,7 +194,9 @@ fn check_ref(
             suggestion,
             exhaustive: false,
         }) => {
-            let hint = suggestion.map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
+            let hint = suggestion
+                .map(|s| format!(" (did you mean {s:?}?)"))
+                .unwrap_or_default();
             out.push(Diagnostic::warning(
                 r.path.as_str(),
                 format!(
@@ -171,8 +208,14 @@ fn check_ref(
             ));
             Some(format!("{provider}/{model}"))
         }
-        Err(ResolveError::UnknownModel { provider, model, .. }) if catalog.provider(&provider).is_some() => {
-            let listed: Vec<String> = catalog.models_of(&provider).into_iter().map(|m| m.id).collect();
+        Err(ResolveError::UnknownModel {
+            provider, model, ..
+        }) if catalog.provider(&provider).is_some() => {
+            let listed: Vec<String> = catalog
+                .models_of(&provider)
+                .into_iter()
+                .map(|m| m.id)
+                .collect();
             let hint = pincer_config::did_you_mean(&model, listed.iter().map(String::as_str))
                 .map(|s| format!(" (did you mean {s:?}?)"))
                 .unwrap_or_default();
@@ -189,7 +232,11 @@ fn check_ref(
             None
         }
         Err(e) => {
-            out.push(Diagnostic::error(r.path.as_str(), e.to_string(), r.loc.clone()));
+            out.push(Diagnostic::error(
+                r.path.as_str(),
+                e.to_string(),
+                r.loc.clone(),
+            ));
             None
         }
     }

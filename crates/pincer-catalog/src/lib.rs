@@ -11,8 +11,8 @@ mod model_ref;
 mod selection;
 
 pub use catalog::{
-    Catalog, Cost, DEFAULT_CONTEXT_WINDOW, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, EMBEDDED_PROVIDER, KeyStatus, ModelSpec,
-    Origin, Origins, Provider, is_local_url,
+    Catalog, Cost, DEFAULT_CONTEXT_WINDOW, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, EMBEDDED_PROVIDER,
+    KeyStatus, ModelSpec, Origin, Origins, Provider, is_local_url,
 };
 pub use check::check;
 
@@ -20,5 +20,6 @@ pub use check::check;
 pub use builtin::parse_uncached as parse_builtin_catalog;
 pub use model_ref::{ModelRef, RefError};
 pub use selection::{
-    AgentModels, Alias, Aliases, Allowlist, DEFAULT_AGENT_ID, ResolveError, Resolved, agents, resolve,
+    AgentModels, Alias, Aliases, Allowlist, DEFAULT_AGENT_ID, ResolveError, Resolved, agents,
+    resolve,
 };

@@ -52,7 +52,10 @@ impl Aliases {
 
     /// The alias of a ref, for display.
     pub fn of(&self, reference: &str) -> Option<&str> {
-        self.0.iter().find(|a| a.target == reference).map(|a| a.alias.as_str())
+        self.0
+            .iter()
+            .find(|a| a.target == reference)
+            .map(|a| a.alias.as_str())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Alias> {
@@ -76,7 +79,9 @@ impl Allowlist {
             Allowlist::Any => true,
             Allowlist::Only(patterns) => patterns.iter().any(|p| {
                 if let Some(prefix) = p.strip_suffix('*') {
-                    spec.reference.to_ascii_lowercase().starts_with(&prefix.to_ascii_lowercase())
+                    spec.reference
+                        .to_ascii_lowercase()
+                        .starts_with(&prefix.to_ascii_lowercase())
                 } else if let Some(a) = aliases.get(p) {
                     a.target == spec.reference
                 } else {
@@ -108,7 +113,11 @@ pub struct AgentModels {
 pub fn agents(config: &Config) -> Vec<AgentModels> {
     let d = &config.agents.defaults;
     let default_primary = d.model.as_ref().and_then(|m| m.primary.clone());
-    let default_fallbacks = d.model.as_ref().and_then(|m| m.fallbacks.clone()).unwrap_or_default();
+    let default_fallbacks = d
+        .model
+        .as_ref()
+        .and_then(|m| m.fallbacks.clone())
+        .unwrap_or_default();
     let primary_of = |p: Option<Spanned<String>>| match p {
         Some(s) => (
             s.value.clone(),
@@ -162,7 +171,9 @@ pub fn agents(config: &Config) -> Vec<AgentModels> {
 }
 
 fn allowlist(defaults: &AgentSettings, agent: Option<&AgentSettings>) -> Allowlist {
-    let explicit = agent.and_then(|a| a.allow.as_ref()).or(defaults.allow.as_ref());
+    let explicit = agent
+        .and_then(|a| a.allow.as_ref())
+        .or(defaults.allow.as_ref());
     if let Some(list) = explicit {
         return if list.is_empty() {
             Allowlist::Any
@@ -186,7 +197,10 @@ fn allowlist(defaults: &AgentSettings, agent: Option<&AgentSettings>) -> Allowli
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ResolveError {
     #[error("unknown provider {provider:?}{}", hint(suggestion))]
-    UnknownProvider { provider: String, suggestion: Option<String> },
+    UnknownProvider {
+        provider: String,
+        suggestion: Option<String>,
+    },
     #[error("provider {provider:?} has no model {model:?}{}", hint(suggestion))]
     UnknownModel {
         provider: String,
@@ -197,13 +211,21 @@ pub enum ResolveError {
         exhaustive: bool,
     },
     #[error("{input:?} is offered by several providers ({}); write it as provider/model", candidates.join(", "))]
-    Ambiguous { input: String, candidates: Vec<String> },
+    Ambiguous {
+        input: String,
+        candidates: Vec<String>,
+    },
     #[error("no model or alias named {input:?}{}", hint(suggestion))]
-    NotFound { input: String, suggestion: Option<String> },
+    NotFound {
+        input: String,
+        suggestion: Option<String>,
+    },
 }
 
 fn hint(s: &Option<String>) -> String {
-    s.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default()
+    s.as_ref()
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -215,7 +237,11 @@ pub struct Resolved {
 }
 
 /// Turn a ref, alias or bare model id into a model of the catalog.
-pub fn resolve(catalog: &Catalog<'_>, aliases: &Aliases, input: &str) -> Result<Resolved, ResolveError> {
+pub fn resolve(
+    catalog: &Catalog<'_>,
+    aliases: &Aliases,
+    input: &str,
+) -> Result<Resolved, ResolveError> {
     let input = input.trim();
     let (alias, target) = match aliases.get(input) {
         Some(a) => (Some(a.alias.clone()), a.target.as_str()),
@@ -240,7 +266,8 @@ pub fn resolve(catalog: &Catalog<'_>, aliases: &Aliases, input: &str) -> Result<
         }),
         None => {
             let models = catalog.models_of(&provider.id);
-            let suggestion = did_you_mean(&r.model, models.iter().map(|m| m.id.as_str())).map(str::to_string);
+            let suggestion =
+                did_you_mean(&r.model, models.iter().map(|m| m.id.as_str())).map(str::to_string);
             Err(ResolveError::UnknownModel {
                 exhaustive: catalog.is_exhaustive(&r.provider),
                 provider: r.provider,
@@ -266,7 +293,8 @@ fn bare_id(catalog: &Catalog<'_>, aliases: &Aliases, id: &str) -> Result<ModelRe
         1 => Ok(all[0].clone()),
         0 => Err(ResolveError::NotFound {
             input: id.to_string(),
-            suggestion: did_you_mean(id, aliases.iter().map(|a| a.alias.as_str())).map(str::to_string),
+            suggestion: did_you_mean(id, aliases.iter().map(|a| a.alias.as_str()))
+                .map(str::to_string),
         }),
         _ => Err(ResolveError::Ambiguous {
             input: id.to_string(),

@@ -40,7 +40,9 @@ fn marked(src: &str) -> (String, u32, u32) {
 fn expect(src: &str, severity: Severity, path: &str, msg: &str) {
     let (text, line, col) = marked(src);
     let diags = diagnose_at(&text, Path::new("/nonexistent/dir/openclaw.json"));
-    let found = diags.iter().find(|d| d.severity == severity && d.path == path && d.message.contains(msg));
+    let found = diags
+        .iter()
+        .find(|d| d.severity == severity && d.path == path && d.message.contains(msg));
     let Some(d) = found else {
         panic!("no {severity:?} at {path:?} containing {msg:?}; got:\n{diags:#?}");
     };
@@ -59,24 +61,41 @@ const PROVIDER_HEAD: &str = r#"{
 "#;
 
 fn model_case(model_body: &str) -> String {
-    format!("{PROVIDER_HEAD}          {{ id: \"m\", {model_body} }},\n        ],\n      }},\n    }},\n  }},\n}}\n")
+    format!(
+        "{PROVIDER_HEAD}          {{ id: \"m\", {model_body} }},\n        ],\n      }},\n    }},\n  }},\n}}\n"
+    )
 }
 
 // ---- syntax ----
 
 #[test]
 fn syntax_missing_comma() {
-    expect("{\n  agents: {}«\n  models: {},\n}", Severity::Error, "", "invalid JSON5: Expected comma");
+    expect(
+        "{\n  agents: {}«\n  models: {},\n}",
+        Severity::Error,
+        "",
+        "invalid JSON5: Expected comma",
+    );
 }
 
 #[test]
 fn syntax_unterminated_object() {
-    expect("{\n  models: «{\n    mode: \"merge\",\n", Severity::Error, "", "invalid JSON5: Unterminated object");
+    expect(
+        "{\n  models: «{\n    mode: \"merge\",\n",
+        Severity::Error,
+        "",
+        "invalid JSON5: Unterminated object",
+    );
 }
 
 #[test]
 fn syntax_unterminated_string() {
-    expect("{\n  models: { mode: «\"merge }\n}", Severity::Error, "", "invalid JSON5");
+    expect(
+        "{\n  models: { mode: «\"merge }\n}",
+        Severity::Error,
+        "",
+        "invalid JSON5",
+    );
 }
 
 #[test]
@@ -86,7 +105,12 @@ fn syntax_stray_token() {
 
 #[test]
 fn syntax_unterminated_comment() {
-    expect("{\n  «/* never closed\n  models: {},\n}", Severity::Error, "", "invalid JSON5");
+    expect(
+        "{\n  «/* never closed\n  models: {},\n}",
+        Severity::Error,
+        "",
+        "invalid JSON5",
+    );
 }
 
 #[test]
@@ -96,7 +120,12 @@ fn syntax_two_root_values() {
 
 #[test]
 fn syntax_root_not_object() {
-    expect("«[1, 2]", Severity::Error, "", "expected an object at the top of the file");
+    expect(
+        "«[1, 2]",
+        Severity::Error,
+        "",
+        "expected an object at the top of the file",
+    );
 }
 
 // ---- wrong types and values ----
@@ -183,8 +212,15 @@ fn cost_negative() {
 
 #[test]
 fn model_without_id() {
-    let src = format!("{PROVIDER_HEAD}          «{{ name: \"x\" }},\n        ],\n      }},\n    }},\n  }},\n}}\n");
-    expect(&src, Severity::Error, "models.providers.lmstudio.models[0]", "missing required key \"id\"");
+    let src = format!(
+        "{PROVIDER_HEAD}          «{{ name: \"x\" }},\n        ],\n      }},\n    }},\n  }},\n}}\n"
+    );
+    expect(
+        &src,
+        Severity::Error,
+        "models.providers.lmstudio.models[0]",
+        "missing required key \"id\"",
+    );
 }
 
 #[test]
@@ -312,7 +348,12 @@ fn model_listed_twice() {
     let src = format!(
         "{PROVIDER_HEAD}          {{ id: \"m\" }},\n          {{ id: «\"m\" }},\n        ],\n      }},\n    }},\n  }},\n}}\n"
     );
-    expect(&src, Severity::Error, "models.providers.lmstudio.models[1].id", "listed twice");
+    expect(
+        &src,
+        Severity::Error,
+        "models.providers.lmstudio.models[1].id",
+        "listed twice",
+    );
 }
 
 // ---- agents ----
@@ -371,9 +412,14 @@ fn missing_env_var_in_api_key() {
 
 #[test]
 fn missing_env_var_in_base_url_is_reported_once() {
-    let (text, ..) = marked("{ models: { providers: { x: { baseUrl: «\"${NO_SUCH_BASE}/v1\", models: [] } } } }");
+    let (text, ..) = marked(
+        "{ models: { providers: { x: { baseUrl: «\"${NO_SUCH_BASE}/v1\", models: [] } } } }",
+    );
     let diags = diagnose_at(&text, Path::new("/nonexistent/openclaw.json"));
-    let about: Vec<_> = diags.iter().filter(|d| d.path == "models.providers.x.baseUrl").collect();
+    let about: Vec<_> = diags
+        .iter()
+        .filter(|d| d.path == "models.providers.x.baseUrl")
+        .collect();
     assert_eq!(about.len(), 1, "{about:#?}");
     assert!(about[0].message.contains("NO_SUCH_BASE"));
 }
@@ -402,7 +448,12 @@ fn unknown_model_key_suggests() {
 
 #[test]
 fn unknown_top_level_section_suggests() {
-    expect("{ «model: {} }", Severity::Warning, "model", "did you mean \"models\"?");
+    expect(
+        "{ «model: {} }",
+        Severity::Warning,
+        "model",
+        "did you mean \"models\"?",
+    );
 }
 
 #[test]
@@ -543,10 +594,17 @@ fn replace_mode_drops_builtin_models() {
 fn every_problem_is_reported_in_one_run() {
     let text = model_case("contextWindow: \"big\", maxTokens: -1, reasoning: 3");
     let diags = diagnose_at(&text, Path::new("/nonexistent/openclaw.json"));
-    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).map(|d| d.path.as_str()).collect();
+    let errors: Vec<_> = diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.path.as_str())
+        .collect();
     for field in ["contextWindow", "maxTokens", "reasoning"] {
         let want = format!("models.providers.lmstudio.models[0].{field}");
-        assert!(errors.contains(&want.as_str()), "{want} missing from {errors:?}");
+        assert!(
+            errors.contains(&want.as_str()),
+            "{want} missing from {errors:?}"
+        );
     }
 }
 
@@ -568,10 +626,18 @@ fn env_var_is_substituted_and_secret_stays_out_of_output() {
     let loaded = load_text(text, Path::new("/nonexistent/openclaw.json"), &env);
     assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
     let shown = serde_json::to_string(&loaded.to_redacted_json()).unwrap();
-    assert!(!shown.contains("lm-secret") && !shown.contains("plain-secret"), "{shown}");
+    assert!(
+        !shown.contains("lm-secret") && !shown.contains("plain-secret"),
+        "{shown}"
+    );
     let debug = format!("{:?}", loaded.config);
     assert!(!debug.contains("lm-secret") && !debug.contains("plain-secret"));
     let catalog = Catalog::new(&loaded.config.models, &env);
     let key = &catalog.provider("lmstudio").unwrap().key;
-    assert_eq!(*key, pincer_catalog::KeyStatus::Present { source: "$LMSTUDIO_KEY".into() });
+    assert_eq!(
+        *key,
+        pincer_catalog::KeyStatus::Present {
+            source: "$LMSTUDIO_KEY".into()
+        }
+    );
 }

@@ -11,7 +11,9 @@ use pincer_config::{Env, load_text};
 use proptest::prelude::*;
 
 const SEEDS: &[&str] = &[
-    include_str!("../../../../shared/fixtures/openclaw-configs/hosted-primary-local-fallback.json5"),
+    include_str!(
+        "../../../../shared/fixtures/openclaw-configs/hosted-primary-local-fallback.json5"
+    ),
     include_str!("../../../../shared/fixtures/openclaw-configs/openai-compatible-proxy.json5"),
     r#"{ agents: { list: [{ id: "a", default: true, model: { fallbacks: ["x/y"] } }], defaults: { modelPolicy: { allow: ["anthropic/*"] } } },
         models: { mode: "replace", providers: { x: { baseUrl: "http://${HOST}:1/v1", apiKey: { source: "env", id: "K" }, models: [{ id: "y", cost: { input: 1e3 } }] } } },
@@ -24,9 +26,15 @@ fn check_text(text: &str) {
     let lines = text.split('\n').count() as u32;
     for d in &loaded.diagnostics {
         if let Some(l) = &d.location {
-            assert!(l.line >= 1 && l.line <= lines && l.column >= 1, "{d} outside the file");
+            assert!(
+                l.line >= 1 && l.line <= lines && l.column >= 1,
+                "{d} outside the file"
+            );
         }
-        assert!(!d.to_string().contains('\n'), "a diagnostic is one line: {d:?}");
+        assert!(
+            !d.to_string().contains('\n'),
+            "a diagnostic is one line: {d:?}"
+        );
     }
     let catalog = Catalog::new(&loaded.config.models, &env);
     let _ = check(&loaded.config, &catalog);
@@ -40,8 +48,8 @@ fn check_text(text: &str) {
 fn json5_char() -> impl Strategy<Value = char> {
     prop_oneof![
         prop::sample::select(vec![
-            '{', '}', '[', ']', ':', ',', '"', '\'', '/', '*', '\\', '\n', ' ', '$', '-', '+', '.', '0', '9', 'e', 'x',
-            'I', 'N', 'u', 'é', '\u{2028}',
+            '{', '}', '[', ']', ':', ',', '"', '\'', '/', '*', '\\', '\n', ' ', '$', '-', '+', '.',
+            '0', '9', 'e', 'x', 'I', 'N', 'u', 'é', '\u{2028}',
         ]),
         any::<char>(),
     ]
@@ -87,7 +95,10 @@ fn apply(seed: &str, edits: &[Edit]) -> String {
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1500)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500)
 }
 
 proptest! {
@@ -108,6 +119,10 @@ proptest! {
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     check_text(&text);
-    let text = format!("{{ models: {}1{} }}", "{ a: ".repeat(5000), " }".repeat(5000));
+    let text = format!(
+        "{{ models: {}1{} }}",
+        "{ a: ".repeat(5000),
+        " }".repeat(5000)
+    );
     check_text(&text);
 }

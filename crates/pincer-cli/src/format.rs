@@ -12,7 +12,7 @@ pub fn table(header: &[&str]) -> Table {
 
 /// `200000` → `200k`, `1048576` → `1M`.
 pub fn tokens(n: u64) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
     } else if n >= 1_000_000 {
         format!("{:.1}M", n as f64 / 1e6)
@@ -26,7 +26,11 @@ pub fn tokens(n: u64) -> String {
 fn money(x: f64) -> String {
     let s = format!("{x:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() { "0".into() } else { s.to_string() }
+    if s.is_empty() {
+        "0".into()
+    } else {
+        s.to_string()
+    }
 }
 
 /// `$3 / $15` per million tokens, or `free`.

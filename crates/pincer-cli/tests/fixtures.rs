@@ -12,7 +12,11 @@ fn fixtures_dir() -> PathBuf {
 
 fn fixture(name: &str) -> PathBuf {
     let p = fixtures_dir().join(name);
-    assert!(p.exists(), "fixture {} is missing (../shared must sit beside the repo)", p.display());
+    assert!(
+        p.exists(),
+        "fixture {} is missing (../shared must sit beside the repo)",
+        p.display()
+    );
     p
 }
 
@@ -29,17 +33,36 @@ fn pincer(args: &[&str]) -> Output {
 }
 
 fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The built-in catalog's row for a model, read straight from the data file.
 fn catalog_row(provider: &str, model: &str) -> Value {
-    let data: Value =
-        serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/models.json")).unwrap())
-            .unwrap();
-    let p = data["providers"].as_array().unwrap().iter().find(|p| p["id"] == provider).unwrap();
-    p["models"].as_array().unwrap().iter().find(|m| m["id"] == model).unwrap().clone()
+    let data: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/models.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let p = data["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == provider)
+        .unwrap();
+    p["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == model)
+        .unwrap()
+        .clone()
 }
 
 #[test]
@@ -59,12 +82,21 @@ fn every_fixture_validates() {
 
 fn list(fixture_name: &str) -> Vec<Value> {
     let f = fixture(fixture_name);
-    let out = pincer(&["--config", f.to_str().unwrap(), "models", "list", "--configured", "--json"]);
+    let out = pincer(&[
+        "--config",
+        f.to_str().unwrap(),
+        "models",
+        "list",
+        "--configured",
+        "--json",
+    ]);
     json(&out)["models"].as_array().unwrap().clone()
 }
 
 fn row<'a>(rows: &'a [Value], r: &str) -> &'a Value {
-    rows.iter().find(|m| m["ref"] == r).unwrap_or_else(|| panic!("{r} not listed: {rows:#?}"))
+    rows.iter()
+        .find(|m| m["ref"] == r)
+        .unwrap_or_else(|| panic!("{r} not listed: {rows:#?}"))
 }
 
 #[test]
@@ -92,16 +124,34 @@ fn hosted_primary_local_fallback_roles_and_aliases() {
 #[test]
 fn merge_mode_resolves_anthropic_fallbacks_from_the_catalog() {
     let rows = list("local-primary-hosted-fallback.json5");
-    assert_eq!(row(&rows, "lmstudio/minimax-m2.1-gs32")["roles"], serde_json::json!(["primary"]));
-    for (model, role) in [("claude-sonnet-4-5", "fallback#1"), ("claude-opus-4-5", "fallback#2")] {
+    assert_eq!(
+        row(&rows, "lmstudio/minimax-m2.1-gs32")["roles"],
+        serde_json::json!(["primary"])
+    );
+    for (model, role) in [
+        ("claude-sonnet-4-5", "fallback#1"),
+        ("claude-opus-4-5", "fallback#2"),
+    ] {
         let r = row(&rows, &format!("anthropic/{model}"));
         let want = catalog_row("anthropic", model);
         assert_eq!(r["roles"], serde_json::json!([role]));
         assert_eq!(r["contextWindow"], want["ctx"], "{model}");
         assert_eq!(r["maxTokens"], want["out"], "{model}");
-        assert_eq!(r["cost"]["input"].as_f64(), want["cost"][0].as_f64(), "{model}");
-        assert_eq!(r["cost"]["output"].as_f64(), want["cost"][1].as_f64(), "{model}");
-        assert_eq!(r["cost"]["cacheRead"].as_f64(), want["cost"][2].as_f64(), "{model}");
+        assert_eq!(
+            r["cost"]["input"].as_f64(),
+            want["cost"][0].as_f64(),
+            "{model}"
+        );
+        assert_eq!(
+            r["cost"]["output"].as_f64(),
+            want["cost"][1].as_f64(),
+            "{model}"
+        );
+        assert_eq!(
+            r["cost"]["cacheRead"].as_f64(),
+            want["cost"][2].as_f64(),
+            "{model}"
+        );
         assert_eq!(r["api"], "anthropic-messages");
         assert_eq!(r["local"], false);
         assert_eq!(r["key"]["status"], "missing");
@@ -122,7 +172,10 @@ fn lmstudio_fixture_lists_primary_and_alias_only_models() {
 #[test]
 fn proxy_fixture_without_primary_uses_embedded_default() {
     let rows = list("openai-compatible-proxy.json5");
-    assert_eq!(row(&rows, "embedded/smollm2-135m-instruct")["roles"], serde_json::json!(["primary"]));
+    assert_eq!(
+        row(&rows, "embedded/smollm2-135m-instruct")["roles"],
+        serde_json::json!(["primary"])
+    );
     let local = row(&rows, "local/my-local-model");
     assert_eq!(local["contextWindow"], 120000);
     assert_eq!(local["local"], true);
@@ -131,16 +184,35 @@ fn proxy_fixture_without_primary_uses_embedded_default() {
 #[test]
 fn resolve_alias_reports_field_origins() {
     let f = fixture("hosted-primary-local-fallback.json5");
-    let out = pincer(&["--config", f.to_str().unwrap(), "models", "resolve", "opus", "--json"]);
+    let out = pincer(&[
+        "--config",
+        f.to_str().unwrap(),
+        "models",
+        "resolve",
+        "opus",
+        "--json",
+    ]);
     let v = json(&out);
     assert_eq!(v["alias"], "Opus");
     assert_eq!(v["model"]["ref"], "anthropic/claude-opus-4-5");
     assert_eq!(v["model"]["origins"]["contextWindow"]["from"], "builtin");
-    let out = pincer(&["--config", f.to_str().unwrap(), "models", "resolve", "MINIMAX LOCAL", "--json"]);
+    let out = pincer(&[
+        "--config",
+        f.to_str().unwrap(),
+        "models",
+        "resolve",
+        "MINIMAX LOCAL",
+        "--json",
+    ]);
     let v = json(&out);
     assert_eq!(v["model"]["ref"], "lmstudio/minimax-m2.1-gs32");
     assert_eq!(v["model"]["origins"]["contextWindow"]["from"], "config");
-    assert!(v["model"]["origins"]["contextWindow"]["at"].as_str().unwrap().starts_with("hosted-primary-local-fallback.json5:"));
+    assert!(
+        v["model"]["origins"]["contextWindow"]["at"]
+            .as_str()
+            .unwrap()
+            .starts_with("hosted-primary-local-fallback.json5:")
+    );
 }
 
 #[test]
@@ -171,8 +243,19 @@ fn config_show_hides_secrets() {
     assert_eq!(v["gateway"]["auth"]["token"], "***");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("very-secret") && !text.contains("gw-secret"));
-    let out = pincer(&["--config", p.to_str().unwrap(), "models", "list", "--configured", "--json"]);
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = pincer(&[
+        "--config",
+        p.to_str().unwrap(),
+        "models",
+        "list",
+        "--configured",
+        "--json",
+    ]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!all.contains("very-secret"), "{all}");
 }
 
@@ -201,6 +284,9 @@ fn every_command_has_help() {
     ] {
         let out = pincer(&args);
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
     }
 }

@@ -25,7 +25,11 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(path: impl Into<String>, message: impl Into<String>, location: Option<Location>) -> Self {
+    pub fn error(
+        path: impl Into<String>,
+        message: impl Into<String>,
+        location: Option<Location>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Error,
             path: path.into(),
@@ -34,7 +38,11 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(path: impl Into<String>, message: impl Into<String>, location: Option<Location>) -> Self {
+    pub fn warning(
+        path: impl Into<String>,
+        message: impl Into<String>,
+        location: Option<Location>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             path: path.into(),
@@ -104,7 +112,10 @@ impl fmt::Display for JsonPath {
 }
 
 /// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -120,16 +131,34 @@ mod tests {
 
     #[test]
     fn paths_quote_keys_that_are_not_words() {
-        let p = JsonPath::root().key("agents").key("defaults").key("models").key("anthropic/claude-opus-4-5");
-        assert_eq!(p.as_str(), r#"agents.defaults.models["anthropic/claude-opus-4-5"]"#);
-        let p = JsonPath::root().key("models").key("providers").key("llama-cpp").key("models").index(2);
+        let p = JsonPath::root()
+            .key("agents")
+            .key("defaults")
+            .key("models")
+            .key("anthropic/claude-opus-4-5");
+        assert_eq!(
+            p.as_str(),
+            r#"agents.defaults.models["anthropic/claude-opus-4-5"]"#
+        );
+        let p = JsonPath::root()
+            .key("models")
+            .key("providers")
+            .key("llama-cpp")
+            .key("models")
+            .index(2);
         assert_eq!(p.as_str(), "models.providers.llama-cpp.models[2]");
     }
 
     #[test]
     fn suggests_close_keys_only() {
-        assert_eq!(did_you_mean("contextWindows", ["contextWindow", "maxTokens"]), Some("contextWindow"));
-        assert_eq!(did_you_mean("basurl", ["baseUrl", "apiKey"]), Some("baseUrl"));
+        assert_eq!(
+            did_you_mean("contextWindows", ["contextWindow", "maxTokens"]),
+            Some("contextWindow")
+        );
+        assert_eq!(
+            did_you_mean("basurl", ["baseUrl", "apiKey"]),
+            Some("baseUrl")
+        );
         assert_eq!(did_you_mean("zzz", ["baseUrl", "apiKey"]), None);
     }
 }

@@ -74,11 +74,22 @@ impl Loaded {
 /// Keys whose values are credentials, wherever they sit; header values and
 /// `env.vars` values are treated as secrets too.
 fn is_secret_path(path: &[String]) -> bool {
-    let Some(last) = path.last() else { return false };
+    let Some(last) = path.last() else {
+        return false;
+    };
     let key = last.to_ascii_lowercase();
-    let secret_word = ["apikey", "api_key", "token", "password", "secret", "authorization", "cookie", "passphrase"]
-        .iter()
-        .any(|w| key.contains(w))
+    let secret_word = [
+        "apikey",
+        "api_key",
+        "token",
+        "password",
+        "secret",
+        "authorization",
+        "cookie",
+        "passphrase",
+    ]
+    .iter()
+    .any(|w| key.contains(w))
         || key.ends_with("key") && !key.ends_with("sessionkey");
     let in_map = |name: &str| path.len() >= 2 && path[path.len() - 2] == name;
     secret_word || in_map("headers") || (in_map("vars") && path.first().is_some_and(|p| p == "env"))
@@ -94,7 +105,10 @@ pub fn load(flag: Option<&Path>, env: &Env) -> Result<Loaded, ConfigError> {
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(load_text(&text, &path, env)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match via {
-            PathSource::Flag => Err(ConfigError::NotFound { path, via: "--config" }),
+            PathSource::Flag => Err(ConfigError::NotFound {
+                path,
+                via: "--config",
+            }),
             PathSource::ConfigPathEnv => Err(ConfigError::NotFound {
                 path,
                 via: "$OPENCLAW_CONFIG_PATH",
@@ -163,7 +177,11 @@ pub fn load_text(text: &str, path: &Path, env: &Env) -> Loaded {
     let config = checker.root(&tree);
     diagnostics.append(&mut checker.diags);
     diagnostics.sort_by(|a, b| {
-        let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column));
+        let key = |d: &Diagnostic| {
+            d.location
+                .as_ref()
+                .map(|l| (l.file.clone(), l.line, l.column))
+        };
         key(a).cmp(&key(b))
     });
     Loaded {
@@ -177,12 +195,17 @@ pub fn load_text(text: &str, path: &Path, env: &Env) -> Loaded {
 
 /// Sections whose missing `${VAR}`s are errors: the ones Pincer acts on.
 fn section_is_used(path: &str) -> bool {
-    ["agents", "models", "env"]
-        .iter()
-        .any(|s| path == *s || path.starts_with(&format!("{s}.")) || path.starts_with(&format!("{s}[")))
+    ["agents", "models", "env"].iter().any(|s| {
+        path == *s || path.starts_with(&format!("{s}.")) || path.starts_with(&format!("{s}["))
+    })
 }
 
-fn substitute(tree: &mut Node, env: &Env, sources: &SourceMap, diags: &mut Vec<Diagnostic>) -> Substitutions {
+fn substitute(
+    tree: &mut Node,
+    env: &Env,
+    sources: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Substitutions {
     // `env.vars` in the config fills in what the process environment lacks.
     let vars: Vec<(String, String)> = tree
         .get("env")
@@ -195,15 +218,21 @@ fn substitute(tree: &mut Node, env: &Env, sources: &SourceMap, diags: &mut Vec<D
         })
         .unwrap_or_default();
     let lookup = |name: &str| {
-        env.var(name)
-            .or_else(|| vars.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.clone()))
+        env.var(name).or_else(|| {
+            vars.iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        })
     };
     let mut uses: Vec<VarUse> = Vec::new();
     load::substitute_env(tree, &JsonPath::root(), &lookup, &mut uses);
     let mut subs = Substitutions::default();
     for u in uses {
         let path = u.path.to_string();
-        subs.used.entry(path.clone()).or_default().push(u.name.clone());
+        subs.used
+            .entry(path.clone())
+            .or_default()
+            .push(u.name.clone());
         if u.found {
             continue;
         }
@@ -211,7 +240,10 @@ fn substitute(tree: &mut Node, env: &Env, sources: &SourceMap, diags: &mut Vec<D
         let d = if section_is_used(&path) {
             Diagnostic::error(
                 path.as_str(),
-                format!("environment variable {} is not set (referenced as ${{{}}})", u.name, u.name),
+                format!(
+                    "environment variable {} is not set (referenced as ${{{}}})",
+                    u.name, u.name
+                ),
                 loc,
             )
         } else {

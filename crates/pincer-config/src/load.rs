@@ -29,7 +29,9 @@ impl Env {
 
     /// `$HOME`, or `$OPENCLAW_HOME` which replaces it for every OpenClaw path.
     pub fn home(&self) -> Option<PathBuf> {
-        self.var("OPENCLAW_HOME").or_else(|| self.var("HOME")).map(PathBuf::from)
+        self.var("OPENCLAW_HOME")
+            .or_else(|| self.var("HOME"))
+            .map(PathBuf::from)
     }
 
     /// OpenClaw's state directory: `$OPENCLAW_STATE_DIR`, else `~/.openclaw`
@@ -83,13 +85,14 @@ fn parse_options() -> ParseOptions {
 /// Parse one file's text into a tree, or a syntax diagnostic with line:column.
 pub(crate) fn parse_file(sources: &SourceMap, file: FileId) -> Result<Node, Diagnostic> {
     let text = &sources.file(file).text;
-    let parsed = jsonc_parser::parse_to_ast(text, &CollectOptions::default(), &parse_options()).map_err(|e| {
-        let loc = sources.location(Pos {
-            file,
-            offset: e.range().start as u32,
-        });
-        Diagnostic::error("", format!("invalid JSON5: {}", e.kind()), Some(loc))
-    })?;
+    let parsed = jsonc_parser::parse_to_ast(text, &CollectOptions::default(), &parse_options())
+        .map_err(|e| {
+            let loc = sources.location(Pos {
+                file,
+                offset: e.range().start as u32,
+            });
+            Diagnostic::error("", format!("invalid JSON5: {}", e.kind()), Some(loc))
+        })?;
     match parsed.value {
         Some(v) => Ok(tree::from_ast(v, file)),
         None => Ok(Node {
@@ -108,7 +111,13 @@ pub(crate) struct Includer<'a> {
 
 impl Includer<'_> {
     /// Replace every `$include` in `node` by the content of the named files.
-    pub fn resolve(&mut self, node: Node, dir: &Path, stack: &mut Vec<PathBuf>, path: &JsonPath) -> Node {
+    pub fn resolve(
+        &mut self,
+        node: Node,
+        dir: &Path,
+        stack: &mut Vec<PathBuf>,
+        path: &JsonPath,
+    ) -> Node {
         match node.value {
             Value::Array(items) => Node {
                 pos: node.pos,
@@ -174,7 +183,10 @@ impl Includer<'_> {
             other => {
                 self.diags.push(Diagnostic::error(
                     inc_path.as_str(),
-                    format!("expected a file path or an array of paths, found {}", other.describe()),
+                    format!(
+                        "expected a file path or an array of paths, found {}",
+                        other.describe()
+                    ),
                     Some(self.sources.location(include.pos)),
                 ));
                 return own;
@@ -219,19 +231,24 @@ impl Includer<'_> {
         let loc = self.sources.location(at);
         let fail = |msg: String| Diagnostic::error(path.as_str(), msg, Some(loc.clone()));
         if file.is_empty() || file.contains('\0') || file.len() >= 4096 {
-            self.diags.push(fail(format!("invalid include path {file:?}")));
+            self.diags
+                .push(fail(format!("invalid include path {file:?}")));
             return None;
         }
         if stack.len() > MAX_INCLUDE_DEPTH {
-            self.diags
-                .push(fail(format!("includes nest deeper than {MAX_INCLUDE_DEPTH} levels at {file:?}")));
+            self.diags.push(fail(format!(
+                "includes nest deeper than {MAX_INCLUDE_DEPTH} levels at {file:?}"
+            )));
             return None;
         }
         let full = dir.join(file);
         let canonical = match full.canonicalize() {
             Ok(c) => c,
             Err(e) => {
-                self.diags.push(fail(format!("cannot read included file {}: {e}", full.display())));
+                self.diags.push(fail(format!(
+                    "cannot read included file {}: {e}",
+                    full.display()
+                )));
                 return None;
             }
         };
@@ -243,14 +260,19 @@ impl Includer<'_> {
             return None;
         }
         if stack.contains(&canonical) {
-            self.diags
-                .push(fail(format!("include cycle: {} includes itself", canonical.display())));
+            self.diags.push(fail(format!(
+                "include cycle: {} includes itself",
+                canonical.display()
+            )));
             return None;
         }
         let text = match std::fs::read_to_string(&canonical) {
             Ok(t) => t,
             Err(e) => {
-                self.diags.push(fail(format!("cannot read included file {}: {e}", full.display())));
+                self.diags.push(fail(format!(
+                    "cannot read included file {}: {e}",
+                    full.display()
+                )));
                 return None;
             }
         };
@@ -266,7 +288,10 @@ impl Includer<'_> {
                 return None;
             }
         };
-        let sub_dir = canonical.parent().map(Path::to_path_buf).unwrap_or_default();
+        let sub_dir = canonical
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         stack.push(canonical);
         let node = self.resolve(node, &sub_dir, stack, path);
         stack.pop();
@@ -321,17 +346,15 @@ pub(crate) fn substitute_env(
     uses: &mut Vec<VarUse>,
 ) {
     match &mut node.value {
-        Value::String(s) => {
-            if s.contains("${") {
-                let mut names = Vec::new();
-                *s = expand(s, lookup, &mut names);
-                uses.extend(names.into_iter().map(|(name, found)| VarUse {
-                    name,
-                    found,
-                    path: path.clone(),
-                    pos: node.pos,
-                }));
-            }
+        Value::String(s) if s.contains("${") => {
+            let mut names = Vec::new();
+            *s = expand(s, lookup, &mut names);
+            uses.extend(names.into_iter().map(|(name, found)| VarUse {
+                name,
+                found,
+                path: path.clone(),
+                pos: node.pos,
+            }));
         }
         Value::Array(items) => {
             for (i, n) in items.iter_mut().enumerate() {
@@ -356,29 +379,33 @@ fn is_var_name(name: &str) -> bool {
 
 /// Expand one string. Names not in OpenClaw's `[A-Z_][A-Z0-9_]*` form are left as written.
 /// `names` receives each variable referred to and whether it had a value.
-pub(crate) fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>, names: &mut Vec<(String, bool)>) -> String {
+pub(crate) fn expand(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    names: &mut Vec<(String, bool)>,
+) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix("$${") {
-            if let Some(end) = after.find('}').filter(|&e| is_var_name(&after[..e])) {
-                out.push_str("${");
-                out.push_str(&after[..=end]);
-                rest = &after[end + 1..];
-                continue;
-            }
+        if let Some(after) = tail.strip_prefix("$${")
+            && let Some(end) = after.find('}').filter(|&e| is_var_name(&after[..e]))
+        {
+            out.push_str("${");
+            out.push_str(&after[..=end]);
+            rest = &after[end + 1..];
+            continue;
         }
-        if let Some(after) = tail.strip_prefix("${") {
-            if let Some(end) = after.find('}').filter(|&e| is_var_name(&after[..e])) {
-                let name = &after[..end];
-                let value = lookup(name);
-                names.push((name.to_string(), value.is_some()));
-                out.push_str(value.as_deref().unwrap_or(""));
-                rest = &after[end + 1..];
-                continue;
-            }
+        if let Some(after) = tail.strip_prefix("${")
+            && let Some(end) = after.find('}').filter(|&e| is_var_name(&after[..e]))
+        {
+            let name = &after[..end];
+            let value = lookup(name);
+            names.push((name.to_string(), value.is_some()));
+            out.push_str(value.as_deref().unwrap_or(""));
+            rest = &after[end + 1..];
+            continue;
         }
         out.push('$');
         rest = &tail[1..];
@@ -392,7 +419,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -400,9 +430,15 @@ mod tests {
     fn expands_inline_and_escaped_vars() {
         let e = env(&[("BASE", "http://127.0.0.1:8000"), ("KEY", "sk-1")]);
         let mut names = Vec::new();
-        assert_eq!(expand("${BASE}/v1", &e, &mut names), "http://127.0.0.1:8000/v1");
+        assert_eq!(
+            expand("${BASE}/v1", &e, &mut names),
+            "http://127.0.0.1:8000/v1"
+        );
         assert_eq!(expand("$${KEY}", &e, &mut names), "${KEY}");
-        assert_eq!(expand("a $KEY ${lower} $", &e, &mut names), "a $KEY ${lower} $");
+        assert_eq!(
+            expand("a $KEY ${lower} $", &e, &mut names),
+            "a $KEY ${lower} $"
+        );
         assert_eq!(expand("${KEY}${KEY}", &e, &mut names), "sk-1sk-1");
         assert!(names.iter().all(|(_, found)| *found));
         names.clear();
@@ -416,14 +452,29 @@ mod tests {
             ("HOME".to_string(), "/home/u".to_string()),
             ("OPENCLAW_STATE_DIR".to_string(), "/srv/oc".to_string()),
         ]));
-        assert_eq!(find_config(None, &e).unwrap().0, PathBuf::from("/srv/oc/openclaw.json"));
+        assert_eq!(
+            find_config(None, &e).unwrap().0,
+            PathBuf::from("/srv/oc/openclaw.json")
+        );
         let e = Env::Map(HashMap::from([("HOME".to_string(), "/home/u".to_string())]));
-        assert_eq!(find_config(None, &e).unwrap().0, PathBuf::from("/home/u/.openclaw/openclaw.json"));
+        assert_eq!(
+            find_config(None, &e).unwrap().0,
+            PathBuf::from("/home/u/.openclaw/openclaw.json")
+        );
         let e = Env::Map(HashMap::from([
             ("HOME".to_string(), "/home/u".to_string()),
-            ("OPENCLAW_CONFIG_PATH".to_string(), "/etc/oc.json".to_string()),
+            (
+                "OPENCLAW_CONFIG_PATH".to_string(),
+                "/etc/oc.json".to_string(),
+            ),
         ]));
-        assert_eq!(find_config(None, &e).unwrap().0, PathBuf::from("/etc/oc.json"));
-        assert_eq!(find_config(Some(Path::new("x.json")), &e).unwrap().0, PathBuf::from("x.json"));
+        assert_eq!(
+            find_config(None, &e).unwrap().0,
+            PathBuf::from("/etc/oc.json")
+        );
+        assert_eq!(
+            find_config(Some(Path::new("x.json")), &e).unwrap().0,
+            PathBuf::from("x.json")
+        );
     }
 }

@@ -84,7 +84,11 @@ impl Node {
 
     /// Plain JSON, for `config show`. `redact` decides per key path whether a
     /// string is replaced by `***`.
-    pub fn to_json(&self, path: &mut Vec<String>, redact: &dyn Fn(&[String]) -> bool) -> serde_json::Value {
+    pub fn to_json(
+        &self,
+        path: &mut Vec<String>,
+        redact: &dyn Fn(&[String]) -> bool,
+    ) -> serde_json::Value {
         match &self.value {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -158,7 +162,10 @@ pub(crate) fn from_ast(value: jsonc_parser::ast::Value<'_>, file: FileId) -> Nod
             pos: at(b.range.start),
         },
         A::NumberLit(n) => Node {
-            value: Value::Number(parse_number(n.value).unwrap_or(f64::NAN), n.value.to_string()),
+            value: Value::Number(
+                parse_number(n.value).unwrap_or(f64::NAN),
+                n.value.to_string(),
+            ),
             pos: at(n.range.start),
         },
         A::StringLit(s) => Node {

@@ -12,10 +12,43 @@ use crate::tree::{Member, Node, Value};
 
 /// Top-level sections OpenClaw has that Pincer keeps but does not act on yet.
 const ROOT_NOT_USED: &[&str] = &[
-    "gateway", "auth", "channels", "tools", "skills", "session", "messages", "hooks", "cron", "plugins",
-    "browser", "discovery", "secrets", "logging", "ui", "wizard", "update", "diagnostics", "commands",
-    "talk", "audio", "media", "web", "canvasHost", "memory", "approvals", "bindings", "broadcast",
-    "nodeHost", "sandbox", "acp", "mcp", "cli", "identity", "routing", "queue", "storage",
+    "gateway",
+    "auth",
+    "channels",
+    "tools",
+    "skills",
+    "session",
+    "messages",
+    "hooks",
+    "cron",
+    "plugins",
+    "browser",
+    "discovery",
+    "secrets",
+    "logging",
+    "ui",
+    "wizard",
+    "update",
+    "diagnostics",
+    "commands",
+    "talk",
+    "audio",
+    "media",
+    "web",
+    "canvasHost",
+    "memory",
+    "approvals",
+    "bindings",
+    "broadcast",
+    "nodeHost",
+    "sandbox",
+    "acp",
+    "mcp",
+    "cli",
+    "identity",
+    "routing",
+    "queue",
+    "storage",
 ];
 /// Accepted at the root without comment.
 const ROOT_SILENT: &[&str] = &["$schema", "meta"];
@@ -23,33 +56,109 @@ const ROOT_USED: &[&str] = &["agents", "models", "env"];
 
 const AGENTS_USED: &[&str] = &["defaults", "list", "entries", "ownership"];
 const SETTINGS_USED: &[&str] = &["model", "models", "modelPolicy", "params", "timeoutSeconds"];
-const ENTRY_USED: &[&str] = &["id", "default", "name", "model", "models", "modelPolicy", "params", "timeoutSeconds"];
+const ENTRY_USED: &[&str] = &[
+    "id",
+    "default",
+    "name",
+    "model",
+    "models",
+    "modelPolicy",
+    "params",
+    "timeoutSeconds",
+];
 const SETTINGS_NOT_USED: &[&str] = &[
-    "modelSelectionScope", "imageModel", "pdfModel", "voiceModel", "mediaModels", "utilityModel",
-    "decisionModel", "thinkingDefault", "reasoningDefault", "verboseDefault", "fastModeDefault",
-    "elevatedDefault", "blockStreamingDefault", "blockStreamingBreak", "blockStreamingChunk", "compaction",
-    "contextPruning", "contextTokens", "workspace", "repoRoot", "skipBootstrap", "bootstrapMaxChars",
-    "userTimezone", "timeFormat", "heartbeat", "maxConcurrent", "subagents", "sandbox", "tools", "skills",
-    "humanDelay", "typingMode", "typingIntervalSeconds", "mediaMaxMb", "envelopeTimezone",
-    "envelopeTimestamp", "envelopeElapsed", "cliBackends", "memorySearch", "runtime", "experimental",
-    "agentDir", "identity", "groupChat", "agentRuntime",
+    "modelSelectionScope",
+    "imageModel",
+    "pdfModel",
+    "voiceModel",
+    "mediaModels",
+    "utilityModel",
+    "decisionModel",
+    "thinkingDefault",
+    "reasoningDefault",
+    "verboseDefault",
+    "fastModeDefault",
+    "elevatedDefault",
+    "blockStreamingDefault",
+    "blockStreamingBreak",
+    "blockStreamingChunk",
+    "compaction",
+    "contextPruning",
+    "contextTokens",
+    "workspace",
+    "repoRoot",
+    "skipBootstrap",
+    "bootstrapMaxChars",
+    "userTimezone",
+    "timeFormat",
+    "heartbeat",
+    "maxConcurrent",
+    "subagents",
+    "sandbox",
+    "tools",
+    "skills",
+    "humanDelay",
+    "typingMode",
+    "typingIntervalSeconds",
+    "mediaMaxMb",
+    "envelopeTimezone",
+    "envelopeTimestamp",
+    "envelopeElapsed",
+    "cliBackends",
+    "memorySearch",
+    "runtime",
+    "experimental",
+    "agentDir",
+    "identity",
+    "groupChat",
+    "agentRuntime",
 ];
 const MODEL_SELECTION_USED: &[&str] = &["primary", "fallbacks"];
 const MODEL_ENTRY_USED: &[&str] = &["alias", "params"];
 const MODEL_ENTRY_NOT_USED: &[&str] = &["agentRuntime", "pickerRuntimes", "codeMode", "streaming"];
 const MODELS_USED: &[&str] = &["mode", "providers"];
 const MODELS_NOT_USED: &[&str] = &["catalogRefresh", "bedrockDiscovery"];
-const PROVIDER_USED: &[&str] = &["baseUrl", "apiKey", "api", "headers", "models", "maxTokens", "timeoutSeconds"];
+const PROVIDER_USED: &[&str] = &[
+    "baseUrl",
+    "apiKey",
+    "api",
+    "headers",
+    "models",
+    "maxTokens",
+    "timeoutSeconds",
+];
 const PROVIDER_NOT_USED: &[&str] = &[
-    "auth", "region", "injectNumCtxForOpenAICompat", "params", "agentRuntime", "localService", "authHeader",
-    "request", "compat",
+    "auth",
+    "region",
+    "injectNumCtxForOpenAICompat",
+    "params",
+    "agentRuntime",
+    "localService",
+    "authHeader",
+    "request",
+    "compat",
 ];
 const MODEL_USED: &[&str] = &[
-    "id", "name", "api", "baseUrl", "reasoning", "input", "cost", "contextWindow", "contextTokens",
-    "maxTokens", "path",
+    "id",
+    "name",
+    "api",
+    "baseUrl",
+    "reasoning",
+    "input",
+    "cost",
+    "contextWindow",
+    "contextTokens",
+    "maxTokens",
+    "path",
 ];
 const MODEL_NOT_USED: &[&str] = &[
-    "thinkingLevelMap", "params", "agentRuntime", "headers", "compat", "mediaInput", "metadataSource",
+    "thinkingLevelMap",
+    "params",
+    "agentRuntime",
+    "headers",
+    "compat",
+    "mediaInput",
+    "metadataSource",
 ];
 const COST_USED: &[&str] = &["input", "output", "cacheRead", "cacheWrite"];
 const COST_NOT_USED: &[&str] = &["tieredPricing"];
@@ -76,7 +185,11 @@ pub(crate) struct Checker<'a> {
 type Field<'n> = (&'n str, &'n Node, JsonPath);
 
 impl<'a> Checker<'a> {
-    pub fn new(sources: &'a SourceMap, subs: &'a Substitutions, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+    pub fn new(
+        sources: &'a SourceMap,
+        subs: &'a Substitutions,
+        env: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Self {
         Checker {
             sources,
             subs,
@@ -97,7 +210,8 @@ impl<'a> Checker<'a> {
 
     fn warn(&mut self, path: &JsonPath, node: &Node, msg: impl Into<String>) {
         let loc = self.loc(node);
-        self.diags.push(Diagnostic::warning(path.as_str(), msg, loc));
+        self.diags
+            .push(Diagnostic::warning(path.as_str(), msg, loc));
     }
 
     fn mismatch(&mut self, path: &JsonPath, node: &Node, expected: &str) {
@@ -111,14 +225,25 @@ impl<'a> Checker<'a> {
 
     /// The members of an object, sorted into known keys; unknown keys are
     /// warned about (with a suggestion), known-but-unused keys are noted.
-    fn fields<'n>(&mut self, node: &'n Node, path: &JsonPath, used: &[&str], not_used: &[&str]) -> Vec<Field<'n>> {
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &JsonPath,
+        used: &[&str],
+        not_used: &[&str],
+    ) -> Vec<Field<'n>> {
         let Some(members) = node.members() else {
             self.mismatch(path, node, "an object");
             return Vec::new();
         };
         let mut seen: HashSet<&str> = HashSet::new();
         let mut out = Vec::new();
-        for Member { key, key_pos, node: value } in members {
+        for Member {
+            key,
+            key_pos,
+            node: value,
+        } in members
+        {
             let p = path.key(key);
             let key_node = Node {
                 value: Value::Null,
@@ -176,7 +301,9 @@ impl<'a> Checker<'a> {
 
     fn positive_int(&mut self, node: &Node, path: &JsonPath) -> Option<u64> {
         match node.value {
-            Value::Number(n, _) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= 1e15 => Some(n as u64),
+            Value::Number(n, _) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= 1e15 => {
+                Some(n as u64)
+            }
             _ => {
                 self.mismatch(path, node, "a positive integer");
                 None
@@ -225,11 +352,19 @@ impl<'a> Checker<'a> {
         if allowed.contains(&s.value.as_str()) {
             return Some(s.value);
         }
-        let list = allowed.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
+        let list = allowed
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let hint = did_you_mean(&s.value, allowed.iter().copied())
             .map(|d| format!(" (did you mean {d:?}?)"))
             .unwrap_or_default();
-        self.error(path, node, format!("expected one of {list}, found {:?}{hint}", s.value));
+        self.error(
+            path,
+            node,
+            format!("expected one of {list}, found {:?}{hint}", s.value),
+        );
         None
     }
 
@@ -310,7 +445,9 @@ impl<'a> Checker<'a> {
                             value: Value::String(m.key.clone()),
                             pos: m.key_pos,
                         };
-                        if let Some(entry) = self.agent_entry(&m.node, &p.key(&m.key), Some(&id_node)) {
+                        if let Some(entry) =
+                            self.agent_entry(&m.node, &p.key(&m.key), Some(&id_node))
+                        {
                             agents.entries.push(entry);
                         }
                     }
@@ -330,7 +467,12 @@ impl<'a> Checker<'a> {
         for e in entries {
             let key = e.id.value.to_ascii_lowercase();
             if let Some(first) = seen.get(&key) {
-                let at = first.id.loc.as_ref().map(|l| format!(" (first at {l})")).unwrap_or_default();
+                let at = first
+                    .id
+                    .loc
+                    .as_ref()
+                    .map(|l| format!(" (first at {l})"))
+                    .unwrap_or_default();
                 self.diags.push(Diagnostic::error(
                     e.id.path.as_str(),
                     format!("agent id {:?} is defined twice{at}", e.id.value),
@@ -342,7 +484,11 @@ impl<'a> Checker<'a> {
         }
         let defaults: Vec<&AgentEntry> = entries.iter().filter(|e| e.default).collect();
         if defaults.len() > 1 {
-            let ids = defaults.iter().map(|e| e.id.value.as_str()).collect::<Vec<_>>().join(", ");
+            let ids = defaults
+                .iter()
+                .map(|e| e.id.value.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             self.diags.push(Diagnostic::error(
                 defaults[1].id.path.as_str(),
                 format!("more than one agent has default: true ({ids}); keep one"),
@@ -351,12 +497,20 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn agent_entry(&mut self, node: &Node, path: &JsonPath, id_from_key: Option<&Node>) -> Option<AgentEntry> {
+    fn agent_entry(
+        &mut self,
+        node: &Node,
+        path: &JsonPath,
+        id_from_key: Option<&Node>,
+    ) -> Option<AgentEntry> {
         let settings = self.settings(node, path, ENTRY_USED);
         let mut default = false;
         let mut name = None;
         let mut id = id_from_key.map(|n| (n, path.clone()));
-        let fields = node.members().map(|_| self.fields_quiet(node, path)).unwrap_or_default();
+        let fields = node
+            .members()
+            .map(|_| self.fields_quiet(node, path))
+            .unwrap_or_default();
         for (key, value, p) in fields {
             match key {
                 "default" => default = self.bool(value, &p).unwrap_or(false),
@@ -374,7 +528,9 @@ impl<'a> Checker<'a> {
         let id = self.nonempty_string(id_node, &id_path)?;
         let valid = {
             let mut chars = id.value.chars();
-            chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
                 && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 && id.value.len() <= 64
         };
@@ -452,19 +608,28 @@ impl<'a> Checker<'a> {
 
     fn model_entries(&mut self, node: &Node, path: &JsonPath) -> Vec<ModelEntry> {
         let Some(members) = node.members() else {
-            self.mismatch(path, node, "an object mapping model refs to { alias, params }");
+            self.mismatch(
+                path,
+                node,
+                "an object mapping model refs to { alias, params }",
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
         for m in members {
             let p = path.key(&m.key);
-            let reference = Spanned::new(m.key.clone(), p.as_str(), Some(self.sources.location(m.key_pos)));
+            let reference = Spanned::new(
+                m.key.clone(),
+                p.as_str(),
+                Some(self.sources.location(m.key_pos)),
+            );
             let mut entry = ModelEntry {
                 reference,
                 alias: None,
                 params: None,
             };
-            for (key, value, pp) in self.fields(&m.node, &p, MODEL_ENTRY_USED, MODEL_ENTRY_NOT_USED) {
+            for (key, value, pp) in self.fields(&m.node, &p, MODEL_ENTRY_USED, MODEL_ENTRY_NOT_USED)
+            {
                 match key {
                     "alias" => entry.alias = self.nonempty_string(value, &pp),
                     "params" => entry.params = self.object_json(value, &pp),
@@ -499,7 +664,10 @@ impl<'a> Checker<'a> {
                         if id.is_empty() || id.contains('/') {
                             self.diags.push(Diagnostic::error(
                                 pp.as_str(),
-                                format!("provider id {:?} must be non-empty and contain no '/'", m.key),
+                                format!(
+                                    "provider id {:?} must be non-empty and contain no '/'",
+                                    m.key
+                                ),
                                 Some(key_loc),
                             ));
                             continue;
@@ -507,7 +675,10 @@ impl<'a> Checker<'a> {
                         if let Some(first) = seen.insert(id.clone(), m.key.clone()) {
                             self.diags.push(Diagnostic::error(
                                 pp.as_str(),
-                                format!("provider {:?} is defined twice (as {first:?} and {:?})", id, m.key),
+                                format!(
+                                    "provider {:?} is defined twice (as {first:?} and {:?})",
+                                    id, m.key
+                                ),
                                 Some(key_loc),
                             ));
                             continue;
@@ -543,13 +714,23 @@ impl<'a> Checker<'a> {
             }
             None => {
                 let hint = match s.value.as_str() {
-                    "openai-codex-responses" => " (renamed to \"openai-chatgpt-responses\")".to_string(),
+                    "openai-codex-responses" => {
+                        " (renamed to \"openai-chatgpt-responses\")".to_string()
+                    }
                     other => did_you_mean(other, Api::KNOWN.iter().copied())
                         .map(|d| format!(" (did you mean {d:?}?)"))
                         .unwrap_or_default(),
                 };
-                let list = Api::KNOWN.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
-                self.error(path, node, format!("expected one of {list}, found {:?}{hint}", s.value));
+                let list = Api::KNOWN
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.error(
+                    path,
+                    node,
+                    format!("expected one of {list}, found {:?}{hint}", s.value),
+                );
                 None
             }
         }
@@ -558,10 +739,16 @@ impl<'a> Checker<'a> {
     fn base_url(&mut self, node: &Node, path: &JsonPath) -> Option<Spanned<String>> {
         let s = self.nonempty_string(node, path)?;
         match url::Url::parse(&s.value) {
-            Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Some(s),
+            Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
+                Some(s)
+            }
             _ => {
                 if !self.subs.missing.contains(path.as_str()) {
-                    self.error(path, node, format!("expected an http:// or https:// URL, found {:?}", s.value));
+                    self.error(
+                        path,
+                        node,
+                        format!("expected an http:// or https:// URL, found {:?}", s.value),
+                    );
                 }
                 None
             }
@@ -574,7 +761,11 @@ impl<'a> Checker<'a> {
                 if self.subs.missing.contains(path.as_str()) {
                     return None;
                 }
-                let env_var = self.subs.used.get(path.as_str()).and_then(|v| v.first().cloned());
+                let env_var = self
+                    .subs
+                    .used
+                    .get(path.as_str())
+                    .and_then(|v| v.first().cloned());
                 Some(ApiKey {
                     secret: SecretString::from(s.clone()),
                     env_var,
@@ -585,7 +776,9 @@ impl<'a> Checker<'a> {
                 let (mut source, mut id) = (None, None);
                 for (key, value, p) in self.fields(node, path, &["source", "provider", "id"], &[]) {
                     match key {
-                        "source" => source = self.one_of(value, &p, &["env", "file", "exec", "store"]),
+                        "source" => {
+                            source = self.one_of(value, &p, &["env", "file", "exec", "store"])
+                        }
                         "id" => id = self.nonempty_string(value, &p),
                         _ => {}
                     }
@@ -622,7 +815,12 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn provider(&mut self, node: &Node, path: &JsonPath, id: Spanned<String>) -> Option<ProviderConfig> {
+    fn provider(
+        &mut self,
+        node: &Node,
+        path: &JsonPath,
+        id: Spanned<String>,
+    ) -> Option<ProviderConfig> {
         if node.members().is_none() {
             self.mismatch(path, node, "an object");
             return None;
@@ -665,12 +863,22 @@ impl<'a> Checker<'a> {
                     let mut models: Vec<ModelConfig> = Vec::new();
                     for (i, item) in items.iter().enumerate() {
                         let mp = p.index(i);
-                        let Some(model) = self.model(item, &mp) else { continue };
+                        let Some(model) = self.model(item, &mp) else {
+                            continue;
+                        };
                         if let Some(first) = models.iter().find(|m| m.id.value == model.id.value) {
-                            let at = first.id.loc.as_ref().map(|l| format!(" (first at {l})")).unwrap_or_default();
+                            let at = first
+                                .id
+                                .loc
+                                .as_ref()
+                                .map(|l| format!(" (first at {l})"))
+                                .unwrap_or_default();
                             self.diags.push(Diagnostic::error(
                                 model.id.path.as_str(),
-                                format!("model id {:?} is listed twice in this provider{at}", model.id.value),
+                                format!(
+                                    "model id {:?} is listed twice in this provider{at}",
+                                    model.id.value
+                                ),
                                 model.id.loc.clone(),
                             ));
                             continue;
@@ -708,10 +916,17 @@ impl<'a> Checker<'a> {
                             .filter(|s| {
                                 let ok = INPUT_KINDS.contains(&s.value.as_str());
                                 if !ok {
-                                    let l = INPUT_KINDS.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>();
+                                    let l = INPUT_KINDS
+                                        .iter()
+                                        .map(|k| format!("{k:?}"))
+                                        .collect::<Vec<_>>();
                                     self.diags.push(Diagnostic::error(
                                         s.path.as_str(),
-                                        format!("expected one of {}, found {:?}", l.join(", "), s.value),
+                                        format!(
+                                            "expected one of {}, found {:?}",
+                                            l.join(", "),
+                                            s.value
+                                        ),
                                         s.loc.clone(),
                                     ));
                                 }
@@ -731,31 +946,29 @@ impl<'a> Checker<'a> {
         }
         let Some(id) = id else {
             if node.get("id").is_none() {
-                self.error(path, node, "missing required key \"id\" (the model id as the server knows it)");
+                self.error(
+                    path,
+                    node,
+                    "missing required key \"id\" (the model id as the server knows it)",
+                );
             }
             return None;
         };
-        if let (Some(max), Some(ctx)) = (model.max_tokens, model.context_window) {
-            if max > ctx {
-                if let Some(n) = node.get("maxTokens") {
-                    self.warn(
-                        &path.key("maxTokens"),
-                        n,
-                        format!("{max} is larger than contextWindow ({ctx}); output will be capped at {ctx}"),
-                    );
-                }
-            }
+        if let (Some(max), Some(ctx)) = (model.max_tokens, model.context_window)
+            && max > ctx
+            && let Some(n) = node.get("maxTokens")
+        {
+            let msg = format!(
+                "{max} is larger than contextWindow ({ctx}); output will be capped at {ctx}"
+            );
+            self.warn(&path.key("maxTokens"), n, msg);
         }
-        if let (Some(ct), Some(ctx)) = (model.context_tokens, model.context_window) {
-            if ct > ctx {
-                if let Some(n) = node.get("contextTokens") {
-                    self.warn(
-                        &path.key("contextTokens"),
-                        n,
-                        format!("{ct} is larger than contextWindow ({ctx}); {ctx} is used"),
-                    );
-                }
-            }
+        if let (Some(ct), Some(ctx)) = (model.context_tokens, model.context_window)
+            && ct > ctx
+            && let Some(n) = node.get("contextTokens")
+        {
+            let msg = format!("{ct} is larger than contextWindow ({ctx}); {ctx} is used");
+            self.warn(&path.key("contextTokens"), n, msg);
         }
         model.id = id;
         Some(model)

@@ -8,7 +8,12 @@ use std::path::Path;
 use pincer_config::{ConfigError, Env, Mode, load};
 
 fn env(pairs: &[(&str, &str)]) -> Env {
-    Env::Map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>())
+    Env::Map(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<HashMap<_, _>>(),
+    )
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -36,7 +41,10 @@ fn single_include_replaces_the_object_and_siblings_override() {
     let loaded = load(Some(&main), &env(&[])).unwrap();
     assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
     let p = &loaded.config.models.providers[0];
-    assert_eq!(p.base_url.as_ref().unwrap().value, "http://127.0.0.1:1234/v1");
+    assert_eq!(
+        p.base_url.as_ref().unwrap().value,
+        "http://127.0.0.1:1234/v1"
+    );
     assert_eq!(p.api.as_ref().unwrap().value.as_str(), "openai-completions");
     assert_eq!(p.models.as_ref().unwrap()[0].id.value, "a");
 }
@@ -44,9 +52,21 @@ fn single_include_replaces_the_object_and_siblings_override() {
 #[test]
 fn include_array_deep_merges_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.json5", "{ mode: 'replace', providers: { x: { baseUrl: 'http://127.0.0.1:1/v1', models: [] } } }");
-    write(dir.path(), "b.json5", "{ mode: 'merge', providers: { x: { maxTokens: 100 } } }");
-    let main = write(dir.path(), "openclaw.json", "{ models: { $include: ['a.json5', 'b.json5'] } }");
+    write(
+        dir.path(),
+        "a.json5",
+        "{ mode: 'replace', providers: { x: { baseUrl: 'http://127.0.0.1:1/v1', models: [] } } }",
+    );
+    write(
+        dir.path(),
+        "b.json5",
+        "{ mode: 'merge', providers: { x: { maxTokens: 100 } } }",
+    );
+    let main = write(
+        dir.path(),
+        "openclaw.json",
+        "{ models: { $include: ['a.json5', 'b.json5'] } }",
+    );
     let loaded = load(Some(&main), &env(&[])).unwrap();
     assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
     assert_eq!(loaded.config.models.mode, Mode::Merge);
@@ -58,37 +78,79 @@ fn include_array_deep_merges_in_order() {
 #[test]
 fn errors_in_included_files_point_into_them() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "sub/models.json5", "{\n  mode: 'merge',\n  providers: { x: { maxTokens: 'lots' } },\n}\n");
-    let main = write(dir.path(), "openclaw.json", "{ models: { $include: 'sub/models.json5' } }");
+    write(
+        dir.path(),
+        "sub/models.json5",
+        "{\n  mode: 'merge',\n  providers: { x: { maxTokens: 'lots' } },\n}\n",
+    );
+    let main = write(
+        dir.path(),
+        "openclaw.json",
+        "{ models: { $include: 'sub/models.json5' } }",
+    );
     let loaded = load(Some(&main), &env(&[])).unwrap();
-    let d = loaded.errors().find(|d| d.path == "models.providers.x.maxTokens").expect("error reported");
+    let d = loaded
+        .errors()
+        .find(|d| d.path == "models.providers.x.maxTokens")
+        .expect("error reported");
     let loc = d.location.as_ref().unwrap();
-    assert_eq!((loc.file.as_str(), loc.line, loc.column), ("sub/models.json5", 3, 32));
+    assert_eq!(
+        (loc.file.as_str(), loc.line, loc.column),
+        ("sub/models.json5", 3, 32)
+    );
 }
 
 #[test]
 fn missing_include_cycle_and_escape_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let main = write(dir.path(), "openclaw.json", "{\n  models: { $include: 'nope.json5' },\n}");
+    let main = write(
+        dir.path(),
+        "openclaw.json",
+        "{\n  models: { $include: 'nope.json5' },\n}",
+    );
     let loaded = load(Some(&main), &env(&[])).unwrap();
     let d = loaded.errors().next().expect("missing include is an error");
     assert_eq!(d.path, "models.$include");
     assert!(d.message.contains("cannot read included file"), "{d}");
-    assert_eq!(d.location.as_ref().map(|l| (l.line, l.column)), Some((2, 23)));
+    assert_eq!(
+        d.location.as_ref().map(|l| (l.line, l.column)),
+        Some((2, 23))
+    );
 
     write(dir.path(), "loop.json5", "{ $include: 'loop.json5' }");
-    let main = write(dir.path(), "openclaw.json", "{ models: { $include: 'loop.json5' } }");
+    let main = write(
+        dir.path(),
+        "openclaw.json",
+        "{ models: { $include: 'loop.json5' } }",
+    );
     let loaded = load(Some(&main), &env(&[])).unwrap();
-    assert!(loaded.errors().any(|d| d.message.contains("include cycle")), "{:#?}", loaded.diagnostics);
+    assert!(
+        loaded.errors().any(|d| d.message.contains("include cycle")),
+        "{:#?}",
+        loaded.diagnostics
+    );
 
     let outside = tempfile::tempdir().unwrap();
     let other = write(outside.path(), "x.json5", "{}");
-    let text = format!("{{ models: {{ $include: {:?} }} }}", other.display().to_string());
+    let text = format!(
+        "{{ models: {{ $include: {:?} }} }}",
+        other.display().to_string()
+    );
     let main = write(dir.path(), "openclaw.json", &text);
     let loaded = load(Some(&main), &env(&[])).unwrap();
-    assert!(loaded.errors().any(|d| d.message.contains("OPENCLAW_INCLUDE_ROOTS")), "{:#?}", loaded.diagnostics);
+    assert!(
+        loaded
+            .errors()
+            .any(|d| d.message.contains("OPENCLAW_INCLUDE_ROOTS")),
+        "{:#?}",
+        loaded.diagnostics
+    );
     let roots = outside.path().display().to_string();
-    let loaded = load(Some(&main), &env(&[("OPENCLAW_INCLUDE_ROOTS", roots.as_str())])).unwrap();
+    let loaded = load(
+        Some(&main),
+        &env(&[("OPENCLAW_INCLUDE_ROOTS", roots.as_str())]),
+    )
+    .unwrap();
     assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
 }
 
@@ -110,7 +172,10 @@ fn env_vars_fill_strings_and_config_env_vars_fill_the_gaps() {
     let loaded = load(Some(&main), &env(&[("BOX_PORT", "8000")])).unwrap();
     assert!(!loaded.has_errors(), "{:#?}", loaded.diagnostics);
     let p = &loaded.config.models.providers[0];
-    assert_eq!(p.base_url.as_ref().unwrap().value, "http://10.0.0.5:8000/v1");
+    assert_eq!(
+        p.base_url.as_ref().unwrap().value,
+        "http://10.0.0.5:8000/v1"
+    );
     let key = p.api_key.as_ref().unwrap();
     use secrecy::ExposeSecret;
     assert_eq!(key.secret.expose_secret(), "${NOT_A_VAR}");
@@ -139,7 +204,11 @@ fn no_file_means_defaults_but_a_named_missing_file_is_an_error() {
 #[test]
 fn state_dir_config_is_found() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "openclaw.json", "{ models: { mode: 'replace' } }");
+    write(
+        dir.path(),
+        "openclaw.json",
+        "{ models: { mode: 'replace' } }",
+    );
     let state = dir.path().display().to_string();
     let loaded = load(None, &env(&[("OPENCLAW_STATE_DIR", state.as_str())])).unwrap();
     assert_eq!(loaded.config.models.mode, Mode::Replace);

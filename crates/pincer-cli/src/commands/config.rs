@@ -36,15 +36,25 @@ pub fn validate(loaded: &Loaded, env: &Env, as_json: bool) -> Result<ExitCode> {
             println!("  {tag}: {d}");
         }
         if !loaded.config.not_used.is_empty() {
-            println!("  not used by Pincer (kept as is): {}", loaded.config.not_used.join(", "));
+            println!(
+                "  not used by Pincer (kept as is): {}",
+                loaded.config.not_used.join(", ")
+            );
         }
         let verdict = if errors == 0 { "valid" } else { "invalid" };
         println!("{verdict}: {errors} error(s), {warnings} warning(s)");
     }
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub fn show(loaded: &Loaded) -> Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(&loaded.to_redacted_json())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&loaded.to_redacted_json())?
+    );
     Ok(ExitCode::SUCCESS)
 }

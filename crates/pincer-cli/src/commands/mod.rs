@@ -15,7 +15,9 @@ use crate::cli::{Cli, Command, ConfigCommand, ModelsCommand};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let env = Env::Process;
     match cli.command {
-        Command::Models(ModelsCommand::List(args)) => models::list(&usable_config(cli.config.as_deref(), &env)?, &env, &args),
+        Command::Models(ModelsCommand::List(args)) => {
+            models::list(&usable_config(cli.config.as_deref(), &env)?, &env, &args)
+        }
         Command::Models(ModelsCommand::Resolve(args)) => {
             models::resolve(&usable_config(cli.config.as_deref(), &env)?, &env, &args)
         }
@@ -23,7 +25,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let path = args.path.as_deref().or(cli.config.as_deref());
             config::validate(&pincer_config::load(path, &env)?, &env, args.json)
         }
-        Command::Config(ConfigCommand::Show) => config::show(&pincer_config::load(cli.config.as_deref(), &env)?),
+        Command::Config(ConfigCommand::Show) => {
+            config::show(&pincer_config::load(cli.config.as_deref(), &env)?)
+        }
     }
 }
 
@@ -34,7 +38,11 @@ pub fn diagnostics(loaded: &Loaded, catalog: &Catalog<'_>) -> Vec<Diagnostic> {
         all.extend(pincer_catalog::check(&loaded.config, catalog));
     }
     all.sort_by(|a, b| {
-        let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column));
+        let key = |d: &Diagnostic| {
+            d.location
+                .as_ref()
+                .map(|l| (l.file.clone(), l.line, l.column))
+        };
         key(a).cmp(&key(b))
     });
     all
@@ -51,12 +59,21 @@ fn usable_config(path: Option<&Path>, env: &Env) -> Result<Loaded> {
         for e in &errors {
             eprintln!("error: {e}");
         }
-        let file = loaded.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-        bail!("config {file} has {} error(s); fix them or run `pincer config validate`", errors.len());
+        let file = loaded
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        bail!(
+            "config {file} has {} error(s); fix them or run `pincer config validate`",
+            errors.len()
+        );
     }
     let warnings = diags.len();
     if warnings > 0 {
-        eprintln!("note: the config has {warnings} warning(s); `pincer config validate` lists them");
+        eprintln!(
+            "note: the config has {warnings} warning(s); `pincer config validate` lists them"
+        );
     }
     drop(catalog);
     Ok(loaded)

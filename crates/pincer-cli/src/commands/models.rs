@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use pincer_catalog::{AgentModels, Aliases, Catalog, ModelSpec, Provider, agents, resolve as resolve_model};
+use pincer_catalog::{
+    AgentModels, Aliases, Catalog, ModelSpec, Provider, agents, resolve as resolve_model,
+};
 use pincer_config::{Env, Loaded};
 use serde_json::json;
 
@@ -18,7 +20,10 @@ fn pick_agent(loaded: &Loaded, id: Option<&str>) -> Result<AgentModels> {
             .into_iter()
             .find(|a| a.id.eq_ignore_ascii_case(id))
             .with_context(|| format!("no agent {id:?} in the config")),
-        None => all.into_iter().find(|a| a.is_default).context("the config defines no agent"),
+        None => all
+            .into_iter()
+            .find(|a| a.is_default)
+            .context("the config defines no agent"),
     }
 }
 
@@ -70,10 +75,10 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
     let catalog = Catalog::new(&loaded.config.models, env);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
     let roles = roles(&catalog, &agent);
-    if let Some(p) = &args.provider {
-        if catalog.provider(&p.to_ascii_lowercase()).is_none() {
-            bail!("unknown provider {p:?}");
-        }
+    if let Some(p) = &args.provider
+        && catalog.provider(&p.to_ascii_lowercase()).is_none()
+    {
+        bail!("unknown provider {p:?}");
     }
     let mut models: Vec<ModelSpec> = if args.configured {
         configured_refs(loaded, &catalog)
@@ -85,14 +90,23 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
         catalog.all_models().collect()
     };
     models.retain(|m| {
-        args.provider.as_ref().is_none_or(|p| m.provider == p.to_ascii_lowercase()) && (!args.local || m.local)
+        args.provider
+            .as_ref()
+            .is_none_or(|p| m.provider == p.to_ascii_lowercase())
+            && (!args.local || m.local)
     });
     // The agent's chain first, in order; then the rest as listed.
     let rank = |m: &ModelSpec| {
-        roles.get(&m.reference).and_then(|r| r.first()).map(|r| match r.as_str() {
-            "primary" => 0,
-            other => other.trim_start_matches("fallback#").parse::<usize>().unwrap_or(0),
-        })
+        roles
+            .get(&m.reference)
+            .and_then(|r| r.first())
+            .map(|r| match r.as_str() {
+                "primary" => 0,
+                other => other
+                    .trim_start_matches("fallback#")
+                    .parse::<usize>()
+                    .unwrap_or(0),
+            })
     };
     models.sort_by_key(|m| rank(m).unwrap_or(usize::MAX));
 
@@ -115,14 +129,29 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({ "agent": agent.id, "models": rows }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "agent": agent.id, "models": rows }))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = format::table(&[
-        "MODEL", "ALIAS", "PROVIDER", "API", "CTX", "MAX OUT", "COST IN/OUT /1M", "LOCAL", "KEY", "ROLE",
+        "MODEL",
+        "ALIAS",
+        "PROVIDER",
+        "API",
+        "CTX",
+        "MAX OUT",
+        "COST IN/OUT /1M",
+        "LOCAL",
+        "KEY",
+        "ROLE",
     ]);
     for m in &models {
-        let key = catalog.provider(&m.provider).map(|p| format::key(&p.key)).unwrap_or_default();
+        let key = catalog
+            .provider(&m.provider)
+            .map(|p| format::key(&p.key))
+            .unwrap_or_default();
         t.add_row(vec![
             m.reference.clone(),
             agent.aliases.of(&m.reference).unwrap_or("").to_string(),
@@ -133,11 +162,19 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
             format::cost(&m.cost),
             if m.local { "local" } else { "hosted" }.to_string(),
             key,
-            roles.get(&m.reference).map(|r| r.join(",")).unwrap_or_default(),
+            roles
+                .get(&m.reference)
+                .map(|r| r.join(","))
+                .unwrap_or_default(),
         ]);
     }
     println!("{t}");
-    eprintln!("{} model(s); agent {}; catalog: {}", models.len(), agent.id, catalog.source());
+    eprintln!(
+        "{} model(s); agent {}; catalog: {}",
+        models.len(),
+        agent.id,
+        catalog.source()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -147,7 +184,9 @@ pub fn resolve(loaded: &Loaded, env: &Env, args: &ResolveArgs) -> Result<ExitCod
     let resolved = resolve_model(&catalog, &agent.aliases, &args.model)?;
     let spec = &resolved.spec;
     let provider = catalog.provider(&spec.provider);
-    let role = roles(&catalog, &agent).remove(&spec.reference).unwrap_or_default();
+    let role = roles(&catalog, &agent)
+        .remove(&spec.reference)
+        .unwrap_or_default();
     let allowed = agent.allow.allows(spec, &agent.aliases);
     if args.json {
         let out = json!({
@@ -163,27 +202,55 @@ pub fn resolve(loaded: &Loaded, env: &Env, args: &ResolveArgs) -> Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     print_spec(spec, provider, &agent.aliases, &resolved.alias);
-    let role = if role.is_empty() { "-".to_string() } else { role.join(", ") };
+    let role = if role.is_empty() {
+        "-".to_string()
+    } else {
+        role.join(", ")
+    };
     println!("  {:<16}{role} (agent {})", "role", agent.id);
     println!(
         "  {:<16}{}",
         "selectable",
-        if allowed { "yes" } else { "no: not in the agent's allowlist" }
+        if allowed {
+            "yes"
+        } else {
+            "no: not in the agent's allowlist"
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_spec(spec: &ModelSpec, provider: Option<&Provider>, aliases: &Aliases, via: &Option<String>) {
-    let alias = via.clone().or_else(|| aliases.of(&spec.reference).map(str::to_string));
+fn print_spec(
+    spec: &ModelSpec,
+    provider: Option<&Provider>,
+    aliases: &Aliases,
+    via: &Option<String>,
+) {
+    let alias = via
+        .clone()
+        .or_else(|| aliases.of(&spec.reference).map(str::to_string));
     match alias {
         Some(a) => println!("{} (alias {a})", spec.reference),
         None => println!("{}", spec.reference),
     }
-    let origin = |field: &str| spec.origins.get(field).map(|o| o.to_string()).unwrap_or_default();
+    let origin = |field: &str| {
+        spec.origins
+            .get(field)
+            .map(|o| o.to_string())
+            .unwrap_or_default()
+    };
     let row = |field: &str, value: String| println!("  {field:<16}{value:<34}{}", origin(field));
     row("name", spec.name.clone());
-    row("api", spec.api.map(|a| a.to_string()).unwrap_or_else(|| "(none)".into()));
-    row("baseUrl", spec.base_url.clone().unwrap_or_else(|| "(none)".into()));
+    row(
+        "api",
+        spec.api
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "(none)".into()),
+    );
+    row(
+        "baseUrl",
+        spec.base_url.clone().unwrap_or_else(|| "(none)".into()),
+    );
     row("contextWindow", spec.context_window.to_string());
     if let Some(ct) = spec.context_tokens {
         row("contextTokens", ct.to_string());
@@ -201,9 +268,15 @@ fn print_spec(spec: &ModelSpec, provider: Option<&Provider>, aliases: &Aliases, 
     println!(
         "  {:<16}{}",
         "toolCalls",
-        spec.tool_call.map(|t| t.to_string()).unwrap_or_else(|| "unknown".into())
+        spec.tool_call
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "unknown".into())
     );
-    println!("  {:<16}{}", "where", if spec.local { "local" } else { "hosted" });
+    println!(
+        "  {:<16}{}",
+        "where",
+        if spec.local { "local" } else { "hosted" }
+    );
     if let Some(p) = provider {
         println!("  {:<16}{}", "key", format::key(&p.key));
     }
