@@ -210,7 +210,10 @@ pub enum ResolveError {
         /// simply be newer than the catalog.
         exhaustive: bool,
     },
-    #[error("{input:?} is offered by several providers ({}); write it as provider/model", candidates.join(", "))]
+    #[error(
+        "{input:?} is offered by several providers ({}); write it as provider/model",
+        list(candidates)
+    )]
     Ambiguous {
         input: String,
         candidates: Vec<String>,
@@ -220,6 +223,20 @@ pub enum ResolveError {
         input: String,
         suggestion: Option<String>,
     },
+}
+
+fn list(items: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        s.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    s
 }
 
 fn hint(s: &Option<String>) -> String {

@@ -20,10 +20,8 @@ fn diagnose_at(text: &str, path: &Path) -> Vec<Diagnostic> {
     let env = env();
     let loaded = load_text(text, path, &env);
     let mut all = loaded.diagnostics.clone();
-    if !loaded.has_errors() {
-        let catalog = Catalog::new(&loaded.config.models, &env);
-        all.extend(check(&loaded.config, &catalog));
-    }
+    let catalog = Catalog::new(&loaded.config.models, &env);
+    all.extend(check(&loaded.config, &catalog));
     all
 }
 

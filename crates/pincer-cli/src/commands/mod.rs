@@ -34,9 +34,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Config problems plus the catalog's reference checks, in file order.
 pub fn diagnostics(loaded: &Loaded, catalog: &Catalog<'_>) -> Vec<Diagnostic> {
     let mut all = loaded.diagnostics.clone();
-    if !loaded.has_errors() {
-        all.extend(pincer_catalog::check(&loaded.config, catalog));
-    }
+    // The typed config holds every value that was valid, so reference checks
+    // still run beside structural errors: all problems in one run.
+    all.extend(pincer_catalog::check(&loaded.config, catalog));
     all.sort_by(|a, b| {
         let key = |d: &Diagnostic| {
             d.location
