@@ -69,6 +69,18 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Order diagnostics as they appear in the files (those without a place first).
+pub fn sort_by_location(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        let key = |d: &Diagnostic| {
+            d.location
+                .as_ref()
+                .map(|l| (l.file.clone(), l.line, l.column))
+        };
+        key(a).cmp(&key(b))
+    });
+}
+
 /// A JSON path as users read it: `models.providers.lmstudio.models[0]`,
 /// with keys that are not plain words quoted: `agents.defaults.models["anthropic/claude-opus-4-5"]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

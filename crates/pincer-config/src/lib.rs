@@ -15,7 +15,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use diag::{Diagnostic, JsonPath, Severity, did_you_mean};
+pub use diag::{Diagnostic, JsonPath, Severity, did_you_mean, sort_by_location};
 pub use load::{Env, PathSource, find_config};
 pub use schema::*;
 pub use source::{Location, SourceMap};
@@ -176,14 +176,7 @@ pub fn load_text(text: &str, path: &Path, env: &Env) -> Loaded {
     let mut checker = Checker::new(&sources, &subs, &lookup);
     let config = checker.root(&tree);
     diagnostics.append(&mut checker.diags);
-    diagnostics.sort_by(|a, b| {
-        let key = |d: &Diagnostic| {
-            d.location
-                .as_ref()
-                .map(|l| (l.file.clone(), l.line, l.column))
-        };
-        key(a).cmp(&key(b))
-    });
+    diag::sort_by_location(&mut diagnostics);
     Loaded {
         path: Some(path.to_path_buf()),
         config,

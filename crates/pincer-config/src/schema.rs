@@ -31,6 +31,16 @@ impl<T> Spanned<T> {
     }
 }
 
+impl<T> Spanned<T> {
+    /// ` (first at file:line:col)`, for "defined twice" messages.
+    pub fn first_at(&self) -> String {
+        self.loc
+            .as_ref()
+            .map(|l| format!(" (first at {l})"))
+            .unwrap_or_default()
+    }
+}
+
 impl<T: fmt::Display> fmt::Display for Spanned<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.value.fmt(f)

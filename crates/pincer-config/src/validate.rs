@@ -467,12 +467,7 @@ impl<'a> Checker<'a> {
         for e in entries {
             let key = e.id.value.to_ascii_lowercase();
             if let Some(first) = seen.get(&key) {
-                let at = first
-                    .id
-                    .loc
-                    .as_ref()
-                    .map(|l| format!(" (first at {l})"))
-                    .unwrap_or_default();
+                let at = first.id.first_at();
                 self.diags.push(Diagnostic::error(
                     e.id.path.as_str(),
                     format!("agent id {:?} is defined twice{at}", e.id.value),
@@ -867,12 +862,7 @@ impl<'a> Checker<'a> {
                             continue;
                         };
                         if let Some(first) = models.iter().find(|m| m.id.value == model.id.value) {
-                            let at = first
-                                .id
-                                .loc
-                                .as_ref()
-                                .map(|l| format!(" (first at {l})"))
-                                .unwrap_or_default();
+                            let at = first.id.first_at();
                             self.diags.push(Diagnostic::error(
                                 model.id.path.as_str(),
                                 format!(

@@ -37,14 +37,7 @@ pub fn diagnostics(loaded: &Loaded, catalog: &Catalog<'_>) -> Vec<Diagnostic> {
     // The typed config holds every value that was valid, so reference checks
     // still run beside structural errors: all problems in one run.
     all.extend(pincer_catalog::check(&loaded.config, catalog));
-    all.sort_by(|a, b| {
-        let key = |d: &Diagnostic| {
-            d.location
-                .as_ref()
-                .map(|l| (l.file.clone(), l.line, l.column))
-        };
-        key(a).cmp(&key(b))
-    });
+    pincer_config::sort_by_location(&mut all);
     all
 }
 
