@@ -1,0 +1,518 @@
+//! Every upstream failure as one typed error whose kind a router can act on,
+//! keeping the upstream's own message (minus secrets).
+//!
+//! The wording tables come from what the servers really answer: llama.cpp's
+//! `exceed_context_size_error` and "Loading model", LM Studio's "Trying to keep
+//! the first N tokens…" and "No models loaded", vLLM's "This model's maximum
+//! context length is…", Ollama's "not found, try pulling it first", OpenAI's
+//! `context_length_exceeded` / `insufficient_quota`, Anthropic's "prompt is too
+//! long" / `overloaded_error`.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Key missing, wrong or revoked.
+    Auth,
+    /// Out of credit or quota.
+    Billing,
+    /// Too many requests; see `retry_after`.
+    RateLimit,
+    /// The server is busy or unavailable for now.
+    Overloaded,
+    /// A local server is still loading the model: a cold start, not an outage.
+    ModelLoading,
+    /// No answer in time.
+    Timeout,
+    /// Could not connect (refused, DNS, TLS).
+    Connection,
+    /// The prompt plus output does not fit the model's context window.
+    ContextOverflow,
+    /// The server does not have (or has not loaded) this model.
+    ModelNotFound,
+    /// The request itself is wrong: it would fail on any server.
+    BadRequest,
+    /// Any other server-side failure (5xx).
+    Server,
+    /// The reply is not what the dialect promises: malformed or cut short.
+    Protocol,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Auth => "auth",
+            ErrorKind::Billing => "billing",
+            ErrorKind::RateLimit => "rate_limit",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::ModelLoading => "model_loading",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connection => "connection",
+            ErrorKind::ContextOverflow => "context_overflow",
+            ErrorKind::ModelNotFound => "model_not_found",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Server => "server",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+
+    /// Failures that may pass on their own (worth a retry or a cooldown, not a config fix).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::RateLimit
+                | ErrorKind::Overloaded
+                | ErrorKind::ModelLoading
+                | ErrorKind::Timeout
+                | ErrorKind::Connection
+                | ErrorKind::Server
+                | ErrorKind::Protocol
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Token counts a server gave with a context overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Overflow {
+    pub requested: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+#[error("{kind}{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+pub struct ProviderError {
+    pub kind: ErrorKind,
+    pub status: Option<u16>,
+    /// The upstream's own words, secrets removed.
+    pub message: String,
+    pub retry_after: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<Overflow>,
+}
+
+impl ProviderError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ProviderError {
+            kind,
+            status: None,
+            message: message.into(),
+            retry_after: None,
+            overflow: None,
+        }
+    }
+}
+
+/// The message and the type/code fields of an error body, in any of the shapes servers use.
+fn parse_body(body: &str) -> (String, String) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return (body.trim().chars().take(2000).collect(), String::new());
+    };
+    let err = v.get("error").unwrap_or(&v);
+    let message = err
+        .get("message")
+        .or_else(|| v.get("message"))
+        .or_else(|| v.get("detail"))
+        .and_then(|m| m.as_str())
+        .or_else(|| err.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| body.trim().chars().take(2000).collect());
+    let code = [
+        err.get("type"),
+        err.get("code"),
+        v.get("type"),
+        v.get("code"),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|c| c.as_str())
+    .collect::<Vec<_>>()
+    .join(" ");
+    (message, code)
+}
+
+/// Remove credentials from upstream text: the keys we sent, and anything
+/// shaped like a bearer key (`sk-…`).
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(s, "***");
+    }
+    out.split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
+        .map(|word| {
+            let core = word
+                .trim_end_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',');
+            let looks_like_key = ["sk-", "sk_", "xai-", "gsk_"]
+                .iter()
+                .any(|p| core.starts_with(p))
+                && core.len() >= 12;
+            if looks_like_key {
+                format!("{}***{}", &core[..3], &word[core.len()..])
+            } else {
+                word.to_string()
+            }
+        })
+        .collect()
+}
+
+fn has(text: &str, needles: &[&str]) -> bool {
+    needles.iter().any(|n| text.contains(n))
+}
+
+/// The first integer after `phrase` in `text`.
+fn number_after(text: &str, phrase: &str) -> Option<u64> {
+    let rest = &text[text.find(phrase)? + phrase.len()..];
+    let digits: String = rest
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+fn overflow_counts(lower: &str, body: &str) -> Overflow {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+        let e = v.get("error").unwrap_or(&v);
+        let n = |k: &str| e.get(k).and_then(|x| x.as_u64());
+        if n("n_ctx").is_some() {
+            return Overflow {
+                requested: n("n_prompt_tokens"),
+                limit: n("n_ctx"),
+            };
+        }
+    }
+    let pairs: [(&str, &str); 5] = [
+        ("you requested", "maximum context length is"),
+        ("trying to keep the first", "context length of only"),
+        ("prompt is too long:", "> "),
+        ("requested tokens (", "context window of"),
+        ("n_keep (", "n_ctx ("),
+    ];
+    for (req, lim) in pairs {
+        if lower.contains(req) {
+            return Overflow {
+                requested: number_after(lower, req),
+                limit: number_after(lower, lim),
+            };
+        }
+    }
+    Overflow {
+        requested: None,
+        limit: None,
+    }
+}
+
+/// Classify an HTTP error reply. `retry_after` is the Retry-After header
+/// (seconds); `secrets` are the credentials sent with the request.
+pub fn classify_http(
+    status: u16,
+    body: &str,
+    retry_after: Option<&str>,
+    secrets: &[&str],
+) -> ProviderError {
+    let (message, code) = parse_body(body);
+    let lower = format!("{} {}", message.to_lowercase(), code.to_lowercase());
+    let kind = kind_of(status, &lower);
+    let retry_after = retry_after
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    ProviderError {
+        kind,
+        status: Some(status),
+        message: scrub(&message, secrets),
+        retry_after,
+        overflow: (kind == ErrorKind::ContextOverflow)
+            .then(|| overflow_counts(&message.to_lowercase(), body)),
+    }
+}
+
+fn kind_of(status: u16, t: &str) -> ErrorKind {
+    // Wording first: servers disagree on status codes (llama.cpp once sent
+    // context overflows as 500, LM Studio sends "no models loaded" as 400).
+    if has(
+        t,
+        &[
+            "exceed_context_size_error",
+            "exceeds the available context size",
+            "context_length_exceeded",
+            "maximum context length",
+            "prompt is too long",
+            "request_too_large",
+            "context the overflows",
+            "tokens to keep from the initial prompt is greater than the context length",
+            "cannot truncate prompt with n_keep",
+            "exceed context window",
+            "context length exceeded",
+            "input exceeds the maximum number of tokens",
+        ],
+    ) {
+        return ErrorKind::ContextOverflow;
+    }
+    if has(
+        t,
+        &[
+            "loading model",
+            "model is loading",
+            "model is still loading",
+            "model loading",
+        ],
+    ) {
+        return ErrorKind::ModelLoading;
+    }
+    if has(
+        t,
+        &[
+            "insufficient_quota",
+            "credit balance",
+            "insufficient credits",
+            "payment required",
+            "billing",
+        ],
+    ) || status == 402
+    {
+        return ErrorKind::Billing;
+    }
+    if has(
+        t,
+        &[
+            "model_not_found",
+            "model not found",
+            "no models loaded",
+            "try pulling it first",
+            "does not exist",
+            "unknown model",
+            "invalid model",
+        ],
+    ) || (t.contains("not_found_error") && t.contains("model"))
+    {
+        return ErrorKind::ModelNotFound;
+    }
+    match status {
+        401 | 403 => ErrorKind::Auth,
+        429 => ErrorKind::RateLimit,
+        408 | 504 | 522 | 524 => ErrorKind::Timeout,
+        404 => ErrorKind::ModelNotFound,
+        503 | 529 => ErrorKind::Overloaded,
+        500..=599 if has(t, &["overloaded", "at capacity", "temporarily unavailable"]) => {
+            ErrorKind::Overloaded
+        }
+        500..=599 => ErrorKind::Server,
+        _ if has(t, &["rate limit", "rate_limit", "too many requests"]) => ErrorKind::RateLimit,
+        _ if has(
+            t,
+            &[
+                "authentication_error",
+                "invalid api key",
+                "incorrect api key",
+                "invalid x-api-key",
+            ],
+        ) =>
+        {
+            ErrorKind::Auth
+        }
+        _ => ErrorKind::BadRequest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(status: u16, body: &str) -> ErrorKind {
+        classify_http(status, body, None, &[]).kind
+    }
+
+    #[test]
+    fn context_overflow_in_each_servers_words() {
+        let llama = r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":14429,"n_ctx":8192}}"#;
+        let e = classify_http(400, llama, None, &[]);
+        assert_eq!(e.kind, ErrorKind::ContextOverflow);
+        assert_eq!(
+            e.overflow,
+            Some(Overflow {
+                requested: Some(14429),
+                limit: Some(8192)
+            })
+        );
+        // Older llama.cpp: same error with code 500.
+        assert_eq!(
+            kind(500, &llama.replace("400", "500")),
+            ErrorKind::ContextOverflow
+        );
+
+        let vllm = r#"{"object":"error","message":"This model's maximum context length is 131072 tokens. However, you requested 156632 tokens (152536 in the messages, 4096 in the completion). Please reduce the length of the messages or completion.","type":"BadRequestError","param":null,"code":400}"#;
+        let e = classify_http(400, vllm, None, &[]);
+        assert_eq!(e.kind, ErrorKind::ContextOverflow);
+        assert_eq!(
+            e.overflow,
+            Some(Overflow {
+                requested: Some(156632),
+                limit: Some(131072)
+            })
+        );
+
+        let lmstudio = r#"{"error":"Trying to keep the first 10136 tokens when context the overflows. However, the model is loaded with context length of only 7866 tokens, which is not enough. Try to load the model with a larger context length, or provide a shorter input"}"#;
+        let e = classify_http(400, lmstudio, None, &[]);
+        assert_eq!(e.kind, ErrorKind::ContextOverflow);
+        assert_eq!(
+            e.overflow,
+            Some(Overflow {
+                requested: Some(10136),
+                limit: Some(7866)
+            })
+        );
+        assert_eq!(
+            kind(
+                400,
+                r#"{"error":"Cannot truncate prompt with n_keep (15028) >= n_ctx (7424)"}"#
+            ),
+            ErrorKind::ContextOverflow
+        );
+
+        let openai = r#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
+        assert_eq!(kind(400, openai), ErrorKind::ContextOverflow);
+
+        let anthropic = r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208000 tokens > 200000 maximum"}}"#;
+        let e = classify_http(400, anthropic, None, &[]);
+        assert_eq!(e.kind, ErrorKind::ContextOverflow);
+        assert_eq!(
+            e.overflow,
+            Some(Overflow {
+                requested: Some(208000),
+                limit: Some(200000)
+            })
+        );
+
+        assert_eq!(
+            kind(500, "Requested tokens (2285) exceed context window of 2048"),
+            ErrorKind::ContextOverflow
+        );
+    }
+
+    #[test]
+    fn cold_and_missing_models() {
+        assert_eq!(
+            kind(
+                503,
+                r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#
+            ),
+            ErrorKind::ModelLoading
+        );
+        assert_eq!(
+            kind(
+                400,
+                r#"{"error":{"message":"No models loaded. Please load a model in the developer page or use the `lms load` command.","type":"invalid_request_error","param":"model","code":"model_not_found"}}"#
+            ),
+            ErrorKind::ModelNotFound
+        );
+        assert_eq!(
+            kind(
+                404,
+                r#"{"error":"model \"llama3\" not found, try pulling it first"}"#
+            ),
+            ErrorKind::ModelNotFound
+        );
+        assert_eq!(
+            kind(
+                404,
+                r#"{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}}"#
+            ),
+            ErrorKind::ModelNotFound
+        );
+        assert_eq!(
+            kind(
+                404,
+                r#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-9"}}"#
+            ),
+            ErrorKind::ModelNotFound
+        );
+    }
+
+    #[test]
+    fn status_families() {
+        assert_eq!(
+            kind(
+                401,
+                r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#
+            ),
+            ErrorKind::Auth
+        );
+        assert_eq!(kind(403, "forbidden"), ErrorKind::Auth);
+        assert_eq!(
+            kind(
+                529,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            ),
+            ErrorKind::Overloaded
+        );
+        assert_eq!(
+            kind(503, "Service temporarily unavailable"),
+            ErrorKind::Overloaded
+        );
+        assert_eq!(kind(500, "internal error"), ErrorKind::Server);
+        assert_eq!(kind(504, "gateway timeout"), ErrorKind::Timeout);
+        assert_eq!(
+            kind(
+                400,
+                r#"{"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error"}}"#
+            ),
+            ErrorKind::BadRequest
+        );
+        assert_eq!(kind(422, "unprocessable"), ErrorKind::BadRequest);
+        assert_eq!(
+            kind(
+                429,
+                r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}"#
+            ),
+            ErrorKind::Billing
+        );
+        assert_eq!(
+            kind(
+                400,
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#
+            ),
+            ErrorKind::Billing
+        );
+    }
+
+    #[test]
+    fn rate_limit_keeps_retry_after() {
+        let e = classify_http(
+            429,
+            r#"{"error":{"message":"Rate limit reached","type":"rate_limit_error"}}"#,
+            Some("12"),
+            &[],
+        );
+        assert_eq!(e.kind, ErrorKind::RateLimit);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(12)));
+        assert_eq!(classify_http(429, "", Some("soon"), &[]).retry_after, None);
+        assert!(e.kind.is_transient() && !ErrorKind::BadRequest.is_transient());
+    }
+
+    #[test]
+    fn upstream_messages_lose_their_secrets() {
+        let body = r#"{"error":{"message":"Incorrect API key provided: sk-proj-abcdefghijklmnop1234. You can find your API key at the dashboard.","code":"invalid_api_key"}}"#;
+        let e = classify_http(401, body, None, &[]);
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(!e.message.contains("abcdefghijklmnop1234"), "{}", e.message);
+        assert!(e.message.contains("sk-***"));
+        let e = classify_http(
+            401,
+            "bad key my-local-token-42 rejected",
+            None,
+            &["my-local-token-42"],
+        );
+        assert_eq!(e.message, "bad key *** rejected");
+        assert!(!e.to_string().contains("my-local-token-42"));
+    }
+}
