@@ -2,17 +2,13 @@
 //! the wording of the message a user gets. `«` marks where the location must point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use pincer_catalog::{Catalog, check};
 use pincer_config::{Diagnostic, Env, Severity, load_text};
 
 fn env() -> Env {
-    Env::Map(HashMap::from([
-        ("HOME".to_string(), "/nonexistent".to_string()),
-        ("LMSTUDIO_KEY".to_string(), "lm-secret".to_string()),
-    ]))
+    Env::from_pairs(&[("HOME", "/nonexistent"), ("LMSTUDIO_KEY", "lm-secret")])
 }
 
 /// All diagnostics for a config text, as `pincer config validate` reports them.

@@ -2,7 +2,6 @@
 //! agent inheritance and allowlists.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use pincer_catalog::{
@@ -11,12 +10,7 @@ use pincer_catalog::{
 use pincer_config::{Env, Loaded, load_text};
 
 fn env(pairs: &[(&str, &str)]) -> Env {
-    Env::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<HashMap<_, _>>(),
-    )
+    Env::from_pairs(pairs)
 }
 
 fn load(text: &str) -> Loaded {

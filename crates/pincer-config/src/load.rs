@@ -19,6 +19,16 @@ pub enum Env {
 }
 
 impl Env {
+    /// A fixed environment (tests, embedding): `[("HOME", "/home/u")]`.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
+        Env::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     pub fn var(&self, name: &str) -> Option<String> {
         match self {
             Env::Process => std::env::var(name).ok(),

@@ -1,19 +1,13 @@
 //! `$include`, `${VAR}` and config discovery against real files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
 use pincer_config::{ConfigError, Env, Mode, load};
 
 fn env(pairs: &[(&str, &str)]) -> Env {
-    Env::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<HashMap<_, _>>(),
-    )
+    Env::from_pairs(pairs)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
