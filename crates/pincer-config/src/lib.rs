@@ -78,9 +78,9 @@ fn is_secret_path(path: &[String]) -> bool {
         return false;
     };
     let key = last.to_ascii_lowercase();
+    // By suffix, so `botToken` and `apiKey` hide but `maxTokens` and `tokenMode` do not.
     let secret_word = [
-        "apikey",
-        "api_key",
+        "key",
         "token",
         "password",
         "secret",
@@ -89,8 +89,9 @@ fn is_secret_path(path: &[String]) -> bool {
         "passphrase",
     ]
     .iter()
-    .any(|w| key.contains(w))
-        || key.ends_with("key") && !key.ends_with("sessionkey");
+    .any(|w| key.ends_with(w))
+        && !key.ends_with("sessionkey")
+        && !key.ends_with("mainkey");
     let in_map = |name: &str| path.len() >= 2 && path[path.len() - 2] == name;
     secret_word || in_map("headers") || (in_map("vars") && path.first().is_some_and(|p| p == "env"))
 }
@@ -253,4 +254,34 @@ fn substitute(
         subs.missing.insert(path);
     }
     subs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_secret_path;
+
+    fn p(parts: &[&str]) -> Vec<String> {
+        parts.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn secret_paths() {
+        for secret in [
+            &["models", "providers", "x", "apiKey"][..],
+            &["gateway", "auth", "token"],
+            &["channels", "telegram", "botToken"],
+            &["models", "providers", "x", "headers", "X-Custom"],
+            &["env", "vars", "ANYTHING"],
+        ] {
+            assert!(is_secret_path(&p(secret)), "{secret:?}");
+        }
+        for plain in [
+            &["models", "providers", "x", "models", "0", "maxTokens"][..],
+            &["models", "providers", "x", "baseUrl"],
+            &["agents", "defaults", "mediaInput", "tokenMode"],
+            &["session", "mainKey"],
+        ] {
+            assert!(!is_secret_path(&p(plain)), "{plain:?}");
+        }
+    }
 }
