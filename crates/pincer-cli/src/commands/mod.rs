@@ -68,6 +68,5 @@ fn usable_config(path: Option<&Path>, env: &Env) -> Result<Loaded> {
             "note: the config has {warnings} warning(s); `pincer config validate` lists them"
         );
     }
-    drop(catalog);
     Ok(loaded)
 }
