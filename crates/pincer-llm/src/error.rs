@@ -236,6 +236,32 @@ pub fn classify_http(
     }
 }
 
+/// Classify an error that arrived inside a stream (after a 200): the body's
+/// own code stands in for the status, and a bare error counts as server-side.
+pub fn classify_stream_error(payload: &str, secrets: &[&str]) -> ProviderError {
+    let v: Option<serde_json::Value> = serde_json::from_str(payload).ok();
+    let err = v.as_ref().map(|v| v.get("error").unwrap_or(v));
+    let code = err
+        .and_then(|e| e.get("code"))
+        .and_then(|c| c.as_u64())
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| (400..600).contains(c));
+    let typed = err
+        .and_then(|e| e.get("type"))
+        .and_then(|t| t.as_str())
+        .unwrap_or_default();
+    let status = code.unwrap_or(match typed {
+        "overloaded_error" => 529,
+        "rate_limit_error" => 429,
+        "authentication_error" | "permission_error" => 401,
+        "invalid_request_error" => 400,
+        _ => 500,
+    });
+    let mut e = classify_http(status, payload, None, secrets);
+    e.status = None;
+    e
+}
+
 fn kind_of(status: u16, t: &str) -> ErrorKind {
     // Wording first: servers disagree on status codes (llama.cpp once sent
     // context overflows as 500, LM Studio sends "no models loaded" as 400).

@@ -1,9 +1,29 @@
-//! Talking to model servers. So far: the typed error every upstream failure
-//! becomes (so the router can decide on its kind alone), and usage → cost.
-//! The three API dialects build on these.
+//! Talking to model servers: one `ChatRequest` in, one stream of `Event`s
+//! out, whatever the dialect (`openai-completions`, `openai-responses`,
+//! `anthropic-messages`); every failure a typed `ProviderError` whose kind a
+//! router can act on; usage turned into cost.
+//!
+//! Data flows one way: `Target` (catalog model + key) → `preflight` (caps and
+//! context check) → `Dialect::body` → HTTP → `StreamDecoder` (SSE → events,
+//! `<think>` split out) → `Reply`.
 
+mod client;
+mod dialect;
 mod error;
+mod event;
+mod preflight;
+mod request;
+pub mod sse;
+mod target;
+mod think;
 mod usage;
 
-pub use error::{ErrorKind, ProviderError, classify_http, scrub};
+pub use client::{Client, EventStream};
+pub use dialect::{Dialect, StreamDecoder, WireRequest};
+pub use error::{ErrorKind, Overflow, ProviderError, classify_http, classify_stream_error, scrub};
+pub use event::{Event, FinishReason, Reply};
+pub use preflight::{estimate_prompt_tokens, preflight};
+pub use request::{ChatRequest, Message, ReasoningEffort, Tool, ToolCall};
+pub use target::{Target, Timeouts};
+pub use think::ThinkSplitter;
 pub use usage::{Usage, cost};

@@ -1,0 +1,172 @@
+//! The three API dialects: how a `ChatRequest` goes on the wire, and how each
+//! one's reply (streamed or whole) comes back as the same `Event`s.
+
+mod anthropic_messages;
+mod openai_completions;
+mod openai_responses;
+
+use serde_json::Value;
+
+use crate::error::{ErrorKind, ProviderError, classify_stream_error};
+use crate::event::Event;
+use crate::request::{ChatRequest, ReasoningEffort};
+use crate::sse::{SseDecoder, SseEvent};
+
+pub use anthropic_messages::ANTHROPIC_VERSION;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OpenAiCompletions,
+    OpenAiResponses,
+    AnthropicMessages,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 3] = [
+        Dialect::OpenAiCompletions,
+        Dialect::OpenAiResponses,
+        Dialect::AnthropicMessages,
+    ];
+
+    /// The name used in `api:` of the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::OpenAiCompletions => "openai-completions",
+            Dialect::OpenAiResponses => "openai-responses",
+            Dialect::AnthropicMessages => "anthropic-messages",
+        }
+    }
+
+    /// Where to send the request, from the provider's `baseUrl`.
+    pub fn url(self, base_url: &str) -> String {
+        let base = base_url.trim_end_matches('/');
+        match self {
+            Dialect::OpenAiCompletions => format!("{base}/chat/completions"),
+            Dialect::OpenAiResponses => format!("{base}/responses"),
+            // Anthropic's base URL is the host; some configs include `/v1`.
+            Dialect::AnthropicMessages if base.ends_with("/v1") => format!("{base}/messages"),
+            Dialect::AnthropicMessages => format!("{base}/v1/messages"),
+        }
+    }
+
+    pub fn body(self, w: &WireRequest<'_>) -> Value {
+        match self {
+            Dialect::OpenAiCompletions => openai_completions::body(w),
+            Dialect::OpenAiResponses => openai_responses::body(w),
+            Dialect::AnthropicMessages => anthropic_messages::body(w),
+        }
+    }
+
+    pub fn stream_decoder(self) -> StreamDecoder {
+        let inner: Box<dyn Decoder> = match self {
+            Dialect::OpenAiCompletions => Box::<openai_completions::CompletionsDecoder>::default(),
+            Dialect::OpenAiResponses => Box::<openai_responses::ResponsesDecoder>::default(),
+            Dialect::AnthropicMessages => Box::<anthropic_messages::MessagesDecoder>::default(),
+        };
+        StreamDecoder {
+            sse: SseDecoder::new(),
+            inner,
+        }
+    }
+
+    /// A whole (non-streamed) reply as events.
+    pub fn parse_reply(self, body: &str) -> Result<Vec<Event>, ProviderError> {
+        match self {
+            Dialect::OpenAiCompletions => openai_completions::parse_reply(body),
+            Dialect::OpenAiResponses => openai_responses::parse_reply(body),
+            Dialect::AnthropicMessages => anthropic_messages::parse_reply(body),
+        }
+    }
+}
+
+/// Everything a dialect needs to write one request.
+#[derive(Debug, Clone, Copy)]
+pub struct WireRequest<'a> {
+    /// The model id as the server knows it (without the provider prefix).
+    pub model_id: &'a str,
+    pub req: &'a ChatRequest,
+    /// Output cap, already limited by the model's `maxTokens`.
+    pub max_tokens: u64,
+    pub stream: bool,
+    /// The model is marked `reasoning: true`.
+    pub reasoning: bool,
+    /// A local server (picks the field names local servers understand).
+    pub local: bool,
+}
+
+impl WireRequest<'_> {
+    fn reasoning_effort(&self) -> Option<ReasoningEffort> {
+        self.req.reasoning_effort.filter(|_| self.reasoning)
+    }
+}
+
+/// A dialect's reading of SSE events.
+pub(crate) trait Decoder: Send {
+    fn event(&mut self, sse: &SseEvent, out: &mut Vec<Event>) -> Result<(), ProviderError>;
+    /// The bytes ended: emit what is left, or say why the reply is incomplete.
+    fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), ProviderError>;
+    /// The reply is complete (`Done` was emitted).
+    fn is_done(&self) -> bool;
+}
+
+/// Bytes in, events out, for one streamed reply.
+pub struct StreamDecoder {
+    sse: SseDecoder,
+    inner: Box<dyn Decoder>,
+}
+
+impl StreamDecoder {
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Event>, ProviderError> {
+        let mut out = Vec::new();
+        if self.inner.is_done() {
+            return Ok(out);
+        }
+        for sse in self.sse.feed(bytes)? {
+            self.inner.event(&sse, &mut out)?;
+            if self.inner.is_done() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn finish(&mut self) -> Result<Vec<Event>, ProviderError> {
+        let mut out = Vec::new();
+        if self.inner.is_done() {
+            return Ok(out);
+        }
+        if let Some(sse) = self.sse.finish()? {
+            self.inner.event(&sse, &mut out)?;
+        }
+        if !self.inner.is_done() {
+            self.inner.finish(&mut out)?;
+        }
+        Ok(out)
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.inner.is_done()
+    }
+}
+
+fn parse_json(data: &str) -> Result<Value, ProviderError> {
+    serde_json::from_str(data).map_err(|e| {
+        let shown: String = data.chars().take(120).collect();
+        ProviderError::new(
+            ErrorKind::Protocol,
+            format!("malformed JSON from the server ({e}): {shown}"),
+        )
+    })
+}
+
+fn stream_error(data: &str) -> ProviderError {
+    classify_stream_error(data, &[])
+}
+
+fn field_str<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn field_u64(v: &Value, key: &str) -> Option<u64> {
+    v.get(key).and_then(Value::as_u64)
+}

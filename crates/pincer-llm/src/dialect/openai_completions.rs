@@ -1,0 +1,225 @@
+//! `openai-completions`: `POST {baseUrl}/chat/completions`, as OpenAI, llama.cpp,
+//! vLLM, LM Studio, Ollama and LiteLLM serve it.
+
+use serde_json::{Map, Value, json};
+
+use super::{Decoder, WireRequest, field_str, field_u64, parse_json, stream_error};
+use crate::error::{ErrorKind, ProviderError};
+use crate::event::{Event, FinishReason};
+use crate::request::Message;
+use crate::sse::SseEvent;
+use crate::think::ThinkSplitter;
+use crate::usage::Usage;
+
+/// Fields servers use for reasoning beside `content`.
+const REASONING_FIELDS: [&str; 3] = ["reasoning_content", "reasoning", "reasoning_text"];
+
+pub fn body(w: &WireRequest<'_>) -> Value {
+    let mut b = Map::new();
+    b.insert("model".into(), w.model_id.into());
+    b.insert(
+        "messages".into(),
+        w.req.messages.iter().map(message).collect(),
+    );
+    b.insert("stream".into(), w.stream.into());
+    if w.stream {
+        b.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    // OpenAI's reasoning models refuse `max_tokens`; local servers and older
+    // proxies only know it.
+    let cap_field = if w.local {
+        "max_tokens"
+    } else {
+        "max_completion_tokens"
+    };
+    b.insert(cap_field.into(), w.max_tokens.into());
+    if !w.req.tools.is_empty() {
+        let tools: Vec<Value> = w
+            .req
+            .tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.parameters}})
+            })
+            .collect();
+        b.insert("tools".into(), tools.into());
+        b.insert("tool_choice".into(), "auto".into());
+    }
+    if let Some(t) = w.req.temperature {
+        b.insert("temperature".into(), t.into());
+    }
+    if !w.req.stop.is_empty() {
+        b.insert("stop".into(), w.req.stop.clone().into());
+    }
+    if let Some(effort) = w.reasoning_effort() {
+        b.insert("reasoning_effort".into(), effort.as_str().into());
+    }
+    Value::Object(b)
+}
+
+fn message(m: &Message) -> Value {
+    match m {
+        Message::System { text } => json!({"role": "system", "content": text}),
+        Message::User { text } => json!({"role": "user", "content": text}),
+        Message::Assistant {
+            text, tool_calls, ..
+        } => {
+            let mut v = json!({"role": "assistant", "content": text});
+            if !tool_calls.is_empty() {
+                let calls: Vec<Value> = tool_calls
+                    .iter()
+                    .map(|c| {
+                        json!({"id": c.id, "type": "function",
+                               "function": {"name": c.name, "arguments": c.arguments}})
+                    })
+                    .collect();
+                v["tool_calls"] = calls.into();
+            }
+            v
+        }
+        Message::Tool {
+            call_id, content, ..
+        } => json!({"role": "tool", "tool_call_id": call_id, "content": content}),
+    }
+}
+
+fn usage(u: &Value) -> Usage {
+    let cached = u
+        .get("prompt_tokens_details")
+        .and_then(|d| field_u64(d, "cached_tokens"))
+        .unwrap_or(0);
+    Usage {
+        input: field_u64(u, "prompt_tokens")
+            .unwrap_or(0)
+            .saturating_sub(cached),
+        output: field_u64(u, "completion_tokens").unwrap_or(0),
+        cache_read: cached,
+        cache_write: 0,
+        reasoning: u
+            .get("completion_tokens_details")
+            .and_then(|d| field_u64(d, "reasoning_tokens"))
+            .unwrap_or(0),
+    }
+}
+
+#[derive(Default)]
+pub struct CompletionsDecoder {
+    think: ThinkSplitter,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl CompletionsDecoder {
+    /// One choice's `delta` (streaming) or `message` (whole reply).
+    fn content(&mut self, d: &Value, out: &mut Vec<Event>) {
+        for f in REASONING_FIELDS {
+            if let Some(r) = field_str(d, f).filter(|r| !r.is_empty()) {
+                out.push(Event::Reasoning { delta: r.into() });
+            }
+        }
+        if let Some(text) = field_str(d, "content") {
+            self.think.push(text, out);
+        }
+        let Some(calls) = d.get("tool_calls").and_then(Value::as_array) else {
+            return;
+        };
+        for (pos, c) in calls.iter().enumerate() {
+            let f = c.get("function");
+            out.push(Event::ToolCall {
+                index: field_u64(c, "index")
+                    .and_then(|i| usize::try_from(i).ok())
+                    .unwrap_or(pos),
+                id: field_str(c, "id").map(str::to_string),
+                name: f.and_then(|f| field_str(f, "name")).map(str::to_string),
+                arguments: f
+                    .and_then(|f| f.get("arguments"))
+                    .map(|a| match a {
+                        Value::String(s) => s.clone(),
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+    }
+
+    fn chunk(&mut self, v: &Value, message_key: &str, out: &mut Vec<Event>) {
+        if let Some(choice) = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+        {
+            if let Some(d) = choice.get(message_key) {
+                self.content(d, out);
+            }
+            if let Some(f) = field_str(choice, "finish_reason") {
+                self.finish = Some(FinishReason::from_wire(f));
+            }
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(usage(u));
+        }
+    }
+
+    fn end(&mut self, out: &mut Vec<Event>) {
+        self.think.finish(out);
+        if let Some(usage) = self.usage.take() {
+            out.push(Event::Usage { usage });
+        }
+        let finish = self.finish.take().unwrap_or(FinishReason::Stop);
+        out.push(Event::Done { finish });
+        self.done = true;
+    }
+}
+
+impl Decoder for CompletionsDecoder {
+    fn event(&mut self, sse: &SseEvent, out: &mut Vec<Event>) -> Result<(), ProviderError> {
+        let data = sse.data.trim();
+        if data == "[DONE]" {
+            self.end(out);
+            return Ok(());
+        }
+        if sse.event.as_deref() == Some("error") {
+            return Err(stream_error(data));
+        }
+        let v = parse_json(data)?;
+        if v.get("error").is_some() {
+            return Err(stream_error(data));
+        }
+        self.chunk(&v, "delta", out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), ProviderError> {
+        // No `[DONE]`: complete only if the model said why it stopped.
+        if self.finish.is_none() {
+            return Err(ProviderError::new(
+                ErrorKind::Protocol,
+                "stream ended before the model finished (no finish_reason, no [DONE])",
+            ));
+        }
+        self.end(out);
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+pub fn parse_reply(body: &str) -> Result<Vec<Event>, ProviderError> {
+    let v = parse_json(body)?;
+    if v.get("choices").and_then(Value::as_array).is_none() {
+        return Err(ProviderError::new(
+            ErrorKind::Protocol,
+            "reply has no `choices`: not a chat completion",
+        ));
+    }
+    let mut d = CompletionsDecoder::default();
+    let mut out = Vec::new();
+    d.chunk(&v, "message", &mut out);
+    d.end(&mut out);
+    Ok(out)
+}

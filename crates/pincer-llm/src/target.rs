@@ -1,0 +1,117 @@
+//! One model on one server, with everything needed to call it: the catalog's
+//! `ModelSpec` and `Provider` joined with the key from the environment.
+
+use std::time::Duration;
+
+use pincer_catalog::{ModelSpec, Provider};
+use pincer_config::{Api, Env};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::dialect::Dialect;
+use crate::error::{ErrorKind, ProviderError};
+
+/// How long to wait, at each stage of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// From sending the request to the first event: generous for local
+    /// servers, which may be loading the model on demand.
+    pub first_event: Duration,
+    /// Longest silence between two chunks once the reply has started.
+    pub idle: Duration,
+}
+
+impl Timeouts {
+    pub fn for_provider(local: bool, timeout_seconds: Option<u64>) -> Timeouts {
+        let first = timeout_seconds.unwrap_or(if local { 300 } else { 120 });
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_event: Duration::from_secs(first),
+            idle: Duration::from_secs(if local { 120 } else { 60 }),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `provider/model`, for messages.
+    pub reference: String,
+    pub dialect: Dialect,
+    pub base_url: String,
+    /// The model id the server knows.
+    pub model_id: String,
+    pub api_key: Option<SecretString>,
+    pub headers: Vec<(String, SecretString)>,
+    /// Budget for prompt + output: `contextTokens` when set, else `contextWindow`.
+    pub context_window: u64,
+    pub max_tokens: u64,
+    pub reasoning: bool,
+    pub local: bool,
+    pub timeouts: Timeouts,
+}
+
+impl Target {
+    /// An HTTP target for a model of the catalog. The embedded engine and the
+    /// dialects Pincer does not speak are refused here.
+    pub fn new(spec: &ModelSpec, provider: &Provider, env: &Env) -> Result<Target, ProviderError> {
+        let bad = |m: String| ProviderError::new(ErrorKind::BadRequest, m);
+        let dialect = match spec.api.or(provider.api) {
+            Some(Api::OpenAiCompletions) | None => Dialect::OpenAiCompletions,
+            Some(Api::OpenAiResponses) => Dialect::OpenAiResponses,
+            Some(Api::AnthropicMessages) => Dialect::AnthropicMessages,
+            Some(Api::Embedded) => {
+                return Err(bad(format!(
+                    "{} runs on the embedded engine, not over HTTP",
+                    spec.reference
+                )));
+            }
+            Some(Api::Unsupported(api)) => {
+                return Err(bad(format!(
+                    "{}: api {api:?} is not supported by Pincer yet",
+                    spec.reference
+                )));
+            }
+        };
+        let Some(base_url) = spec.base_url.clone().or_else(|| provider.base_url.clone()) else {
+            return Err(bad(format!(
+                "{}: no baseUrl (set models.providers.{}.baseUrl)",
+                spec.reference, provider.id
+            )));
+        };
+        let api_key = provider
+            .api_key
+            .as_ref()
+            .map(|k| k.secret.clone())
+            .or_else(|| {
+                provider
+                    .env_keys
+                    .iter()
+                    .find_map(|v| env.var(v))
+                    .map(SecretString::from)
+            });
+        Ok(Target {
+            reference: spec.reference.clone(),
+            dialect,
+            base_url,
+            model_id: spec.id.clone(),
+            api_key,
+            headers: provider.headers.clone(),
+            context_window: spec
+                .context_tokens
+                .map_or(spec.context_window, |t| t.min(spec.context_window)),
+            max_tokens: spec.max_tokens,
+            reasoning: spec.reasoning,
+            local: spec.local,
+            timeouts: Timeouts::for_provider(spec.local, provider.timeout_seconds),
+        })
+    }
+
+    /// The credentials this target sends, to scrub from anything shown.
+    pub(crate) fn secrets(&self) -> Vec<&str> {
+        self.api_key
+            .iter()
+            .chain(self.headers.iter().map(|(_, v)| v))
+            .map(|s| s.expose_secret())
+            .collect()
+    }
+}
