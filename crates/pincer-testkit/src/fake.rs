@@ -1,0 +1,132 @@
+//! A scripted HTTP upstream for fault injection: each connection reads one
+//! request, records it, then plays the next script byte for byte (with
+//! pauses), so a test can send any status, a cut stream or nothing at all.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    Send(Vec<u8>),
+    Sleep(Duration),
+}
+
+/// What a client sent.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// Request line and headers, as sent.
+    pub head: String,
+    pub body: String,
+}
+
+impl Recorded {
+    /// A header's value (name matched case-insensitively).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+pub struct FakeUpstream {
+    pub port: u16,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl FakeUpstream {
+    /// Serve `scripts` in turn, one per connection; the last one repeats.
+    pub fn start(scripts: Vec<Vec<Step>>) -> FakeUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for (n, conn) in listener.incoming().enumerate() {
+                let Ok(conn) = conn else { continue };
+                let script = scripts
+                    .get(n)
+                    .or(scripts.last())
+                    .cloned()
+                    .unwrap_or_default();
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || serve(conn, &script, &seen));
+            }
+        });
+        FakeUpstream { port, requests }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+fn serve(conn: TcpStream, script: &[Step], seen: &Mutex<Vec<Recorded>>) {
+    let mut reader = BufReader::new(conn);
+    let mut head = String::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if let Some((n, v)) = line.split_once(':')
+            && n.trim().eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if line == "\r\n" || line == "\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0u8; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    if let Ok(mut s) = seen.lock() {
+        s.push(Recorded {
+            head,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+    }
+    let mut conn = reader.into_inner();
+    for step in script {
+        match step {
+            Step::Send(bytes) => {
+                if conn.write_all(bytes).and_then(|()| conn.flush()).is_err() {
+                    return;
+                }
+            }
+            Step::Sleep(d) => std::thread::sleep(*d),
+        }
+    }
+    // Dropping the connection closes it: the end of the script is the end of the reply.
+}
+
+/// A complete HTTP/1.1 response that closes the connection.
+pub fn http_response(status: u16, extra_headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut s = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in extra_headers {
+        s.push_str(&format!("{k}: {v}\r\n"));
+    }
+    s.push_str("\r\n");
+    s.push_str(body);
+    s.into_bytes()
+}
+
+/// The head of a 200 event stream; the body follows until the connection closes.
+pub fn sse_head() -> Vec<u8> {
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n".to_vec()
+}
