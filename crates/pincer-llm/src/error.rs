@@ -246,16 +246,23 @@ pub fn classify_stream_error(payload: &str, secrets: &[&str]) -> ProviderError {
         .and_then(|c| c.as_u64())
         .and_then(|c| u16::try_from(c).ok())
         .filter(|c| (400..600).contains(c));
-    let typed = err
-        .and_then(|e| e.get("type"))
-        .and_then(|t| t.as_str())
-        .unwrap_or_default();
-    let status = code.unwrap_or(match typed {
-        "overloaded_error" => 529,
-        "rate_limit_error" => 429,
-        "authentication_error" | "permission_error" => 401,
-        "invalid_request_error" => 400,
-        _ => 500,
+    let name = |k: &str| {
+        err.and_then(|e| e.get(k))
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    let typed = format!("{} {}", name("type"), name("code"));
+    let status = code.unwrap_or(if typed.contains("overloaded") {
+        529
+    } else if typed.contains("rate_limit") {
+        429
+    } else if typed.contains("authentication") || typed.contains("permission") {
+        401
+    } else if typed.contains("invalid_request") {
+        400
+    } else {
+        500
     });
     let mut e = classify_http(status, payload, None, secrets);
     e.status = None;

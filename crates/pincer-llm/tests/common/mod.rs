@@ -56,7 +56,10 @@ pub fn assert_answer(reply: &Reply, cap: u64) {
         reply.text
     );
     assert!(
-        matches!(reply.finish, Some(FinishReason::Stop | FinishReason::Length)),
+        matches!(
+            reply.finish,
+            Some(FinishReason::Stop | FinishReason::Length)
+        ),
         "{reply:?}"
     );
     assert!(reply.usage.input + reply.usage.cache_read > 0, "{reply:?}");

@@ -1,0 +1,225 @@
+//! Faults real servers will not produce on demand, from a scripted upstream:
+//! each becomes the right error kind, in time, without leaking the key.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{hello, stream_all, target};
+use pincer_llm::{Client, Dialect, ErrorKind, ProviderError, Target};
+use pincer_testkit::{FakeUpstream, Step, http_response, sse_head};
+
+const KEY: &str = "sk-test-secret-key-123456789";
+
+fn fast(mut t: Target) -> Target {
+    t.timeouts.first_event = Duration::from_secs(1);
+    t.timeouts.idle = Duration::from_millis(500);
+    t
+}
+
+async fn outcome(dialect: Dialect, script: Vec<Step>) -> (ProviderError, Duration, FakeUpstream) {
+    let up = FakeUpstream::start(vec![script]);
+    let t = fast(target(dialect, &up.base_url(), Some(KEY)));
+    let start = Instant::now();
+    let err = stream_all(&t, &hello()).await.unwrap_err();
+    assert!(!err.message.contains(KEY), "key leaked: {err}");
+    (err, start.elapsed(), up)
+}
+
+fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Vec<Step> {
+    vec![Step::Send(http_response(status, headers, body))]
+}
+
+#[tokio::test]
+async fn http_errors_by_kind_in_every_dialect() {
+    let cases: Vec<(Vec<Step>, ErrorKind)> = vec![
+        (
+            reply(
+                401,
+                &[],
+                &format!(r#"{{"error":{{"message":"Incorrect API key provided: {KEY}"}}}}"#),
+            ),
+            ErrorKind::Auth,
+        ),
+        (
+            reply(500, &[], r#"{"error":{"message":"boom"}}"#),
+            ErrorKind::Server,
+        ),
+        (
+            reply(503, &[], r#"{"error":{"message":"Service Unavailable"}}"#),
+            ErrorKind::Overloaded,
+        ),
+        (
+            reply(
+                529,
+                &[],
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ),
+            ErrorKind::Overloaded,
+        ),
+        (
+            reply(
+                503,
+                &[],
+                r#"{"error":{"message":"Loading model","type":"unavailable_error","code":503}}"#,
+            ),
+            ErrorKind::ModelLoading,
+        ),
+        (
+            reply(
+                400,
+                &[],
+                r#"{"error":"Trying to keep the first 10136 tokens when context the overflows. However, the model is loaded with context length of only 7866 tokens, which is not enough."}"#,
+            ),
+            ErrorKind::ContextOverflow,
+        ),
+        (
+            reply(
+                400,
+                &[],
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208310 tokens > 200000 maximum"}}"#,
+            ),
+            ErrorKind::ContextOverflow,
+        ),
+        (
+            reply(
+                404,
+                &[],
+                r#"{"error":"model 'qwen3:8b' not found, try pulling it first"}"#,
+            ),
+            ErrorKind::ModelNotFound,
+        ),
+        (
+            reply(
+                400,
+                &[],
+                r#"{"error":{"message":"Invalid value for 'temperature'"}}"#,
+            ),
+            ErrorKind::BadRequest,
+        ),
+    ];
+    for dialect in Dialect::ALL {
+        for (script, kind) in &cases {
+            let (err, _, _) = outcome(dialect, script.clone()).await;
+            assert_eq!(err.kind, *kind, "{}: {err}", dialect.as_str());
+        }
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_keeps_retry_after() {
+    for dialect in Dialect::ALL {
+        let (err, _, _) = outcome(
+            dialect,
+            reply(
+                429,
+                &[("retry-after", "7")],
+                r#"{"error":{"message":"Rate limit reached"}}"#,
+            ),
+        )
+        .await;
+        assert_eq!(err.kind, ErrorKind::RateLimit);
+        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+    }
+}
+
+#[tokio::test]
+async fn hangs_and_stalls_end_in_timeouts() {
+    for dialect in Dialect::ALL {
+        // Nothing at all after the request.
+        let (err, took, _) = outcome(dialect, vec![Step::Sleep(Duration::from_secs(5))]).await;
+        assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+
+        // Headers, then nothing.
+        let (err, took, _) = outcome(
+            dialect,
+            vec![Step::Send(sse_head()), Step::Sleep(Duration::from_secs(5))],
+        )
+        .await;
+        assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+    // One event, then silence longer than the idle limit.
+    let first = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+    let up = FakeUpstream::start(vec![vec![
+        Step::Send(sse_head()),
+        Step::Send(first.as_bytes().to_vec()),
+        Step::Sleep(Duration::from_secs(5)),
+    ]]);
+    let t = fast(target(Dialect::OpenAiCompletions, &up.base_url(), None));
+    let client = Client::new().unwrap();
+    let mut s = client.stream(&t, &hello()).await.unwrap();
+    let start = Instant::now();
+    assert!(matches!(
+        s.next().await,
+        Some(Ok(pincer_llm::Event::Text { .. }))
+    ));
+    let err = s.next().await.unwrap().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Timeout);
+    assert!(err.message.contains("stalled"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn malformed_and_truncated_streams_are_protocol_errors() {
+    for dialect in Dialect::ALL {
+        let (err, _, _) = outcome(
+            dialect,
+            vec![
+                Step::Send(sse_head()),
+                Step::Send(b"data: {oops\n\n".to_vec()),
+            ],
+        )
+        .await;
+        assert_eq!(err.kind, ErrorKind::Protocol, "{err}");
+
+        let sample: &[u8] = match dialect {
+            Dialect::OpenAiCompletions => include_bytes!("data/completions.sse"),
+            Dialect::OpenAiResponses => include_bytes!("data/responses.sse"),
+            Dialect::AnthropicMessages => include_bytes!("data/messages.sse"),
+        };
+        let (err, _, _) = outcome(
+            dialect,
+            vec![
+                Step::Send(sse_head()),
+                Step::Send(sample[..sample.len() / 2].to_vec()),
+            ],
+        )
+        .await;
+        assert_eq!(err.kind, ErrorKind::Protocol, "{}: {err}", dialect.as_str());
+    }
+}
+
+#[tokio::test]
+async fn each_dialect_sends_its_own_auth_headers_and_path() {
+    for dialect in Dialect::ALL {
+        let (_, _, up) = outcome(dialect, reply(500, &[], "{}")).await;
+        let sent = &up.requests()[0];
+        let path = sent.head.split_whitespace().nth(1).unwrap().to_string();
+        match dialect {
+            Dialect::AnthropicMessages => {
+                assert_eq!(path, "/v1/messages");
+                assert_eq!(sent.header("x-api-key").as_deref(), Some(KEY));
+                assert_eq!(
+                    sent.header("anthropic-version").as_deref(),
+                    Some("2023-06-01")
+                );
+                assert_eq!(sent.header("authorization"), None);
+            }
+            _ => {
+                let want = if dialect == Dialect::OpenAiResponses {
+                    "/v1/responses"
+                } else {
+                    "/v1/chat/completions"
+                };
+                assert_eq!(path, want);
+                assert_eq!(sent.header("authorization"), Some(format!("Bearer {KEY}")));
+            }
+        }
+        let body: serde_json::Value = serde_json::from_str(&sent.body).unwrap();
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["model"], "smollm2");
+    }
+}
