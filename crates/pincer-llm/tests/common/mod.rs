@@ -1,5 +1,7 @@
 //! Shared by the integration tests: a target for a server on 127.0.0.1, and
 //! running a streamed request to its end.
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
 
 use pincer_llm::{
     ChatRequest, Client, Dialect, Event, FinishReason, Message, ProviderError, Reply, Target,
