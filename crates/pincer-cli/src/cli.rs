@@ -24,6 +24,36 @@ pub enum Command {
     /// Check and print the config
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Chat with a model: one message (--message, or stdin when piped) or an interactive session
+    Chat(ChatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Model ref (provider/model) or alias (default: the agent's primary, then its fallbacks)
+    #[arg(long, short = 'M', value_name = "REF|ALIAS")]
+    pub model: Option<String>,
+    /// The agent whose models and aliases to use (default: the default agent)
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Send this one message and exit
+    #[arg(long, short = 'm', value_name = "TEXT")]
+    pub message: Option<String>,
+    /// System prompt
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Output cap in tokens (never above the model's maxTokens)
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// Sampling temperature
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// Show the model's reasoning (dimmed, on stderr)
+    #[arg(long)]
+    pub show_reasoning: bool,
+    /// Print the final result as JSON instead of streaming text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

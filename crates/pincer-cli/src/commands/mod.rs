@@ -1,5 +1,6 @@
 //! One module per command group; each returns the process exit code.
 
+mod chat;
 mod config;
 mod models;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let path = args.path.as_deref().or(cli.config.as_deref());
             config::validate(&pincer_config::load(path, &env)?, &env, args.json)
         }
+        Command::Chat(args) => chat::run(&usable_config(cli.config.as_deref(), &env)?, &env, &args),
         Command::Config(ConfigCommand::Show) => {
             config::show(&pincer_config::load(cli.config.as_deref(), &env)?)
         }

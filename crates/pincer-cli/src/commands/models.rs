@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::cli::{ListArgs, ResolveArgs};
 use crate::format;
 
-fn pick_agent(loaded: &Loaded, id: Option<&str>) -> Result<AgentModels> {
+pub(crate) fn pick_agent(loaded: &Loaded, id: Option<&str>) -> Result<AgentModels> {
     let all = agents(&loaded.config);
     match id {
         Some(id) => all

@@ -1,0 +1,292 @@
+//! `pincer chat`: one message or an interactive session, streamed to the
+//! terminal, with the model, tokens and cost at the end of each answer.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use pincer_catalog::{AgentModels, Catalog, ModelSpec, resolve};
+use pincer_config::{Env, Loaded};
+use pincer_llm::{
+    ChatRequest, Client, ErrorKind, Event, Message, ProviderError, Reply, Target, cost,
+};
+use serde_json::json;
+
+use super::models::pick_agent;
+use crate::cli::ChatArgs;
+
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+/// One model tried for a turn, and why it did not answer.
+struct Attempt {
+    model: String,
+    error: String,
+}
+
+struct Answer {
+    spec: ModelSpec,
+    reply: Reply,
+    took: Duration,
+    attempts: Vec<Attempt>,
+}
+
+pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
+    let catalog = Catalog::new(&loaded.config.models, env);
+    let agent = pick_agent(loaded, args.agent.as_deref())?;
+    let candidates = candidates(&catalog, &agent, args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let client = Client::new()?;
+    let mut history = Vec::new();
+    if let Some(system) = &args.system {
+        history.push(Message::system(system));
+    }
+    let session = Session {
+        catalog: &catalog,
+        env,
+        args,
+        client: &client,
+        candidates: &candidates,
+    };
+
+    let one_shot = match &args.message {
+        Some(m) => Some(m.clone()),
+        None if !std::io::stdin().is_terminal() => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read the message from stdin")?;
+            Some(text)
+        }
+        None => None,
+    };
+    if let Some(text) = one_shot {
+        if text.trim().is_empty() {
+            bail!("the message is empty");
+        }
+        history.push(Message::user(text));
+        runtime.block_on(session.turn(&history))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    eprintln!(
+        "pincer chat with {} (agent {}). /exit or Ctrl-D to leave.",
+        candidates
+            .first()
+            .map(|s| s.reference.as_str())
+            .unwrap_or("?"),
+        agent.id
+    );
+    let stdin = std::io::stdin();
+    loop {
+        eprint!("> ");
+        std::io::stderr().flush().ok();
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            eprintln!();
+            return Ok(ExitCode::SUCCESS);
+        }
+        let line = line.trim();
+        match line {
+            "" => continue,
+            "/exit" | "/quit" => return Ok(ExitCode::SUCCESS),
+            _ => {}
+        }
+        history.push(Message::user(line));
+        match runtime.block_on(session.turn(&history)) {
+            Ok(answer) => history.push(Message::assistant(answer.reply.text)),
+            Err(e) => {
+                // The failed message is dropped so the next one starts clean.
+                history.pop();
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+}
+
+/// The models to try, in order: `--model`, else the agent's primary and fallbacks.
+fn candidates(
+    catalog: &Catalog<'_>,
+    agent: &AgentModels,
+    args: &ChatArgs,
+) -> Result<Vec<ModelSpec>> {
+    if let Some(m) = &args.model {
+        let r = resolve(catalog, &agent.aliases, m)?;
+        return Ok(vec![r.spec]);
+    }
+    let mut out = Vec::new();
+    for input in std::iter::once(&agent.primary).chain(&agent.fallbacks) {
+        match resolve(catalog, &agent.aliases, input) {
+            Ok(r) => out.push(r.spec),
+            Err(e) => eprintln!("note: skipping {input}: {e}"),
+        }
+    }
+    if out.is_empty() {
+        bail!("agent {} has no usable model", agent.id);
+    }
+    Ok(out)
+}
+
+struct Session<'a> {
+    catalog: &'a Catalog<'a>,
+    env: &'a Env,
+    args: &'a ChatArgs,
+    client: &'a Client,
+    candidates: &'a [ModelSpec],
+}
+
+impl Session<'_> {
+    /// One answer to the conversation so far, printed as it streams.
+    async fn turn(&self, history: &[Message]) -> Result<Answer> {
+        let req = ChatRequest {
+            messages: history.to_vec(),
+            max_tokens: self.args.max_tokens,
+            temperature: self.args.temperature,
+            ..ChatRequest::default()
+        };
+        let mut attempts = Vec::new();
+        for spec in self.candidates {
+            let started = Instant::now();
+            match self.try_model(spec, &req).await {
+                Ok(reply) => {
+                    let answer = Answer {
+                        spec: spec.clone(),
+                        reply,
+                        took: started.elapsed(),
+                        attempts,
+                    };
+                    self.report(&answer)?;
+                    return Ok(answer);
+                }
+                Err(TurnError::Before(e)) => {
+                    let stop = e.kind == ErrorKind::BadRequest;
+                    attempts.push(Attempt {
+                        model: spec.reference.clone(),
+                        error: e.to_string(),
+                    });
+                    if stop {
+                        break;
+                    }
+                }
+                Err(TurnError::During(e)) => {
+                    println!();
+                    bail!(
+                        "{} stopped mid-answer: {e} (the answer above is incomplete)",
+                        spec.reference
+                    );
+                }
+            }
+        }
+        let list: Vec<String> = attempts
+            .iter()
+            .map(|a| format!("{}: {}", a.model, a.error))
+            .collect();
+        Err(anyhow!("no model answered:\n  {}", list.join("\n  ")))
+    }
+
+    async fn try_model(&self, spec: &ModelSpec, req: &ChatRequest) -> Result<Reply, TurnError> {
+        let provider = self.catalog.provider(&spec.provider).ok_or_else(|| {
+            TurnError::Before(ProviderError::new(
+                ErrorKind::BadRequest,
+                format!("unknown provider {}", spec.provider),
+            ))
+        })?;
+        let target = Target::new(spec, provider, self.env).map_err(|e| {
+            if spec.provider == pincer_catalog::EMBEDDED_PROVIDER {
+                TurnError::Before(ProviderError::new(
+                    ErrorKind::Connection,
+                    "the embedded engine is not built into this version yet; \
+                     pass --model with a server model",
+                ))
+            } else {
+                TurnError::Before(e)
+            }
+        })?;
+        let mut stream = self
+            .client
+            .stream(&target, req)
+            .await
+            .map_err(TurnError::Before)?;
+        let mut reply = Reply::default();
+        let mut started = false;
+        while let Some(event) = stream.next().await {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) if !started => return Err(TurnError::Before(e)),
+                Err(e) => return Err(TurnError::During(e)),
+            };
+            started |= matches!(event, Event::Text { .. });
+            self.show(&event);
+            reply.apply(&event);
+        }
+        Ok(reply)
+    }
+
+    fn show(&self, event: &Event) {
+        if self.args.json {
+            return;
+        }
+        match event {
+            Event::Text { delta } => {
+                print!("{delta}");
+                std::io::stdout().flush().ok();
+            }
+            Event::Reasoning { delta } if self.args.show_reasoning => {
+                if std::io::stderr().is_terminal() {
+                    eprint!("{DIM}{delta}{RESET}");
+                } else {
+                    eprint!("{delta}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn report(&self, a: &Answer) -> Result<()> {
+        let usage = a.reply.usage;
+        let usd = cost(&a.spec, &usage);
+        let finish = a.reply.finish.as_ref().map(|f| f.as_str()).unwrap_or("?");
+        if self.args.json {
+            let mut out = json!({
+                "model": a.spec.reference,
+                "text": a.reply.text,
+                "finish": finish,
+                "usage": usage,
+                "cost": usd,
+                "durationMs": a.took.as_millis() as u64,
+                "attempts": a.attempts.iter().map(|t| json!({"model": t.model, "error": t.error})).collect::<Vec<_>>(),
+            });
+            if self.args.show_reasoning {
+                out["reasoning"] = a.reply.reasoning.clone().into();
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            return Ok(());
+        }
+        println!();
+        for t in &a.attempts {
+            eprintln!("note: {} failed: {}", t.model, t.error);
+        }
+        if a.reply.text.trim().is_empty() {
+            eprintln!("note: {} gave no final text", a.spec.reference);
+        }
+        eprintln!(
+            "[{} · {} in · {} out · ${usd:.6} · {:.1} s · {finish}]",
+            a.spec.reference,
+            usage.prompt_tokens(),
+            usage.output,
+            a.took.as_secs_f64()
+        );
+        Ok(())
+    }
+}
+
+enum TurnError {
+    /// Nothing was shown yet: another model may answer instead.
+    Before(ProviderError),
+    /// Part of the answer was already printed.
+    During(ProviderError),
+}
