@@ -10,7 +10,11 @@ const EVENTS: usize = 10_000;
 /// one token each, and its end.
 fn stream(dialect: Dialect) -> Vec<u8> {
     let mut s = String::new();
-    let word = |i: usize| ["Hello", " there", ",", " friend", " —", " très", " bien", "."][i % 8];
+    let word = |i: usize| {
+        [
+            "Hello", " there", ",", " friend", " —", " très", " bien", ".",
+        ][i % 8]
+    };
     match dialect {
         Dialect::OpenAiCompletions => {
             for i in 0..EVENTS {
@@ -19,7 +23,9 @@ fn stream(dialect: Dialect) -> Vec<u8> {
                     word(i)
                 ));
             }
-            s.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+            s.push_str(
+                "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            );
             s.push_str("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":10000}}\n\ndata: [DONE]\n\n");
         }
         Dialect::OpenAiResponses => {

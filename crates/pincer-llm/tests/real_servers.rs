@@ -33,6 +33,15 @@ async fn stream_and_whole(dialect: Dialect, base_url: &str, key: Option<&str>) {
         "{}",
         dialect.as_str()
     );
+
+    // A second turn: the first answer goes back as an assistant message.
+    let mut req = hello();
+    req.messages.push(Message::assistant(whole.text));
+    req.messages.push(Message::user("And now say goodbye."));
+    let events = stream_all(&t, &req)
+        .await
+        .unwrap_or_else(|e| panic!("{} second turn: {e}", dialect.as_str()));
+    assert_answer(&Reply::from_events(&events), 24);
 }
 
 #[tokio::test]

@@ -42,16 +42,22 @@ pub fn body(w: &WireRequest<'_>) -> Value {
     Value::Object(b)
 }
 
+/// A typed message item: servers differ on the short `{role, content}` form
+/// (llama-server cannot tell its type for assistant turns).
+fn message(role: &str, part: &str, text: &str) -> Value {
+    json!({"type": "message", "role": role, "content": [{"type": part, "text": text}]})
+}
+
 fn items(m: &Message) -> Vec<Value> {
     match m {
-        Message::System { text } => vec![json!({"role": "system", "content": text})],
-        Message::User { text } => vec![json!({"role": "user", "content": text})],
+        Message::System { text } => vec![message("system", "input_text", text)],
+        Message::User { text } => vec![message("user", "input_text", text)],
         Message::Assistant {
             text, tool_calls, ..
         } => {
             let mut v = Vec::new();
             if !text.is_empty() {
-                v.push(json!({"role": "assistant", "content": text}));
+                v.push(message("assistant", "output_text", text));
             }
             v.extend(tool_calls.iter().map(|c| {
                 json!({"type": "function_call", "call_id": c.id,
