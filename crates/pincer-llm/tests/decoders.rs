@@ -198,3 +198,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn responses_call_sent_whole_without_argument_deltas() {
+    let text = "data: {\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":{\"type\":\"function_call\",\"call_id\":\"c9\",\"name\":\"lookup\",\"arguments\":\"{\\\"q\\\":1}\"}}\n\n\
+                data: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\"}}\n\n";
+    let reply = Reply::from_events(&decode(Dialect::OpenAiResponses, &[text.as_bytes()]).unwrap());
+    assert_eq!(
+        reply.tool_calls,
+        vec![ToolCall {
+            id: "c9".into(),
+            name: "lookup".into(),
+            arguments: r#"{"q":1}"#.into()
+        }]
+    );
+    assert_eq!(reply.finish, Some(FinishReason::ToolCalls));
+}

@@ -225,13 +225,7 @@ impl Decoder for ResponsesDecoder {
                 let item = v.get("item").unwrap_or(&Value::Null);
                 let streamed = self.calls.get(&output_index).is_some_and(|c| c.1);
                 if field_str(item, "type") == Some("function_call") && !streamed {
-                    let index = self.call_index(output_index);
-                    out.push(Event::ToolCall {
-                        index,
-                        id: field_str(item, "call_id").map(str::to_string),
-                        name: field_str(item, "name").map(str::to_string),
-                        arguments: field_str(item, "arguments").unwrap_or_default().into(),
-                    });
+                    self.item(output_index, item, out);
                     if let Some(entry) = self.calls.get_mut(&output_index) {
                         entry.1 = true;
                     }
