@@ -62,6 +62,24 @@ pub enum ModelsCommand {
     List(ListArgs),
     /// Show everything known about one model and where each value came from
     Resolve(ResolveArgs),
+    /// Download a GGUF into Pincer's models dir, with progress, resume and SHA-256 check
+    Pull(PullArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// A Hugging Face file (owner/repo/file.gguf, optionally @revision) or an http(s) URL
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Expected SHA-256 (default: the one Hugging Face advertises, when it does)
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// Download again even when the file is already there
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,19 +3,22 @@
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use pincer_catalog::{AgentModels, Catalog, ModelSpec, resolve};
 use pincer_config::{Env, Loaded};
-use pincer_llm::{
-    ChatRequest, Client, ErrorKind, Event, Message, ProviderError, Reply, Target, cost,
-};
+use pincer_llm::{ChatRequest, ErrorKind, Event, Message, ProviderError, Reply, cost};
+use pincer_router::Providers;
 use serde_json::json;
 
 use super::models::pick_agent;
+use super::progress::Bar;
 use crate::cli::ChatArgs;
 
+/// The embedded engine's queue key for this terminal's turns.
+const CLI_SESSION: &str = "cli";
 const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
 
@@ -40,16 +43,15 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let client = Client::new()?;
+    let providers = Providers::new(env.clone(), Arc::new(Bar::new()))?;
     let mut history = Vec::new();
     if let Some(system) = &args.system {
         history.push(Message::system(system));
     }
     let session = Session {
         catalog: &catalog,
-        env,
         args,
-        client: &client,
+        providers: &providers,
         candidates: &candidates,
     };
 
@@ -133,9 +135,8 @@ fn candidates(
 
 struct Session<'a> {
     catalog: &'a Catalog<'a>,
-    env: &'a Env,
     args: &'a ChatArgs,
-    client: &'a Client,
+    providers: &'a Providers,
     candidates: &'a [ModelSpec],
 }
 
@@ -189,26 +190,9 @@ impl Session<'_> {
     }
 
     async fn try_model(&self, spec: &ModelSpec, req: &ChatRequest) -> Result<Reply, TurnError> {
-        let provider = self.catalog.provider(&spec.provider).ok_or_else(|| {
-            TurnError::Before(ProviderError::new(
-                ErrorKind::BadRequest,
-                format!("unknown provider {}", spec.provider),
-            ))
-        })?;
-        let target = Target::new(spec, provider, self.env).map_err(|e| {
-            if spec.provider == pincer_catalog::EMBEDDED_PROVIDER {
-                TurnError::Before(ProviderError::new(
-                    ErrorKind::Connection,
-                    "the embedded engine is not built into this version yet; \
-                     pass --model with a server model",
-                ))
-            } else {
-                TurnError::Before(e)
-            }
-        })?;
         let mut stream = self
-            .client
-            .stream(&target, req)
+            .providers
+            .stream(self.catalog, spec, CLI_SESSION, req)
             .await
             .map_err(TurnError::Before)?;
         let mut reply = Reply::default();

@@ -3,6 +3,8 @@
 mod chat;
 mod config;
 mod models;
+mod progress;
+mod pull;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -22,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(ModelsCommand::Resolve(args)) => {
             models::resolve(&usable_config(cli.config.as_deref(), &env)?, &env, &args)
         }
+        Command::Models(ModelsCommand::Pull(args)) => pull::run(&env, &args),
         Command::Config(ConfigCommand::Validate(args)) => {
             let path = args.path.as_deref().or(cli.config.as_deref());
             config::validate(&pincer_config::load(path, &env)?, &env, args.json)
