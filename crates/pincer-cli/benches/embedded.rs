@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pincer_engine::{EngineOptions, LoadedModel};
+use pincer_engine::{EngineOptions, KvCache, LoadedModel};
 use pincer_llm::{ChatRequest, Event, Message};
 use pincer_testkit::{LlamaServer, gguf_path};
 use serde_json::{Value, json};
@@ -236,29 +236,43 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let model = rt
-        .block_on(LoadedModel::load(
+    let load = |kv_cache| {
+        rt.block_on(LoadedModel::load(
             &gguf,
             "embedded/smollm2-135m-instruct",
             EngineOptions {
                 threads: Some(THREADS),
                 context_window: 8192,
                 max_tokens: 2048,
+                kv_cache,
             },
         ))
-        .unwrap();
+        .unwrap()
+    };
+    // F16 is llama-server's own KV cache type: the like-for-like comparison.
+    // Q8_0 is Pincer's default.
+    let model = load(KvCache::F16);
+    let model_q8 = load(KvCache::Q8_0);
     let server = LlamaServer::start_with_ctx(4096);
     let base = server.base_url();
-    let http = reqwest::Client::new();
+    // A fresh connection per request: llama-server closes kept-alive
+    // connections on its own schedule, and a reused one can fail mid-bench.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     // Warm-up: first touches of the mapped weights are not what we measure.
     rt.block_on(pincer_run(&model, 999));
+    rt.block_on(pincer_run(&model_q8, 999));
     rt.block_on(server_run(&http, &base, 999));
 
     let mut ours = Vec::new();
+    let mut ours_q8 = Vec::new();
     let mut theirs = Vec::new();
     let mut own_timings = Vec::new();
     for round in 0..ROUNDS {
         // Alternate who goes first so neither always runs on a warmer machine.
+        ours_q8.push(rt.block_on(pincer_run(&model_q8, round)));
         if round % 2 == 0 {
             ours.push(rt.block_on(pincer_run(&model, round)));
             let (r, t) = rt.block_on(server_run(&http, &base, round));
@@ -274,6 +288,7 @@ fn main() {
     server.stop();
     let m = |runs: &[Run], f: fn(&Run) -> f64| median(runs.iter().map(f).collect());
     let (op, og) = (m(&ours, |r| r.prompt_tps), m(&ours, |r| r.gen_tps));
+    let (qp, qg) = (m(&ours_q8, |r| r.prompt_tps), m(&ours_q8, |r| r.gen_tps));
     let (tp, tg) = (m(&theirs, |r| r.prompt_tps), m(&theirs, |r| r.gen_tps));
     let sp = median(own_timings.iter().map(|t| t.0).collect());
     let sg = median(own_timings.iter().map(|t| t.1).collect());
@@ -287,14 +302,16 @@ fn main() {
     );
     println!("| | prompt tok/s | generation tok/s |");
     println!("|---|---:|---:|");
-    println!("| Pincer embedded (in-process) | {op:.0} | {og:.1} |");
+    println!("| Pincer embedded, f16 KV cache (as llama-server) | {op:.0} | {og:.1} |");
+    println!("| Pincer embedded, q8_0 KV cache (Pincer's default) | {qp:.0} | {qg:.1} |");
     println!("| llama-server (client side, HTTP stream) | {tp:.0} | {tg:.1} |");
     println!("| llama-server (its own `timings`) | {sp:.0} | {sg:.1} |");
     println!(
-        "| **ratio Pincer / llama-server** (client side) | **{:.2}×** | **{:.2}×** |",
+        "| **ratio Pincer f16 / llama-server** (client side) | **{:.2}×** | **{:.2}×** |",
         op / tp,
         og / tg
     );
     drop(model);
+    drop(model_q8);
     pincer_chat_memory(&gguf);
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use pincer_catalog::{Catalog, DEFAULT_MODEL, ModelSpec};
 use pincer_config::{Api, Env};
-use pincer_engine::{EngineOptions, Generation, LoadedModel};
+use pincer_engine::{EngineOptions, KvCache, Generation, LoadedModel};
 use pincer_llm::{ChatRequest, Client, ErrorKind, Event, EventStream, ProviderError, Target};
 use pincer_models::{Progress, SMOLLM2, ensure_default, resolve_model_path};
 use tokio::sync::Mutex;
@@ -92,6 +92,11 @@ impl Providers {
             context_window: u32::try_from(spec.context_tokens.unwrap_or(spec.context_window))
                 .unwrap_or(u32::MAX),
             max_tokens: u32::try_from(spec.max_tokens).unwrap_or(u32::MAX),
+            kv_cache: self
+                .env
+                .var("PINCER_KV_CACHE")
+                .and_then(|v| KvCache::parse(&v))
+                .unwrap_or_default(),
         };
         let model = LoadedModel::load(&path, &spec.reference, options).await?;
         loaded.insert(path, model.clone());
