@@ -3,6 +3,7 @@
 //! events every HTTP dialect produces.
 
 use std::num::NonZeroU32;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -16,7 +17,9 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use pincer_llm::{ChatRequest, Event, FinishReason, ProviderError, ThinkSplitter, Usage};
+use pincer_llm::{
+    ChatRequest, ErrorKind, Event, FinishReason, ProviderError, ThinkSplitter, Usage,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::EngineError;
@@ -171,7 +174,13 @@ impl LoadedModel {
             q.push(session, Job { req, tx });
             self.shared.wake.notify_one();
         }
-        Generation { rx }
+        Generation::new(rx)
+    }
+
+    /// False once the engine thread has stopped (after a llama.cpp failure):
+    /// load the model again.
+    pub fn is_usable(&self) -> bool {
+        !self.shared.closing.load(Ordering::Acquire)
     }
 
     /// Requests waiting for their turn (not counting the one running).
@@ -193,11 +202,33 @@ impl Drop for LoadedModel {
 /// One streamed answer. Ends with `Event::Done` or one error.
 pub struct Generation {
     rx: mpsc::UnboundedReceiver<Result<Event, ProviderError>>,
+    ended: bool,
 }
 
 impl Generation {
+    fn new(rx: mpsc::UnboundedReceiver<Result<Event, ProviderError>>) -> Generation {
+        Generation { rx, ended: false }
+    }
+
     pub async fn next(&mut self) -> Option<Result<Event, ProviderError>> {
-        self.rx.recv().await
+        if self.ended {
+            return None;
+        }
+        let item = self.rx.recv().await;
+        match &item {
+            Some(Ok(Event::Done { .. })) | Some(Err(_)) => self.ended = true,
+            Some(Ok(_)) => {}
+            None => {
+                // The engine thread went away without finishing: never let
+                // that look like a complete answer.
+                self.ended = true;
+                return Some(Err(ProviderError::new(
+                    ErrorKind::Server,
+                    "the embedded engine stopped before the answer was complete",
+                )));
+            }
+        }
+        item
     }
 }
 
@@ -286,8 +317,32 @@ impl Worker {
             cached: Vec::new(),
         };
         while let Some(job) = self.next_job() {
-            if let Err(e) = slot.answer(&job) {
-                let _ = job.tx.send(Err(e.into()));
+            // llama-cpp-2 asserts on some FFI results; a panic must not
+            // leave callers waiting, and the model is not trusted after one.
+            let result = panic::catch_unwind(AssertUnwindSafe(|| slot.answer(&job)));
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    let _ = job.tx.send(Err(e.into()));
+                }
+                Err(_) => {
+                    let _ = job.tx.send(Err(EngineError::Decode(
+                        "llama.cpp failed unexpectedly; the model will be reloaded".into(),
+                    )
+                    .into()));
+                    self.shared.closing.store(true, Ordering::Release);
+                    break;
+                }
+            }
+        }
+        self.fail_waiting();
+    }
+
+    /// Answers everyone still queued when the thread stops.
+    fn fail_waiting(&self) {
+        if let Ok(mut q) = self.shared.queue.lock() {
+            while let Some(job) = q.pop() {
+                let _ = job.tx.send(Err(EngineError::Stopped(self.reference.clone()).into()));
             }
         }
     }
@@ -382,7 +437,10 @@ impl<'m> Slot<'m> {
         if have >= need {
             return Ok(());
         }
-        let n_ctx = (need.next_power_of_two() as u32).clamp(MIN_CONTEXT, self.window);
+        let n_ctx = u32::try_from(need.next_power_of_two())
+            .unwrap_or(u32::MAX)
+            .max(MIN_CONTEXT)
+            .min(self.window);
         // Free the old cache before allocating the new one.
         self.ctx = None;
         self.cached.clear();

@@ -80,7 +80,7 @@ impl Providers {
         let path = self.model_path(spec).await?;
         // Held across the load so two first requests load the model once.
         let mut loaded = self.loaded.lock().await;
-        if let Some(m) = loaded.get(&path) {
+        if let Some(m) = loaded.get(&path).filter(|m| m.is_usable()) {
             return Ok(m.clone());
         }
         let options = EngineOptions {

@@ -1,0 +1,251 @@
+//! The embedded engine on the real SmolLM2 GGUF, checked against llama.cpp's
+//! own server where the answer can be compared.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use pincer_engine::{EngineOptions, KvCache, LoadedModel};
+use pincer_llm::{ChatRequest, ErrorKind, Event, FinishReason, Message, Reply};
+use pincer_testkit::{LlamaServer, gguf_path};
+use serde_json::{Value, json};
+
+const REF: &str = "embedded/smollm2-135m-instruct";
+
+fn options() -> EngineOptions {
+    EngineOptions {
+        threads: Some(2),
+        context_window: 8192,
+        max_tokens: 256,
+        // llama-server's own cache type, so greedy answers can be compared.
+        kv_cache: KvCache::F16,
+    }
+}
+
+async fn load() -> LoadedModel {
+    LoadedModel::load(&gguf_path(), REF, options()).await.unwrap()
+}
+
+fn chat(messages: Vec<Message>, max_tokens: u64) -> ChatRequest {
+    ChatRequest {
+        messages,
+        max_tokens: Some(max_tokens),
+        temperature: Some(0.0),
+        ..ChatRequest::default()
+    }
+}
+
+fn capital() -> Vec<Message> {
+    vec![
+        Message::system("You are a concise assistant."),
+        Message::user("What is the capital of France?"),
+    ]
+}
+
+/// All events of one answer, which must end in `Done` (or an error).
+async fn events(model: &LoadedModel, session: &str, req: ChatRequest) -> Vec<Event> {
+    let mut g = model.generate(session, req);
+    let mut out = Vec::new();
+    while let Some(e) = g.next().await {
+        out.push(e.unwrap());
+    }
+    assert!(
+        matches!(out.last(), Some(Event::Done { .. })),
+        "the stream ends with Done: {out:?}"
+    );
+    out
+}
+
+async fn answer(model: &LoadedModel, req: ChatRequest) -> Reply {
+    Reply::from_events(&events(model, "s", req).await)
+}
+
+/// llama-server's greedy answer to the same conversation.
+async fn server_answer(server: &LlamaServer, messages: &[Message]) -> Value {
+    let wire: Vec<Value> = messages
+        .iter()
+        .map(|m| match m {
+            Message::System { text } => json!({"role": "system", "content": text}),
+            Message::User { text } => json!({"role": "user", "content": text}),
+            Message::Assistant { text, .. } => json!({"role": "assistant", "content": text}),
+            Message::Tool { .. } => unreachable!(),
+        })
+        .collect();
+    reqwest::Client::new()
+        .post(format!("{}/chat/completions", server.base_url()))
+        .json(&json!({
+            "model": "smollm2",
+            "messages": wire,
+            "max_tokens": 48,
+            "temperature": 0,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn assert_same(ours: &Reply, theirs: &Value) {
+    let text = theirs["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(ours.text, text, "same template, tokens and greedy choice");
+    assert_eq!(
+        ours.usage.prompt_tokens(),
+        theirs["usage"]["prompt_tokens"].as_u64().unwrap(),
+        "the GGUF's chat template renders the same prompt"
+    );
+    assert_eq!(
+        ours.usage.output,
+        theirs["usage"]["completion_tokens"].as_u64().unwrap()
+    );
+    let finish = theirs["choices"][0]["finish_reason"].as_str().unwrap();
+    assert_eq!(ours.finish, Some(FinishReason::from_wire(finish)));
+}
+
+#[tokio::test]
+async fn greedy_answers_match_llama_server_token_for_token() {
+    let server = LlamaServer::start();
+    let model = load().await;
+    let mut messages = capital();
+    let first = answer(&model, chat(messages.clone(), 48)).await;
+    assert!(first.text.contains("Paris"), "{:?}", first.text);
+    assert_same(&first, &server_answer(&server, &messages).await);
+
+    // The next turn carries the answer. The engine re-reads only the new
+    // messages (cache_read), and still answers exactly as a cold server does.
+    messages.push(Message::assistant(first.text.clone()));
+    messages.push(Message::user("And what is the capital of Italy?"));
+    let second = answer(&model, chat(messages.clone(), 48)).await;
+    assert!(
+        second.usage.cache_read > first.usage.input / 2,
+        "{:?}",
+        second.usage
+    );
+    assert_same(&second, &server_answer(&server, &messages).await);
+}
+
+#[tokio::test]
+async fn streams_token_by_token_and_stops_at_max_tokens() {
+    let model = load().await;
+    let ev = events(
+        &model,
+        "s",
+        chat(vec![Message::user("Write a long story about a cat.")], 24),
+    )
+    .await;
+    let texts = ev
+        .iter()
+        .filter(|e| matches!(e, Event::Text { .. }))
+        .count();
+    assert!(texts >= 10, "one event per token or so, got {texts}");
+    let reply = Reply::from_events(&ev);
+    assert_eq!(reply.usage.output, 24);
+    assert_eq!(reply.finish, Some(FinishReason::Length));
+}
+
+#[tokio::test]
+async fn stop_strings_end_the_answer_and_are_never_sent() {
+    let model = load().await;
+    let full = answer(&model, chat(capital(), 48)).await;
+    let at = full.text.find("Paris").expect("Paris in the answer");
+    let mut req = chat(capital(), 48);
+    req.stop = vec!["Paris".into()];
+    let cut = answer(&model, req).await;
+    assert_eq!(cut.text, full.text[..at]);
+    assert_eq!(cut.finish, Some(FinishReason::Stop));
+}
+
+#[tokio::test]
+async fn a_prompt_over_the_window_is_refused_with_both_numbers() {
+    let mut opts = options();
+    opts.context_window = 64;
+    let model = LoadedModel::load(&gguf_path(), REF, opts).await.unwrap();
+    let long = "word ".repeat(200);
+    let mut g = model.generate("s", chat(vec![Message::user(long)], 10));
+    let err = g.next().await.unwrap().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ContextOverflow);
+    let o = err.overflow.unwrap();
+    assert_eq!(o.limit, Some(64));
+    assert!(o.requested.unwrap() > 200, "{o:?}");
+    assert!(err.message.contains("context window of 64"), "{}", err.message);
+    assert!(g.next().await.is_none());
+
+    // The model still answers what fits.
+    let ok = answer(&model, chat(vec![Message::user("Hi")], 8)).await;
+    assert!(!ok.text.is_empty());
+}
+
+#[tokio::test]
+async fn dropping_the_stream_cancels_and_the_model_stays_usable() {
+    let model = load().await;
+    let mut g = model.generate(
+        "s",
+        chat(vec![Message::user("Count from one to one thousand.")], 2000),
+    );
+    assert!(matches!(g.next().await, Some(Ok(Event::Text { .. }))));
+    drop(g);
+    // Queued and then abandoned: never run.
+    drop(model.generate("s", chat(vec![Message::user("Never run.")], 2000)));
+    let started = Instant::now();
+    let reply = answer(&model, chat(capital(), 16)).await;
+    assert!(reply.text.contains("Paris"));
+    // 2000 tokens at ~100 tok/s would take ~20 s: the first answer stopped.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn sessions_take_turns_on_one_model() {
+    let model = load().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // The busy session queues three requests before the quiet one sends its one.
+    let mut tasks = Vec::new();
+    for (session, n) in [("busy", 1), ("busy", 2), ("busy", 3), ("quiet", 1)] {
+        let g = model.generate(session, chat(vec![Message::user(format!("Say {n}."))], 12));
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut g = g;
+            while let Some(e) = g.next().await {
+                e.unwrap();
+            }
+            tx.send(format!("{session}{n}")).unwrap();
+        }));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(tx);
+    let mut order = Vec::new();
+    while let Some(s) = rx.recv().await {
+        order.push(s);
+    }
+    let quiet = order.iter().position(|s| s == "quiet1").unwrap();
+    let busy3 = order.iter().position(|s| s == "busy3").unwrap();
+    assert!(
+        quiet < busy3,
+        "the quiet session is not stuck behind the busy one: {order:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_broken_file_is_a_clear_error() {
+    let err = LoadedModel::load(std::path::Path::new("/nonexistent/m.gguf"), REF, options())
+        .await
+        .err()
+        .unwrap();
+    let e = pincer_llm::ProviderError::from(err);
+    assert_eq!(e.kind, ErrorKind::ModelNotFound);
+    assert!(e.message.contains("/nonexistent/m.gguf"), "{}", e.message);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.gguf");
+    std::fs::write(&bad, b"GGUF but not really a model").unwrap();
+    let err = LoadedModel::load(&bad, REF, options()).await.err().unwrap();
+    let msg = err.to_string();
+    assert!(msg.contains("cannot load") && msg.contains("bad.gguf"), "{msg}");
+}
