@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use pincer_config::{AgentSettings, Config, Diagnostic, Spanned};
+use pincer_config::{AgentSettings, Api, Config, Diagnostic, Spanned};
 
 use crate::builtin::builtin;
 use crate::catalog::{Catalog, DEFAULT_CONTEXT_WINDOW, DEFAULT_MAX_TOKENS};
@@ -39,7 +39,24 @@ fn check_providers(config: &Config, out: &mut Vec<Diagnostic>) {
         if builtin().provider(&p.id.value).is_some() {
             continue;
         }
-        if p.base_url.is_none() {
+        let embedded = p.api.as_ref().is_some_and(|a| a.value == Api::Embedded);
+        if embedded {
+            // In-process models need a file, not a server.
+            for m in p.models.iter().flatten() {
+                let model_embedded = m.api.as_ref().is_none_or(|a| a.value == Api::Embedded);
+                if model_embedded && m.path.is_none() {
+                    out.push(Diagnostic::error(
+                        m.id.path.as_str(),
+                        format!(
+                            "embedded model {:?} needs \"path\": its GGUF file (absolute, ~/…, or relative to Pincer's models dir, where `pincer models pull` puts files)",
+                            m.id.value
+                        ),
+                        m.id.loc.clone(),
+                    ));
+                }
+            }
+        }
+        if p.base_url.is_none() && !embedded {
             out.push(Diagnostic::error(
                 p.id.path.as_str(),
                 format!(
