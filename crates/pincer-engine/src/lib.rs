@@ -14,7 +14,7 @@ mod queue;
 mod template;
 mod text;
 
-pub use engine::{EngineOptions, KvCache, Generation, LoadedModel, ModelInfo};
+pub use engine::{EngineOptions, Generation, KvCache, LoadedModel, ModelInfo};
 pub use error::EngineError;
 pub use queue::FairQueue;
 pub use text::{Scanned, StopScanner, Utf8Joiner};

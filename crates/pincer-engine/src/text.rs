@@ -107,7 +107,9 @@ impl StopScanner {
             .filter(|&n| held.is_char_boundary(held.len() - n))
             .find(|&n| {
                 let tail = &held[held.len() - n..];
-                self.stops.iter().any(|s| s.len() > n && s.starts_with(tail))
+                self.stops
+                    .iter()
+                    .any(|s| s.len() > n && s.starts_with(tail))
             })
             .unwrap_or(0)
     }

@@ -23,7 +23,9 @@ fn options() -> EngineOptions {
 }
 
 async fn load() -> LoadedModel {
-    LoadedModel::load(&gguf_path(), REF, options()).await.unwrap()
+    LoadedModel::load(&gguf_path(), REF, options())
+        .await
+        .unwrap()
 }
 
 fn chat(messages: Vec<Message>, max_tokens: u64) -> ChatRequest {
@@ -168,7 +170,11 @@ async fn a_prompt_over_the_window_is_refused_with_both_numbers() {
     let o = err.overflow.unwrap();
     assert_eq!(o.limit, Some(64));
     assert!(o.requested.unwrap() > 200, "{o:?}");
-    assert!(err.message.contains("context window of 64"), "{}", err.message);
+    assert!(
+        err.message.contains("context window of 64"),
+        "{}",
+        err.message
+    );
     assert!(g.next().await.is_none());
 
     // The model still answers what fits.
@@ -247,5 +253,8 @@ async fn a_missing_or_broken_file_is_a_clear_error() {
     std::fs::write(&bad, b"GGUF but not really a model").unwrap();
     let err = LoadedModel::load(&bad, REF, options()).await.err().unwrap();
     let msg = err.to_string();
-    assert!(msg.contains("cannot load") && msg.contains("bad.gguf"), "{msg}");
+    assert!(
+        msg.contains("cannot load") && msg.contains("bad.gguf"),
+        "{msg}"
+    );
 }

@@ -143,7 +143,10 @@ mod tests {
             resolve_model_path("~/m/x.gguf", &env),
             Some(PathBuf::from("/h/m/x.gguf"))
         );
-        assert_eq!(resolve_model_path("/abs.gguf", &env), Some(PathBuf::from("/abs.gguf")));
+        assert_eq!(
+            resolve_model_path("/abs.gguf", &env),
+            Some(PathBuf::from("/abs.gguf"))
+        );
         assert_eq!(
             resolve_model_path("o/r/f.gguf", &env),
             Some(PathBuf::from("/d/models/o/r/f.gguf"))

@@ -31,7 +31,10 @@ mod tests {
         let env = Env::from_pairs(&[("HOME", "/h"), ("XDG_DATA_HOME", "/x")]);
         assert_eq!(data_dir(&env), Some(PathBuf::from("/x/pincer")));
         let env = Env::from_pairs(&[("HOME", "/h")]);
-        assert_eq!(models_dir(&env), Some(PathBuf::from("/h/.local/share/pincer/models")));
+        assert_eq!(
+            models_dir(&env),
+            Some(PathBuf::from("/h/.local/share/pincer/models"))
+        );
         let env = Env::from_pairs(&[("HOME", "/h"), ("PINCER_DATA_DIR", "/p")]);
         assert_eq!(models_dir(&env), Some(PathBuf::from("/p/models")));
         assert_eq!(data_dir(&Env::from_pairs(&[])), None);

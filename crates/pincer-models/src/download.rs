@@ -156,11 +156,13 @@ async fn fetch_into(
                 status: s.as_u16(),
                 message,
             };
-            return Err(if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS {
-                Fetch::Retry(err)
-            } else {
-                Fetch::Fatal(err)
-            });
+            return Err(
+                if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS {
+                    Fetch::Retry(err)
+                } else {
+                    Fetch::Fatal(err)
+                },
+            );
         }
     };
     let offset = if append { have } else { 0 };
@@ -237,7 +239,11 @@ fn sha256_header(h: &HeaderMap) -> Option<String> {
     ["x-linked-etag", ETAG.as_str()]
         .into_iter()
         .filter_map(|name| h.get(name)?.to_str().ok())
-        .map(|v| v.trim_start_matches("W/").trim_matches('"').to_ascii_lowercase())
+        .map(|v| {
+            v.trim_start_matches("W/")
+                .trim_matches('"')
+                .to_ascii_lowercase()
+        })
         .find(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 

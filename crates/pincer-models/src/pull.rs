@@ -53,7 +53,9 @@ impl PullSource {
         };
         let parts: Vec<&str> = path.split('/').collect();
         let valid = parts.len() >= 3
-            && parts.iter().all(|p| !p.is_empty() && *p != "." && *p != "..");
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && *p != "." && *p != "..");
         if !valid {
             return Err(ModelsError::BadSource(format!(
                 "{input}: expected owner/repo/file.gguf (a Hugging Face file) or an http(s) URL"
@@ -83,7 +85,10 @@ mod tests {
             s.url.as_str(),
             "https://huggingface.co/QuantFactory/SmolLM2-GGUF/resolve/main/a.Q4_1.gguf"
         );
-        assert_eq!(s.relative, PathBuf::from("QuantFactory/SmolLM2-GGUF/a.Q4_1.gguf"));
+        assert_eq!(
+            s.relative,
+            PathBuf::from("QuantFactory/SmolLM2-GGUF/a.Q4_1.gguf")
+        );
         assert!(s.hugging_face);
     }
 
@@ -91,7 +96,10 @@ mod tests {
     fn revision_and_mirror() {
         let env = Env::from_pairs(&[("HF_ENDPOINT", "http://127.0.0.1:9/")]);
         let s = PullSource::parse("o/r/sub/f.gguf@v2", &env).unwrap();
-        assert_eq!(s.url.as_str(), "http://127.0.0.1:9/o/r/resolve/v2/sub/f.gguf");
+        assert_eq!(
+            s.url.as_str(),
+            "http://127.0.0.1:9/o/r/resolve/v2/sub/f.gguf"
+        );
         assert_eq!(s.relative, PathBuf::from("o/r/sub/f.gguf"));
     }
 
@@ -108,7 +116,10 @@ mod tests {
         let env = Env::from_pairs(&[]);
         for bad in ["x.gguf", "o/r", "o/../f.gguf", "https://h/", "o//f.gguf"] {
             let e = PullSource::parse(bad, &env).unwrap_err().to_string();
-            assert!(e.contains(bad.trim_end_matches('/')) || e.contains("URL"), "{bad}: {e}");
+            assert!(
+                e.contains(bad.trim_end_matches('/')) || e.contains("URL"),
+                "{bad}: {e}"
+            );
         }
     }
 }

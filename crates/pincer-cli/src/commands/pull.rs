@@ -12,7 +12,8 @@ use crate::cli::PullArgs;
 
 pub fn run(env: &Env, args: &PullArgs) -> Result<ExitCode> {
     let source = PullSource::parse(&args.source, env)?;
-    let dir = models_dir(env).ok_or_else(|| anyhow!("no data directory: set PINCER_DATA_DIR or HOME"))?;
+    let dir =
+        models_dir(env).ok_or_else(|| anyhow!("no data directory: set PINCER_DATA_DIR or HOME"))?;
     let dest = dir.join(&source.relative);
     let relative = source.relative.display().to_string();
     if dest.is_file() && !args.force {
@@ -67,7 +68,11 @@ fn report(
     }
     println!("{}", path.display());
     if let Some(d) = done {
-        let how = if d.verified { "verified" } else { "not checked: no SHA-256 given or advertised" };
+        let how = if d.verified {
+            "verified"
+        } else {
+            "not checked: no SHA-256 given or advertised"
+        };
         eprintln!("{} bytes, sha256 {} ({how})", d.bytes, d.sha256);
     }
     let id = std::path::Path::new(relative)
