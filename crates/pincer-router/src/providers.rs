@@ -75,7 +75,10 @@ impl Providers {
             return Ok(AnswerStream::Embedded(model.generate(session, req)));
         }
         let target = Target::new(spec, provider, &self.env)?;
-        self.http.stream(&target, req).await.map(|s| AnswerStream::Http(Box::new(s)))
+        self.http
+            .stream(&target, req)
+            .await
+            .map(|s| AnswerStream::Http(Box::new(s)))
     }
 
     /// The embedded model for `spec`, loaded on first use and kept warm.
