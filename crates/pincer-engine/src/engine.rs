@@ -5,7 +5,7 @@
 use std::num::NonZeroU32;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -117,6 +117,32 @@ struct Shared {
     queue: Mutex<FairQueue<Job>>,
     wake: Condvar,
     closing: AtomicBool,
+    stats: Counters,
+}
+
+/// Running totals for this model since it was loaded.
+#[derive(Default)]
+struct Counters {
+    started: AtomicU64,
+    completed: AtomicU64,
+    cancelled: AtomicU64,
+    prompt_tokens: AtomicU64,
+    reused_tokens: AtomicU64,
+    generated_tokens: AtomicU64,
+}
+
+/// What a loaded model has done so far (for metrics and status).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Answers that began (requests abandoned while queued never begin).
+    pub started: u64,
+    pub completed: u64,
+    /// Stopped early because the client went away.
+    pub cancelled: u64,
+    pub prompt_tokens: u64,
+    /// Prompt tokens found already in the KV cache.
+    pub reused_tokens: u64,
+    pub generated_tokens: u64,
 }
 
 struct Job {
@@ -138,6 +164,7 @@ impl LoadedModel {
             queue: Mutex::new(FairQueue::default()),
             wake: Condvar::new(),
             closing: AtomicBool::new(false),
+            stats: Counters::default(),
         });
         let (ready_tx, ready_rx) = oneshot::channel();
         let worker = Worker {
@@ -181,6 +208,19 @@ impl LoadedModel {
     /// load the model again.
     pub fn is_usable(&self) -> bool {
         !self.shared.closing.load(Ordering::Acquire)
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let c = &self.shared.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        EngineStats {
+            started: get(&c.started),
+            completed: get(&c.completed),
+            cancelled: get(&c.cancelled),
+            prompt_tokens: get(&c.prompt_tokens),
+            reused_tokens: get(&c.reused_tokens),
+            generated_tokens: get(&c.generated_tokens),
+        }
     }
 
     /// Requests waiting for their turn (not counting the one running).
@@ -317,6 +357,7 @@ impl Worker {
             kv_cache: self.options.kv_cache,
             ctx: None,
             cached: Vec::new(),
+            stats: &self.shared.stats,
         };
         while let Some(job) = self.next_job() {
             // llama-cpp-2 asserts on some FFI results; a panic must not
@@ -381,6 +422,7 @@ struct Slot<'m> {
     kv_cache: KvCache,
     ctx: Option<LlamaContext<'m>>,
     cached: Vec<LlamaToken>,
+    stats: &'m Counters,
 }
 
 /// How an answer ended, when it ended on its own.
@@ -405,17 +447,29 @@ impl<'m> Slot<'m> {
         let asked = job.req.max_tokens.unwrap_or(u64::from(self.default_max));
         let max_out = asked.min(window - prompt_n).max(1);
         self.ensure_context(prompt_n + max_out)?;
+        let count = |a: &AtomicU64, n: u64| {
+            a.fetch_add(n, Ordering::Relaxed);
+        };
+        count(&self.stats.started, 1);
 
         let Some((reused, logits_at)) = self.feed_prompt(&tokens, &job.tx)? else {
+            count(&self.stats.cancelled, 1);
             return Ok(());
         };
+        count(&self.stats.prompt_tokens, prompt_n);
+        count(&self.stats.reused_tokens, reused);
         let mut sampler = sampler(job.req.temperature);
         let mut answer = Generated::new(&job.req.stop);
-        let end = self.generate(&mut sampler, logits_at, max_out, &mut answer, &job.tx)?;
-        let finish = match end {
+        let end = self.generate(&mut sampler, logits_at, max_out, &mut answer, &job.tx);
+        count(&self.stats.generated_tokens, answer.tokens);
+        let finish = match end? {
             End::Finished(f) => f,
-            End::ClientGone => return Ok(()),
+            End::ClientGone => {
+                count(&self.stats.cancelled, 1);
+                return Ok(());
+            }
         };
+        count(&self.stats.completed, 1);
         let mut events = answer.finish();
         events.push(Event::Usage {
             usage: Usage {

@@ -66,6 +66,12 @@ pub async fn ensure_default(
     if model.is_present(env) {
         return Ok(dest);
     }
+    // Two first runs at once (two terminals, a gateway and a chat) fetch it
+    // once: the second waits here, then finds the file.
+    let _lock = lock_beside(&dest, "fetch").await?;
+    if model.is_present(env) {
+        return Ok(dest);
+    }
     progress.note(&format!(
         "{} is not on disk yet: fetching it once ({} MB) into {}",
         model.reference,
@@ -117,6 +123,34 @@ pub async fn ensure_default(
             })
         }
     }
+}
+
+/// An exclusive lock on `<dest>.<what>.lock`, held until the returned file is
+/// dropped. Waiting for it happens off the async threads. Locks are per
+/// purpose (`fetch` around choosing a source, `download` around writing the
+/// part file), since one holder may take both.
+pub(crate) async fn lock_beside(dest: &Path, what: &str) -> Result<std::fs::File, ModelsError> {
+    let dest = dest.to_path_buf();
+    let what = what.to_string();
+    tokio::task::spawn_blocking(move || lock_file(&dest, &what))
+        .await
+        .map_err(|e| ModelsError::BadSource(format!("lock task failed: {e}")))?
+}
+
+fn lock_file(dest: &Path, what: &str) -> Result<std::fs::File, ModelsError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ModelsError::io(dir, e))?;
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{what}.lock"));
+    let path = dest.with_file_name(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| ModelsError::io(&path, e))?;
+    file.lock().map_err(|e| ModelsError::io(&path, e))?;
+    Ok(file)
 }
 
 /// Where a configured `path` points: `~/` is the home directory, and a

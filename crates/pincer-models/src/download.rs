@@ -55,6 +55,8 @@ pub async fn download(
             .await
             .map_err(|e| ModelsError::io(dir, e))?;
     }
+    // One writer per file: a second `pull` of the same file waits.
+    let _lock = crate::default_model::lock_beside(&d.dest, "download").await?;
     let part = part_path(&d.dest);
     let resumed_from = file_len(&part).await;
     let mut expected = d.sha256.clone();

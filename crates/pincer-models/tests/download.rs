@@ -267,6 +267,30 @@ async fn default_model_falls_back_to_hugging_face_when_pip_cannot_help() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_first_runs_at_once_fetch_the_default_model_once() {
+    let srv = tempfile::tempdir().unwrap();
+    let dir = srv.path().join(SMOLLM2.hf_repo).join("resolve/main");
+    std::fs::create_dir_all(&dir).unwrap();
+    if std::fs::hard_link(gguf_path(), dir.join(SMOLLM2.file)).is_err() {
+        std::fs::copy(gguf_path(), dir.join(SMOLLM2.file)).unwrap();
+    }
+    let base = serve(srv.path(), None).await;
+    let data = tempfile::tempdir().unwrap();
+    let env = Env::from_pairs(&[
+        ("PINCER_DATA_DIR", data.path().to_str().unwrap()),
+        ("PINCER_PYTHON", "/nonexistent/python3"),
+        ("HF_ENDPOINT", &base),
+    ]);
+    let (a, b) = tokio::join!(
+        ensure_default(&SMOLLM2, &env, &Silent),
+        ensure_default(&SMOLLM2, &env, &Silent)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(sha256_file(&a).unwrap(), SMOLLM2.sha256);
+}
+
 #[tokio::test]
 async fn pull_sources_map_to_the_mirror() {
     let env = Env::from_pairs(&[("HF_ENDPOINT", "http://127.0.0.1:1234")]);
