@@ -170,28 +170,62 @@ fn a_dead_primary_falls_back_and_says_so() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["model"], "llamacpp/smollm2");
     assert_eq!(v["attempts"][0]["model"], "dead/gone");
+    assert_eq!(v["attempts"][0]["kind"], "connection", "{v}");
     assert!(
         v["attempts"][0]["error"]
             .as_str()
             .unwrap()
-            .starts_with("connection"),
+            .contains("Connection refused"),
         "{v}"
     );
 
-    // With the server gone too, one error lists both attempts.
+    // With the server gone too, one error lists both attempts. The dead
+    // primary is cooling down now, so it is skipped without a call.
+    let port = server.port;
     server.stop();
-    let out = pincer(
-        home.path(),
-        &["--config", cfg.to_str().unwrap(), "chat", "-m", "Hi"],
-        None,
-    );
+    let chat = || {
+        pincer(
+            home.path(),
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "chat",
+                "-m",
+                "Hi",
+                "--max-tokens",
+                "8",
+            ],
+            None,
+        )
+    };
+    let out = chat();
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("no model answered"), "{stderr}");
+    assert!(stderr.contains("no model answered (2 tried)"), "{stderr}");
     assert!(
-        stderr.contains("dead/gone: connection") && stderr.contains("llamacpp/smollm2: connection"),
+        stderr.contains("dead/gone: skipped, dead is cooling down for")
+            && stderr.contains("llamacpp/smollm2: ")
+            && stderr.contains("(connection)"),
         "{stderr}"
     );
+    assert!(stderr.contains("the earliest cooldown ends in"), "{stderr}");
+    // The cooldowns are kept in the state dir for the next run.
+    let state = home.path().join(".openclaw/pincer/cooldowns.json");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(
+        saved["entries"]["llamacpp"]["reason"], "connection",
+        "{saved}"
+    );
+
+    // The server comes back: with every candidate cooling down, all are
+    // probed, and the one that recovered answers at once.
+    let server = LlamaServer::start_on(port, 2048);
+    let out = chat();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("[llamacpp/smollm2 ·"));
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(saved["entries"]["llamacpp"]["cooldownUntil"], 0, "{saved}");
+    server.stop();
 }
 
 #[test]

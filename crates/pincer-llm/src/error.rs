@@ -40,6 +40,9 @@ pub enum ErrorKind {
     Server,
     /// The reply is not what the dialect promises: malformed or cut short.
     Protocol,
+    /// The model finished without an answer: no text and no tool call (an
+    /// empty reply, or reasoning only).
+    EmptyReply,
 }
 
 impl ErrorKind {
@@ -57,6 +60,7 @@ impl ErrorKind {
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::Server => "server",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::EmptyReply => "empty_reply",
         }
     }
 

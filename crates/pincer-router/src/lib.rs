@@ -1,6 +1,16 @@
-//! From a chosen model to its answer: `providers` calls any model of the
-//! catalog, HTTP or embedded, as one event stream.
+//! From a chosen model to its answer.
+//!
+//! - `providers`: calls any model of the catalog, HTTP or embedded, as one
+//!   event stream;
+//! - `router`: an agent's candidates tried in order, with decisions by error
+//!   kind, every attempt recorded, and an all-failed summary;
+//! - `cooldown`: failing providers skipped for a while (OpenClaw's schedule),
+//!   kept in a state file across restarts.
 
+mod cooldown;
 mod providers;
+mod router;
 
+pub use cooldown::{Cooldowns, cools_down, key_for, now_ms, state_path};
 pub use providers::{AnswerStream, Providers};
+pub use router::{AllFailed, Answering, Attempt, Decision, Router, decide};

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use pincer_catalog::{AgentModels, Catalog, ModelSpec, resolve};
 use pincer_config::{Env, Loaded};
-use pincer_llm::{ChatRequest, ErrorKind, Event, Message, ProviderError, Reply, cost};
-use pincer_router::Providers;
+use pincer_llm::{ChatRequest, Event, Message, Reply, cost};
+use pincer_router::{Attempt, Providers, Router, state_path};
 use serde_json::json;
 
 use super::models::pick_agent;
@@ -21,12 +21,6 @@ use crate::cli::ChatArgs;
 const CLI_SESSION: &str = "cli";
 const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
-
-/// One model tried for a turn, and why it did not answer.
-struct Attempt {
-    model: String,
-    error: String,
-}
 
 struct Answer {
     spec: ModelSpec,
@@ -44,6 +38,7 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let providers = Providers::new(env.clone(), Arc::new(Bar::new()))?;
+    let router = Router::new(providers, env.state_dir().map(|d| state_path(&d)));
     let mut history = Vec::new();
     if let Some(system) = &args.system {
         history.push(Message::system(system));
@@ -51,7 +46,7 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
     let session = Session {
         catalog: &catalog,
         args,
-        providers: &providers,
+        router: &router,
         candidates: &candidates,
     };
 
@@ -136,7 +131,7 @@ fn candidates(
 struct Session<'a> {
     catalog: &'a Catalog<'a>,
     args: &'a ChatArgs,
-    providers: &'a Providers,
+    router: &'a Router,
     candidates: &'a [ModelSpec],
 }
 
@@ -149,65 +144,34 @@ impl Session<'_> {
             temperature: self.args.temperature,
             ..ChatRequest::default()
         };
-        let mut attempts = Vec::new();
-        for spec in self.candidates {
-            let started = Instant::now();
-            match self.try_model(spec, &req).await {
-                Ok(reply) => {
-                    let answer = Answer {
-                        spec: spec.clone(),
-                        reply,
-                        took: started.elapsed(),
-                        attempts,
-                    };
-                    self.report(&answer)?;
-                    return Ok(answer);
-                }
-                Err(TurnError::Before(e)) => {
-                    let stop = e.kind == ErrorKind::BadRequest;
-                    attempts.push(Attempt {
-                        model: spec.reference.clone(),
-                        error: e.to_string(),
-                    });
-                    if stop {
-                        break;
-                    }
-                }
-                Err(TurnError::During(e)) => {
+        let started = Instant::now();
+        let mut answering = self
+            .router
+            .start(self.catalog, self.candidates, CLI_SESSION, &req)
+            .await?;
+        let mut reply = Reply::default();
+        while let Some(event) = answering.next().await {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
                     println!();
                     bail!(
                         "{} stopped mid-answer: {e} (the answer above is incomplete)",
-                        spec.reference
+                        answering.spec.reference
                     );
                 }
-            }
-        }
-        let list: Vec<String> = attempts
-            .iter()
-            .map(|a| format!("{}: {}", a.model, a.error))
-            .collect();
-        Err(anyhow!("no model answered:\n  {}", list.join("\n  ")))
-    }
-
-    async fn try_model(&self, spec: &ModelSpec, req: &ChatRequest) -> Result<Reply, TurnError> {
-        let mut stream = self
-            .providers
-            .stream(self.catalog, spec, CLI_SESSION, req)
-            .await
-            .map_err(TurnError::Before)?;
-        let mut reply = Reply::default();
-        let mut started = false;
-        while let Some(event) = stream.next().await {
-            let event = match event {
-                Ok(e) => e,
-                Err(e) if !started => return Err(TurnError::Before(e)),
-                Err(e) => return Err(TurnError::During(e)),
             };
-            started |= matches!(event, Event::Text { .. });
             self.show(&event);
             reply.apply(&event);
         }
-        Ok(reply)
+        let answer = Answer {
+            spec: answering.spec.clone(),
+            reply,
+            took: started.elapsed(),
+            attempts: answering.attempts.clone(),
+        };
+        self.report(&answer)?;
+        Ok(answer)
     }
 
     fn show(&self, event: &Event) {
@@ -242,7 +206,12 @@ impl Session<'_> {
                 "usage": usage,
                 "cost": usd,
                 "durationMs": a.took.as_millis() as u64,
-                "attempts": a.attempts.iter().map(|t| json!({"model": t.model, "error": t.error})).collect::<Vec<_>>(),
+                "attempts": a.attempts.iter().map(|t| json!({
+                    "model": t.model,
+                    "kind": t.kind.map(|k| k.as_str()),
+                    "error": t.message,
+                    "durationMs": t.took.as_millis() as u64,
+                })).collect::<Vec<_>>(),
             });
             if self.args.show_reasoning {
                 out["reasoning"] = a.reply.reasoning.clone().into();
@@ -252,7 +221,7 @@ impl Session<'_> {
         }
         println!();
         for t in &a.attempts {
-            eprintln!("note: {} failed: {}", t.model, t.error);
+            eprintln!("note: {t}");
         }
         if a.reply.text.trim().is_empty() {
             eprintln!("note: {} gave no final text", a.spec.reference);
@@ -266,11 +235,4 @@ impl Session<'_> {
         );
         Ok(())
     }
-}
-
-enum TurnError {
-    /// Nothing was shown yet: another model may answer instead.
-    Before(ProviderError),
-    /// Part of the answer was already printed.
-    During(ProviderError),
 }

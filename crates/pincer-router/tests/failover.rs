@@ -1,0 +1,332 @@
+//! Failover decisions, from scripted upstreams: which failures move on to the
+//! next candidate, which stop the turn, and what is remembered afterwards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pincer_catalog::{Catalog, ModelRef, ModelSpec};
+use pincer_config::{Env, Loaded, load_text};
+use pincer_llm::{ChatRequest, ErrorKind, Event, Message};
+use pincer_models::Silent;
+use pincer_router::{Providers, Router};
+use pincer_testkit::{FakeUpstream, Step, http_response, sse_head};
+
+const API: [&str; 3] = [
+    "openai-completions",
+    "openai-responses",
+    "anthropic-messages",
+];
+
+/// A completions stream that answers "Hello".
+fn good_stream() -> Vec<Step> {
+    let mut b = sse_head();
+    b.extend_from_slice(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n\
+          data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+          data: [DONE]\n\n",
+    );
+    vec![Step::Send(b)]
+}
+
+fn completions_stream(deltas: &[&str]) -> Vec<Step> {
+    let mut b = sse_head();
+    for d in deltas {
+        b.extend_from_slice(
+            format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{d}}}]}}\n\n").as_bytes(),
+        );
+    }
+    b.extend_from_slice(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+    );
+    vec![Step::Send(b)]
+}
+
+fn status(code: u16, headers: &[(&str, &str)], body: &str) -> Vec<Step> {
+    vec![Step::Send(http_response(code, headers, body))]
+}
+
+struct Setup {
+    loaded: Loaded,
+    env: Env,
+    _dir: tempfile::TempDir,
+}
+
+/// `primary` (in `api`) at `primary_url`, `small` and `big` fallbacks (completions).
+fn setup(api: &str, primary_url: &str, small_url: &str, big_url: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"{{ models: {{ mode: "replace", providers: {{
+  primary: {{ baseUrl: "{primary_url}", api: "{api}", apiKey: "sk-test-0123456789abcdef", timeoutSeconds: 1,
+    models: [{{ id: "m", contextWindow: 4096, maxTokens: 64 }}] }},
+  small: {{ baseUrl: "{small_url}", api: "openai-completions", timeoutSeconds: 1,
+    models: [{{ id: "m", contextWindow: 2048, maxTokens: 64 }}] }},
+  big: {{ baseUrl: "{big_url}", api: "openai-completions", timeoutSeconds: 1,
+    models: [{{ id: "m", contextWindow: 100000, maxTokens: 64 }}] }},
+}} }} }}"#
+    );
+    let env = Env::from_pairs(&[("HOME", dir.path().to_str().unwrap())]);
+    let loaded = load_text(&text, &dir.path().join("openclaw.json"), &env);
+    assert!(
+        loaded.diagnostics.iter().all(|d| !d.is_error()),
+        "{:?}",
+        loaded.diagnostics
+    );
+    Setup {
+        loaded,
+        env,
+        _dir: dir,
+    }
+}
+
+fn specs(catalog: &Catalog<'_>, refs: &[&str]) -> Vec<ModelSpec> {
+    refs.iter()
+        .map(|r| catalog.model(&ModelRef::parse(r).unwrap()).unwrap())
+        .collect()
+}
+
+fn hello() -> ChatRequest {
+    ChatRequest {
+        messages: vec![Message::user("Hi")],
+        ..ChatRequest::default()
+    }
+}
+
+fn router(s: &Setup, state: Option<&Path>) -> Router {
+    let providers = Providers::new(s.env.clone(), Arc::new(Silent)).unwrap();
+    Router::new(providers, state.map(Path::to_path_buf))
+}
+
+/// The answer's model and text, or the all-failed error.
+async fn run(
+    r: &Router,
+    s: &Setup,
+    refs: &[&str],
+) -> Result<(String, String, Vec<Option<ErrorKind>>), String> {
+    let catalog = Catalog::new(&s.loaded.config.models, &s.env);
+    let candidates = specs(&catalog, refs);
+    let mut a = r
+        .start(&catalog, &candidates, "t", &hello())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    while let Some(e) = a.next().await {
+        if let Event::Text { delta } = e.unwrap() {
+            text.push_str(&delta);
+        }
+    }
+    let kinds = a.attempts.iter().map(|t| t.kind).collect();
+    Ok((a.spec.reference.clone(), text, kinds))
+}
+
+#[tokio::test]
+async fn transient_failures_move_on_in_every_dialect() {
+    let cases: Vec<(&str, Vec<Step>, ErrorKind)> = vec![
+        (
+            "500",
+            status(500, &[], r#"{"error":{"message":"boom"}}"#),
+            ErrorKind::Server,
+        ),
+        (
+            "503",
+            status(503, &[], r#"{"error":{"message":"Service Unavailable"}}"#),
+            ErrorKind::Overloaded,
+        ),
+        (
+            "429",
+            status(
+                429,
+                &[("retry-after", "120")],
+                r#"{"error":{"message":"Rate limit reached"}}"#,
+            ),
+            ErrorKind::RateLimit,
+        ),
+        (
+            "401",
+            status(401, &[], r#"{"error":{"message":"Invalid API key"}}"#),
+            ErrorKind::Auth,
+        ),
+        (
+            "hang before headers",
+            vec![Step::Sleep(Duration::from_secs(30))],
+            ErrorKind::Timeout,
+        ),
+        (
+            "stall after headers",
+            vec![Step::Send(sse_head()), Step::Sleep(Duration::from_secs(30))],
+            ErrorKind::Timeout,
+        ),
+        (
+            "truncated",
+            vec![Step::Send([sse_head(), b"data: {\"choi".to_vec()].concat())],
+            ErrorKind::Protocol,
+        ),
+    ];
+    for api in API {
+        for (name, script, kind) in &cases {
+            let primary = FakeUpstream::start(vec![script.clone()]);
+            let fallback = FakeUpstream::start(vec![good_stream()]);
+            let s = setup(
+                api,
+                &primary.base_url(),
+                &fallback.base_url(),
+                "http://127.0.0.1:9/v1",
+            );
+            let r = router(&s, None);
+            let started = Instant::now();
+            let (model, text, kinds) = run(&r, &s, &["primary/m", "small/m"]).await.unwrap();
+            assert_eq!(
+                (model.as_str(), text.as_str()),
+                ("small/m", "Hello"),
+                "{api} {name}"
+            );
+            assert_eq!(kinds, [Some(*kind)], "{api} {name}");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{api} {name}: no hang past the timeouts"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bad_request_stops_at_once() {
+    for api in API {
+        let primary = FakeUpstream::start(vec![status(
+            400,
+            &[],
+            r#"{"error":{"message":"messages: invalid role"}}"#,
+        )]);
+        let fallback = FakeUpstream::start(vec![good_stream()]);
+        let s = setup(
+            api,
+            &primary.base_url(),
+            &fallback.base_url(),
+            "http://127.0.0.1:9/v1",
+        );
+        let err = run(&router(&s, None), &s, &["primary/m", "small/m"])
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("invalid role") && err.contains("bad_request"),
+            "{api}: {err}"
+        );
+        assert!(
+            fallback.requests().is_empty(),
+            "{api}: the fallback was never called"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_context_overflow_goes_to_a_larger_window_only() {
+    let primary = FakeUpstream::start(vec![status(
+        400,
+        &[],
+        r#"{"error":{"message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens."}}"#,
+    )]);
+    let small = FakeUpstream::start(vec![good_stream()]);
+    let big = FakeUpstream::start(vec![good_stream()]);
+    let s = setup(
+        "openai-completions",
+        &primary.base_url(),
+        &small.base_url(),
+        &big.base_url(),
+    );
+    let (model, _, kinds) = run(&router(&s, None), &s, &["primary/m", "small/m", "big/m"])
+        .await
+        .unwrap();
+    assert_eq!(model, "big/m");
+    assert_eq!(kinds, [Some(ErrorKind::ContextOverflow), None]);
+    assert!(small.requests().is_empty(), "a smaller window cannot help");
+}
+
+#[tokio::test]
+async fn empty_and_reasoning_only_replies_are_not_answers() {
+    for (deltas, words) in [
+        (vec![], "empty answer"),
+        (
+            vec![r#"{"reasoning_content":"Let me think."}"#],
+            "reasoned but gave no answer",
+        ),
+    ] {
+        let primary = FakeUpstream::start(vec![completions_stream(&deltas)]);
+        let fallback = FakeUpstream::start(vec![good_stream()]);
+        let s = setup(
+            "openai-completions",
+            &primary.base_url(),
+            &fallback.base_url(),
+            "http://127.0.0.1:9/v1",
+        );
+        let r = router(&s, None);
+        let (model, _, kinds) = run(&r, &s, &["primary/m", "small/m"]).await.unwrap();
+        assert_eq!(model, "small/m");
+        assert_eq!(kinds, [Some(ErrorKind::EmptyReply)]);
+        // Reasoning that comes before the answer is still delivered with it.
+        let primary = FakeUpstream::start(vec![completions_stream(&[
+            r#"{"reasoning_content":"Let me think."}"#,
+            r#"{"content":"Yes."}"#,
+        ])]);
+        let s = setup(
+            "openai-completions",
+            &primary.base_url(),
+            &fallback.base_url(),
+            "http://127.0.0.1:9/v1",
+        );
+        let (model, text, _) = run(&router(&s, None), &s, &["primary/m", "small/m"])
+            .await
+            .unwrap();
+        assert_eq!(
+            (model.as_str(), text.as_str()),
+            ("primary/m", "Yes."),
+            "{words}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_provider_is_skipped_without_a_call_and_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cooldowns.json");
+    let primary = FakeUpstream::start(vec![status(
+        503,
+        &[],
+        r#"{"error":{"message":"Service Unavailable"}}"#,
+    )]);
+    let fallback = FakeUpstream::start(vec![good_stream()]);
+    let s = setup(
+        "openai-completions",
+        &primary.base_url(),
+        &fallback.base_url(),
+        "http://127.0.0.1:9/v1",
+    );
+    let r = router(&s, Some(&state));
+    run(&r, &s, &["primary/m", "small/m"]).await.unwrap();
+    assert_eq!(primary.requests().len(), 1);
+
+    // A restart: a new router reads the state file and skips the primary.
+    let r = router(&s, Some(&state));
+    let (model, _, kinds) = run(&r, &s, &["primary/m", "small/m"]).await.unwrap();
+    assert_eq!(model, "small/m");
+    assert_eq!(kinds, [None], "skipped, not called");
+    assert_eq!(
+        primary.requests().len(),
+        1,
+        "no call to a provider in cooldown"
+    );
+
+    // Every candidate failing: one error, every attempt, and when to retry.
+    let dead = "http://127.0.0.1:9/v1";
+    let s2 = setup("openai-completions", dead, dead, dead);
+    let err = run(&router(&s2, None), &s2, &["primary/m", "small/m"])
+        .await
+        .unwrap_err();
+    assert!(err.starts_with("no model answered (2 tried):"), "{err}");
+    assert!(
+        err.contains("primary/m: ") && err.contains("small/m: "),
+        "{err}"
+    );
+    assert!(err.contains("the earliest cooldown ends in 30 s"), "{err}");
+}
