@@ -100,5 +100,10 @@ fn main() {
     println!("|---|---:|---:|---:|---:|");
     row("none (fallback only)", &mut base, b50, b99);
     row("refused connection, then fallback", &mut refused, b50, b99);
-    row("in cooldown (skipped), then fallback", &mut cooling, b50, b99);
+    row(
+        "in cooldown (skipped), then fallback",
+        &mut cooling,
+        b50,
+        b99,
+    );
 }
