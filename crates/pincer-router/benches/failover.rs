@@ -14,19 +14,9 @@ use pincer_config::{Env, load_text};
 use pincer_llm::{ChatRequest, Message};
 use pincer_models::Silent;
 use pincer_router::{Providers, Router};
-use pincer_testkit::{FakeUpstream, Step, free_port, sse_head};
+use pincer_testkit::{FakeUpstream, completions_stream, free_port};
 
 const RUNS: usize = 300;
-
-fn good_stream() -> Vec<Step> {
-    let mut b = sse_head();
-    b.extend_from_slice(
-        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n\
-          data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
-          data: [DONE]\n\n",
-    );
-    vec![Step::Send(b)]
-}
 
 fn percentile(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
@@ -37,7 +27,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let fallback = FakeUpstream::start(vec![good_stream()]);
+    let fallback = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
     let closed = format!("http://127.0.0.1:{}/v1", free_port());
     let text = format!(
         r#"{{ models: {{ mode: "replace", providers: {{

@@ -12,37 +12,13 @@ use pincer_config::{Env, Loaded, load_text};
 use pincer_llm::{ChatRequest, ErrorKind, Event, Message};
 use pincer_models::Silent;
 use pincer_router::{Providers, Router};
-use pincer_testkit::{FakeUpstream, Step, http_response, sse_head};
+use pincer_testkit::{FakeUpstream, Step, completions_stream, http_response, sse_head};
 
 const API: [&str; 3] = [
     "openai-completions",
     "openai-responses",
     "anthropic-messages",
 ];
-
-/// A completions stream that answers "Hello".
-fn good_stream() -> Vec<Step> {
-    let mut b = sse_head();
-    b.extend_from_slice(
-        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n\
-          data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
-          data: [DONE]\n\n",
-    );
-    vec![Step::Send(b)]
-}
-
-fn completions_stream(deltas: &[&str]) -> Vec<Step> {
-    let mut b = sse_head();
-    for d in deltas {
-        b.extend_from_slice(
-            format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{d}}}]}}\n\n").as_bytes(),
-        );
-    }
-    b.extend_from_slice(
-        b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
-    );
-    vec![Step::Send(b)]
-}
 
 fn status(code: u16, headers: &[(&str, &str)], body: &str) -> Vec<Step> {
     vec![Step::Send(http_response(code, headers, body))]
@@ -167,7 +143,8 @@ async fn transient_failures_move_on_in_every_dialect() {
     for api in API {
         for (name, script, kind) in &cases {
             let primary = FakeUpstream::start(vec![script.clone()]);
-            let fallback = FakeUpstream::start(vec![good_stream()]);
+            let fallback =
+                FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
             let s = setup(
                 api,
                 &primary.base_url(),
@@ -199,7 +176,7 @@ async fn a_bad_request_stops_at_once() {
             &[],
             r#"{"error":{"message":"messages: invalid role"}}"#,
         )]);
-        let fallback = FakeUpstream::start(vec![good_stream()]);
+        let fallback = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
         let s = setup(
             api,
             &primary.base_url(),
@@ -227,8 +204,8 @@ async fn a_context_overflow_goes_to_a_larger_window_only() {
         &[],
         r#"{"error":{"message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens."}}"#,
     )]);
-    let small = FakeUpstream::start(vec![good_stream()]);
-    let big = FakeUpstream::start(vec![good_stream()]);
+    let small = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
+    let big = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
     let s = setup(
         "openai-completions",
         &primary.base_url(),
@@ -253,7 +230,7 @@ async fn empty_and_reasoning_only_replies_are_not_answers() {
         ),
     ] {
         let primary = FakeUpstream::start(vec![completions_stream(&deltas)]);
-        let fallback = FakeUpstream::start(vec![good_stream()]);
+        let fallback = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
         let s = setup(
             "openai-completions",
             &primary.base_url(),
@@ -295,7 +272,7 @@ async fn a_failed_provider_is_skipped_without_a_call_and_remembered() {
         &[],
         r#"{"error":{"message":"Service Unavailable"}}"#,
     )]);
-    let fallback = FakeUpstream::start(vec![good_stream()]);
+    let fallback = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
     let s = setup(
         "openai-completions",
         &primary.base_url(),

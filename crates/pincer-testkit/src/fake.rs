@@ -130,3 +130,18 @@ pub fn http_response(status: u16, extra_headers: &[(&str, &str)], body: &str) ->
 pub fn sse_head() -> Vec<u8> {
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n".to_vec()
 }
+
+/// A whole `openai-completions` event stream: one chunk per delta object
+/// (`{"content":"Hi"}`, `{"reasoning_content":"…"}`), then `stop` and `[DONE]`.
+pub fn completions_stream(deltas: &[&str]) -> Vec<Step> {
+    let mut b = sse_head();
+    for d in deltas {
+        b.extend_from_slice(
+            format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{d}}}]}}\n\n").as_bytes(),
+        );
+    }
+    b.extend_from_slice(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+    );
+    vec![Step::Send(b)]
+}

@@ -12,5 +12,5 @@
 mod fake;
 mod servers;
 
-pub use fake::{FakeUpstream, Recorded, Step, http_response, sse_head};
+pub use fake::{FakeUpstream, Recorded, Step, completions_stream, http_response, sse_head};
 pub use servers::{LiteLlm, LlamaServer, free_port, gguf_path};
