@@ -307,3 +307,80 @@ async fn a_failed_provider_is_skipped_without_a_call_and_remembered() {
     );
     assert!(err.contains("the earliest cooldown ends in 30 s"), "{err}");
 }
+
+#[tokio::test]
+async fn refused_and_malformed_move_on_in_every_dialect() {
+    for api in API {
+        // Nobody listens on the primary's port.
+        let fallback = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
+        let closed = format!("http://127.0.0.1:{}/v1", pincer_testkit::free_port());
+        let s = setup(api, &closed, &fallback.base_url(), "http://127.0.0.1:9/v1");
+        let (model, _, kinds) = run(&router(&s, None), &s, &["primary/m", "small/m"])
+            .await
+            .unwrap();
+        assert_eq!(model, "small/m", "{api}");
+        assert_eq!(kinds, [Some(ErrorKind::Connection)], "{api}");
+
+        // A stream of garbage that never becomes an answer.
+        let garbage = [
+            sse_head(),
+            b"data: {not json at all\n\ndata: }}}\n\n".to_vec(),
+        ]
+        .concat();
+        let primary = FakeUpstream::start(vec![vec![Step::Send(garbage)]]);
+        let s = setup(
+            api,
+            &primary.base_url(),
+            &fallback.base_url(),
+            "http://127.0.0.1:9/v1",
+        );
+        let (model, _, kinds) = run(&router(&s, None), &s, &["primary/m", "small/m"])
+            .await
+            .unwrap();
+        assert_eq!(model, "small/m", "{api}");
+        assert_eq!(kinds, [Some(ErrorKind::Protocol)], "{api}");
+    }
+}
+
+#[tokio::test]
+async fn every_vendors_overflow_wording_goes_to_a_larger_window() {
+    let bodies = [
+        (
+            "llama.cpp",
+            r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}}"#,
+        ),
+        (
+            "LM Studio",
+            r#"{"error":"Trying to keep the first 5000 tokens when context the overflows. However, the model is loaded with context length of only 4096 tokens, which is not enough."}"#,
+        ),
+        (
+            "vLLM",
+            r#"{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4936 in the messages, 64 in the completion).","type":"BadRequestError","param":null,"code":400}"#,
+        ),
+        (
+            "OpenAI",
+            r#"{"error":{"message":"This model's maximum context length is 4096 tokens. However, your messages resulted in 5000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+        ),
+        (
+            "Anthropic",
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 5000 tokens > 4096 maximum"}}"#,
+        ),
+    ];
+    for (vendor, body) in bodies {
+        let primary = FakeUpstream::start(vec![status(400, &[], body)]);
+        let small = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
+        let big = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
+        let s = setup(
+            "openai-completions",
+            &primary.base_url(),
+            &small.base_url(),
+            &big.base_url(),
+        );
+        let (model, _, kinds) = run(&router(&s, None), &s, &["primary/m", "small/m", "big/m"])
+            .await
+            .unwrap();
+        assert_eq!(model, "big/m", "{vendor}");
+        assert_eq!(kinds, [Some(ErrorKind::ContextOverflow), None], "{vendor}");
+        assert!(small.requests().is_empty(), "{vendor}");
+    }
+}
