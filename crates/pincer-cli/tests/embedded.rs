@@ -12,7 +12,8 @@ use pincer_testkit::gguf_path;
 
 const DEFAULT_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
-fn pincer(home: &Path, data: &Path, args: &[&str]) -> Output {
+/// The `pincer` binary in a clean environment: this home and data dir only.
+fn command(home: &Path, data: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pincer"));
     cmd.args(args)
         .env_clear()
@@ -23,7 +24,11 @@ fn pincer(home: &Path, data: &Path, args: &[&str]) -> Output {
     for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("PIP_")) {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd
+}
+
+fn pincer(home: &Path, data: &Path, args: &[&str]) -> Output {
+    command(home, data, args).output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -130,15 +135,15 @@ fn pulled_model_is_served_by_a_configured_embedded_provider() {
     let server = FileServer::start(srv.path());
 
     let pull = |extra: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pincer"));
-        cmd.args(["models", "pull", "acme/smol-GGUF/smol.gguf"])
-            .args(extra)
-            .env_clear()
-            .env("HOME", home.path())
-            .env("PINCER_DATA_DIR", data.path())
-            .env("HF_ENDPOINT", &server.base)
-            .output()
-            .unwrap()
+        command(
+            home.path(),
+            data.path(),
+            &["models", "pull", "acme/smol-GGUF/smol.gguf"],
+        )
+        .args(extra)
+        .env("HF_ENDPOINT", &server.base)
+        .output()
+        .unwrap()
     };
     let sha = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
     let out = pull(&["--sha256", sha]);
