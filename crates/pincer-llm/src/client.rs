@@ -30,6 +30,9 @@ impl Client {
     pub fn new() -> Result<Client, ProviderError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // Under the 5 s keep-alive of cpp-httplib (llama.cpp's server),
+            // so idle connections are dropped by us before the server does.
+            .pool_idle_timeout(Duration::from_secs(4))
             .user_agent(concat!("pincer/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ProviderError::new(ErrorKind::Connection, e.to_string()))?;
@@ -93,25 +96,34 @@ impl Client {
             local: t.local,
         };
         let body = t.dialect.body(&wire);
-        let request = self
-            .http
-            .post(t.dialect.url(&t.base_url))
-            .headers(headers(t)?)
-            .json(&body);
+        let headers = headers(t)?;
         let secrets = t.secrets();
-        let response = match tokio::time::timeout_at(deadline, request.send()).await {
-            Err(_) => {
-                return Err(ProviderError::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no answer from {} within {} s",
-                        t.reference,
-                        t.timeouts.first_event.as_secs()
-                    ),
-                ));
+        let mut retried = false;
+        let response = loop {
+            let request = self
+                .http
+                .post(t.dialect.url(&t.base_url))
+                .headers(headers.clone())
+                .json(&body);
+            match tokio::time::timeout_at(deadline, request.send()).await {
+                Err(_) => {
+                    return Err(ProviderError::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "no answer from {} within {} s",
+                            t.reference,
+                            t.timeouts.first_event.as_secs()
+                        ),
+                    ));
+                }
+                // A kept-alive connection the server closed as we reused it
+                // (llama.cpp's server does this after a few requests): the
+                // request never reached the model, so one retry on a fresh
+                // connection is safe and is not an outage.
+                Ok(Err(e)) if !retried && closed_before_reply(&e) => retried = true,
+                Ok(Err(e)) => return Err(transport_error(&e, &secrets)),
+                Ok(Ok(r)) => break r,
             }
-            Ok(Err(e)) => return Err(transport_error(&e, &secrets)),
-            Ok(Ok(r)) => r,
         };
         let status = response.status();
         if status.is_success() {
@@ -189,6 +201,18 @@ fn transport_error(e: &reqwest::Error, secrets: &[&str]) -> ProviderError {
         source = s.source();
     }
     ProviderError::new(kind, scrub(&message, secrets))
+}
+
+/// The connection closed before any byte of the response arrived.
+fn closed_before_reply(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn scrubbed(mut e: ProviderError, secrets: &[&str]) -> ProviderError {

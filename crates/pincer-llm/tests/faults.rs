@@ -223,3 +223,69 @@ async fn each_dialect_sends_its_own_auth_headers_and_path() {
         assert_eq!(body["model"], "smollm2");
     }
 }
+
+/// Reads one request head and body from a raw connection.
+fn read_request(r: &mut std::io::BufReader<std::net::TcpStream>) -> bool {
+    use std::io::{BufRead, Read};
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return false;
+        }
+        if let Some((n, v)) = line.split_once(':')
+            && n.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap();
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).is_ok()
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_closed_by_the_server_is_retried_once() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Like cpp-httplib at its keep-alive limit: the first connection answers
+    // one request and keeps alive, then reads the next request and closes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let conn = conn.unwrap();
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut r = std::io::BufReader::new(conn);
+                while read_request(&mut r) {
+                    let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}]}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    count.fetch_add(1, Ordering::SeqCst);
+                    r.get_mut().write_all(reply.as_bytes()).unwrap();
+                    if n == 0 && read_request(&mut r) {
+                        return; // closes without a byte of response
+                    }
+                }
+            });
+        }
+    });
+    let t = fast(target(
+        Dialect::OpenAiCompletions,
+        &format!("http://127.0.0.1:{port}/v1"),
+        None,
+    ));
+    let client = Client::new().unwrap();
+    for turn in 0..3 {
+        let reply = client.complete(&t, &hello()).await;
+        assert_eq!(reply.unwrap().text, "Hi", "turn {turn}");
+    }
+    assert_eq!(served.load(Ordering::SeqCst), 3);
+}
