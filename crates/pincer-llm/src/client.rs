@@ -23,7 +23,7 @@ const MAX_REPLY_BODY: usize = 32 * 1024 * 1024;
 /// One HTTP client shared by every call (keeps connections alive).
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Client {
@@ -146,7 +146,7 @@ impl Client {
     }
 }
 
-fn headers(t: &Target) -> Result<HeaderMap, ProviderError> {
+pub(crate) fn headers(t: &Target) -> Result<HeaderMap, ProviderError> {
     let mut h = HeaderMap::new();
     let bad = |what: &str| {
         ProviderError::new(
@@ -183,7 +183,7 @@ fn headers(t: &Target) -> Result<HeaderMap, ProviderError> {
     Ok(h)
 }
 
-fn transport_error(e: &reqwest::Error, secrets: &[&str]) -> ProviderError {
+pub(crate) fn transport_error(e: &reqwest::Error, secrets: &[&str]) -> ProviderError {
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
     } else if e.is_connect() {

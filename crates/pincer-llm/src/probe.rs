@@ -1,0 +1,330 @@
+//! Asking a model server about itself without running the model: is it up,
+//! does it list the model, is the model loaded or cold, and what context it
+//! really runs with. Each server tells this its own way (llama.cpp's `/props`
+//! and `/health`, LM Studio's `/api/v0/models`, Ollama's `/api/ps`, vLLM's
+//! `max_model_len`); the answer is one `ServerReport`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::client::{Client, headers};
+use crate::error::{ErrorKind, ProviderError, classify_http};
+use crate::target::Target;
+
+/// Which server software answered, as far as it can be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKind {
+    #[serde(rename = "llama.cpp")]
+    LlamaCpp,
+    #[serde(rename = "lmstudio")]
+    LmStudio,
+    Ollama,
+    Vllm,
+    /// Answers `/v1/models` and nothing more specific.
+    #[serde(rename = "openai-compatible")]
+    OpenAiCompatible,
+}
+
+impl std::fmt::Display for ServerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServerKind::LlamaCpp => "llama.cpp",
+            ServerKind::LmStudio => "LM Studio",
+            ServerKind::Ollama => "Ollama",
+            ServerKind::Vllm => "vLLM",
+            ServerKind::OpenAiCompatible => "an OpenAI-compatible server",
+        })
+    }
+}
+
+/// Whether the model is in memory, on its way there, or on disk only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadState {
+    Loaded,
+    Loading,
+    /// Not loaded: the first request will wait for a load.
+    Cold,
+}
+
+/// What a server said about one model.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerReport {
+    /// Why the server could not be asked (unreachable, key refused…).
+    #[serde(serialize_with = "error_text")]
+    pub error: Option<ProviderError>,
+    pub server: Option<ServerKind>,
+    /// Whether `/v1/models` lists the model; `None` when there is no list.
+    pub listed: Option<bool>,
+    /// The ids the server lists (to suggest the right one).
+    pub models: Vec<String>,
+    pub state: Option<LoadState>,
+    /// The context the server runs the model with (tokens per request).
+    pub context_limit: Option<u64>,
+    /// The time `/v1/models` took to answer.
+    #[serde(rename = "latencyMs", serialize_with = "millis")]
+    pub latency: Duration,
+}
+
+fn error_text<S: serde::Serializer>(e: &Option<ProviderError>, s: S) -> Result<S::Ok, S::Error> {
+    match e {
+        Some(e) => s.serialize_some(&format!("{}: {}", e.kind, e.message)),
+        None => s.serialize_none(),
+    }
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl ServerReport {
+    fn new() -> ServerReport {
+        ServerReport {
+            error: None,
+            server: None,
+            listed: None,
+            models: Vec::new(),
+            state: None,
+            context_limit: None,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+impl Client {
+    /// Asks `t`'s server about `t`'s model; every request is bounded by `limit`.
+    pub async fn probe(&self, t: &Target, limit: Duration) -> ServerReport {
+        let mut report = ServerReport::new();
+        let started = Instant::now();
+        let list = self.get_json(t, &format!("{}/models", base(t)), limit).await;
+        report.latency = started.elapsed();
+        match list {
+            Ok(body) => read_model_list(&body, &t.model_id, &mut report),
+            // llama.cpp answers 503 "Loading model" until the weights are in.
+            Err(e) if e.kind == ErrorKind::ModelLoading => {
+                report.state = Some(LoadState::Loading);
+                report.server = Some(ServerKind::LlamaCpp);
+                return report;
+            }
+            // A server without a list can still answer chats.
+            Err(e) if e.status == Some(404) => {}
+            Err(e) => {
+                report.error = Some(e);
+                return report;
+            }
+        }
+        if !t.local {
+            return report;
+        }
+        match report.server {
+            Some(ServerKind::LlamaCpp) => self.llama_cpp(t, limit, &mut report).await,
+            Some(ServerKind::Vllm) => {
+                // vLLM loads its one model at start: if it answers, it is loaded.
+                if report.listed == Some(true) {
+                    report.state = Some(LoadState::Loaded);
+                }
+            }
+            _ => {
+                if !self.lm_studio(t, limit, &mut report).await {
+                    self.ollama(t, limit, &mut report).await;
+                }
+            }
+        }
+        report
+    }
+
+    async fn get_json(&self, t: &Target, url: &str, limit: Duration) -> Result<Value, ProviderError> {
+        let secrets = t.secrets();
+        let request = self.http.get(url).headers(headers(t)?).timeout(limit);
+        let response = request.send().await.map_err(|e| {
+            let mut err = crate::client::transport_error(&e, &secrets);
+            if e.is_timeout() {
+                err.kind = ErrorKind::Timeout;
+                err.message = format!("{url} did not answer within {} s", limit.as_secs());
+            }
+            err
+        })?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(classify_http(status, &text, None, &secrets));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            ProviderError::new(ErrorKind::Protocol, format!("{url} is not JSON: {e}"))
+        })
+    }
+
+    /// `/props` has the per-request context and whether the server put the
+    /// model to sleep; `/health` says whether it is still loading.
+    async fn llama_cpp(&self, t: &Target, limit: Duration, report: &mut ServerReport) {
+        if let Ok(props) = self.get_json(t, &format!("{}/props", root(t)), limit).await {
+            if let Some(n) = props
+                .pointer("/default_generation_settings/n_ctx")
+                .and_then(Value::as_u64)
+            {
+                report.context_limit = Some(n);
+            }
+            if props.get("is_sleeping").and_then(Value::as_bool) == Some(true) {
+                report.state = Some(LoadState::Cold);
+                return;
+            }
+        }
+        if report.state.is_none() {
+            report.state = match self.get_json(t, &format!("{}/health", root(t)), limit).await {
+                Ok(_) => Some(LoadState::Loaded),
+                Err(e) if e.kind == ErrorKind::ModelLoading => Some(LoadState::Loading),
+                Err(_) => None,
+            };
+        }
+    }
+
+    /// LM Studio's own API lists every downloaded model with its state.
+    async fn lm_studio(&self, t: &Target, limit: Duration, report: &mut ServerReport) -> bool {
+        let Ok(body) = self
+            .get_json(t, &format!("{}/api/v0/models", root(t)), limit)
+            .await
+        else {
+            return false;
+        };
+        let Some(models) = body.get("data").and_then(Value::as_array) else {
+            return false;
+        };
+        report.server = Some(ServerKind::LmStudio);
+        let Some(m) = models
+            .iter()
+            .find(|m| m.get("id").and_then(Value::as_str) == Some(&t.model_id))
+        else {
+            return true;
+        };
+        report.listed = Some(true);
+        let loaded = m.get("state").and_then(Value::as_str) == Some("loaded");
+        report.state = Some(if loaded {
+            LoadState::Loaded
+        } else {
+            LoadState::Cold
+        });
+        // Loaded: the context it was loaded with. Cold: the model's maximum;
+        // the load may choose less.
+        report.context_limit = m
+            .get("loaded_context_length")
+            .and_then(Value::as_u64)
+            .or_else(|| m.get("max_context_length").and_then(Value::as_u64))
+            .or(report.context_limit);
+        true
+    }
+
+    /// Ollama's `/api/ps` lists the models in memory.
+    async fn ollama(&self, t: &Target, limit: Duration, report: &mut ServerReport) {
+        let Ok(body) = self.get_json(t, &format!("{}/api/ps", root(t)), limit).await else {
+            return;
+        };
+        let Some(running) = body.get("models").and_then(Value::as_array) else {
+            return;
+        };
+        report.server = Some(ServerKind::Ollama);
+        let found = running.iter().find(|m| {
+            ["name", "model"]
+                .iter()
+                .filter_map(|k| m.get(*k).and_then(Value::as_str))
+                .any(|n| same_ollama_model(n, &t.model_id))
+        });
+        report.state = Some(match found {
+            Some(m) => {
+                if let Some(n) = m.get("context_length").and_then(Value::as_u64) {
+                    report.context_limit = Some(n);
+                }
+                LoadState::Loaded
+            }
+            None => LoadState::Cold,
+        });
+    }
+}
+
+/// `/v1/models`: which ids are there, which server it is, and what some
+/// servers add (llama.cpp's `meta.n_ctx`, vLLM's `max_model_len`, the
+/// `status` of llama.cpp's multi-model router).
+fn read_model_list(body: &Value, model_id: &str, report: &mut ServerReport) {
+    let Some(data) = body.get("data").and_then(Value::as_array) else {
+        return;
+    };
+    report.models = data
+        .iter()
+        .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    report.server = Some(match data
+        .iter()
+        .find_map(|m| m.get("owned_by").and_then(Value::as_str))
+    {
+        Some("llamacpp") => ServerKind::LlamaCpp,
+        Some("vllm") => ServerKind::Vllm,
+        _ => ServerKind::OpenAiCompatible,
+    });
+    let entry = data.iter().find(|m| {
+        let id = m.get("id").and_then(Value::as_str).unwrap_or_default();
+        let aliases = m.get("aliases").and_then(Value::as_array);
+        same_ollama_model(id, model_id)
+            || aliases.is_some_and(|a| a.iter().any(|x| x.as_str() == Some(model_id)))
+    });
+    report.listed = Some(entry.is_some());
+    let Some(m) = entry else { return };
+    report.context_limit = m
+        .get("max_model_len")
+        .and_then(Value::as_u64)
+        .or_else(|| m.pointer("/meta/n_ctx").and_then(Value::as_u64));
+    report.state = match m.pointer("/status/value").and_then(Value::as_str) {
+        Some("loaded") => Some(LoadState::Loaded),
+        Some("loading") => Some(LoadState::Loading),
+        Some("unloaded") => Some(LoadState::Cold),
+        _ => None,
+    };
+}
+
+/// Ollama lists `llama3:latest` for a model asked for as `llama3`.
+fn same_ollama_model(listed: &str, wanted: &str) -> bool {
+    listed == wanted || listed.strip_suffix(":latest") == Some(wanted)
+}
+
+fn base(t: &Target) -> &str {
+    t.base_url.trim_end_matches('/')
+}
+
+/// The server's root: the base URL without its `/v1`.
+fn root(t: &Target) -> &str {
+    let b = base(t);
+    b.strip_suffix("/v1").unwrap_or(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn vllm_and_llama_cpp_lists() {
+        let mut r = ServerReport::new();
+        let vllm = json!({"data":[{"id":"Qwen/Qwen3-8B","owned_by":"vllm","max_model_len":32768}]});
+        read_model_list(&vllm, "Qwen/Qwen3-8B", &mut r);
+        assert_eq!(r.server, Some(ServerKind::Vllm));
+        assert_eq!((r.listed, r.context_limit), (Some(true), Some(32768)));
+
+        let mut r = ServerReport::new();
+        let router = json!({"data":[{"id":"a","owned_by":"llamacpp","status":{"value":"unloaded"}}]});
+        read_model_list(&router, "a", &mut r);
+        assert_eq!(r.state, Some(LoadState::Cold));
+        read_model_list(&router, "b", &mut r);
+        assert_eq!(r.listed, Some(false));
+        assert_eq!(r.models, vec!["a"]);
+    }
+
+    #[test]
+    fn ollama_latest_tag() {
+        assert!(same_ollama_model("llama3:latest", "llama3"));
+        assert!(same_ollama_model("llama3:8b", "llama3:8b"));
+        assert!(!same_ollama_model("llama3:8b", "llama3"));
+    }
+}
