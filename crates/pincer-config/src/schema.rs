@@ -52,6 +52,8 @@ impl<T: fmt::Display> fmt::Display for Spanned<T> {
 pub struct Config {
     pub agents: AgentsConfig,
     pub models: ModelsConfig,
+    pub gateway: GatewayConfig,
+    pub auth: AuthConfig,
     /// Top-level sections (and some nested keys) that OpenClaw knows but
     /// Pincer does not act on yet, by JSON path. Kept, never fatal.
     pub not_used: Vec<String>,
@@ -235,4 +237,37 @@ pub struct CostConfig {
     pub output: Option<f64>,
     pub cache_read: Option<f64>,
     pub cache_write: Option<f64>,
+}
+
+/// `gateway.*`: where the gateway listens and how callers authenticate.
+#[derive(Debug, Default)]
+pub struct GatewayConfig {
+    pub port: Option<Spanned<u64>>,
+    /// `loopback` (default), `lan`, `tailnet`, `auto` or `custom`.
+    pub bind: Option<Spanned<String>>,
+    pub custom_bind_host: Option<Spanned<String>>,
+    /// `none`, `token`, `password` or `trusted-proxy`.
+    pub auth_mode: Option<Spanned<String>>,
+    pub token: Option<ApiKey>,
+    pub password: Option<ApiKey>,
+    pub chat_completions: Option<bool>,
+    pub responses: Option<bool>,
+}
+
+/// `auth.*`: which credential profiles exist per provider and in what order
+/// to use them. Metadata only: the secrets live elsewhere.
+#[derive(Debug, Default)]
+pub struct AuthConfig {
+    pub profiles: Vec<AuthProfile>,
+    /// `auth.order[provider]`: profile ids, first preferred.
+    pub order: Vec<(String, Vec<Spanned<String>>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthProfile {
+    /// `provider:default`, `provider:<email>`, …
+    pub id: Spanned<String>,
+    pub provider: String,
+    /// `api_key`, `oauth` or `token`.
+    pub mode: Option<String>,
 }

@@ -12,8 +12,6 @@ use crate::tree::{Member, Node, Value};
 
 /// Top-level sections OpenClaw has that Pincer keeps but does not act on yet.
 const ROOT_NOT_USED: &[&str] = &[
-    "gateway",
-    "auth",
     "channels",
     "tools",
     "skills",
@@ -52,7 +50,7 @@ const ROOT_NOT_USED: &[&str] = &[
 ];
 /// Accepted at the root without comment.
 const ROOT_SILENT: &[&str] = &["$schema", "meta"];
-const ROOT_USED: &[&str] = &["agents", "models", "env"];
+const ROOT_USED: &[&str] = &["agents", "models", "env", "gateway", "auth"];
 
 const AGENTS_USED: &[&str] = &["defaults", "list", "entries", "ownership"];
 const SETTINGS_USED: &[&str] = &["model", "models", "modelPolicy", "params", "timeoutSeconds"];
@@ -383,6 +381,8 @@ impl<'a> Checker<'a> {
                 "agents" => config.agents = self.agents(&m.node, &p),
                 "models" => config.models = self.models(&m.node, &p),
                 "env" => self.env_section(&m.node, &p),
+                "gateway" => config.gateway = self.gateway(&m.node, &p),
+                "auth" => config.auth = self.auth(&m.node, &p),
                 k if ROOT_SILENT.contains(&k) => {}
                 k if ROOT_NOT_USED.contains(&k) => self.not_used.push(p.to_string()),
                 k => {
@@ -401,6 +401,132 @@ impl<'a> Checker<'a> {
         }
         config.not_used = std::mem::take(&mut self.not_used);
         config
+    }
+
+    /// `gateway.*`. OpenClaw has many more gateway keys (control UI,
+    /// Tailscale, TLS…): they pass silently rather than as unknown.
+    fn gateway(&mut self, node: &Node, path: &JsonPath) -> GatewayConfig {
+        let mut g = GatewayConfig::default();
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return g;
+        }
+        for (key, value, p) in self.fields_quiet(node, path) {
+            match key {
+                "port" => {
+                    g.port = self
+                        .positive_int(value, &p)
+                        .filter(|n| {
+                            let ok = *n <= 65535;
+                            if !ok {
+                                self.error(&p, value, format!("port {n} is above 65535"));
+                            }
+                            ok
+                        })
+                        .map(|n| Spanned::new(n, p.as_str(), self.loc(value)));
+                }
+                "bind" => {
+                    let allowed = ["loopback", "lan", "tailnet", "auto", "custom"];
+                    if let Some(b) = self.one_of(value, &p, &allowed) {
+                        g.bind = Some(Spanned::new(b, p.as_str(), self.loc(value)));
+                    }
+                }
+                "customBindHost" => g.custom_bind_host = self.nonempty_string(value, &p),
+                "auth" => {
+                    for (key, value, p) in self.fields_quiet(value, &p) {
+                        match key {
+                            "mode" => {
+                                let allowed = ["none", "token", "password", "trusted-proxy"];
+                                if let Some(m) = self.one_of(value, &p, &allowed) {
+                                    g.auth_mode = Some(Spanned::new(m, p.as_str(), self.loc(value)));
+                                }
+                            }
+                            "token" => g.token = self.secret(value, &p),
+                            "password" => g.password = self.secret(value, &p),
+                            _ => {}
+                        }
+                    }
+                }
+                "http" => {
+                    let endpoint = |name: &str| -> Option<&Node> {
+                        value.get("endpoints")?.get(name)?.get("enabled")
+                    };
+                    if let Some(n) = endpoint("chatCompletions") {
+                        let p = p.key("endpoints").key("chatCompletions").key("enabled");
+                        g.chat_completions = self.bool(n, &p);
+                    }
+                    if let Some(n) = endpoint("responses") {
+                        let p = p.key("endpoints").key("responses").key("enabled");
+                        g.responses = self.bool(n, &p);
+                    }
+                }
+                _ => {}
+            }
+        }
+        g
+    }
+
+    /// `auth.profiles` and `auth.order`.
+    fn auth(&mut self, node: &Node, path: &JsonPath) -> AuthConfig {
+        let mut a = AuthConfig::default();
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return a;
+        }
+        for (key, value, p) in self.fields_quiet(node, path) {
+            match key {
+                "profiles" => {
+                    let Some(members) = value.members() else {
+                        self.mismatch(&p, value, "an object of profiles by id");
+                        continue;
+                    };
+                    for m in members {
+                        let pp = p.key(&m.key);
+                        let id = Spanned::new(m.key.clone(), pp.as_str(), self.loc(&m.node));
+                        let (mut provider, mut mode) = (None, None);
+                        for (key, value, p) in self.fields_quiet(&m.node, &pp) {
+                            match key {
+                                "provider" => provider = self.nonempty_string(value, &p),
+                                "mode" | "type" => {
+                                    mode = self
+                                        .one_of(value, &p, &["api_key", "oauth", "token"]);
+                                }
+                                _ => {}
+                            }
+                        }
+                        // `provider:name` ids name their provider.
+                        let provider = provider
+                            .map(|p| p.value)
+                            .or_else(|| m.key.split_once(':').map(|(p, _)| p.to_string()));
+                        match provider {
+                            Some(provider) => a.profiles.push(AuthProfile {
+                                id,
+                                provider: provider.to_ascii_lowercase(),
+                                mode,
+                            }),
+                            None => self.error(
+                                &pp,
+                                &m.node,
+                                "an auth profile needs a `provider` (or an id like \"provider:name\")",
+                            ),
+                        }
+                    }
+                }
+                "order" => {
+                    let Some(members) = value.members() else {
+                        self.mismatch(&p, value, "an object of provider ids to profile id lists");
+                        continue;
+                    };
+                    for m in members {
+                        if let Some(list) = self.string_list(&m.node, &p.key(&m.key)) {
+                            a.order.push((m.key.to_ascii_lowercase(), list));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        a
     }
 
     fn env_section(&mut self, node: &Node, path: &JsonPath) {

@@ -214,14 +214,21 @@ fn unused_sections_are_kept_and_listed() {
     let main = write(
         dir.path(),
         "openclaw.json",
-        "{ channels: { whatsapp: {} }, tools: { profile: 'full' }, gateway: { port: 18789 }, agents: { defaults: { heartbeat: {} } } }",
+        "{ channels: { whatsapp: {} }, tools: { profile: 'full' }, session: { dmScope: 'main' }, gateway: { port: 18790, bind: 'lan', auth: { mode: 'token', token: 'tok-123' }, controlUi: {} }, auth: { profiles: { 'openai:work': { provider: 'openai', mode: 'api_key' } }, order: { openai: ['openai:work'] } }, agents: { defaults: { heartbeat: {} } } }",
     );
     let loaded = load(Some(&main), &env(&[])).unwrap();
     assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
     assert_eq!(
         loaded.config.not_used,
-        vec!["channels", "tools", "gateway", "agents.defaults.heartbeat"]
+        vec!["channels", "tools", "session", "agents.defaults.heartbeat"]
     );
+    let g = &loaded.config.gateway;
+    assert_eq!(g.port.as_ref().map(|p| p.value), Some(18790));
+    assert_eq!(g.bind.as_ref().map(|b| b.value.as_str()), Some("lan"));
+    assert!(g.token.is_some());
+    let a = &loaded.config.auth;
+    assert_eq!(a.profiles[0].provider, "openai");
+    assert_eq!(a.order[0].1[0].value, "openai:work");
     let shown = loaded.to_redacted_json();
     assert_eq!(shown["tools"]["profile"], "full");
 }
