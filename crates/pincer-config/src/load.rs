@@ -37,6 +37,19 @@ impl Env {
         .filter(|v| !v.is_empty())
     }
 
+    /// Names of the set variables that start with `prefix`, sorted.
+    pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = match self {
+            Env::Process => std::env::vars_os()
+                .filter_map(|(k, _)| k.into_string().ok())
+                .collect(),
+            Env::Map(m) => m.keys().cloned().collect(),
+        };
+        names.retain(|n| n.starts_with(prefix) && self.var(n).is_some());
+        names.sort();
+        names
+    }
+
     /// `$HOME`, or `$OPENCLAW_HOME` which replaces it for every OpenClaw path.
     pub fn home(&self) -> Option<PathBuf> {
         self.var("OPENCLAW_HOME")

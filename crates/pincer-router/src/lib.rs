@@ -8,9 +8,11 @@
 //!   kept in a state file across restarts.
 
 mod cooldown;
+mod keys;
 mod providers;
 mod router;
 
+pub use keys::{Credential, Credentials, store_path};
 pub use cooldown::{Cooldowns, cools_down, key_for, now_ms, state_path};
 pub use providers::{AnswerStream, Providers};
-pub use router::{AllFailed, Answering, Attempt, Decision, Router, decide};
+pub use router::{AllFailed, Answering, Attempt, Decision, Notice, Router, decide};

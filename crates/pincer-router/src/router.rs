@@ -5,14 +5,64 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pincer_catalog::{Catalog, ModelSpec};
-use pincer_llm::{ChatRequest, ErrorKind, Event, ProviderError};
+use pincer_llm::{ChatRequest, ErrorKind, Event, LoadState, ProviderError};
 
 use crate::cooldown::{Cooldowns, key_for, now_ms};
+use crate::keys::Credential;
 use crate::providers::{AnswerStream, Providers};
+
+/// With no first token after this long, the server is asked whether the
+/// model is loading, so the user hears why it is slow.
+const SLOW_START: Duration = Duration::from_secs(2);
+/// How often a model that is loading is asked again.
+const LOADING_POLL: Duration = Duration::from_secs(1);
+/// The longest `Retry-After` worth waiting for when no other model is left.
+const MAX_SAME_MODEL_WAIT: Duration = Duration::from_secs(20);
+
+/// Something worth telling the user while a turn is under way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// The model is being loaded: a cold start, not an outage.
+    Loading { model: String, on: String },
+    /// A key was refused or limited; the provider's next key is tried.
+    NextKey {
+        model: String,
+        failed: String,
+        kind: ErrorKind,
+        next: String,
+    },
+    /// Waiting as the server asked before asking the same model again.
+    Retrying {
+        model: String,
+        kind: ErrorKind,
+        after: Duration,
+    },
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Loading { model, on } => write!(f, "loading model {model} on {on}…"),
+            Notice::NextKey {
+                model,
+                failed,
+                kind,
+                next,
+            } => write!(f, "{model}: key {failed} failed ({kind}); trying key {next}"),
+            Notice::Retrying { model, kind, after } => write!(
+                f,
+                "{model}: {kind}; asking again in {} s as the server asked",
+                after.as_secs_f32().ceil()
+            ),
+        }
+    }
+}
+
+type Observer = Arc<dyn Fn(&Notice) + Send + Sync>;
 
 /// What became of one candidate.
 #[derive(Debug, Clone)]
@@ -80,6 +130,7 @@ pub struct Router {
     providers: Providers,
     cooldowns: Mutex<Cooldowns>,
     state_file: Option<PathBuf>,
+    observer: Observer,
 }
 
 /// A candidate that has started answering: events read while waiting for
@@ -116,7 +167,14 @@ impl Router {
             providers,
             cooldowns: Mutex::new(cooldowns),
             state_file,
+            observer: Arc::new(|_| {}),
         }
+    }
+
+    /// Calls `observer` with each `Notice` (loads, key rotation, waits).
+    pub fn with_notices(mut self, observer: impl Fn(&Notice) + Send + Sync + 'static) -> Router {
+        self.observer = Arc::new(observer);
+        self
     }
 
     pub fn providers(&self) -> &Providers {
@@ -169,7 +227,11 @@ impl Router {
                 continue;
             }
             let started = Instant::now();
-            match self.try_one(catalog, spec, session, req).await {
+            let last_resort = !(i + 1..candidates.len()).any(|j| probe_all || cooling[j].is_none());
+            let tried = self
+                .try_candidate(catalog, spec, session, req, last_resort, &mut attempts)
+                .await;
+            match tried {
                 Ok((stream, pending)) => {
                     self.succeeded(spec);
                     return Ok(Answering {
@@ -213,15 +275,178 @@ impl Router {
         })
     }
 
-    /// Opens the stream and reads it up to the first token of the answer.
+    /// One candidate, with the retries that stay on it: waiting while its
+    /// server loads the model, the provider's next key when a key is refused
+    /// or limited, and one wait for `Retry-After` when no other model is left.
+    async fn try_candidate(
+        &self,
+        catalog: &Catalog<'_>,
+        spec: &ModelSpec,
+        session: &str,
+        req: &ChatRequest,
+        last_resort: bool,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
+        let keys = self.ordered_keys(catalog, spec);
+        let load_deadline = Instant::now() + self.providers.timeouts(catalog, spec).first_event;
+        let (mut k, mut waited, mut announced) = (0, false, false);
+        loop {
+            let key = keys.get(k);
+            let started = Instant::now();
+            let e = match self.try_one(catalog, spec, session, req, key).await {
+                Ok(answering) => {
+                    if let Some(key) = key {
+                        self.update(|c| c.record_success(&key_cooldown(key)));
+                    }
+                    return Ok(answering);
+                }
+                Err(e) => e,
+            };
+            if e.kind == ErrorKind::ModelLoading && Instant::now() + LOADING_POLL < load_deadline {
+                if !announced {
+                    announced = true;
+                    self.notify(Notice::Loading {
+                        model: spec.reference.clone(),
+                        on: spec.provider.clone(),
+                    });
+                }
+                tokio::time::sleep(LOADING_POLL).await;
+                continue;
+            }
+            let record = |attempts: &mut Vec<Attempt>, model: String| {
+                attempts.push(Attempt {
+                    model,
+                    kind: Some(e.kind),
+                    message: e.message.clone(),
+                    took: started.elapsed(),
+                });
+            };
+            if let Some(key) = key
+                && rotates_key(e.kind)
+                && let Some(next) = keys.get(k + 1)
+            {
+                self.update(|c| {
+                    c.record_failure(&key_cooldown(key), e.kind, e.retry_after, now_ms())
+                });
+                record(attempts, format!("{} (key {})", spec.reference, key.id));
+                self.notify(Notice::NextKey {
+                    model: spec.reference.clone(),
+                    failed: key.id.clone(),
+                    kind: e.kind,
+                    next: next.id.clone(),
+                });
+                k += 1;
+                continue;
+            }
+            if last_resort
+                && !waited
+                && matches!(e.kind, ErrorKind::RateLimit | ErrorKind::Overloaded)
+                && let Some(after) = e.retry_after.filter(|d| *d <= MAX_SAME_MODEL_WAIT)
+            {
+                waited = true;
+                record(attempts, spec.reference.clone());
+                self.notify(Notice::Retrying {
+                    model: spec.reference.clone(),
+                    kind: e.kind,
+                    after,
+                });
+                tokio::time::sleep(after).await;
+                continue;
+            }
+            if let Some(key) = key
+                && rotates_key(e.kind)
+            {
+                self.update(|c| {
+                    c.record_failure(&key_cooldown(key), e.kind, e.retry_after, now_ms())
+                });
+            }
+            return Err(e);
+        }
+    }
+
+    /// The provider's keys, those cooling down last (soonest back first).
+    fn ordered_keys(&self, catalog: &Catalog<'_>, spec: &ModelSpec) -> Vec<Credential> {
+        let mut keys = self.providers.keys(catalog, spec);
+        let now = now_ms();
+        let until = |k: &Credential| {
+            self.cooldowns
+                .lock()
+                .ok()
+                .and_then(|c| c.active(&key_cooldown(k), now).map(|(u, _)| u))
+                .unwrap_or(0)
+        };
+        keys.sort_by_cached_key(until);
+        keys
+    }
+
+    /// Opens the stream up to the first token. When that is slow, asks the
+    /// server whether the model is loading and says so, still waiting.
     async fn try_one(
         &self,
         catalog: &Catalog<'_>,
         spec: &ModelSpec,
         session: &str,
         req: &ChatRequest,
+        key: Option<&Credential>,
     ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
-        let mut stream = self.providers.stream(catalog, spec, session, req).await?;
+        let work = self.open_until_answer(catalog, spec, session, req, key);
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => return r,
+            () = tokio::time::sleep(SLOW_START) => {}
+        }
+        let announce = self.announce_if_loading(catalog, spec);
+        tokio::pin!(announce);
+        tokio::select! {
+            r = &mut work => return r,
+            () = &mut announce => {}
+        }
+        work.await
+    }
+
+    async fn announce_if_loading(&self, catalog: &Catalog<'_>, spec: &ModelSpec) {
+        if !spec.local {
+            return;
+        }
+        let on = match self.providers.probe(catalog, spec, SLOW_START).await {
+            Some(r) if matches!(r.state, Some(LoadState::Cold | LoadState::Loading)) => {
+                match r.server {
+                    Some(kind) => format!("{} ({kind})", spec.provider),
+                    None => spec.provider.clone(),
+                }
+            }
+            Some(_) => return,
+            // The embedded engine: loading when the file is there but not in memory.
+            None if self.providers.embedded_present(spec)
+                && !self.providers.embedded_loaded(spec).await =>
+            {
+                "the embedded engine".to_string()
+            }
+            None => return,
+        };
+        self.notify(Notice::Loading {
+            model: spec.reference.clone(),
+            on,
+        });
+    }
+
+    fn notify(&self, notice: Notice) {
+        (self.observer)(&notice);
+    }
+
+    /// Opens the stream and reads it up to the first token of the answer.
+    async fn open_until_answer(
+        &self,
+        catalog: &Catalog<'_>,
+        spec: &ModelSpec,
+        session: &str,
+        req: &ChatRequest,
+        key: Option<&Credential>,
+    ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
+        let mut stream = self
+            .providers
+            .stream_with_key(catalog, spec, session, req, key)
+            .await?;
         let mut pending = VecDeque::new();
         while let Some(item) = stream.next().await {
             let event = item?;
@@ -287,6 +512,18 @@ impl Router {
             let _ = c.save(path);
         }
     }
+}
+
+/// Failures that belong to the key rather than to the server.
+fn rotates_key(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Auth | ErrorKind::RateLimit | ErrorKind::Billing
+    )
+}
+
+fn key_cooldown(key: &Credential) -> String {
+    format!("key:{}", key.id)
 }
 
 fn window_of(spec: &ModelSpec) -> u64 {
