@@ -1,6 +1,8 @@
 //! Which models an agent uses: aliases, primary and fallbacks, allowlists,
 //! and turning what a user typed (`Opus`, `claude-opus-4-5`, `anthropic/claude-opus-4-5`) into a model.
 
+use std::collections::BTreeMap;
+
 use pincer_config::{AgentSettings, Config, Location, Spanned, did_you_mean};
 use serde::Serialize;
 
@@ -251,6 +253,50 @@ pub struct Resolved {
     /// The alias the input matched, if any.
     pub alias: Option<String>,
     pub spec: ModelSpec,
+}
+
+/// Role of each model ref for one agent: `primary`, `fallback#1`, …
+pub fn roles(catalog: &Catalog<'_>, agent: &AgentModels) -> BTreeMap<String, Vec<String>> {
+    let mut roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut add = |input: &str, role: String| {
+        if let Ok(r) = resolve(catalog, &agent.aliases, input) {
+            roles.entry(r.spec.reference).or_default().push(role);
+        }
+    };
+    add(&agent.primary, "primary".into());
+    for (i, f) in agent.fallbacks.iter().enumerate() {
+        add(f, format!("fallback#{}", i + 1));
+    }
+    roles
+}
+
+/// Refs the config names anywhere: provider rows, agents' models maps, chains, allowlists.
+pub fn configured_refs(config: &Config, catalog: &Catalog<'_>) -> Vec<String> {
+    let mut refs = Vec::new();
+    for p in &config.models.providers {
+        for m in p.models.iter().flatten() {
+            refs.push(format!("{}/{}", p.id.value, m.id.value));
+        }
+    }
+    for agent in agents(config) {
+        let settings = std::iter::once(&config.agents.defaults)
+            .chain(config.agents.entries.iter().map(|e| &e.settings));
+        let named = std::iter::once(agent.primary.clone())
+            .chain(agent.fallbacks.iter().cloned())
+            .chain(settings.flat_map(|s| s.models.iter().map(|m| m.reference.value.clone())))
+            .chain(match &agent.allow {
+                Allowlist::Only(list) => list.clone(),
+                Allowlist::Any => Vec::new(),
+            });
+        for input in named {
+            if let Ok(r) = resolve(catalog, &agent.aliases, &input) {
+                refs.push(r.spec.reference);
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    refs.retain(|r| seen.insert(r.clone()));
+    refs
 }
 
 /// Turn a ref, alias or bare model id into a model of the catalog.

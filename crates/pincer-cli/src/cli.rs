@@ -26,6 +26,31 @@ pub enum Command {
     Config(ConfigCommand),
     /// Chat with a model: one message (--message, or stdin when piped) or an interactive session
     Chat(ChatArgs),
+    /// Check the config, every model's server, keys and the fallback chain; print each problem with its fix (exit 1 on any error)
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check this agent's chain instead of the default agent's
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Print JSON (findings and per-model status)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Ask each model's server: reachable, listed, loaded or cold, its real context limit
+    #[arg(long)]
+    pub probe: bool,
+    /// Roles (primary, fallbacks) of this agent instead of the default one
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +87,8 @@ pub enum ModelsCommand {
     List(ListArgs),
     /// Show everything known about one model and where each value came from
     Resolve(ResolveArgs),
+    /// Health of each configured model: keys, cooldowns and, with --probe, what its server says
+    Status(StatusArgs),
     /// Download a GGUF into Pincer's models dir, with progress, resume and SHA-256 check
     Pull(PullArgs),
 }

@@ -438,7 +438,8 @@ impl<'a> Checker<'a> {
                             "mode" => {
                                 let allowed = ["none", "token", "password", "trusted-proxy"];
                                 if let Some(m) = self.one_of(value, &p, &allowed) {
-                                    g.auth_mode = Some(Spanned::new(m, p.as_str(), self.loc(value)));
+                                    g.auth_mode =
+                                        Some(Spanned::new(m, p.as_str(), self.loc(value)));
                                 }
                             }
                             "token" => g.token = self.secret(value, &p),
@@ -488,8 +489,7 @@ impl<'a> Checker<'a> {
                             match key {
                                 "provider" => provider = self.nonempty_string(value, &p),
                                 "mode" | "type" => {
-                                    mode = self
-                                        .one_of(value, &p, &["api_key", "oauth", "token"]);
+                                    mode = self.one_of(value, &p, &["api_key", "oauth", "token"]);
                                 }
                                 _ => {}
                             }

@@ -101,7 +101,9 @@ impl Client {
     pub async fn probe(&self, t: &Target, limit: Duration) -> ServerReport {
         let mut report = ServerReport::new();
         let started = Instant::now();
-        let list = self.get_json(t, &format!("{}/models", base(t)), limit).await;
+        let list = self
+            .get_json(t, &format!("{}/models", base(t)), limit)
+            .await;
         report.latency = started.elapsed();
         match list {
             Ok(body) => read_model_list(&body, &t.model_id, &mut report),
@@ -138,7 +140,12 @@ impl Client {
         report
     }
 
-    async fn get_json(&self, t: &Target, url: &str, limit: Duration) -> Result<Value, ProviderError> {
+    async fn get_json(
+        &self,
+        t: &Target,
+        url: &str,
+        limit: Duration,
+    ) -> Result<Value, ProviderError> {
         let secrets = t.secrets();
         let request = self.http.get(url).headers(headers(t)?).timeout(limit);
         let response = request.send().await.map_err(|e| {
@@ -154,9 +161,8 @@ impl Client {
         if !(200..300).contains(&status) {
             return Err(classify_http(status, &text, None, &secrets));
         }
-        serde_json::from_str(&text).map_err(|e| {
-            ProviderError::new(ErrorKind::Protocol, format!("{url} is not JSON: {e}"))
-        })
+        serde_json::from_str(&text)
+            .map_err(|e| ProviderError::new(ErrorKind::Protocol, format!("{url} is not JSON: {e}")))
     }
 
     /// `/props` has the per-request context and whether the server put the
@@ -175,7 +181,10 @@ impl Client {
             }
         }
         if report.state.is_none() {
-            report.state = match self.get_json(t, &format!("{}/health", root(t)), limit).await {
+            report.state = match self
+                .get_json(t, &format!("{}/health", root(t)), limit)
+                .await
+            {
                 Ok(_) => Some(LoadState::Loaded),
                 Err(e) if e.kind == ErrorKind::ModelLoading => Some(LoadState::Loading),
                 Err(_) => None,
@@ -220,7 +229,10 @@ impl Client {
 
     /// Ollama's `/api/ps` lists the models in memory.
     async fn ollama(&self, t: &Target, limit: Duration, report: &mut ServerReport) {
-        let Ok(body) = self.get_json(t, &format!("{}/api/ps", root(t)), limit).await else {
+        let Ok(body) = self
+            .get_json(t, &format!("{}/api/ps", root(t)), limit)
+            .await
+        else {
             return;
         };
         let Some(running) = body.get("models").and_then(Value::as_array) else {
@@ -256,14 +268,16 @@ fn read_model_list(body: &Value, model_id: &str, report: &mut ServerReport) {
         .iter()
         .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
         .collect();
-    report.server = Some(match data
-        .iter()
-        .find_map(|m| m.get("owned_by").and_then(Value::as_str))
-    {
-        Some("llamacpp") => ServerKind::LlamaCpp,
-        Some("vllm") => ServerKind::Vllm,
-        _ => ServerKind::OpenAiCompatible,
-    });
+    report.server = Some(
+        match data
+            .iter()
+            .find_map(|m| m.get("owned_by").and_then(Value::as_str))
+        {
+            Some("llamacpp") => ServerKind::LlamaCpp,
+            Some("vllm") => ServerKind::Vllm,
+            _ => ServerKind::OpenAiCompatible,
+        },
+    );
     let entry = data.iter().find(|m| {
         let id = m.get("id").and_then(Value::as_str).unwrap_or_default();
         let aliases = m.get("aliases").and_then(Value::as_array);
@@ -313,7 +327,8 @@ mod tests {
         assert_eq!((r.listed, r.context_limit), (Some(true), Some(32768)));
 
         let mut r = ServerReport::new();
-        let router = json!({"data":[{"id":"a","owned_by":"llamacpp","status":{"value":"unloaded"}}]});
+        let router =
+            json!({"data":[{"id":"a","owned_by":"llamacpp","status":{"value":"unloaded"}}]});
         read_model_list(&router, "a", &mut r);
         assert_eq!(r.state, Some(LoadState::Cold));
         read_model_list(&router, "b", &mut r);

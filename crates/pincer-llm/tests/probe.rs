@@ -123,8 +123,10 @@ async fn ollama_running_models() {
         )
         .route(
             "/api/ps",
-            json_route(json!({"models":[{"name":"llama3.2:latest","model":"llama3.2:latest",
-                "size_vram":2000000000u64,"context_length":8192}]})),
+            json_route(
+                json!({"models":[{"name":"llama3.2:latest","model":"llama3.2:latest",
+                "size_vram":2000000000u64,"context_length":8192}]}),
+            ),
         );
     let base = serve(app).await;
     let warm = probe(&base, "llama3.2", None).await;

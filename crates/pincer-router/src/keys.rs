@@ -96,7 +96,10 @@ impl Credentials {
                     .collect();
                 (c, None)
             }
-            Err(e) => (c, Some(format!("{} is not valid JSON: {e}", path.display()))),
+            Err(e) => (
+                c,
+                Some(format!("{} is not valid JSON: {e}", path.display())),
+            ),
         }
     }
 
@@ -233,7 +236,10 @@ mod tests {
                 "env:OPENAI_API_KEY_2"
             ]
         );
-        let live = Env::from_pairs(&[("OPENCLAW_LIVE_OPENAI_KEY", "sk-z"), ("OPENAI_API_KEY", "x")]);
+        let live = Env::from_pairs(&[
+            ("OPENCLAW_LIVE_OPENAI_KEY", "sk-z"),
+            ("OPENAI_API_KEY", "x"),
+        ]);
         let keys = Credentials::default().for_provider(openai, &live);
         assert_eq!(ids(&keys), ["env:OPENCLAW_LIVE_OPENAI_KEY"]);
     }
@@ -256,8 +262,10 @@ mod tests {
         let mut auth = AuthConfig::default();
         auth.order.push((
             "openai".into(),
-            vec![pincer_config::Spanned::new("openai:work".to_string(), "", None),
-                 pincer_config::Spanned::new("openai:home".to_string(), "", None)],
+            vec![
+                pincer_config::Spanned::new("openai:work".to_string(), "", None),
+                pincer_config::Spanned::new("openai:home".to_string(), "", None),
+            ],
         ));
         let (creds, problem) = Credentials::load(&auth, &env, "main");
         assert!(problem.is_none());
@@ -269,6 +277,10 @@ mod tests {
 
         std::fs::write(&store, "{ not json").unwrap();
         let (_, problem) = Credentials::load(&auth, &env, "main");
-        assert!(problem.unwrap().contains("auth-profiles.json is not valid JSON"));
+        assert!(
+            problem
+                .unwrap()
+                .contains("auth-profiles.json is not valid JSON")
+        );
     }
 }

@@ -12,7 +12,7 @@ mod keys;
 mod providers;
 mod router;
 
-pub use keys::{Credential, Credentials, store_path};
 pub use cooldown::{Cooldowns, cools_down, key_for, now_ms, state_path};
+pub use keys::{Credential, Credentials, store_path};
 pub use providers::{AnswerStream, Providers};
 pub use router::{AllFailed, Answering, Attempt, Decision, Notice, Router, decide};

@@ -52,7 +52,10 @@ impl std::fmt::Display for Notice {
                 failed,
                 kind,
                 next,
-            } => write!(f, "{model}: key {failed} failed ({kind}); trying key {next}"),
+            } => write!(
+                f,
+                "{model}: key {failed} failed ({kind}); trying key {next}"
+            ),
             Notice::Retrying { model, kind, after } => write!(
                 f,
                 "{model}: {kind}; asking again in {} s as the server asked",

@@ -55,18 +55,29 @@ async fn turn(up: &FakeUpstream, vars: &[(&str, &str)], router: Option<&Router>)
             Turn {
                 model: Ok(a.spec.reference.clone()),
                 text,
-                attempts: a.attempts.iter().map(|t| (t.model.clone(), t.kind)).collect(),
+                attempts: a
+                    .attempts
+                    .iter()
+                    .map(|t| (t.model.clone(), t.kind))
+                    .collect(),
             }
         }
         Err(e) => Turn {
             model: Err(e.to_string()),
             text: String::new(),
-            attempts: e.attempts.iter().map(|t| (t.model.clone(), t.kind)).collect(),
+            attempts: e
+                .attempts
+                .iter()
+                .map(|t| (t.model.clone(), t.kind))
+                .collect(),
         },
     }
 }
 
-fn observed() -> (Arc<Mutex<Vec<Notice>>>, impl Fn(&Notice) + Send + Sync + 'static) {
+fn observed() -> (
+    Arc<Mutex<Vec<Notice>>>,
+    impl Fn(&Notice) + Send + Sync + 'static,
+) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     (seen, move |n: &Notice| s.lock().unwrap().push(n.clone()))
@@ -106,14 +117,20 @@ async fn a_refused_key_rotates_to_the_next_key_of_the_same_provider() {
         .map(|r| r.header("authorization").unwrap())
         .collect();
     assert_eq!(sent, ["Bearer sk-one", "Bearer sk-two"]);
-    assert!(matches!(&seen.lock().unwrap()[0], Notice::NextKey { next, .. } if next == "env:ACME_API_KEYS#2"));
+    assert!(
+        matches!(&seen.lock().unwrap()[0], Notice::NextKey { next, .. } if next == "env:ACME_API_KEYS#2")
+    );
 
     // The refused key is cooling down: the next turn starts with the good one.
     let t = turn(&up, &env, Some(&router)).await;
     assert_eq!(t.text, "Hello");
     assert!(t.attempts.is_empty());
     assert_eq!(
-        up.requests().last().unwrap().header("authorization").unwrap(),
+        up.requests()
+            .last()
+            .unwrap()
+            .header("authorization")
+            .unwrap(),
         "Bearer sk-two"
     );
 }
@@ -148,7 +165,11 @@ async fn a_model_that_is_loading_is_waited_for_not_failed() {
     let t = turn(&up, &[], Some(&router)).await;
     assert_eq!(t.model.unwrap(), "acme/m");
     assert_eq!(t.text, "Ready");
-    assert!(t.attempts.is_empty(), "a load is not a failure: {:?}", t.attempts);
+    assert!(
+        t.attempts.is_empty(),
+        "a load is not a failure: {:?}",
+        t.attempts
+    );
     assert_eq!(
         *seen.lock().unwrap(),
         vec![Notice::Loading {
@@ -164,8 +185,10 @@ async fn a_slow_first_token_on_a_cold_model_is_explained() {
     // says the model is not loaded.
     let mut slow = vec![Step::Sleep(Duration::from_secs(3))];
     slow.extend(completions_stream(&[r#"{"content":"Loaded now"}"#]));
-    let list = r#"{"object":"list","data":[{"id":"m","object":"model","owned_by":"organization_owner"}]}"#;
-    let state = r#"{"object":"list","data":[{"id":"m","state":"not-loaded","max_context_length":32768}]}"#;
+    let list =
+        r#"{"object":"list","data":[{"id":"m","object":"model","owned_by":"organization_owner"}]}"#;
+    let state =
+        r#"{"object":"list","data":[{"id":"m","state":"not-loaded","max_context_length":32768}]}"#;
     let up = FakeUpstream::start(vec![
         slow,
         vec![Step::Send(http_response(200, &[], list))],
@@ -196,7 +219,10 @@ async fn retry_after_is_waited_for_when_no_other_model_is_left() {
     let (router, seen) = with_notices(&[]);
     let t = turn(&up, &[], Some(&router)).await;
     assert_eq!(t.text, "Thanks for waiting");
-    assert_eq!(t.attempts, vec![("acme/m".to_string(), Some(ErrorKind::RateLimit))]);
+    assert_eq!(
+        t.attempts,
+        vec![("acme/m".to_string(), Some(ErrorKind::RateLimit))]
+    );
     assert!(matches!(
         &seen.lock().unwrap()[0],
         Notice::Retrying { after, .. } if *after == Duration::from_secs(1)

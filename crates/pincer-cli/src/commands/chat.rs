@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use pincer_catalog::{AgentModels, Catalog, ModelSpec, resolve};
 use pincer_config::{Env, Loaded};
 use pincer_llm::{ChatRequest, Event, Message, Reply, cost};
-use pincer_router::{Attempt, Providers, Router, state_path};
+use pincer_router::{Attempt, Router, state_path};
 use serde_json::json;
 
 use super::models::pick_agent;
@@ -37,8 +37,9 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let providers = Providers::new(env.clone(), Arc::new(Bar::new()))?;
-    let router = Router::new(providers, env.state_dir().map(|d| state_path(&d)));
+    let providers = super::providers(loaded, env, &agent.id, Arc::new(Bar::new()))?;
+    let router = Router::new(providers, env.state_dir().map(|d| state_path(&d)))
+        .with_notices(|n| eprintln!("note: {n}"));
     let mut history = Vec::new();
     if let Some(system) = &args.system {
         history.push(Message::system(system));

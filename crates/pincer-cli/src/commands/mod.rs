@@ -2,6 +2,7 @@
 
 mod chat;
 mod config;
+mod doctor;
 mod models;
 mod progress;
 mod pull;
@@ -25,6 +26,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             models::resolve(&usable_config(cli.config.as_deref(), &env)?, &env, &args)
         }
         Command::Models(ModelsCommand::Pull(args)) => pull::run(&env, &args),
+        Command::Models(ModelsCommand::Status(args)) => {
+            doctor::status(&usable_config(cli.config.as_deref(), &env)?, &env, &args)
+        }
+        Command::Doctor(args) => doctor::run(
+            &pincer_config::load(cli.config.as_deref(), &env)?,
+            &env,
+            &args,
+        ),
         Command::Config(ConfigCommand::Validate(args)) => {
             let path = args.path.as_deref().or(cli.config.as_deref());
             config::validate(&pincer_config::load(path, &env)?, &env, args.json)
@@ -34,6 +43,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             config::show(&pincer_config::load(cli.config.as_deref(), &env)?)
         }
     }
+}
+
+/// Providers with the agent's auth profiles; a profile store that cannot be
+/// read is reported and skipped.
+pub(crate) fn providers(
+    loaded: &Loaded,
+    env: &Env,
+    agent: &str,
+    progress: std::sync::Arc<dyn pincer_models::Progress>,
+) -> Result<pincer_router::Providers> {
+    let (credentials, problem) = pincer_router::Credentials::load(&loaded.config.auth, env, agent);
+    if let Some(p) = problem {
+        eprintln!("warning: {p}; its auth profiles are not used");
+    }
+    Ok(pincer_router::Providers::new(env.clone(), progress)?.with_credentials(credentials))
 }
 
 /// Config problems plus the catalog's reference checks, in file order.

@@ -1,11 +1,11 @@
 //! `pincer models list|resolve`.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use pincer_catalog::{
-    AgentModels, Aliases, Catalog, ModelSpec, Provider, agents, resolve as resolve_model,
+    AgentModels, Aliases, Catalog, ModelSpec, Provider, agents, configured_refs,
+    resolve as resolve_model, roles,
 };
 use pincer_config::{Env, Loaded};
 use serde_json::json;
@@ -27,50 +27,6 @@ pub(crate) fn pick_agent(loaded: &Loaded, id: Option<&str>) -> Result<AgentModel
     }
 }
 
-/// Role of each model ref for one agent: `primary`, `fallback#1`, …
-fn roles(catalog: &Catalog<'_>, agent: &AgentModels) -> BTreeMap<String, Vec<String>> {
-    let mut roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut add = |input: &str, role: String| {
-        if let Ok(r) = resolve_model(catalog, &agent.aliases, input) {
-            roles.entry(r.spec.reference).or_default().push(role);
-        }
-    };
-    add(&agent.primary, "primary".into());
-    for (i, f) in agent.fallbacks.iter().enumerate() {
-        add(f, format!("fallback#{}", i + 1));
-    }
-    roles
-}
-
-/// Refs the config names anywhere: provider rows, agents' models maps, chains, allowlists.
-fn configured_refs(loaded: &Loaded, catalog: &Catalog<'_>) -> Vec<String> {
-    let mut refs = Vec::new();
-    for p in &loaded.config.models.providers {
-        for m in p.models.iter().flatten() {
-            refs.push(format!("{}/{}", p.id.value, m.id.value));
-        }
-    }
-    for agent in agents(&loaded.config) {
-        let settings = std::iter::once(&loaded.config.agents.defaults)
-            .chain(loaded.config.agents.entries.iter().map(|e| &e.settings));
-        let named = std::iter::once(agent.primary.clone())
-            .chain(agent.fallbacks.iter().cloned())
-            .chain(settings.flat_map(|s| s.models.iter().map(|m| m.reference.value.clone())))
-            .chain(match &agent.allow {
-                pincer_catalog::Allowlist::Only(list) => list.clone(),
-                pincer_catalog::Allowlist::Any => Vec::new(),
-            });
-        for input in named {
-            if let Ok(r) = resolve_model(catalog, &agent.aliases, &input) {
-                refs.push(r.spec.reference);
-            }
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    refs.retain(|r| seen.insert(r.clone()));
-    refs
-}
-
 pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
     let catalog = Catalog::new(&loaded.config.models, env);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
@@ -81,7 +37,7 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
         bail!("unknown provider {p:?}");
     }
     let mut models: Vec<ModelSpec> = if args.configured {
-        configured_refs(loaded, &catalog)
+        configured_refs(&loaded.config, &catalog)
             .iter()
             .filter_map(|r| pincer_catalog::ModelRef::parse(r).ok())
             .filter_map(|r| catalog.model(&r))

@@ -1,0 +1,229 @@
+//! `pincer doctor` and `pincer models status --probe` against llama.cpp's
+//! real server: what a user would read, and the exit code scripts rely on.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use pincer_testkit::{LlamaServer, free_port};
+use serde_json::Value;
+
+fn pincer(home: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pincer"))
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("openclaw.json");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// (check, subject) of every finding of one severity.
+fn findings(report: &Value, severity: &str) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == severity)
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn has(list: &[(String, String)], check: &str, subject: &str) -> bool {
+    list.iter().any(|(c, s)| c == check && s == subject)
+}
+
+#[test]
+fn doctor_finds_the_classic_local_model_mistakes() {
+    let server = LlamaServer::start_with_ctx(2048);
+    let home = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let config = write_config(
+        home.path(),
+        &format!(
+            r#"{{
+  agents: {{ defaults: {{ model: {{ primary: "local/smollm2",
+    fallbacks: ["lmstudio/qwen3-8b", "local/qwen-typo", "anthropic/claude-sonnet-4-5"] }} }} }},
+  gateway: {{ bind: "lan" }},
+  models: {{ mode: "merge", providers: {{
+    local: {{ baseUrl: "{}", api: "openai-completions", models: [
+      {{ id: "smollm2", contextWindow: 32768, maxTokens: 4096 }},
+      {{ id: "qwen-typo", contextWindow: 2048, maxTokens: 256 }} ] }},
+    lmstudio: {{ baseUrl: "http://127.0.0.1:{closed}/v1", api: "openai-completions",
+      models: [{{ id: "qwen3-8b", contextWindow: 8192, maxTokens: 1024 }}] }},
+  }} }},
+}}"#,
+            server.base_url()
+        ),
+    );
+    let out = pincer(home.path(), &["--config", &config, "doctor", "--json"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["ok"], false);
+    let errors = findings(&report, "error");
+    assert!(
+        has(&errors, "context.too_large", "local/smollm2"),
+        "{errors:?}"
+    );
+    assert!(
+        has(&errors, "max_tokens.too_large", "local/smollm2"),
+        "{errors:?}"
+    );
+    assert!(
+        has(&errors, "server.unreachable", "lmstudio/qwen3-8b"),
+        "{errors:?}"
+    );
+    assert!(
+        has(&errors, "model.not_listed", "local/qwen-typo"),
+        "{errors:?}"
+    );
+    assert!(
+        has(&errors, "key.missing", "anthropic/claude-sonnet-4-5"),
+        "{errors:?}"
+    );
+    assert!(
+        has(&errors, "gateway.bind_no_auth", "gateway.bind"),
+        "{errors:?}"
+    );
+    assert_eq!(errors.len(), 6, "{errors:?}");
+
+    let fix = |check: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == check)
+            .unwrap()["fix"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(fix("context.too_large").contains("set contextWindow to 2048"));
+    assert!(
+        fix("server.unreachable").contains(&format!("curl -s http://127.0.0.1:{closed}/v1/models"))
+    );
+    assert!(fix("model.not_listed").contains("smollm2"));
+    assert!(fix("key.missing").contains("ANTHROPIC_API_KEY"));
+
+    // The same, as a person reads it.
+    let out = pincer(home.path(), &["--config", &config, "doctor"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("✗ error   local/smollm2: contextWindow is 32768 but the server runs the model with 2048 tokens"), "{text}");
+    assert!(text.contains("6 error(s)"), "{text}");
+}
+
+#[test]
+fn a_sound_local_setup_passes_with_warnings_only() {
+    let server = LlamaServer::start_with_ctx(2048);
+    let home = tempfile::tempdir().unwrap();
+    let config = write_config(
+        home.path(),
+        &format!(
+            r#"{{
+  agents: {{ defaults: {{ model: {{ primary: "local/smollm2" }} }} }},
+  gateway: {{ bind: "lan", auth: {{ mode: "token", token: "${{GW_TOKEN}}" }} }},
+  models: {{ mode: "replace", providers: {{
+    local: {{ baseUrl: "{}", api: "openai-completions",
+      models: [{{ id: "smollm2", contextWindow: 2048, maxTokens: 512 }}] }} }} }},
+}}"#,
+            server.base_url()
+        ),
+    );
+    let vars = [("GW_TOKEN", "a-long-random-gateway-token-0123456789")];
+    let out = pincer(
+        home.path(),
+        &["--config", &config, "doctor", "--json"],
+        &vars,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = json(&out);
+    assert!(findings(&report, "error").is_empty());
+    assert_eq!(
+        findings(&report, "warning"),
+        vec![("fallback.no_hosted".to_string(), "agent main".to_string())]
+    );
+    let text = String::from_utf8_lossy(&report.to_string().into_bytes()).into_owned();
+    assert!(
+        !text.contains("a-long-random-gateway-token"),
+        "token leaked"
+    );
+
+    let out = pincer(
+        home.path(),
+        &["--config", &config, "models", "status", "--probe", "--json"],
+        &vars,
+    );
+    assert!(out.status.success());
+    let models = json(&out);
+    let m = &models[0];
+    assert_eq!(m["ref"], "local/smollm2");
+    assert_eq!(m["roles"][0], "primary");
+    assert_eq!(m["server"]["server"], "llama.cpp");
+    assert_eq!(m["server"]["listed"], true);
+    assert_eq!(m["server"]["state"], "loaded");
+    assert_eq!(m["server"]["contextLimit"], 2048);
+}
+
+#[test]
+fn doctor_without_a_config_checks_the_embedded_default() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let data = data.to_str().unwrap();
+    let out = pincer(
+        home.path(),
+        &["doctor", "--json"],
+        &[("PINCER_DATA_DIR", data)],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = json(&out);
+    let warnings = findings(&report, "warning");
+    assert!(
+        has(
+            &warnings,
+            "model.weak_primary",
+            "embedded/smollm2-135m-instruct"
+        ),
+        "{warnings:?}"
+    );
+    assert!(
+        has(&warnings, "fallback.no_hosted", "agent main"),
+        "{warnings:?}"
+    );
+    assert!(has(
+        &findings(&report, "info"),
+        "embedded.not_fetched",
+        "embedded/smollm2-135m-instruct"
+    ));
+}

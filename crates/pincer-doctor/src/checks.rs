@@ -1,0 +1,372 @@
+//! The local-model troubleshooting list, run on its own: each problem found
+//! becomes a `Finding` that says what is wrong, where, and how to fix it.
+
+use pincer_catalog::AgentModels;
+use pincer_config::{Config, Env};
+use pincer_llm::{ErrorKind, LoadState, ServerKind, ServerReport};
+use serde::Serialize;
+
+use crate::status::{KeyState, ModelStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A stable id for scripts: `server.unreachable`, `context.too_large`, …
+    pub check: &'static str,
+    /// The model, provider or config key concerned.
+    pub subject: String,
+    pub message: String,
+    pub fix: String,
+}
+
+impl Finding {
+    fn new(
+        severity: Severity,
+        check: &'static str,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            severity,
+            check,
+            subject: subject.into(),
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// Everything wrong with one model, from its status.
+pub fn model_findings(s: &ModelStatus) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let r = &s.reference;
+    if let KeyState::Missing { env } = &s.keys {
+        let how = match env.as_slice() {
+            [] => format!("set models.providers.{}.apiKey", s.provider),
+            vars => format!(
+                "export {}=… (or set models.providers.{}.apiKey)",
+                vars[0], s.provider
+            ),
+        };
+        out.push(Finding::new(
+            Severity::Error,
+            "key.missing",
+            r,
+            format!("no API key for {}", s.provider),
+            how,
+        ));
+    }
+    if s.max_tokens >= s.context_window {
+        out.push(Finding::new(
+            Severity::Error,
+            "max_tokens.too_large",
+            r,
+            format!(
+                "maxTokens {} leaves no room for the prompt in a context of {}",
+                s.max_tokens, s.context_window
+            ),
+            "set maxTokens well below contextWindow (a quarter of it is common)",
+        ));
+    }
+    if let Some(c) = &s.cooldown {
+        out.push(Finding::new(
+            Severity::Warning,
+            "cooldown.active",
+            r,
+            format!(
+                "{} is cooling down for {} s after {}; the fallbacks answer meanwhile",
+                s.provider, c.seconds_left, c.reason
+            ),
+            "nothing to do if the cause is gone: the next turn after the cooldown tries it again",
+        ));
+    }
+    if let Some(f) = &s.file
+        && !f.present
+    {
+        if f.fetched_on_first_use {
+            out.push(Finding::new(
+                Severity::Info,
+                "embedded.not_fetched",
+                r,
+                "the default model is not downloaded yet; the first chat fetches it (about 100 MB)",
+                "run `pincer chat -m hi` once while online",
+            ));
+        } else {
+            let path = f.path.clone().unwrap_or_default();
+            out.push(Finding::new(
+                Severity::Error,
+                "embedded.missing_file",
+                r,
+                format!("the GGUF file {path} does not exist"),
+                "fix `path`, or download it with `pincer models pull <owner/repo/file.gguf>`",
+            ));
+        }
+    }
+    if let Some(server) = &s.server {
+        out.extend(server_findings(s, server));
+    }
+    out
+}
+
+fn server_findings(s: &ModelStatus, server: &ServerReport) -> Vec<Finding> {
+    let r = &s.reference;
+    let base = s.base_url.clone().unwrap_or_default();
+    let curl = format!("curl -s {}/models", base.trim_end_matches('/'));
+    let mut out = Vec::new();
+    if let Some(e) = &server.error {
+        let (check, message, fix) = match e.kind {
+            ErrorKind::Auth => (
+                "key.refused",
+                format!("{} refused the key: {}", s.provider, e.message),
+                format!(
+                    "check the key for {} (`pincer models status` names where it comes from)",
+                    s.provider
+                ),
+            ),
+            ErrorKind::Timeout => (
+                "server.timeout",
+                format!("{base} did not answer in time: {}", e.message),
+                format!("check that the server is not stuck, then try: {curl}"),
+            ),
+            _ => (
+                "server.unreachable",
+                format!("cannot reach {base}: {}", e.message),
+                format!(
+                    "start the server (or correct models.providers.{}.baseUrl, which must end in /v1), then try: {curl}",
+                    s.provider
+                ),
+            ),
+        };
+        out.push(Finding::new(Severity::Error, check, r, message, fix));
+        return out;
+    }
+    if server.listed == Some(false) {
+        let id = r.split_once('/').map_or(r.as_str(), |(_, m)| m);
+        let listed = server.models.iter().take(8).cloned().collect::<Vec<_>>();
+        let hint = pincer_config::did_you_mean(id, server.models.iter().map(String::as_str))
+            .map(|m| format!("use the id {m:?}"))
+            .unwrap_or_else(|| format!("use one of: {}", listed.join(", ")));
+        out.push(Finding::new(
+            Severity::Error,
+            "model.not_listed",
+            r,
+            format!("the server at {base} does not list a model {id:?}"),
+            format!("the id must match exactly: {hint}; or load the model on the server"),
+        ));
+    }
+    match server.state {
+        Some(LoadState::Cold) => out.push(Finding::new(
+            Severity::Warning,
+            "model.cold",
+            r,
+            "the model is not loaded; the first request waits while it loads",
+            load_hint(server.server, r),
+        )),
+        Some(LoadState::Loading) => out.push(Finding::new(
+            Severity::Info,
+            "model.loading",
+            r,
+            "the server is loading the model right now",
+            "wait for the load to finish; Pincer waits for it too (up to the provider's timeoutSeconds)",
+        )),
+        _ => {}
+    }
+    if let Some(limit) = server.context_limit {
+        if s.context_window > limit {
+            out.push(Finding::new(
+                Severity::Error,
+                "context.too_large",
+                r,
+                format!(
+                    "contextWindow is {} but the server runs the model with {limit} tokens: long chats will fail with context errors",
+                    s.context_window
+                ),
+                format!(
+                    "set contextWindow to {limit}, or give the server a larger context ({})",
+                    context_hint(server.server)
+                ),
+            ));
+        }
+        if s.max_tokens >= limit {
+            out.push(Finding::new(
+                Severity::Error,
+                "max_tokens.too_large",
+                r,
+                format!(
+                    "maxTokens {} does not fit the {limit}-token context the server runs",
+                    s.max_tokens
+                ),
+                format!("set maxTokens well below {limit}"),
+            ));
+        }
+    }
+    out
+}
+
+fn load_hint(kind: Option<ServerKind>, reference: &str) -> String {
+    let id = reference.split_once('/').map_or(reference, |(_, m)| m);
+    match kind {
+        Some(ServerKind::LmStudio) => format!("load it ahead with `lms load {id}`, or keep LM Studio's JIT loading and expect a wait"),
+        Some(ServerKind::Ollama) => format!("warm it with `ollama run {id} \"\"`, and keep it loaded with OLLAMA_KEEP_ALIVE"),
+        Some(ServerKind::LlamaCpp) => "llama-server woke from sleep mode on the next request; raise --sleep-idle-seconds to keep it loaded".into(),
+        _ => "load the model on the server ahead of time".into(),
+    }
+}
+
+fn context_hint(kind: Option<ServerKind>) -> &'static str {
+    match kind {
+        Some(ServerKind::LlamaCpp) => "llama-server -c N; with --parallel P each request gets N/P",
+        Some(ServerKind::LmStudio) => {
+            "the context length in LM Studio's load settings, or `lms load --context-length N`"
+        }
+        Some(ServerKind::Ollama) => "num_ctx in the Modelfile or OLLAMA_CONTEXT_LENGTH",
+        Some(ServerKind::Vllm) => "vllm serve --max-model-len N",
+        _ => "see the server's context-length setting",
+    }
+}
+
+/// Problems with an agent's chain as a whole.
+pub fn chain_findings(agent: &AgentModels, chain: &[&ModelStatus], replace: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let subject = format!("agent {}", agent.id);
+    if !chain.is_empty() && chain.iter().all(|s| s.local) {
+        let why = if replace {
+            "models.mode is \"replace\" and no fallback is a hosted model"
+        } else if agent.fallbacks.is_empty() {
+            "there are no fallbacks"
+        } else {
+            "every fallback is local too"
+        };
+        out.push(Finding::new(
+            Severity::Warning,
+            "fallback.no_hosted",
+            subject.clone(),
+            format!("no hosted fallback: {why}, so when the local server is down nothing answers"),
+            "add a hosted model to agents.defaults.model.fallbacks (e.g. \"anthropic/claude-sonnet-4-5\") and its key",
+        ));
+    }
+    if let Some(primary) = chain.first()
+        && primary.local
+        && let Some(why) = weak_model(
+            &primary.reference,
+            primary.file.as_ref().and_then(|f| f.path.as_deref()),
+        )
+    {
+        out.push(Finding::new(
+            Severity::Warning,
+            "model.weak_primary",
+            primary.reference.clone(),
+            format!("the primary is {why}: such models follow instructions injected in messages, web pages or files much more easily"),
+            "use a larger, less quantized model as primary for agents that read untrusted content or use tools; keep tools narrow",
+        ));
+    }
+    out
+}
+
+/// "very small (135M parameters)" or "heavily quantized (Q2_K)", from the
+/// names a model goes by.
+fn weak_model(reference: &str, path: Option<&str>) -> Option<String> {
+    let names = format!("{reference} {}", path.unwrap_or_default()).to_ascii_lowercase();
+    if let Some(b) = parameters_in_billions(&names)
+        && b < 7.0
+    {
+        let shown = if b < 1.0 {
+            format!("{}M", (b * 1000.0).round())
+        } else {
+            format!("{b}B")
+        };
+        return Some(format!("very small ({shown} parameters)"));
+    }
+    ["iq1", "iq2", "iq3", "q2_", "q3_", "q2k", "q3k"]
+        .iter()
+        .find(|q| names.contains(*q))
+        .map(|q| format!("heavily quantized ({}…)", q.to_ascii_uppercase()))
+}
+
+/// `135m` → 0.135, `7b` → 7, `1.5b` → 1.5: the first size token in the names.
+fn parameters_in_billions(names: &str) -> Option<f64> {
+    names
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .filter_map(|token| {
+            let (num, scale) = if let Some(n) = token.strip_suffix('b') {
+                (n, 1.0)
+            } else {
+                (token.strip_suffix('m')?, 0.001)
+            };
+            let n: f64 = num.parse().ok()?;
+            (n > 0.0).then_some(n * scale)
+        })
+        .next()
+}
+
+/// A gateway that listens beyond loopback must ask for a token or password.
+pub fn gateway_findings(config: &Config, env: &Env) -> Vec<Finding> {
+    let g = &config.gateway;
+    let bind = g.bind.as_ref().map_or("loopback", |b| b.value.as_str());
+    if bind == "loopback" {
+        return Vec::new();
+    }
+    let mode = g.auth_mode.as_ref().map(|m| m.value.as_str());
+    let has_secret = g.token.is_some()
+        || g.password.is_some()
+        || env.var("OPENCLAW_GATEWAY_TOKEN").is_some()
+        || env.var("OPENCLAW_GATEWAY_PASSWORD").is_some();
+    let open = mode == Some("none") || (mode != Some("trusted-proxy") && !has_secret);
+    if !open {
+        return Vec::new();
+    }
+    let at = g
+        .bind
+        .as_ref()
+        .and_then(|b| b.loc.as_ref())
+        .map(|l| format!(" ({l})"))
+        .unwrap_or_default();
+    vec![Finding::new(
+        Severity::Error,
+        "gateway.bind_no_auth",
+        "gateway.bind",
+        format!(
+            "the gateway binds to {bind:?}{at} without auth: anyone on the network can use your models and sessions"
+        ),
+        "set gateway.auth.mode to \"token\" with gateway.auth.token (or OPENCLAW_GATEWAY_TOKEN), or bind to \"loopback\"",
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_quantization_from_names() {
+        assert_eq!(
+            parameters_in_billions("embedded/smollm2-135m-instruct"),
+            Some(0.135)
+        );
+        assert_eq!(parameters_in_billions("ollama/qwen2.5:1.5b"), Some(1.5));
+        assert_eq!(parameters_in_billions("lmstudio/llama-3.1-70b"), Some(70.0));
+        assert_eq!(parameters_in_billions("lmstudio/minimax-m2.1-gs32"), None);
+        assert!(
+            weak_model("embedded/smollm2-135m-instruct", None)
+                .unwrap()
+                .contains("135M")
+        );
+        assert!(
+            weak_model("lmstudio/llama-70b", Some("/m/llama-70b.IQ2_XS.gguf"))
+                .unwrap()
+                .contains("IQ2")
+        );
+        assert_eq!(
+            weak_model("lmstudio/qwen3-32b", Some("/m/qwen3-32b-Q5_K_M.gguf")),
+            None
+        );
+    }
+}
