@@ -46,11 +46,23 @@ pub fn roles(messages: &[Message]) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// The prompt for `messages`. A final assistant message (text, no tool
+/// call) is a prefill: the prompt ends inside it, so the model continues it.
 pub fn render(
     model: &LlamaModel,
     template: &LlamaChatTemplate,
     messages: &[Message],
 ) -> Result<String, EngineError> {
+    if let Some((
+        Message::Assistant {
+            text, tool_calls, ..
+        },
+        before,
+    )) = messages.split_last()
+        && tool_calls.is_empty()
+    {
+        return Ok(render(model, template, before)? + text);
+    }
     let chat = roles(messages)
         .into_iter()
         .map(|(role, content)| {

@@ -262,3 +262,27 @@ async fn a_missing_or_broken_file_is_a_clear_error() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn a_final_assistant_message_is_continued_like_llama_server_does() {
+    let server = LlamaServer::start();
+    let model = load().await;
+    let prefill = "1, 2, 3, 4, 5,";
+    let messages = vec![
+        Message::user("Count from 1 to 20, separated by commas."),
+        Message::assistant(prefill),
+    ];
+    let ours = answer(&model, chat(messages.clone(), 24)).await;
+    assert!(
+        !ours.text.trim_start().starts_with("1,"),
+        "continues, does not start over: {:?}",
+        ours.text
+    );
+    let whole = format!("{prefill}{}", ours.text);
+    assert!(whole.contains("5, 6, 7"), "{whole:?}");
+    // llama-server returns the prefill and its continuation as one text.
+    let theirs = server_answer(&server, &messages).await;
+    let theirs = theirs["choices"][0]["message"]["content"].as_str().unwrap();
+    let n = whole.len().min(theirs.len());
+    assert_eq!(whole[..n], theirs[..n], "the same continuation");
+}

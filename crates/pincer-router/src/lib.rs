@@ -15,4 +15,4 @@ mod router;
 pub use cooldown::{Cooldowns, cools_down, key_for, now_ms, state_path};
 pub use keys::{Credential, Credentials, store_path};
 pub use providers::{AnswerStream, Providers};
-pub use router::{AllFailed, Answering, Attempt, Decision, Notice, Router, decide};
+pub use router::{AllFailed, Answering, Attempt, Completed, Decision, Notice, Router, decide};

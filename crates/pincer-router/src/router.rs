@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pincer_catalog::{Catalog, ModelSpec};
-use pincer_llm::{ChatRequest, ErrorKind, Event, LoadState, ProviderError};
+use pincer_config::Api;
+use pincer_llm::{ChatRequest, ErrorKind, Event, LoadState, Message, ProviderError, Reply};
 
 use crate::cooldown::{Cooldowns, key_for, now_ms};
 use crate::keys::Credential;
@@ -35,6 +36,8 @@ pub enum Notice {
         kind: ErrorKind,
         next: String,
     },
+    /// A model failed mid-answer; another continues the same answer.
+    Continued { from: String, to: String },
     /// Waiting as the server asked before asking the same model again.
     Retrying {
         model: String,
@@ -56,6 +59,9 @@ impl std::fmt::Display for Notice {
                 f,
                 "{model}: key {failed} failed ({kind}); trying key {next}"
             ),
+            Notice::Continued { from, to } => {
+                write!(f, "{from} stopped mid-answer; {to} continues it")
+            }
             Notice::Retrying { model, kind, after } => write!(
                 f,
                 "{model}: {kind}; asking again in {} s as the server asked",
@@ -109,6 +115,14 @@ fn summary(attempts: &[Attempt], retry_at_ms: Option<u64>) -> String {
     s
 }
 
+/// A complete answer and how it came about.
+#[derive(Debug)]
+pub struct Completed {
+    pub spec: ModelSpec,
+    pub attempts: Vec<Attempt>,
+    pub reply: Reply,
+}
+
 /// What to do after a candidate failed with this kind of error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -137,25 +151,163 @@ pub struct Router {
 }
 
 /// A candidate that has started answering: events read while waiting for
-/// its first token come first, then the rest of its stream.
+/// its first token come first, then the rest of its stream. If it fails
+/// mid-answer, a later candidate that can continue a prefilled answer picks
+/// up where it stopped; otherwise the error is returned, never a silent
+/// truncation.
 pub struct Answering<'r> {
     router: &'r Router,
+    catalog: &'r Catalog<'r>,
+    /// The model answering now (the one that continued, after a failover).
     pub spec: ModelSpec,
     pub attempts: Vec<Attempt>,
     pending: VecDeque<Event>,
     stream: AnswerStream,
+    session: String,
+    req: ChatRequest,
+    /// Candidates after the one answering, for a continuation.
+    rest: Vec<ModelSpec>,
+    /// The answer's text so far, and whether it called a tool.
+    text: String,
+    tool_called: bool,
+    echo: Option<Echo>,
+}
+
+/// Some servers repeat the prefill at the start of a continuation
+/// (llama.cpp does); that repeat is dropped.
+struct Echo {
+    prefill: String,
+    seen: String,
+}
+
+impl Echo {
+    /// What of `delta` is new text; `None` while it may still be the repeat.
+    fn strip(&mut self, delta: &str) -> Option<String> {
+        self.seen.push_str(delta);
+        if self.seen.len() >= self.prefill.len() {
+            let seen = std::mem::take(&mut self.seen);
+            return Some(match seen.strip_prefix(&self.prefill) {
+                Some(rest) => rest.to_string(),
+                None => seen,
+            });
+        }
+        if self.prefill.starts_with(&self.seen) {
+            None
+        } else {
+            Some(std::mem::take(&mut self.seen))
+        }
+    }
 }
 
 impl Answering<'_> {
     pub async fn next(&mut self) -> Option<Result<Event, ProviderError>> {
-        if let Some(e) = self.pending.pop_front() {
-            return Some(Ok(e));
+        loop {
+            let event = match self.pending.pop_front() {
+                Some(e) => e,
+                None => match self.stream.next().await? {
+                    Ok(e) => e,
+                    Err(e) => {
+                        self.router.failed(&self.spec, &e);
+                        if self.continue_elsewhere(&e).await {
+                            continue;
+                        }
+                        return Some(Err(e));
+                    }
+                },
+            };
+            if let Some(event) = self.deliver(event) {
+                return Some(Ok(event));
+            }
         }
-        let item = self.stream.next().await;
-        if let Some(Err(e)) = &item {
-            self.router.failed(&self.spec, e);
+    }
+
+    /// Drops a repeated prefill and keeps track of the answer so far.
+    fn deliver(&mut self, event: Event) -> Option<Event> {
+        let event = match (event, &mut self.echo) {
+            (Event::Text { delta }, Some(echo)) => {
+                let fresh = echo.strip(&delta)?;
+                self.echo = None;
+                if fresh.is_empty() {
+                    return None;
+                }
+                Event::Text { delta: fresh }
+            }
+            (e @ Event::Done { .. }, Some(_)) => {
+                self.echo = None;
+                e
+            }
+            (e, _) => e,
+        };
+        match &event {
+            Event::Text { delta } => self.text.push_str(delta),
+            Event::ToolCall { .. } => self.tool_called = true,
+            _ => {}
         }
-        item
+        Some(event)
+    }
+
+    /// After a failure mid-answer: the next candidate that can continue a
+    /// prefilled answer carries on from the text so far.
+    async fn continue_elsewhere(&mut self, e: &ProviderError) -> bool {
+        if self.tool_called || self.text.trim().is_empty() {
+            return false;
+        }
+        self.attempts.push(Attempt {
+            model: self.spec.reference.clone(),
+            kind: Some(e.kind),
+            message: format!("stopped mid-answer: {}", e.message),
+            took: Duration::ZERO,
+        });
+        let mut req = self.req.clone();
+        req.messages.push(Message::assistant(self.text.clone()));
+        let now = now_ms();
+        while !self.rest.is_empty() {
+            let spec = self.rest.remove(0);
+            if !self.router.continues_prefill(self.catalog, &spec)
+                || self.router.cooling(&spec, now).is_some()
+            {
+                continue;
+            }
+            let started = Instant::now();
+            let tried = self
+                .router
+                .try_candidate(
+                    self.catalog,
+                    &spec,
+                    &self.session,
+                    &req,
+                    false,
+                    &mut self.attempts,
+                )
+                .await;
+            match tried {
+                Ok((stream, pending)) => {
+                    self.router.succeeded(&spec);
+                    self.router.notify(Notice::Continued {
+                        from: self.spec.reference.clone(),
+                        to: spec.reference.clone(),
+                    });
+                    self.stream = stream;
+                    self.pending = pending;
+                    self.spec = spec;
+                    self.echo = Some(Echo {
+                        prefill: self.text.clone(),
+                        seen: String::new(),
+                    });
+                    return true;
+                }
+                Err(e) => {
+                    self.router.failed(&spec, &e);
+                    self.attempts.push(Attempt {
+                        model: spec.reference.clone(),
+                        kind: Some(e.kind),
+                        message: e.message.clone(),
+                        took: started.elapsed(),
+                    });
+                }
+            }
+        }
+        false
     }
 }
 
@@ -185,13 +337,13 @@ impl Router {
     }
 
     /// Tries `candidates` in order until one produces its first token.
-    pub async fn start(
-        &self,
-        catalog: &Catalog<'_>,
+    pub async fn start<'a>(
+        &'a self,
+        catalog: &'a Catalog<'a>,
         candidates: &[ModelSpec],
         session: &str,
         req: &ChatRequest,
-    ) -> Result<Answering<'_>, AllFailed> {
+    ) -> Result<Answering<'a>, AllFailed> {
         let mut attempts = Vec::new();
         let mut last = None;
         let mut overflowed_at: Option<u64> = None;
@@ -239,10 +391,17 @@ impl Router {
                     self.succeeded(spec);
                     return Ok(Answering {
                         router: self,
+                        catalog,
                         spec: spec.clone(),
                         attempts,
                         pending,
                         stream,
+                        session: session.to_string(),
+                        req: req.clone(),
+                        rest: candidates[i + 1..].to_vec(),
+                        text: String::new(),
+                        tool_called: false,
+                        echo: None,
                     });
                 }
                 Err(e) => {
@@ -276,6 +435,69 @@ impl Router {
             retry_at_ms,
             last,
         })
+    }
+
+    /// A whole answer, for a caller that shows nothing until it is complete:
+    /// a failure mid-answer starts the answer again on the next candidate
+    /// (nothing was shown, so nothing needs continuing).
+    pub async fn complete(
+        &self,
+        catalog: &Catalog<'_>,
+        candidates: &[ModelSpec],
+        session: &str,
+        req: &ChatRequest,
+    ) -> Result<Completed, AllFailed> {
+        let mut attempts = Vec::new();
+        let mut from = 0;
+        loop {
+            let mut a = match self.start(catalog, &candidates[from..], session, req).await {
+                Ok(a) => a,
+                Err(mut e) => {
+                    attempts.append(&mut e.attempts);
+                    e.attempts = attempts;
+                    return Err(e);
+                }
+            };
+            a.rest.clear();
+            let started = Instant::now();
+            let mut events = Vec::new();
+            let failed = loop {
+                match a.next().await {
+                    Some(Ok(e)) => events.push(e),
+                    Some(Err(e)) => break Some(e),
+                    None => break None,
+                }
+            };
+            attempts.append(&mut a.attempts);
+            let Some(e) = failed else {
+                return Ok(Completed {
+                    spec: a.spec,
+                    attempts,
+                    reply: Reply::from_events(&events),
+                });
+            };
+            attempts.push(Attempt {
+                model: a.spec.reference.clone(),
+                kind: Some(e.kind),
+                message: format!("stopped mid-answer: {}", e.message),
+                took: started.elapsed(),
+            });
+            from += 1 + candidates[from..]
+                .iter()
+                .position(|c| c.reference == a.spec.reference)
+                .unwrap_or(0);
+            if from >= candidates.len() {
+                let now = now_ms();
+                return Err(AllFailed {
+                    attempts,
+                    retry_at_ms: candidates
+                        .iter()
+                        .filter_map(|s| self.cooling(s, now).map(|c| c.0))
+                        .min(),
+                    last: Some(e),
+                });
+            }
+        }
     }
 
     /// One candidate, with the retries that stay on it: waiting while its
@@ -431,6 +653,19 @@ impl Router {
             model: spec.reference.clone(),
             on,
         });
+    }
+
+    /// Whether `spec` can continue an answer given as a final assistant
+    /// message. Hosted OpenAI-style APIs would start a new answer instead.
+    fn continues_prefill(&self, catalog: &Catalog<'_>, spec: &ModelSpec) -> bool {
+        let api = spec
+            .api
+            .or_else(|| catalog.provider(&spec.provider).and_then(|p| p.api));
+        match api {
+            Some(Api::AnthropicMessages | Api::Embedded) => true,
+            Some(Api::OpenAiCompletions) | None => spec.local,
+            _ => false,
+        }
     }
 
     fn notify(&self, notice: Notice) {

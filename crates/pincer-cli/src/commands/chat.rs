@@ -146,6 +146,22 @@ impl Session<'_> {
             ..ChatRequest::default()
         };
         let started = Instant::now();
+        if self.args.json {
+            // Nothing is shown before the end, so a failure mid-answer can
+            // start over on the next model instead of continuing.
+            let done = self
+                .router
+                .complete(self.catalog, self.candidates, CLI_SESSION, &req)
+                .await?;
+            let answer = Answer {
+                spec: done.spec,
+                reply: done.reply,
+                took: started.elapsed(),
+                attempts: done.attempts,
+            };
+            self.report(&answer)?;
+            return Ok(answer);
+        }
         let mut answering = self
             .router
             .start(self.catalog, self.candidates, CLI_SESSION, &req)

@@ -46,6 +46,12 @@ pub fn body(w: &WireRequest<'_>) -> Value {
         b.insert("tools".into(), tools.into());
         b.insert("tool_choice".into(), "auto".into());
     }
+    // A final assistant message is a prefill to continue (failover mid-answer).
+    // vLLM needs to be told; llama.cpp continues it either way.
+    if w.local && matches!(w.req.messages.last(), Some(Message::Assistant { .. })) {
+        b.insert("continue_final_message".into(), true.into());
+        b.insert("add_generation_prompt".into(), false.into());
+    }
     if let Some(t) = w.req.temperature {
         b.insert("temperature".into(), t.into());
     }
