@@ -22,12 +22,15 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
+    /// `timeout_seconds` (the provider's `timeoutSeconds`) bounds the wait
+    /// for the first event, and the silence mid-stream when it is shorter.
     pub fn for_provider(local: bool, timeout_seconds: Option<u64>) -> Timeouts {
         let first = timeout_seconds.unwrap_or(if local { 300 } else { 120 });
+        let idle = if local { 120 } else { 60 };
         Timeouts {
             connect: Duration::from_secs(10),
             first_event: Duration::from_secs(first),
-            idle: Duration::from_secs(if local { 120 } else { 60 }),
+            idle: Duration::from_secs(timeout_seconds.map_or(idle, |t| t.min(idle))),
         }
     }
 }

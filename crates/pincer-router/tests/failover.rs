@@ -384,3 +384,59 @@ async fn every_vendors_overflow_wording_goes_to_a_larger_window() {
         assert!(small.requests().is_empty(), "{vendor}");
     }
 }
+
+/// Text, then silence: each dialect's way of saying "Hel" and stalling.
+fn text_then_stall(api: &str) -> Vec<Step> {
+    let body = match api {
+        "openai-completions" => {
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n".to_string()
+        }
+        "openai-responses" => "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hel\"}\n\n".to_string(),
+        _ => concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":0}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n"
+        )
+        .to_string(),
+    };
+    vec![
+        Step::Send([sse_head(), body.into_bytes()].concat()),
+        Step::Sleep(Duration::from_secs(30)),
+    ]
+}
+
+#[tokio::test]
+async fn a_stall_mid_stream_is_continued_by_the_fallback_in_every_dialect() {
+    for api in API {
+        let primary = FakeUpstream::start(vec![text_then_stall(api)]);
+        let fallback =
+            FakeUpstream::start(vec![completions_stream(&[r#"{"content":"lo there"}"#])]);
+        let s = setup(
+            api,
+            &primary.base_url(),
+            &fallback.base_url(),
+            "http://127.0.0.1:9/v1",
+        );
+        let r = router(&s, None);
+        let started = Instant::now();
+        let (model, text, kinds) = run(&r, &s, &["primary/m", "small/m"]).await.unwrap();
+        assert_eq!(
+            (model.as_str(), text.as_str()),
+            ("small/m", "Hello there"),
+            "{api}"
+        );
+        assert_eq!(kinds, [Some(ErrorKind::Timeout)], "{api}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{api}: no hang past the idle timeout"
+        );
+        let sent: serde_json::Value = serde_json::from_str(&fallback.requests()[0].body).unwrap();
+        let last = sent["messages"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            last,
+            serde_json::json!({"role": "assistant", "content": "Hel"}),
+            "{api}"
+        );
+        assert_eq!(sent["continue_final_message"], true, "{api}");
+    }
+}
