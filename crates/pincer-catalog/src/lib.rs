@@ -21,5 +21,5 @@ pub use builtin::parse_uncached as parse_builtin_catalog;
 pub use model_ref::{ModelRef, RefError};
 pub use selection::{
     AgentModels, Alias, Aliases, Allowlist, DEFAULT_AGENT_ID, ResolveError, Resolved, agents,
-    configured_refs, resolve, roles,
+    candidate_chain, configured_refs, resolve, roles,
 };

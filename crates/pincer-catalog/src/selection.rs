@@ -299,6 +299,23 @@ pub fn configured_refs(config: &Config, catalog: &Catalog<'_>) -> Vec<String> {
     refs
 }
 
+/// The agent's primary then its fallbacks, as models, without repeats;
+/// entries that do not resolve come back beside them, with the reason.
+pub fn candidate_chain(
+    catalog: &Catalog<'_>,
+    agent: &AgentModels,
+) -> (Vec<ModelSpec>, Vec<(String, ResolveError)>) {
+    let (mut specs, mut bad) = (Vec::<ModelSpec>::new(), Vec::new());
+    for input in std::iter::once(&agent.primary).chain(&agent.fallbacks) {
+        match resolve(catalog, &agent.aliases, input) {
+            Ok(r) if specs.iter().any(|s| s.reference == r.spec.reference) => {}
+            Ok(r) => specs.push(r.spec),
+            Err(e) => bad.push((input.clone(), e)),
+        }
+    }
+    (specs, bad)
+}
+
 /// Turn a ref, alias or bare model id into a model of the catalog.
 pub fn resolve(
     catalog: &Catalog<'_>,

@@ -11,7 +11,7 @@ mod status;
 
 use std::collections::BTreeMap;
 
-use pincer_catalog::{AgentModels, Catalog, configured_refs, resolve, roles};
+use pincer_catalog::{AgentModels, Catalog, candidate_chain, configured_refs, roles};
 use pincer_config::{Diagnostic, Env, Loaded, Mode};
 use pincer_router::Providers;
 use serde::Serialize;
@@ -30,10 +30,10 @@ pub fn models_to_check(loaded: &Loaded, catalog: &Catalog<'_>, agent: &AgentMode
 
 /// The agent's primary and fallbacks, as model refs, in order.
 fn chain(catalog: &Catalog<'_>, agent: &AgentModels) -> Vec<String> {
-    std::iter::once(&agent.primary)
-        .chain(&agent.fallbacks)
-        .filter_map(|m| resolve(catalog, &agent.aliases, m).ok())
-        .map(|r| r.spec.reference)
+    candidate_chain(catalog, agent)
+        .0
+        .into_iter()
+        .map(|s| s.reference)
         .collect()
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use pincer_catalog::{AgentModels, Catalog, ModelSpec, resolve};
+use pincer_catalog::{AgentModels, Catalog, ModelSpec, candidate_chain, resolve};
 use pincer_config::{Env, Loaded};
 use pincer_llm::{ChatRequest, Event, Message, Reply, cost};
 use pincer_router::{Attempt, Router, state_path};
@@ -116,12 +116,9 @@ fn candidates(
         let r = resolve(catalog, &agent.aliases, m)?;
         return Ok(vec![r.spec]);
     }
-    let mut out = Vec::new();
-    for input in std::iter::once(&agent.primary).chain(&agent.fallbacks) {
-        match resolve(catalog, &agent.aliases, input) {
-            Ok(r) => out.push(r.spec),
-            Err(e) => eprintln!("note: skipping {input}: {e}"),
-        }
+    let (out, bad) = candidate_chain(catalog, agent);
+    for (input, e) in bad {
+        eprintln!("note: skipping {input}: {e}");
     }
     if out.is_empty() {
         bail!("agent {} has no usable model", agent.id);
