@@ -1,0 +1,400 @@
+//! Sessions in OpenClaw's JSON layout, under the state dir:
+//!
+//! ```text
+//! agents/<agentId>/sessions/sessions.json      sessionKey → SessionEntry (the index)
+//! agents/<agentId>/sessions/<sessionId>.jsonl  the transcript, one event per line
+//! ```
+//!
+//! Crash safety: the index is written whole to a temp file and renamed, so it
+//! is always the old or the new one. Transcripts are only appended, one line
+//! per write; a line torn by a crash is the last one, is skipped when read,
+//! and is closed off before the next append. A session enters the index
+//! before its transcript is created, so every transcript has an entry.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use pincer_llm::{Message, Reply, Usage};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid session index: {source}", path.display())]
+    BadIndex {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("no session {0:?}")]
+    Unknown(String),
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SessionError {
+    let path = path.to_path_buf();
+    move |source| SessionError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// One session in the index (OpenClaw's `SessionEntry`; fields Pincer does
+/// not know are kept as they were).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEntry {
+    pub session_id: String,
+    #[serde(default)]
+    pub session_started_at: u64,
+    #[serde(default)]
+    pub updated_at: u64,
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    /// Pincer's additions: completed turns and their summed cost.
+    #[serde(default)]
+    pub turns: u64,
+    #[serde(default)]
+    pub cost_usd: f64,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+/// What one turn adds to a transcript.
+#[derive(Debug, Clone)]
+pub struct TurnRecord<'a> {
+    /// The messages the caller sent that are new in this turn (the last
+    /// user message and any tool results before it).
+    pub input: &'a [Message],
+    /// `provider/model` that answered.
+    pub model: &'a str,
+    pub api: &'a str,
+    pub reply: &'a Reply,
+    pub cost_usd: f64,
+    /// Why the turn failed, when it did (the reply is then what was said).
+    pub error: Option<String>,
+}
+
+/// The sessions of one agent.
+pub struct SessionStore {
+    dir: PathBuf,
+    index: Mutex<BTreeMap<String, SessionEntry>>,
+}
+
+/// A transcript as read back.
+#[derive(Debug)]
+pub struct Transcript {
+    pub events: Vec<Value>,
+    /// A last line cut short by a crash was skipped.
+    pub torn_tail: bool,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn timestamp() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+impl SessionStore {
+    /// `<state_dir>/agents/<agent>/sessions`, created when missing.
+    pub fn open(state_dir: &Path, agent: &str) -> Result<SessionStore, SessionError> {
+        let dir = state_dir.join("agents").join(agent).join("sessions");
+        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        let path = dir.join("sessions.json");
+        let index = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|source| SessionError::BadIndex { path, source })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        Ok(SessionStore {
+            dir,
+            index: Mutex::new(index),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every session, by key.
+    pub fn list(&self) -> Vec<(String, SessionEntry)> {
+        self.index
+            .lock()
+            .map(|i| i.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn get(&self, key: &str) -> Option<SessionEntry> {
+        self.index.lock().ok()?.get(key).cloned()
+    }
+
+    /// Appends one turn to `key`'s transcript (creating the session on its
+    /// first turn) and adds its usage to the index.
+    pub fn record(&self, key: &str, turn: &TurnRecord<'_>) -> Result<(), SessionError> {
+        let mut index = self
+            .index
+            .lock()
+            .map_err(|_| SessionError::Unknown(key.into()))?;
+        let now = now_ms();
+        let fresh = !index.contains_key(key);
+        let entry = index.entry(key.to_string()).or_insert_with(|| SessionEntry {
+            session_id: uuid::Uuid::new_v4().to_string(),
+            session_started_at: now,
+            updated_at: now,
+            input_tokens: 0,
+            output_tokens: 0,
+            total_tokens: 0,
+            turns: 0,
+            cost_usd: 0.0,
+            other: serde_json::Map::new(),
+        });
+        let id = entry.session_id.clone();
+        let mut lines = Vec::new();
+        if fresh {
+            // The index names the session before its transcript exists.
+            self.save(&index)?;
+            lines.push(json!({"type": "session", "version": 4, "id": id, "timestamp": timestamp()}));
+        }
+        lines.extend(turn_lines(turn));
+        self.append(&id, &lines)?;
+        if let Some(entry) = index.get_mut(key) {
+            let u = &turn.reply.usage;
+            entry.updated_at = now;
+            entry.input_tokens += u.prompt_tokens();
+            entry.output_tokens += u.output;
+            entry.total_tokens += u.prompt_tokens() + u.output;
+            entry.turns += 1;
+            entry.cost_usd += turn.cost_usd;
+        }
+        self.save(&index)
+    }
+
+    /// The transcript of `session_id`, skipping a torn last line.
+    pub fn transcript(&self, session_id: &str) -> Result<Transcript, SessionError> {
+        let path = self.transcript_path(session_id);
+        let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
+        let mut events = Vec::new();
+        let mut torn_tail = false;
+        for line in text.split('\n').filter(|l| !l.trim().is_empty()) {
+            // Only a crash mid-append tears a line: at the end, or in the
+            // middle once a later append has closed it off.
+            match serde_json::from_str(line) {
+                Ok(v) => events.push(v),
+                Err(_) => torn_tail = true,
+            }
+        }
+        Ok(Transcript { events, torn_tail })
+    }
+
+    fn transcript_path(&self, session_id: &str) -> PathBuf {
+        self.dir.join(format!("{session_id}.jsonl"))
+    }
+
+    fn append(&self, session_id: &str, lines: &[Value]) -> Result<(), SessionError> {
+        let path = self.transcript_path(session_id);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .map_err(io("open", &path))?;
+        let mut out = String::new();
+        if ends_without_newline(&mut file).map_err(io("read", &path))? {
+            out.push('\n');
+        }
+        for line in lines {
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        // One write for the whole turn: a crash leaves at most its tail torn.
+        file.write_all(out.as_bytes()).map_err(io("append to", &path))
+    }
+
+    fn save(&self, index: &BTreeMap<String, SessionEntry>) -> Result<(), SessionError> {
+        let path = self.dir.join("sessions.json");
+        let text = serde_json::to_string_pretty(index).unwrap_or_else(|_| "{}".into());
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io("write", &path))?;
+        tmp.write_all(text.as_bytes()).map_err(io("write", &path))?;
+        tmp.persist(&path)
+            .map_err(|e| io("replace", &path)(e.error))?;
+        Ok(())
+    }
+}
+
+/// A torn last line has no newline; the next append must not glue onto it.
+fn ends_without_newline(file: &mut std::fs::File) -> std::io::Result<bool> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+fn turn_lines(turn: &TurnRecord<'_>) -> Vec<Value> {
+    let mut lines: Vec<Value> = turn
+        .input
+        .iter()
+        .map(|m| json!({"type": "message", "timestamp": timestamp(), "message": message_json(m)}))
+        .collect();
+    let (provider, model) = turn.model.split_once('/').unwrap_or(("", turn.model));
+    let mut content = Vec::new();
+    if !turn.reply.reasoning.is_empty() {
+        content.push(json!({"type": "thinking", "thinking": turn.reply.reasoning}));
+    }
+    if !turn.reply.text.is_empty() {
+        content.push(json!({"type": "text", "text": turn.reply.text}));
+    }
+    for c in &turn.reply.tool_calls {
+        content.push(json!({"type": "toolCall", "id": c.id, "name": c.name, "arguments": c.arguments}));
+    }
+    let mut assistant = json!({
+        "role": "assistant",
+        "content": content,
+        "api": turn.api,
+        "provider": provider,
+        "model": model,
+        "usage": usage_json(&turn.reply.usage, turn.cost_usd),
+        "stopReason": match (&turn.error, &turn.reply.finish) {
+            (Some(_), _) => "error",
+            (None, Some(f)) => f.as_str(),
+            (None, None) => "stop",
+        },
+        "timestamp": now_ms(),
+    });
+    if let Some(e) = &turn.error {
+        assistant["errorMessage"] = e.clone().into();
+    }
+    lines.push(json!({"type": "message", "timestamp": timestamp(), "message": assistant}));
+    lines
+}
+
+fn message_json(m: &Message) -> Value {
+    match m {
+        Message::System { text } => json!({"role": "system", "content": text}),
+        Message::User { text } => json!({"role": "user", "content": text}),
+        Message::Assistant {
+            text, tool_calls, ..
+        } => json!({"role": "assistant", "content": text, "toolCalls": tool_calls}),
+        Message::Tool {
+            call_id,
+            name,
+            content,
+        } => json!({"role": "toolResult", "toolCallId": call_id, "toolName": name, "content": content}),
+    }
+}
+
+fn usage_json(u: &Usage, cost: f64) -> Value {
+    json!({
+        "input": u.input,
+        "output": u.output,
+        "cacheRead": u.cache_read,
+        "cacheWrite": u.cache_write,
+        "totalTokens": u.prompt_tokens() + u.output,
+        "cost": {"total": cost},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(text: &str) -> Reply {
+        Reply {
+            text: text.into(),
+            usage: Usage {
+                input: 10,
+                output: 3,
+                ..Usage::default()
+            },
+            ..Reply::default()
+        }
+    }
+
+    fn turn<'a>(input: &'a [Message], r: &'a Reply) -> TurnRecord<'a> {
+        TurnRecord {
+            input,
+            model: "local/smollm2",
+            api: "openai-completions",
+            reply: r,
+            cost_usd: 0.0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn turns_are_appended_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path(), "main").unwrap();
+        let r = reply("Paris");
+        store.record("agent:main:openai-user:ada", &turn(&[Message::user("Capital of France?")], &r)).unwrap();
+        store.record("agent:main:openai-user:ada", &turn(&[Message::user("And Italy?")], &r)).unwrap();
+        // A second process sees the same.
+        let again = SessionStore::open(dir.path(), "main").unwrap();
+        let entry = again.get("agent:main:openai-user:ada").unwrap();
+        assert_eq!((entry.turns, entry.input_tokens, entry.output_tokens), (2, 20, 6));
+        let t = again.transcript(&entry.session_id).unwrap();
+        assert!(!t.torn_tail);
+        assert_eq!(t.events.len(), 5, "header + 2 × (user, assistant)");
+        assert_eq!(t.events[0]["type"], "session");
+        assert_eq!(t.events[4]["message"]["content"][0]["text"], "Paris");
+        assert_eq!(t.events[4]["message"]["provider"], "local");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_closed_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path(), "main").unwrap();
+        let r = reply("one");
+        store.record("k", &turn(&[Message::user("1")], &r)).unwrap();
+        let id = store.get("k").unwrap().session_id;
+        let path = store.transcript_path(&id);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"type":"message","message":{"role":"us"#).unwrap();
+        assert!(store.transcript(&id).unwrap().torn_tail);
+        store.record("k", &turn(&[Message::user("2")], &r)).unwrap();
+        let t = store.transcript(&id).unwrap();
+        assert_eq!(t.events.len(), 5, "the torn line is dropped, both turns are there");
+        assert_eq!(t.events[3]["message"]["content"], "2");
+    }
+
+    #[test]
+    fn fields_openclaw_wrote_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let sessions = dir.path().join("agents/main/sessions");
+        std::fs::create_dir_all(&sessions).unwrap();
+        std::fs::write(
+            sessions.join("sessions.json"),
+            r#"{"agent:main:main":{"sessionId":"abc","chatType":"direct","thinkingLevel":"off"}}"#,
+        )
+        .unwrap();
+        let store = SessionStore::open(dir.path(), "main").unwrap();
+        let r = reply("hi");
+        store.record("agent:main:main", &turn(&[Message::user("hi")], &r)).unwrap();
+        let text = std::fs::read_to_string(sessions.join("sessions.json")).unwrap();
+        assert!(text.contains(r#""chatType": "direct""#), "{text}");
+        assert!(sessions.join("abc.jsonl").is_file());
+    }
+}
