@@ -26,8 +26,56 @@ pub enum Command {
     Config(ConfigCommand),
     /// Chat with a model: one message (--message, or stdin when piped) or an interactive session
     Chat(ChatArgs),
+    /// Serve the agents over OpenAI's HTTP API (/v1/chat/completions, /v1/responses, /v1/models), with sessions, auth, /healthz, /readyz and /metrics
+    Gateway(GatewayArgs),
+    /// Sessions the gateway recorded: list them, show one, usage by model
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Check the config, every model's server, keys and the fallback chain; print each problem with its fix (exit 1 on any error)
     Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Port (default: $OPENCLAW_GATEWAY_PORT, else gateway.port, else 18789)
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// loopback (127.0.0.1), lan (0.0.0.0) or an IP address (default: gateway.bind, else loopback)
+    #[arg(long, value_name = "loopback|lan|ADDR")]
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Sessions by last use: key, turns, tokens, cost
+    List(SessionsArgs),
+    /// One session's transcript (by key or id)
+    Show(ShowArgs),
+    /// Turns, tokens and cost by model across the agent's sessions
+    Usage(SessionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// This agent's sessions instead of the default agent's
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Session key (e.g. agent:main:openai-user:ada) or session id
+    #[arg(value_name = "KEY|ID")]
+    pub session: String,
+    /// This agent's sessions instead of the default agent's
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Print JSON (the index entry and every transcript event)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,31 @@ fn money(x: f64) -> String {
     }
 }
 
+/// A spent amount: `$0.0123`, or `$0` for free turns.
+pub fn usd(x: f64) -> String {
+    if x == 0.0 {
+        "$0".into()
+    } else if x < 0.01 {
+        format!("${x:.4}")
+    } else {
+        format!("${x:.2}")
+    }
+}
+
+/// How long ago a millisecond Unix time was: `12s ago`, `3m ago`, `5h ago`, `2d ago`.
+pub fn ago(ms: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let s = now.saturating_sub(ms) / 1000;
+    match s {
+        0..60 => format!("{s}s ago"),
+        60..3600 => format!("{}m ago", s / 60),
+        3600..86400 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
+    }
+}
+
 /// `$3 / $15` per million tokens, or `free`.
 pub fn cost(c: &Cost) -> String {
     if c.input == 0.0 && c.output == 0.0 {

@@ -63,6 +63,14 @@ pub fn cools_down(kind: ErrorKind) -> bool {
 }
 
 impl Cooldowns {
+    /// How many cooldowns are running at `now`.
+    pub fn running(&self, now: u64) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.cooldown_until > now)
+            .count()
+    }
+
     /// The cooldown running for `key` at `now`: until when, and why.
     pub fn active(&self, key: &str, now: u64) -> Option<(u64, &str)> {
         self.entries

@@ -714,6 +714,11 @@ impl Router {
         ))
     }
 
+    /// How many providers, models and keys are cooling down now.
+    pub fn cooling_now(&self) -> usize {
+        self.cooldowns.lock().map_or(0, |c| c.running(now_ms()))
+    }
+
     /// The running cooldown of this model or its provider.
     fn cooling(&self, spec: &ModelSpec, now: u64) -> Option<(u64, String)> {
         let c = self.cooldowns.lock().ok()?;

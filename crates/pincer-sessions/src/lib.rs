@@ -93,7 +93,30 @@ pub struct TurnRecord<'a> {
 /// The sessions of one agent.
 pub struct SessionStore {
     dir: PathBuf,
-    index: Mutex<BTreeMap<String, SessionEntry>>,
+    index: Mutex<Index>,
+    /// The index version on disk; held while the file is written, so turns
+    /// finishing together share one write (group commit).
+    saved: Mutex<u64>,
+}
+
+#[derive(Default)]
+struct Index {
+    entries: BTreeMap<String, SessionEntry>,
+    /// Bumped by every change.
+    version: u64,
+}
+
+/// What one model did across an agent's sessions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelUsage {
+    pub turns: u64,
+    pub errors: u64,
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+    pub cost_usd: f64,
 }
 
 /// A transcript as read back.
@@ -120,7 +143,7 @@ impl SessionStore {
         let dir = state_dir.join("agents").join(agent).join("sessions");
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let path = dir.join("sessions.json");
-        let index = match std::fs::read_to_string(&path) {
+        let entries = match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text)
                 .map_err(|source| SessionError::BadIndex { path, source })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
@@ -128,7 +151,11 @@ impl SessionStore {
         };
         Ok(SessionStore {
             dir,
-            index: Mutex::new(index),
+            index: Mutex::new(Index {
+                entries,
+                version: 0,
+            }),
+            saved: Mutex::new(0),
         })
     }
 
@@ -140,53 +167,149 @@ impl SessionStore {
     pub fn list(&self) -> Vec<(String, SessionEntry)> {
         self.index
             .lock()
-            .map(|i| i.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|i| {
+                i.entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     pub fn get(&self, key: &str) -> Option<SessionEntry> {
-        self.index.lock().ok()?.get(key).cloned()
+        self.index.lock().ok()?.entries.get(key).cloned()
+    }
+
+    /// A session by its key or its id.
+    pub fn find(&self, key_or_id: &str) -> Option<(String, SessionEntry)> {
+        let index = self.index.lock().ok()?;
+        if let Some(e) = index.entries.get(key_or_id) {
+            return Some((key_or_id.to_string(), e.clone()));
+        }
+        index
+            .entries
+            .iter()
+            .find(|(_, e)| e.session_id == key_or_id)
+            .map(|(k, e)| (k.clone(), e.clone()))
+    }
+
+    /// Turns, tokens and cost by `provider/model`, read from every transcript.
+    pub fn usage_by_model(&self) -> Result<BTreeMap<String, ModelUsage>, SessionError> {
+        let mut out: BTreeMap<String, ModelUsage> = BTreeMap::new();
+        for (_, entry) in self.list() {
+            let transcript = match self.transcript(&entry.session_id) {
+                Ok(t) => t,
+                // An index entry whose transcript was never written (a crash
+                // between the two) has no turns.
+                Err(SessionError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for event in &transcript.events {
+                let m = &event["message"];
+                if event["type"] != "message" || m["role"] != "assistant" {
+                    continue;
+                }
+                let model = format!(
+                    "{}/{}",
+                    m["provider"].as_str().unwrap_or(""),
+                    m["model"].as_str().unwrap_or("")
+                );
+                let u = &m["usage"];
+                let n = |k: &str| u[k].as_u64().unwrap_or(0);
+                let row = out.entry(model).or_default();
+                row.turns += 1;
+                row.errors += u64::from(m["stopReason"] == "error");
+                row.input += n("input");
+                row.output += n("output");
+                row.cache_read += n("cacheRead");
+                row.cache_write += n("cacheWrite");
+                row.cost_usd += u["cost"]["total"].as_f64().unwrap_or(0.0);
+            }
+        }
+        Ok(out)
     }
 
     /// Appends one turn to `key`'s transcript (creating the session on its
     /// first turn) and adds its usage to the index.
     pub fn record(&self, key: &str, turn: &TurnRecord<'_>) -> Result<(), SessionError> {
-        let mut index = self
-            .index
-            .lock()
-            .map_err(|_| SessionError::Unknown(key.into()))?;
         let now = now_ms();
-        let fresh = !index.contains_key(key);
-        let entry = index.entry(key.to_string()).or_insert_with(|| SessionEntry {
-            session_id: uuid::Uuid::new_v4().to_string(),
-            session_started_at: now,
-            updated_at: now,
-            input_tokens: 0,
-            output_tokens: 0,
-            total_tokens: 0,
-            turns: 0,
-            cost_usd: 0.0,
-            other: serde_json::Map::new(),
-        });
-        let id = entry.session_id.clone();
+        let (id, fresh) = {
+            let mut index = self.lock_index(key)?;
+            let fresh = !index.entries.contains_key(key);
+            let entry = index
+                .entries
+                .entry(key.to_string())
+                .or_insert_with(|| SessionEntry {
+                    session_id: uuid::Uuid::new_v4().to_string(),
+                    session_started_at: now,
+                    updated_at: now,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    total_tokens: 0,
+                    turns: 0,
+                    cost_usd: 0.0,
+                    other: serde_json::Map::new(),
+                });
+            let id = entry.session_id.clone();
+            if fresh {
+                index.version += 1;
+            }
+            (id, fresh.then_some(index.version))
+        };
         let mut lines = Vec::new();
-        if fresh {
+        if let Some(version) = fresh {
             // The index names the session before its transcript exists.
-            self.save(&index)?;
-            lines.push(json!({"type": "session", "version": 4, "id": id, "timestamp": timestamp()}));
+            self.commit(key, version)?;
+            lines
+                .push(json!({"type": "session", "version": 4, "id": id, "timestamp": timestamp()}));
         }
         lines.extend(turn_lines(turn));
         self.append(&id, &lines)?;
-        if let Some(entry) = index.get_mut(key) {
-            let u = &turn.reply.usage;
-            entry.updated_at = now;
-            entry.input_tokens += u.prompt_tokens();
-            entry.output_tokens += u.output;
-            entry.total_tokens += u.prompt_tokens() + u.output;
-            entry.turns += 1;
-            entry.cost_usd += turn.cost_usd;
+        let version = {
+            let mut index = self.lock_index(key)?;
+            if let Some(entry) = index.entries.get_mut(key) {
+                let u = &turn.reply.usage;
+                entry.updated_at = now;
+                entry.input_tokens += u.prompt_tokens();
+                entry.output_tokens += u.output;
+                entry.total_tokens += u.prompt_tokens() + u.output;
+                entry.turns += 1;
+                entry.cost_usd += turn.cost_usd;
+            }
+            index.version += 1;
+            index.version
+        };
+        self.commit(key, version)
+    }
+
+    fn lock_index(&self, key: &str) -> Result<std::sync::MutexGuard<'_, Index>, SessionError> {
+        self.index
+            .lock()
+            .map_err(|_| SessionError::Unknown(key.into()))
+    }
+
+    /// Makes sure the index on disk is at least at `version`: a write by
+    /// another turn that started later already covers this one.
+    fn commit(&self, key: &str, version: u64) -> Result<(), SessionError> {
+        let mut saved = self
+            .saved
+            .lock()
+            .map_err(|_| SessionError::Unknown(key.into()))?;
+        if *saved >= version {
+            return Ok(());
         }
-        self.save(&index)
+        let (text, now_at) = {
+            let index = self.lock_index(key)?;
+            let text = serde_json::to_string_pretty(&index.entries).unwrap_or_else(|_| "{}".into());
+            (text, index.version)
+        };
+        self.save(&text)?;
+        *saved = now_at;
+        Ok(())
     }
 
     /// The transcript of `session_id`, skipping a torn last line.
@@ -227,12 +350,12 @@ impl SessionStore {
             out.push('\n');
         }
         // One write for the whole turn: a crash leaves at most its tail torn.
-        file.write_all(out.as_bytes()).map_err(io("append to", &path))
+        file.write_all(out.as_bytes())
+            .map_err(io("append to", &path))
     }
 
-    fn save(&self, index: &BTreeMap<String, SessionEntry>) -> Result<(), SessionError> {
+    fn save(&self, text: &str) -> Result<(), SessionError> {
         let path = self.dir.join("sessions.json");
-        let text = serde_json::to_string_pretty(index).unwrap_or_else(|_| "{}".into());
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io("write", &path))?;
         tmp.write_all(text.as_bytes()).map_err(io("write", &path))?;
         tmp.persist(&path)
@@ -268,7 +391,9 @@ fn turn_lines(turn: &TurnRecord<'_>) -> Vec<Value> {
         content.push(json!({"type": "text", "text": turn.reply.text}));
     }
     for c in &turn.reply.tool_calls {
-        content.push(json!({"type": "toolCall", "id": c.id, "name": c.name, "arguments": c.arguments}));
+        content.push(
+            json!({"type": "toolCall", "id": c.id, "name": c.name, "arguments": c.arguments}),
+        );
     }
     let mut assistant = json!({
         "role": "assistant",
@@ -302,7 +427,9 @@ fn message_json(m: &Message) -> Value {
             call_id,
             name,
             content,
-        } => json!({"role": "toolResult", "toolCallId": call_id, "toolName": name, "content": content}),
+        } => {
+            json!({"role": "toolResult", "toolCallId": call_id, "toolName": name, "content": content})
+        }
     }
 }
 
@@ -349,12 +476,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SessionStore::open(dir.path(), "main").unwrap();
         let r = reply("Paris");
-        store.record("agent:main:openai-user:ada", &turn(&[Message::user("Capital of France?")], &r)).unwrap();
-        store.record("agent:main:openai-user:ada", &turn(&[Message::user("And Italy?")], &r)).unwrap();
+        store
+            .record(
+                "agent:main:openai-user:ada",
+                &turn(&[Message::user("Capital of France?")], &r),
+            )
+            .unwrap();
+        store
+            .record(
+                "agent:main:openai-user:ada",
+                &turn(&[Message::user("And Italy?")], &r),
+            )
+            .unwrap();
         // A second process sees the same.
         let again = SessionStore::open(dir.path(), "main").unwrap();
         let entry = again.get("agent:main:openai-user:ada").unwrap();
-        assert_eq!((entry.turns, entry.input_tokens, entry.output_tokens), (2, 20, 6));
+        assert_eq!(
+            (entry.turns, entry.input_tokens, entry.output_tokens),
+            (2, 20, 6)
+        );
         let t = again.transcript(&entry.session_id).unwrap();
         assert!(!t.torn_tail);
         assert_eq!(t.events.len(), 5, "header + 2 × (user, assistant)");
@@ -372,11 +512,16 @@ mod tests {
         let id = store.get("k").unwrap().session_id;
         let path = store.transcript_path(&id);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(br#"{"type":"message","message":{"role":"us"#).unwrap();
+        f.write_all(br#"{"type":"message","message":{"role":"us"#)
+            .unwrap();
         assert!(store.transcript(&id).unwrap().torn_tail);
         store.record("k", &turn(&[Message::user("2")], &r)).unwrap();
         let t = store.transcript(&id).unwrap();
-        assert_eq!(t.events.len(), 5, "the torn line is dropped, both turns are there");
+        assert_eq!(
+            t.events.len(),
+            5,
+            "the torn line is dropped, both turns are there"
+        );
         assert_eq!(t.events[3]["message"]["content"], "2");
     }
 
@@ -392,7 +537,9 @@ mod tests {
         .unwrap();
         let store = SessionStore::open(dir.path(), "main").unwrap();
         let r = reply("hi");
-        store.record("agent:main:main", &turn(&[Message::user("hi")], &r)).unwrap();
+        store
+            .record("agent:main:main", &turn(&[Message::user("hi")], &r))
+            .unwrap();
         let text = std::fs::read_to_string(sessions.join("sessions.json")).unwrap();
         assert!(text.contains(r#""chatType": "direct""#), "{text}");
         assert!(sessions.join("abc.jsonl").is_file());

@@ -3,9 +3,11 @@
 mod chat;
 mod config;
 mod doctor;
+mod gateway;
 mod models;
 mod progress;
 mod pull;
+mod sessions;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -37,6 +39,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config(ConfigCommand::Validate(args)) => {
             let path = args.path.as_deref().or(cli.config.as_deref());
             config::validate(&pincer_config::load(path, &env)?, &env, args.json)
+        }
+        Command::Gateway(args) => {
+            gateway::run(usable_config(cli.config.as_deref(), &env)?, &env, &args)
+        }
+        Command::Sessions(command) => {
+            sessions::run(&usable_config(cli.config.as_deref(), &env)?, &env, &command)
         }
         Command::Chat(args) => chat::run(&usable_config(cli.config.as_deref(), &env)?, &env, &args),
         Command::Config(ConfigCommand::Show) => {

@@ -1,0 +1,97 @@
+//! Bearer auth for every route but the health checks: constant-time
+//! comparison, and an address that keeps failing is locked out for a while
+//! (429 with Retry-After), loopback included.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use crate::Gateway;
+use crate::error::ApiError;
+use crate::settings::Auth;
+
+/// OpenClaw's defaults: 10 failures a minute locks the address out for 5 minutes.
+const MAX_FAILURES: u32 = 10;
+const WINDOW: Duration = Duration::from_secs(60);
+const LOCKOUT: Duration = Duration::from_secs(300);
+
+#[derive(Default)]
+pub struct Failures(Mutex<HashMap<IpAddr, Window>>);
+
+struct Window {
+    started: Instant,
+    count: u32,
+    locked_until: Option<Instant>,
+}
+
+impl Failures {
+    /// Seconds left on this address's lockout.
+    fn locked(&self, ip: IpAddr) -> Option<u64> {
+        let map = self.0.lock().ok()?;
+        let until = map.get(&ip)?.locked_until?;
+        let left = until.checked_duration_since(Instant::now())?;
+        Some(left.as_secs().max(1))
+    }
+
+    fn fail(&self, ip: IpAddr) {
+        let Ok(mut map) = self.0.lock() else { return };
+        let now = Instant::now();
+        let w = map.entry(ip).or_insert(Window {
+            started: now,
+            count: 0,
+            locked_until: None,
+        });
+        if now.duration_since(w.started) > WINDOW {
+            *w = Window {
+                started: now,
+                count: 0,
+                locked_until: None,
+            };
+        }
+        w.count += 1;
+        if w.count >= MAX_FAILURES {
+            w.locked_until = Some(now + LOCKOUT);
+        }
+    }
+
+    fn succeed(&self, ip: IpAddr) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(&ip);
+        }
+    }
+}
+
+pub async fn require(State(gw): State<&'static Gateway>, req: Request, next: Next) -> Response {
+    let Auth::Secret(secret) = &gw.settings.auth else {
+        return next.run(req).await;
+    };
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    if let Some(left) = gw.failures.locked(ip) {
+        return ApiError::LockedOut(left).into_response();
+    }
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let expected = secret.expose_secret().as_bytes();
+    if bool::from(given.as_bytes().ct_eq(expected)) {
+        gw.failures.succeed(ip);
+        next.run(req).await
+    } else {
+        gw.failures.fail(ip);
+        ApiError::Unauthorized.into_response()
+    }
+}

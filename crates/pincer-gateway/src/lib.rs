@@ -1,0 +1,161 @@
+//! `pincer gateway`: OpenAI's HTTP API in front of the user's agents.
+//!
+//! Every request is an agent turn: `plan` picks the agent, its candidate
+//! models and the session from the request; `turn` runs it through the
+//! router (failover, continuation) with one turn at a time per session and
+//! records it in the session's transcript; `chat` and `responses` speak the
+//! two OpenAI wire formats, streamed or whole; `models`, `health` and
+//! `metrics` answer the rest. Auth guards everything but the health checks.
+
+mod auth;
+mod chat;
+mod error;
+mod health;
+mod metrics;
+mod models;
+mod plan;
+mod responses;
+mod settings;
+mod turn;
+mod wire;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use pincer_catalog::{AgentModels, Catalog, agents, candidate_chain};
+use pincer_config::{Api, Env, Loaded};
+use pincer_router::Router;
+use pincer_sessions::{SessionError, SessionStore};
+
+pub use error::ApiError;
+pub use settings::{Auth, DEFAULT_PORT, Settings, SettingsError};
+
+/// Requests larger than this are refused (OpenClaw's limit).
+pub const MAX_BODY: usize = 20 * 1024 * 1024;
+
+/// Everything the routes share. Lives as long as the process.
+pub struct Gateway {
+    pub settings: Settings,
+    catalog: Catalog<'static>,
+    agents: Vec<AgentModels>,
+    router: Router,
+    sessions: BTreeMap<String, SessionStore>,
+    failures: auth::Failures,
+    /// One turn at a time per session: later ones wait their turn.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    metrics: metrics::Metrics,
+    started: Instant,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("the config defines no agent")]
+    NoAgent,
+    #[error(transparent)]
+    Sessions(#[from] SessionError),
+}
+
+impl Gateway {
+    /// Builds the shared state once; it is leaked on purpose, as it serves
+    /// until the process ends and every request borrows from it.
+    pub fn new(
+        loaded: &'static Loaded,
+        env: &Env,
+        settings: Settings,
+        router: Router,
+        state_dir: &Path,
+    ) -> Result<&'static Gateway, GatewayError> {
+        let catalog = Catalog::new(&loaded.config.models, env);
+        let agents = agents(&loaded.config);
+        if agents.is_empty() {
+            return Err(GatewayError::NoAgent);
+        }
+        let mut sessions = BTreeMap::new();
+        for a in &agents {
+            sessions.insert(a.id.clone(), SessionStore::open(state_dir, &a.id)?);
+        }
+        Ok(Box::leak(Box::new(Gateway {
+            settings,
+            catalog,
+            agents,
+            router,
+            sessions,
+            failures: auth::Failures::default(),
+            locks: Mutex::new(HashMap::new()),
+            metrics: metrics::Metrics::default(),
+            started: Instant::now(),
+        })))
+    }
+
+    /// Loads the default agent's primary when it runs on the embedded
+    /// engine, so the first request does not wait for it (and `/readyz`
+    /// turns ready once it is in memory).
+    pub async fn preload(&'static self) {
+        let (chain, _) = candidate_chain(&self.catalog, self.default_agent());
+        let Some(spec) = chain.first() else { return };
+        let api = spec
+            .api
+            .or_else(|| self.catalog.provider(&spec.provider).and_then(|p| p.api));
+        if api != Some(Api::Embedded) {
+            return;
+        }
+        match self.router.providers().embedded(spec).await {
+            Ok(_) => tracing::info!("{} is loaded", spec.reference),
+            Err(e) => tracing::warn!("cannot preload {}: {e}", spec.reference),
+        }
+    }
+
+    /// Session stores by agent, for `pincer sessions`.
+    pub fn sessions(&self) -> &BTreeMap<String, SessionStore> {
+        &self.sessions
+    }
+
+    fn default_agent(&self) -> &AgentModels {
+        self.agents
+            .iter()
+            .find(|a| a.is_default)
+            .unwrap_or(&self.agents[0])
+    }
+
+    fn agent(&self, id: &str) -> Option<&AgentModels> {
+        self.agents.iter().find(|a| a.id.eq_ignore_ascii_case(id))
+    }
+}
+
+/// The routes, with auth on all but `/healthz` and `/readyz`.
+pub fn app(gw: &'static Gateway) -> axum::Router {
+    let guarded = axum::Router::new()
+        .route("/v1/chat/completions", post(chat::handle))
+        .route("/v1/responses", post(responses::handle))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::one))
+        .route("/metrics", get(metrics::render))
+        .layer(axum::middleware::from_fn_with_state(gw, auth::require));
+    axum::Router::new()
+        .route("/healthz", get(health::live))
+        .route("/health", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/ready", get(health::ready))
+        .merge(guarded)
+        .layer(axum::middleware::from_fn_with_state(gw, metrics::track))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(gw)
+}
+
+/// Serves until `shutdown` resolves, then lets the turns in flight finish.
+pub async fn serve(
+    gw: &'static Gateway,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(gw).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

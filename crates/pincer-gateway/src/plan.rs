@@ -1,0 +1,134 @@
+//! From a request to a turn: which agent, which models in which order, and
+//! which session. The `model` field names an agent (`openclaw`,
+//! `openclaw/<id>`, `openclaw:<id>`, `agent:<id>`) or a model directly (a ref
+//! or an alias); headers may override each part.
+
+use axum::http::HeaderMap;
+use pincer_catalog::{AgentModels, ModelSpec, candidate_chain, resolve};
+
+use crate::Gateway;
+use crate::error::ApiError;
+
+/// Session namespaces that belong to OpenClaw's internals, not to HTTP callers.
+const RESERVED_SESSIONS: [&str; 3] = ["subagent:", "cron:", "acp:"];
+
+pub struct Plan {
+    pub agent: &'static AgentModels,
+    pub candidates: Vec<ModelSpec>,
+    pub session_key: String,
+}
+
+/// What the `model` field asks for.
+enum Wanted<'a> {
+    Agent(Option<&'a str>),
+    Model(&'a str),
+}
+
+fn wanted(model: &str) -> Wanted<'_> {
+    let m = model.trim();
+    if m == "openclaw" || m == "openclaw/default" || m.is_empty() {
+        return Wanted::Agent(None);
+    }
+    for prefix in ["openclaw/", "openclaw:", "agent:"] {
+        if let Some(id) = m.strip_prefix(prefix) {
+            return Wanted::Agent(Some(id));
+        }
+    }
+    Wanted::Model(m)
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// `surface` names the API in generated session keys (`openai`, `openresponses`).
+pub fn plan(
+    gw: &'static Gateway,
+    model: &str,
+    headers: &HeaderMap,
+    user: Option<&str>,
+    surface: &str,
+) -> Result<Plan, ApiError> {
+    let wanted = wanted(model);
+    let agent_id = header(headers, "x-openclaw-agent-id").or(match wanted {
+        Wanted::Agent(id) => id,
+        Wanted::Model(_) => None,
+    });
+    let agent = match agent_id {
+        Some(id) => gw.agent(id).ok_or_else(|| ApiError::UnknownModel {
+            message: format!(
+                "unknown agent {id:?}; agents: {}",
+                gw.agents
+                    .iter()
+                    .map(|a| a.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?,
+        None => gw.default_agent(),
+    };
+    let direct = header(headers, "x-openclaw-model").or(match wanted {
+        Wanted::Model(m) => Some(m),
+        Wanted::Agent(_) => None,
+    });
+    let candidates = match direct {
+        // A model picked by the caller is strict: no fallback (as in OpenClaw).
+        Some(m) => vec![direct_model(gw, agent, m)?],
+        None => {
+            let (specs, _) = candidate_chain(&gw.catalog, agent);
+            if specs.is_empty() {
+                return Err(ApiError::BadRequest(format!(
+                    "agent {} has no usable model",
+                    agent.id
+                )));
+            }
+            specs
+        }
+    };
+    Ok(Plan {
+        agent,
+        candidates,
+        session_key: session_key(headers, user, &agent.id, surface)?,
+    })
+}
+
+fn direct_model(gw: &Gateway, agent: &AgentModels, m: &str) -> Result<ModelSpec, ApiError> {
+    let r = resolve(&gw.catalog, &agent.aliases, m).map_err(|e| ApiError::UnknownModel {
+        message: format!(
+            "the model {m:?} does not exist: {e}; use \"openclaw\" for the agent, or a model ref"
+        ),
+    })?;
+    if !agent.allow.allows(&r.spec, &agent.aliases) {
+        return Err(ApiError::UnknownModel {
+            message: format!(
+                "the model {} is not allowed for agent {}",
+                r.spec.reference, agent.id
+            ),
+        });
+    }
+    Ok(r.spec)
+}
+
+fn session_key(
+    headers: &HeaderMap,
+    user: Option<&str>,
+    agent: &str,
+    surface: &str,
+) -> Result<String, ApiError> {
+    if let Some(key) = header(headers, "x-openclaw-session-key") {
+        if RESERVED_SESSIONS.iter().any(|p| key.starts_with(p)) {
+            return Err(ApiError::BadRequest(format!(
+                "x-openclaw-session-key {key:?} is in a reserved namespace"
+            )));
+        }
+        return Ok(key.to_string());
+    }
+    Ok(match user.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) => format!("agent:{agent}:{surface}-user:{u}"),
+        None => format!("agent:{agent}:{surface}:{}", uuid::Uuid::new_v4()),
+    })
+}
