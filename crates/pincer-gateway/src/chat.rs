@@ -36,7 +36,7 @@ pub async fn handle(
     }
     let p = parse(&wire::parse_body(&body)?)?;
     let plan = plan(gw, &p.model, &headers, p.user.as_deref(), "openai")?;
-    let id = new_id("chatcmpl");
+    let id = new_id("chatcmpl-");
     if !p.stream {
         let done = gw.complete(&plan, &p.req).await?;
         let model = done.spec.reference.clone();

@@ -152,7 +152,7 @@ struct Output {
 impl Output {
     fn new(p: &Parsed) -> Output {
         Output {
-            id: new_id("resp"),
+            id: new_id("resp_"),
             model: p.model.clone(),
             created_at: unix_now(),
             instructions: p.instructions.clone(),
@@ -242,14 +242,14 @@ impl Output {
         let (item, part) = if kind == "reasoning" {
             let part = json!({"type": "reasoning_text", "text": ""});
             (
-                json!({"type": "reasoning", "id": new_id("rs"), "summary": [], "content": [part], "status": "in_progress"}),
+                json!({"type": "reasoning", "id": new_id("rs_"), "summary": [], "content": [part], "status": "in_progress"}),
                 part,
             )
         } else {
             let part =
                 json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
             (
-                json!({"type": "message", "id": new_id("msg"), "role": "assistant", "status": "in_progress", "content": [part]}),
+                json!({"type": "message", "id": new_id("msg_"), "role": "assistant", "status": "in_progress", "content": [part]}),
                 part,
             )
         };
@@ -303,9 +303,9 @@ impl Output {
             None => {
                 self.close_open();
                 let i = self.items.len();
-                let call_id = id.clone().unwrap_or_else(|| new_id("call"));
+                let call_id = id.clone().unwrap_or_else(|| new_id("call_"));
                 let item = json!({
-                    "type": "function_call", "id": new_id("fc"), "call_id": call_id,
+                    "type": "function_call", "id": new_id("fc_"), "call_id": call_id,
                     "name": name.clone().unwrap_or_default(), "arguments": "", "status": "in_progress",
                 });
                 self.items.push(item.clone());

@@ -22,9 +22,9 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// A fresh id with OpenAI's prefix for its kind (`chatcmpl`, `resp`, `msg`…).
+/// A fresh id with OpenAI's prefix for its kind (`chatcmpl-`, `resp_`, `msg_`…).
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
 /// The request body as JSON, with a 400 that says what is wrong.

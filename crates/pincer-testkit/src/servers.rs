@@ -38,6 +38,11 @@ pub fn gguf_path() -> PathBuf {
     )
 }
 
+/// A Python with the official `openai` SDK, from `scripts/test-deps`.
+pub fn openai_python() -> PathBuf {
+    installed("PINCER_TEST_OPENAI_PYTHON", "openai-venv/bin/python")
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
