@@ -13,4 +13,4 @@ mod fake;
 mod servers;
 
 pub use fake::{FakeUpstream, Recorded, Step, completions_stream, http_response, sse_head};
-pub use servers::{LiteLlm, LlamaServer, free_port, gguf_path, openai_python};
+pub use servers::{LiteLlm, LlamaServer, free_port, gguf_path, litellm_available, openai_python};

@@ -43,6 +43,14 @@ pub fn openai_python() -> PathBuf {
     installed("PINCER_TEST_OPENAI_PYTHON", "openai-venv/bin/python")
 }
 
+/// Whether LiteLLM's proxy is installed (benchmarks run it when it is).
+pub fn litellm_available() -> bool {
+    std::env::var_os("PINCER_TEST_LITELLM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("litellm-venv/bin/litellm"))
+        .exists()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
