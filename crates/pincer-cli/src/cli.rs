@@ -43,6 +43,9 @@ pub struct GatewayArgs {
     /// loopback (127.0.0.1), lan (0.0.0.0) or an IP address (default: gateway.bind, else loopback)
     #[arg(long, value_name = "loopback|lan|ADDR")]
     pub bind: Option<String>,
+    /// Keep this provider's models loaded: a one-token request every SECONDS (default 240) when idle; repeatable
+    #[arg(long, value_name = "PROVIDER[=SECONDS]", value_parser = pincer_gateway::KeepWarm::parse)]
+    pub keep_warm: Vec<pincer_gateway::KeepWarm>,
 }
 
 #[derive(Debug, Subcommand)]

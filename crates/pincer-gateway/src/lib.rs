@@ -17,6 +17,7 @@ mod plan;
 mod responses;
 mod settings;
 mod turn;
+mod warm;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +34,7 @@ use pincer_sessions::{SessionError, SessionStore};
 
 pub use error::ApiError;
 pub use settings::{Auth, DEFAULT_PORT, Settings, SettingsError};
+pub use warm::KeepWarm;
 
 /// Requests larger than this are refused (OpenClaw's limit).
 pub const MAX_BODY: usize = 20 * 1024 * 1024;
@@ -48,6 +50,7 @@ pub struct Gateway {
     /// One turn at a time per session: later ones wait their turn.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     metrics: metrics::Metrics,
+    last_used: warm::LastUsed,
     started: Instant,
 }
 
@@ -87,6 +90,7 @@ impl Gateway {
             failures: auth::Failures::default(),
             locks: Mutex::new(HashMap::new()),
             metrics: metrics::Metrics::default(),
+            last_used: warm::LastUsed::default(),
             started: Instant::now(),
         })))
     }

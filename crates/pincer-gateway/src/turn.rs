@@ -66,6 +66,9 @@ impl Gateway {
             })
             .map_or("", |a| a.as_str());
         self.metrics.turn(model, &reply.usage, usd);
+        if error.is_none() {
+            self.last_used.touch(model);
+        }
         let Some(store) = self.sessions.get(&plan.agent.id) else {
             return;
         };

@@ -461,3 +461,34 @@ async fn a_client_that_goes_away_cancels_its_turn() {
     assert_eq!(last["stopReason"], "error");
     assert!(last["errorMessage"].as_str().unwrap().contains("went away"));
 }
+
+#[tokio::test]
+async fn keep_warm_pings_the_providers_models_while_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"."}"#])]);
+    let gw = gateway(&up.base_url(), &closed(), "", dir.path());
+    assert_eq!(
+        gw.unknown_providers(&[pincer_gateway::KeepWarm::parse("nowhere").unwrap()]),
+        ["nowhere"]
+    );
+    let warm = pincer_gateway::KeepWarm {
+        provider: "acme".into(),
+        every: Duration::from_millis(100),
+    };
+    let task = tokio::spawn(gw.keep_warm(warm));
+    let mut pings = 0;
+    for _ in 0..100 {
+        pings = up.requests().len();
+        if pings >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert!(pings >= 2, "{pings} pings");
+    let body: Value = serde_json::from_str(&up.requests()[0].body).unwrap();
+    assert_eq!(body["model"], "m");
+    assert_eq!(body["max_tokens"], 1);
+    // Pings are not turns: they open no session.
+    assert!(gw.sessions()["main"].list().is_empty());
+}

@@ -34,6 +34,13 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let gw = Gateway::new(loaded, env, settings, router, &state_dir)?;
+        let unknown = gw.unknown_providers(&args.keep_warm);
+        if !unknown.is_empty() {
+            anyhow::bail!(
+                "--keep-warm: no provider {} in the config",
+                unknown.join(", ")
+            );
+        }
         let listener = tokio::net::TcpListener::bind(gw.settings.addr)
             .await
             .with_context(|| format!("cannot listen on {}", gw.settings.addr))?;
@@ -48,6 +55,9 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
             state_dir.display()
         );
         tokio::spawn(gw.preload());
+        for warm in &args.keep_warm {
+            tokio::spawn(gw.keep_warm(warm.clone()));
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(pincer_gateway::serve(gw, listener, async move {
             let mut rx = stop_rx;
