@@ -150,16 +150,55 @@ pub fn app(gw: &'static Gateway) -> axum::Router {
         .with_state(gw)
 }
 
-/// Serves until `shutdown` resolves, then lets the turns in flight finish.
+/// How often the session indexes' running totals are written.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Gateway {
+    /// Writes every session index whose totals changed.
+    pub async fn flush_sessions(&'static self) {
+        let flushed = tokio::task::spawn_blocking(move || {
+            for (agent, store) in &self.sessions {
+                if let Err(e) = store.flush() {
+                    tracing::error!("sessions of agent {agent}: {e}");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = flushed {
+            tracing::error!("writing the session indexes failed: {e}");
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets the turns in flight finish
+/// and writes the session indexes.
 pub async fn serve(
     gw: &'static Gateway,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    use axum::serve::ListenerExt as _;
+    // Stream chunks are small: without TCP_NODELAY, Nagle's algorithm holds
+    // each one back until the client's delayed ACK (tens of milliseconds).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
+    let flusher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        loop {
+            tick.tick().await;
+            gw.flush_sessions().await;
+        }
+    });
+    let served = axum::serve(
         listener,
         app(gw).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    flusher.abort();
+    gw.flush_sessions().await;
+    served
 }

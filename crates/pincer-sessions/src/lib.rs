@@ -9,7 +9,9 @@
 //! is always the old or the new one. Transcripts are only appended, one line
 //! per write; a line torn by a crash is the last one, is skipped when read,
 //! and is closed off before the next append. A session enters the index
-//! before its transcript is created, so every transcript has an entry.
+//! before its transcript is created, so every transcript has an entry; the
+//! index's running totals are written by `flush` (the transcripts hold
+//! every turn either way).
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -39,6 +41,8 @@ pub enum SessionError {
     },
     #[error("no session {0:?}")]
     Unknown(String),
+    #[error("the session index is unusable: a writer panicked")]
+    Poisoned,
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SessionError {
@@ -234,11 +238,12 @@ impl SessionStore {
     }
 
     /// Appends one turn to `key`'s transcript (creating the session on its
-    /// first turn) and adds its usage to the index.
+    /// first turn, which is written to the index at once) and adds its usage
+    /// to the index's totals in memory (see `flush`).
     pub fn record(&self, key: &str, turn: &TurnRecord<'_>) -> Result<(), SessionError> {
         let now = now_ms();
         let (id, fresh) = {
-            let mut index = self.lock_index(key)?;
+            let mut index = self.lock_index()?;
             let fresh = !index.entries.contains_key(key);
             let entry = index
                 .entries
@@ -263,47 +268,49 @@ impl SessionStore {
         let mut lines = Vec::new();
         if let Some(version) = fresh {
             // The index names the session before its transcript exists.
-            self.commit(key, version)?;
+            self.commit(version)?;
             lines
                 .push(json!({"type": "session", "version": 4, "id": id, "timestamp": timestamp()}));
         }
         lines.extend(turn_lines(turn));
         self.append(&id, &lines)?;
-        let version = {
-            let mut index = self.lock_index(key)?;
-            if let Some(entry) = index.entries.get_mut(key) {
-                let u = &turn.reply.usage;
-                entry.updated_at = now;
-                entry.input_tokens += u.prompt_tokens();
-                entry.output_tokens += u.output;
-                entry.total_tokens += u.prompt_tokens() + u.output;
-                entry.turns += 1;
-                entry.cost_usd += turn.cost_usd;
-            }
-            index.version += 1;
-            index.version
-        };
-        self.commit(key, version)
+        let mut index = self.lock_index()?;
+        if let Some(entry) = index.entries.get_mut(key) {
+            let u = &turn.reply.usage;
+            entry.updated_at = now;
+            entry.input_tokens += u.prompt_tokens();
+            entry.output_tokens += u.output;
+            entry.total_tokens += u.prompt_tokens() + u.output;
+            entry.turns += 1;
+            entry.cost_usd += turn.cost_usd;
+        }
+        // The totals reach the file with the next `flush` (the transcript,
+        // already written, is the record; the index only sums it up).
+        index.version += 1;
+        Ok(())
     }
 
-    fn lock_index(&self, key: &str) -> Result<std::sync::MutexGuard<'_, Index>, SessionError> {
-        self.index
-            .lock()
-            .map_err(|_| SessionError::Unknown(key.into()))
+    /// Writes the index if it changed since it was last written. A server
+    /// calls this every second and when it stops; after a crash the totals
+    /// in the index may trail the transcripts by that much.
+    pub fn flush(&self) -> Result<(), SessionError> {
+        let version = self.lock_index()?.version;
+        self.commit(version)
+    }
+
+    fn lock_index(&self) -> Result<std::sync::MutexGuard<'_, Index>, SessionError> {
+        self.index.lock().map_err(|_| SessionError::Poisoned)
     }
 
     /// Makes sure the index on disk is at least at `version`: a write by
     /// another turn that started later already covers this one.
-    fn commit(&self, key: &str, version: u64) -> Result<(), SessionError> {
-        let mut saved = self
-            .saved
-            .lock()
-            .map_err(|_| SessionError::Unknown(key.into()))?;
+    fn commit(&self, version: u64) -> Result<(), SessionError> {
+        let mut saved = self.saved.lock().map_err(|_| SessionError::Poisoned)?;
         if *saved >= version {
             return Ok(());
         }
         let (text, now_at) = {
-            let index = self.lock_index(key)?;
+            let index = self.lock_index()?;
             let text = serde_json::to_string_pretty(&index.entries).unwrap_or_else(|_| "{}".into());
             (text, index.version)
         };
@@ -488,6 +495,7 @@ mod tests {
                 &turn(&[Message::user("And Italy?")], &r),
             )
             .unwrap();
+        store.flush().unwrap();
         // A second process sees the same.
         let again = SessionStore::open(dir.path(), "main").unwrap();
         let entry = again.get("agent:main:openai-user:ada").unwrap();
@@ -540,6 +548,7 @@ mod tests {
         store
             .record("agent:main:main", &turn(&[Message::user("hi")], &r))
             .unwrap();
+        store.flush().unwrap();
         let text = std::fs::read_to_string(sessions.join("sessions.json")).unwrap();
         assert!(text.contains(r#""chatType": "direct""#), "{text}");
         assert!(sessions.join("abc.jsonl").is_file());
