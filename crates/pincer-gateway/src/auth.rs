@@ -22,6 +22,7 @@ use crate::settings::Auth;
 const MAX_FAILURES: u32 = 10;
 const WINDOW: Duration = Duration::from_secs(60);
 const LOCKOUT: Duration = Duration::from_secs(300);
+const PRUNE_AT: usize = 4096;
 
 #[derive(Default)]
 pub struct Failures(Mutex<HashMap<IpAddr, Window>>);
@@ -44,6 +45,13 @@ impl Failures {
     fn fail(&self, ip: IpAddr) {
         let Ok(mut map) = self.0.lock() else { return };
         let now = Instant::now();
+        // Many addresses guessing must not grow the table without bound:
+        // windows that ended and lockouts that ran out are forgotten.
+        if map.len() >= PRUNE_AT {
+            map.retain(|_, w| {
+                now.duration_since(w.started) <= WINDOW || w.locked_until.is_some_and(|u| u > now)
+            });
+        }
         let w = map.entry(ip).or_insert(Window {
             started: now,
             count: 0,
@@ -69,25 +77,42 @@ impl Failures {
     }
 }
 
-pub async fn require(State(gw): State<&'static Gateway>, req: Request, next: Next) -> Response {
-    let Auth::Secret(secret) = &gw.settings.auth else {
-        return next.run(req).await;
-    };
-    let ip = req
-        .extensions()
+fn peer(req: &Request) -> IpAddr {
+    req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    if let Some(left) = gw.failures.locked(ip) {
-        return ApiError::LockedOut(left).into_response();
-    }
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
+/// Whether the request carries the secret (compared in constant time).
+fn presents(req: &Request, secret: &secrecy::SecretString) -> bool {
     let given = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let expected = secret.expose_secret().as_bytes();
-    if bool::from(given.as_bytes().ct_eq(expected)) {
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
+    bool::from(given.as_bytes().ct_eq(secret.expose_secret().as_bytes()))
+}
+
+/// May this caller see details (what is failing, and why)? Local callers and
+/// authenticated ones may, as in OpenClaw.
+pub fn may_see_details(gw: &Gateway, req: &Request) -> bool {
+    match &gw.settings.auth {
+        Auth::Secret(secret) => peer(req).is_loopback() || presents(req, secret),
+        Auth::None | Auth::TrustedProxy => true,
+    }
+}
+
+pub async fn require(State(gw): State<&'static Gateway>, req: Request, next: Next) -> Response {
+    let Auth::Secret(secret) = &gw.settings.auth else {
+        return next.run(req).await;
+    };
+    let ip = peer(&req);
+    if let Some(left) = gw.failures.locked(ip) {
+        return ApiError::LockedOut(left).into_response();
+    }
+    if presents(&req, secret) {
         gw.failures.succeed(ip);
         next.run(req).await
     } else {

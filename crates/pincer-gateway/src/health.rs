@@ -1,23 +1,25 @@
 //! `/healthz`: the process answers. `/readyz`: the config is loaded and the
 //! default agent's primary can answer (its server is reachable and lists it,
-//! or the embedded model is in memory).
+//! or the embedded model is in memory); what fails is shown to local and
+//! authenticated callers only.
 
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use pincer_catalog::candidate_chain;
 use serde_json::json;
 
 use crate::Gateway;
+use crate::auth;
 
 pub async fn live() -> impl IntoResponse {
     Json(json!({"ok": true, "status": "live"}))
 }
 
-pub async fn ready(State(gw): State<&'static Gateway>) -> impl IntoResponse {
+pub async fn ready(State(gw): State<&'static Gateway>, req: Request) -> impl IntoResponse {
     let mut failing = Vec::new();
     let (chain, _) = candidate_chain(&gw.catalog, gw.default_agent());
     let primary = chain.first();
@@ -52,6 +54,9 @@ pub async fn ready(State(gw): State<&'static Gateway>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    if !auth::may_see_details(gw, &req) {
+        return (status, Json(json!({"ready": ready})));
+    }
     let body = json!({
         "ready": ready,
         "failing": failing,

@@ -492,3 +492,32 @@ async fn keep_warm_pings_the_providers_models_while_idle() {
     // Pings are not turns: they open no session.
     assert!(gw.sessions()["main"].list().is_empty());
 }
+
+#[tokio::test]
+async fn readiness_details_are_for_local_or_authenticated_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&closed(), &closed(), "", dir.path());
+    let ready = |ip: [u8; 4], token: Option<&str>| {
+        let mut b = Request::get("/readyz");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("bearer {t}"));
+        }
+        let mut req = b.body(Body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+        req
+    };
+    // The primary's server is down: not ready, and local callers see why.
+    let (s, _, body) = send(gw, ready([127, 0, 0, 1], None)).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["failing"][0].as_str().unwrap().contains("acme/m"),
+        "{body}"
+    );
+    let (s, _, body) = send(gw, ready([10, 0, 0, 9], None)).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, r#"{"ready":false}"#);
+    let (_, _, body) = send(gw, ready([10, 0, 0, 9], Some(TOKEN))).await;
+    assert!(body.contains("acme/m"), "{body}");
+}
