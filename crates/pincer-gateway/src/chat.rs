@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt as _, stream};
-use pincer_llm::{ChatRequest, Event, FinishReason, Message, Reply, Tool, ToolCall, Usage};
+use pincer_llm::{ChatRequest, Event, FinishReason, Message, Reply, ToolCall, Usage};
 use serde_json::{Value, json};
 
 use crate::Gateway;
@@ -224,7 +224,7 @@ fn parse(v: &Value) -> Result<Parsed, ApiError> {
     let tools = if v.get("tool_choice").and_then(Value::as_str) == Some("none") {
         Vec::new()
     } else {
-        tools(v.get("tools"))?
+        wire::function_tools(v.get("tools"), true)?
     };
     let req = ChatRequest {
         messages,
@@ -327,38 +327,6 @@ fn assistant_calls(m: &Value, at: &str) -> Result<Vec<ToolCall>, ApiError> {
                     .and_then(Value::as_str)
                     .unwrap_or("{}")
                     .to_string(),
-            })
-        })
-        .collect()
-}
-
-fn tools(v: Option<&Value>) -> Result<Vec<Tool>, ApiError> {
-    let Some(Value::Array(list)) = v else {
-        return Ok(Vec::new());
-    };
-    list.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if t.get("type").and_then(Value::as_str) != Some("function") {
-                return Err(ApiError::BadRequest(format!(
-                    "tools[{i}]: only tools of type \"function\" are supported"
-                )));
-            }
-            let f = t.get("function").unwrap_or(&Value::Null);
-            let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
-                ApiError::BadRequest(format!("tools[{i}]: `function.name` is missing"))
-            })?;
-            Ok(Tool {
-                name: name.to_string(),
-                description: f
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                parameters: f
-                    .get("parameters")
-                    .cloned()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
             })
         })
         .collect()

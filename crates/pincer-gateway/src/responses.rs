@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt as _, stream};
-use pincer_llm::{ChatRequest, Event, FinishReason, Message, Reply, Tool, ToolCall, Usage};
+use pincer_llm::{ChatRequest, Event, FinishReason, Message, Reply, ToolCall, Usage};
 use pincer_router::Attempt;
 use serde_json::{Value, json};
 
@@ -425,7 +425,7 @@ fn parse(v: &Value) -> Result<Parsed, ApiError> {
     let tools = if v.get("tool_choice").and_then(Value::as_str) == Some("none") {
         Vec::new()
     } else {
-        tools(v.get("tools"))?
+        wire::function_tools(v.get("tools"), false)?
     };
     Ok(Parsed {
         model: wire::str_field(v, "model")?
@@ -516,38 +516,6 @@ fn input_items(items: &[Value], out: &mut Vec<Message>) -> Result<(), ApiError> 
         }
     }
     Ok(())
-}
-
-fn tools(v: Option<&Value>) -> Result<Vec<Tool>, ApiError> {
-    let Some(Value::Array(list)) = v else {
-        return Ok(Vec::new());
-    };
-    list.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if t.get("type").and_then(Value::as_str) != Some("function") {
-                return Err(ApiError::BadRequest(format!(
-                    "tools[{i}]: only tools of type \"function\" are supported"
-                )));
-            }
-            let name = t
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::BadRequest(format!("tools[{i}]: `name` is missing")))?;
-            Ok(Tool {
-                name: name.to_string(),
-                description: t
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                parameters: t
-                    .get("parameters")
-                    .cloned()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use pincer_llm::ReasoningEffort;
+use pincer_llm::{ReasoningEffort, Tool};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -144,6 +144,44 @@ pub fn content_text(content: &Value, at: &str) -> Result<String, ApiError> {
             "{at}: content must be a string or a list of parts"
         ))),
     }
+}
+
+/// `tools`: function tools only. Chat nests each definition under
+/// `function`; the Responses API puts its fields on the tool itself.
+pub fn function_tools(v: Option<&Value>, nested: bool) -> Result<Vec<Tool>, ApiError> {
+    let Some(Value::Array(list)) = v else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if t.get("type").and_then(Value::as_str) != Some("function") {
+                return Err(ApiError::BadRequest(format!(
+                    "tools[{i}]: only tools of type \"function\" are supported"
+                )));
+            }
+            let (def, prefix) = if nested {
+                (t.get("function").unwrap_or(&Value::Null), "function.")
+            } else {
+                (t, "")
+            };
+            let name = def.get("name").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::BadRequest(format!("tools[{i}]: `{prefix}name` is missing"))
+            })?;
+            Ok(Tool {
+                name: name.to_string(),
+                description: def
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                parameters: def
+                    .get("parameters")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+            })
+        })
+        .collect()
 }
 
 /// One SSE frame: `data: <json>` (chat) or `event: <type>` + `data:` (responses).

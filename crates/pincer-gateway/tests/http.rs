@@ -73,6 +73,13 @@ async fn send(
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
+fn authed_get(path: &str) -> Request<Body> {
+    Request::get(path)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
 fn chat(content: &str) -> Value {
     json!({"model": "openclaw", "messages": [{"role": "user", "content": content}]})
 }
@@ -284,23 +291,9 @@ async fn unknown_models_and_agents_are_404s() {
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["error"]["code"], "model_not_found");
     }
-    let (s, _, _) = send(
-        gw,
-        Request::get("/v1/models/nope")
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, _, _) = send(gw, authed_get("/v1/models/nope")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _, body) = send(
-        gw,
-        Request::get("/v1/models")
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, _, body) = send(gw, authed_get("/v1/models")).await;
     assert_eq!(s, StatusCode::OK);
     let ids: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["data"]
         .as_array()
@@ -392,14 +385,7 @@ async fn the_user_field_keeps_one_session_and_turns_are_recorded() {
         .count();
     assert_eq!(answers, 2);
 
-    let (s, _, body) = send(
-        gw,
-        Request::get("/metrics")
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, _, body) = send(gw, authed_get("/metrics")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
         body.contains("pincer_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 3"),
@@ -435,14 +421,7 @@ async fn a_client_that_goes_away_cancels_its_turn() {
     drop(body);
     // The turn notices and stops; it is recorded as cut short.
     let metrics = || async {
-        let (_, _, m) = send(
-            gw,
-            Request::get("/metrics")
-                .header("authorization", format!("Bearer {TOKEN}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let (_, _, m) = send(gw, authed_get("/metrics")).await;
         m
     };
     let mut cancelled = false;
