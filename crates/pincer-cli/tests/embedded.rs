@@ -77,7 +77,18 @@ fn chat_with_no_config_answers_with_the_embedded_default() {
     let out = pincer(
         home.path(),
         data.path(),
-        &["chat", "-m", "Hi", "--json", "--max-tokens", "5"],
+        // Greedy decoding and a prompt that cannot be answered in five
+        // tokens, so the cap is what ends the answer.
+        &[
+            "chat",
+            "-m",
+            "Write a long story about a dragon.",
+            "--temperature",
+            "0",
+            "--json",
+            "--max-tokens",
+            "5",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

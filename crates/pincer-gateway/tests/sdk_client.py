@@ -22,6 +22,7 @@ def chat_whole():
         model="openclaw",
         messages=[{"role": "user", "content": "What is the capital of France?"}],
         max_tokens=16,
+        temperature=0,
         user="sdk-user",
     )
     c = raw.parse()
@@ -40,6 +41,7 @@ def chat_stream():
         model="openclaw/main",
         messages=[{"role": "user", "content": "Say hello."}],
         max_tokens=16,
+        temperature=0,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -53,7 +55,9 @@ def chat_stream():
 
 
 def responses_whole():
-    r = client.responses.create(model="openclaw", input="Name a color.", max_output_tokens=16)
+    r = client.responses.create(
+        model="openclaw", input="Name a color.", max_output_tokens=16, temperature=0
+    )
     seen["responses"] = {
         "text": r.output_text,
         "status": r.status,
@@ -64,7 +68,9 @@ def responses_whole():
 
 def responses_stream():
     kinds, text, final = [], "", None
-    with client.responses.stream(model="openclaw", input="Name an animal.", max_output_tokens=16) as stream:
+    with client.responses.stream(
+        model="openclaw", input="Name an animal.", max_output_tokens=16, temperature=0
+    ) as stream:
         for event in stream:
             kinds.append(event.type)
             if event.type == "response.output_text.delta":
