@@ -40,7 +40,7 @@ pub struct GatewayArgs {
     /// Port (default: $OPENCLAW_GATEWAY_PORT, else gateway.port, else 18789)
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
-    /// loopback (127.0.0.1), lan (0.0.0.0) or an IP address (default: gateway.bind, else loopback)
+    /// loopback (127.0.0.1 and ::1), lan (0.0.0.0) or an IP address (default: gateway.bind, else loopback)
     #[arg(long, value_name = "loopback|lan|ADDR")]
     pub bind: Option<String>,
     /// Keep this provider's models loaded: a one-token request every SECONDS (default 240) when idle; repeatable

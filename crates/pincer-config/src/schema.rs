@@ -250,8 +250,19 @@ pub struct GatewayConfig {
     pub auth_mode: Option<Spanned<String>>,
     pub token: Option<ApiKey>,
     pub password: Option<ApiKey>,
+    /// `gateway.auth.rateLimit`; unset fields keep OpenClaw's defaults.
+    pub rate_limit: RateLimitConfig,
     pub chat_completions: Option<bool>,
     pub responses: Option<bool>,
+}
+
+/// `gateway.auth.rateLimit`: how many failed attempts an address gets.
+#[derive(Debug, Default, Clone)]
+pub struct RateLimitConfig {
+    pub max_attempts: Option<u64>,
+    pub window_ms: Option<u64>,
+    pub lockout_ms: Option<u64>,
+    pub exempt_loopback: Option<bool>,
 }
 
 /// `auth.*`: which credential profiles exist per provider and in what order

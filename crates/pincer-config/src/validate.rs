@@ -444,6 +444,7 @@ impl<'a> Checker<'a> {
                             }
                             "token" => g.token = self.secret(value, &p),
                             "password" => g.password = self.secret(value, &p),
+                            "rateLimit" => g.rate_limit = self.rate_limit(value, &p),
                             _ => {}
                         }
                     }
@@ -465,6 +466,25 @@ impl<'a> Checker<'a> {
             }
         }
         g
+    }
+
+    /// `gateway.auth.rateLimit`.
+    fn rate_limit(&mut self, node: &Node, path: &JsonPath) -> RateLimitConfig {
+        let mut r = RateLimitConfig::default();
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return r;
+        }
+        for (key, value, p) in self.fields_quiet(node, path) {
+            match key {
+                "maxAttempts" => r.max_attempts = self.positive_int(value, &p),
+                "windowMs" => r.window_ms = self.positive_int(value, &p),
+                "lockoutMs" => r.lockout_ms = self.positive_int(value, &p),
+                "exemptLoopback" => r.exempt_loopback = self.bool(value, &p),
+                _ => {}
+            }
+        }
+        r
     }
 
     /// `auth.profiles` and `auth.order`.

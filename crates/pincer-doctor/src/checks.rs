@@ -308,21 +308,31 @@ fn parameters_in_billions(names: &str) -> Option<f64> {
         .next()
 }
 
-/// A gateway that listens beyond loopback must ask for a token or password.
+/// The gateway's auth must be unambiguous, and a gateway that listens
+/// beyond loopback must ask for a token or password.
 pub fn gateway_findings(config: &Config, env: &Env) -> Vec<Finding> {
     let g = &config.gateway;
+    let mode = g.auth_mode.as_ref().map(|m| m.value.as_str());
+    let has_token = g.token.is_some() || env.var("OPENCLAW_GATEWAY_TOKEN").is_some();
+    let has_password = g.password.is_some() || env.var("OPENCLAW_GATEWAY_PASSWORD").is_some();
+    let mut findings = Vec::new();
+    if mode.is_none() && has_token && has_password {
+        findings.push(Finding::new(
+            Severity::Error,
+            "gateway.auth_ambiguous",
+            "gateway.auth.mode",
+            "both a gateway token and a gateway password are set and gateway.auth.mode does not say which callers must send: the gateway will not start",
+            "set gateway.auth.mode to \"token\" or \"password\", or remove the one you do not use",
+        ));
+    }
     let bind = g.bind.as_ref().map_or("loopback", |b| b.value.as_str());
     if bind == "loopback" {
-        return Vec::new();
+        return findings;
     }
-    let mode = g.auth_mode.as_ref().map(|m| m.value.as_str());
-    let has_secret = g.token.is_some()
-        || g.password.is_some()
-        || env.var("OPENCLAW_GATEWAY_TOKEN").is_some()
-        || env.var("OPENCLAW_GATEWAY_PASSWORD").is_some();
-    let open = mode == Some("none") || (mode != Some("trusted-proxy") && !has_secret);
+    let open =
+        mode == Some("none") || (mode != Some("trusted-proxy") && !has_token && !has_password);
     if !open {
-        return Vec::new();
+        return findings;
     }
     let at = g
         .bind
@@ -330,7 +340,7 @@ pub fn gateway_findings(config: &Config, env: &Env) -> Vec<Finding> {
         .and_then(|b| b.loc.as_ref())
         .map(|l| format!(" ({l})"))
         .unwrap_or_default();
-    vec![Finding::new(
+    findings.push(Finding::new(
         Severity::Error,
         "gateway.bind_no_auth",
         "gateway.bind",
@@ -338,12 +348,35 @@ pub fn gateway_findings(config: &Config, env: &Env) -> Vec<Finding> {
             "the gateway binds to {bind:?}{at} without auth: anyone on the network can use your models and sessions"
         ),
         "set gateway.auth.mode to \"token\" with gateway.auth.token (or OPENCLAW_GATEWAY_TOKEN), or bind to \"loopback\"",
-    )]
+    ));
+    findings
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gateway_checks(text: &str, env: &[(&str, &str)]) -> Vec<&'static str> {
+        let env = Env::from_pairs(env);
+        let loaded = pincer_config::load_text(text, std::path::Path::new("/x/openclaw.json"), &env);
+        gateway_findings(&loaded.config, &env)
+            .iter()
+            .map(|f| f.check)
+            .collect()
+    }
+
+    #[test]
+    fn gateway_auth_must_be_unambiguous_and_present_beyond_loopback() {
+        let password = [("OPENCLAW_GATEWAY_PASSWORD", "pw-0123456789")];
+        let token = r#"{ gateway: { auth: { token: "t-0123456789" } } }"#;
+        assert_eq!(gateway_checks(token, &[]), Vec::<&str>::new());
+        assert_eq!(gateway_checks(token, &password), ["gateway.auth_ambiguous"]);
+        let chosen = r#"{ gateway: { auth: { mode: "token", token: "t-0123456789" } } }"#;
+        assert_eq!(gateway_checks(chosen, &password), Vec::<&str>::new());
+        let lan = r#"{ gateway: { bind: "lan" } }"#;
+        assert_eq!(gateway_checks(lan, &[]), ["gateway.bind_no_auth"]);
+        assert_eq!(gateway_checks(lan, &password), Vec::<&str>::new());
+    }
 
     #[test]
     fn sizes_and_quantization_from_names() {

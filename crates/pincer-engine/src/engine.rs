@@ -458,7 +458,7 @@ impl<'m> Slot<'m> {
         };
         count(&self.stats.prompt_tokens, prompt_n);
         count(&self.stats.reused_tokens, reused);
-        let mut sampler = sampler(job.req.temperature);
+        let mut sampler = sampler(&job.req);
         let mut answer = Generated::new(&job.req.stop);
         let end = self.generate(&mut sampler, logits_at, max_out, &mut answer, &job.tx);
         count(&self.stats.generated_tokens, answer.tokens);
@@ -626,17 +626,21 @@ impl<'m> Slot<'m> {
 }
 
 /// The sampling chain llama.cpp's server uses by default; greedy at temperature 0.
-fn sampler(temperature: Option<f32>) -> LlamaSampler {
-    let t = temperature.unwrap_or(0.8);
+fn sampler(req: &ChatRequest) -> LlamaSampler {
+    let t = req.temperature.unwrap_or(0.8);
     if t <= 0.0 {
         return LlamaSampler::greedy();
     }
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    // llama.cpp's seeds are 32-bit; a caller's seed is folded into them.
+    let seed = match req.seed {
+        Some(s) => (s ^ (s >> 32)) as u32,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
+    };
     LlamaSampler::chain_simple([
         LlamaSampler::top_k(40),
-        LlamaSampler::top_p(0.95, 1),
+        LlamaSampler::top_p(req.top_p.unwrap_or(0.95), 1),
         LlamaSampler::min_p(0.05, 1),
         LlamaSampler::temp(t),
         LlamaSampler::dist(seed),

@@ -286,3 +286,28 @@ async fn a_final_assistant_message_is_continued_like_llama_server_does() {
     let n = whole.len().min(theirs.len());
     assert_eq!(whole[..n], theirs[..n], "the same continuation");
 }
+
+#[tokio::test]
+async fn a_seed_makes_sampling_repeatable() {
+    let model = load().await;
+    let sampled = |seed: u64| ChatRequest {
+        messages: vec![Message::user("Write a short poem about the sea.")],
+        max_tokens: Some(12),
+        temperature: Some(1.0),
+        seed: Some(seed),
+        ..ChatRequest::default()
+    };
+    // Separate sessions, so no answer starts from another's cache.
+    let first = Reply::from_events(&events(&model, "a", sampled(42)).await);
+    let again = Reply::from_events(&events(&model, "b", sampled(42)).await);
+    assert_eq!(first.text, again.text);
+    let mut others = Vec::new();
+    for (i, seed) in [1, 2].into_iter().enumerate() {
+        let r = Reply::from_events(&events(&model, &format!("c{i}"), sampled(seed)).await);
+        others.push(r.text);
+    }
+    assert!(
+        others.iter().any(|t| *t != first.text),
+        "other seeds gave the same answer: {others:?}"
+    );
+}

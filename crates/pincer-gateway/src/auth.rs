@@ -1,27 +1,24 @@
 //! Bearer auth for every route but the health checks: constant-time
 //! comparison, and an address that keeps failing is locked out for a while
-//! (429 with Retry-After), loopback included.
+//! (429 with Retry-After), by `gateway.auth.rateLimit`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::Gateway;
 use crate::error::ApiError;
-use crate::settings::Auth;
+use crate::settings::{Auth, RateLimit};
 
-/// OpenClaw's defaults: 10 failures a minute locks the address out for 5 minutes.
-const MAX_FAILURES: u32 = 10;
-const WINDOW: Duration = Duration::from_secs(60);
-const LOCKOUT: Duration = Duration::from_secs(300);
 const PRUNE_AT: usize = 4096;
 
 #[derive(Default)]
@@ -42,14 +39,15 @@ impl Failures {
         Some(left.as_secs().max(1))
     }
 
-    fn fail(&self, ip: IpAddr) {
+    fn fail(&self, ip: IpAddr, limit: &RateLimit) {
         let Ok(mut map) = self.0.lock() else { return };
         let now = Instant::now();
         // Many addresses guessing must not grow the table without bound:
         // windows that ended and lockouts that ran out are forgotten.
         if map.len() >= PRUNE_AT {
             map.retain(|_, w| {
-                now.duration_since(w.started) <= WINDOW || w.locked_until.is_some_and(|u| u > now)
+                now.duration_since(w.started) <= limit.window
+                    || w.locked_until.is_some_and(|u| u > now)
             });
         }
         let w = map.entry(ip).or_insert(Window {
@@ -57,7 +55,7 @@ impl Failures {
             count: 0,
             locked_until: None,
         });
-        if now.duration_since(w.started) > WINDOW {
+        if now.duration_since(w.started) > limit.window {
             *w = Window {
                 started: now,
                 count: 0,
@@ -65,8 +63,8 @@ impl Failures {
             };
         }
         w.count += 1;
-        if w.count >= MAX_FAILURES {
-            w.locked_until = Some(now + LOCKOUT);
+        if w.count >= limit.max_attempts {
+            w.locked_until = Some(now + limit.lockout);
         }
     }
 
@@ -83,7 +81,9 @@ fn peer(req: &Request) -> IpAddr {
         .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
 }
 
-/// Whether the request carries the secret (compared in constant time).
+/// Whether the request carries the secret. Both sides are hashed first so
+/// that neither the comparison's time nor its early exit on a length
+/// mismatch tells a guesser anything.
 fn presents(req: &Request, secret: &secrecy::SecretString) -> bool {
     let given = req
         .headers()
@@ -92,7 +92,11 @@ fn presents(req: &Request, secret: &secrecy::SecretString) -> bool {
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map_or("", |(_, token)| token.trim());
-    bool::from(given.as_bytes().ct_eq(secret.expose_secret().as_bytes()))
+    let (given, expected) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(secret.expose_secret().as_bytes()),
+    );
+    bool::from(given.as_slice().ct_eq(expected.as_slice()))
 }
 
 /// May this caller see details (what is failing, and why)? Local callers and
@@ -109,14 +113,20 @@ pub async fn require(State(gw): State<&'static Gateway>, req: Request, next: Nex
         return next.run(req).await;
     };
     let ip = peer(&req);
-    if let Some(left) = gw.failures.locked(ip) {
+    let limit = &gw.settings.rate_limit;
+    let counted = !(limit.exempt_loopback && ip.is_loopback());
+    if counted && let Some(left) = gw.failures.locked(ip) {
         return ApiError::LockedOut(left).into_response();
     }
     if presents(&req, secret) {
-        gw.failures.succeed(ip);
+        if counted {
+            gw.failures.succeed(ip);
+        }
         next.run(req).await
     } else {
-        gw.failures.fail(ip);
+        if counted {
+            gw.failures.fail(ip, limit);
+        }
         ApiError::Unauthorized.into_response()
     }
 }

@@ -220,15 +220,13 @@ fn parse(v: &Value) -> Result<Parsed, ApiError> {
             ));
         }
     };
-    // tool_choice "none" means the model may not call tools: none are sent.
-    let tools = if v.get("tool_choice").and_then(Value::as_str) == Some("none") {
-        Vec::new()
-    } else {
-        wire::function_tools(v.get("tools"), true)?
-    };
+    let (tools, tool_choice) = wire::tools_and_choice(v, true)?;
     let req = ChatRequest {
         messages,
         tools,
+        tool_choice,
+        top_p: wire::top_p(v)?,
+        seed: wire::seed(v)?,
         max_tokens: match wire::u64_field(v, "max_completion_tokens")? {
             Some(n) => Some(n),
             None => wire::u64_field(v, "max_tokens")?,

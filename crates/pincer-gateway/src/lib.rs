@@ -33,7 +33,7 @@ use pincer_router::Router;
 use pincer_sessions::{SessionError, SessionStore};
 
 pub use error::ApiError;
-pub use settings::{Auth, DEFAULT_PORT, Settings, SettingsError};
+pub use settings::{Auth, DEFAULT_PORT, RateLimit, Settings, SettingsError};
 pub use warm::KeepWarm;
 
 /// Requests larger than this are refused (OpenClaw's limit).
@@ -170,9 +170,63 @@ impl Gateway {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets the turns in flight finish
-/// and writes the session indexes.
+/// Binds the listeners the settings ask for: the address itself and, for a
+/// loopback gateway, ::1 on the same port. A host without IPv6 just skips it.
+pub async fn listen(settings: &Settings) -> std::io::Result<Vec<tokio::net::TcpListener>> {
+    let first = tokio::net::TcpListener::bind(settings.addr).await?;
+    let port = first.local_addr()?.port();
+    let mut listeners = vec![first];
+    if settings.ipv6_loopback {
+        let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+        match tokio::net::TcpListener::bind(v6).await {
+            Ok(l) => listeners.push(l),
+            Err(e) => tracing::warn!("not listening on {v6}: {e}"),
+        }
+    }
+    Ok(listeners)
+}
+
+/// Serves on every listener until `shutdown` resolves, then lets the turns
+/// in flight finish and writes the session indexes.
 pub async fn serve(
+    gw: &'static Gateway,
+    listeners: Vec<tokio::net::TcpListener>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(serve_one(gw, listener, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }))
+        })
+        .collect();
+    let flusher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        loop {
+            tick.tick().await;
+            gw.flush_sessions().await;
+        }
+    });
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let mut served = Ok(());
+    for server in servers {
+        let result = server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        if served.is_ok() {
+            served = result;
+        }
+    }
+    flusher.abort();
+    gw.flush_sessions().await;
+    served
+}
+
+async fn serve_one(
     gw: &'static Gateway,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -185,20 +239,10 @@ pub async fn serve(
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
     });
-    let flusher = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(FLUSH_EVERY);
-        loop {
-            tick.tick().await;
-            gw.flush_sessions().await;
-        }
-    });
-    let served = axum::serve(
+    axum::serve(
         listener,
         app(gw).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await;
-    flusher.abort();
-    gw.flush_sessions().await;
-    served
+    .await
 }

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt as _, stream};
-use pincer_llm::{ChatRequest, Event, FinishReason, Message, Reply, ToolCall, Usage};
+use pincer_llm::{ChatRequest, Event, FinishReason, Message, Reply, ToolCall, ToolChoice, Usage};
 use pincer_router::Attempt;
 use serde_json::{Value, json};
 
@@ -138,6 +138,9 @@ struct Output {
     created_at: u64,
     instructions: Option<String>,
     max_output_tokens: Option<u64>,
+    /// The request's tools and tool choice, echoed as the Responses API does.
+    tools: Value,
+    tool_choice: Value,
     items: Vec<Value>,
     /// The reasoning or message item taking deltas now.
     open: Option<usize>,
@@ -157,6 +160,20 @@ impl Output {
             created_at: unix_now(),
             instructions: p.instructions.clone(),
             max_output_tokens: p.req.max_tokens,
+            tools: p
+                .req
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({"type": "function", "name": t.name, "description": t.description,
+                           "parameters": t.parameters, "strict": false})
+                })
+                .collect(),
+            tool_choice: match &p.req.tool_choice {
+                None | Some(ToolChoice::Auto) => json!("auto"),
+                Some(ToolChoice::Required) => json!("required"),
+                Some(ToolChoice::Tool(name)) => json!({"type": "function", "name": name}),
+            },
             items: Vec::new(),
             open: None,
             calls: HashMap::new(),
@@ -185,8 +202,8 @@ impl Output {
             "instructions": self.instructions,
             "max_output_tokens": self.max_output_tokens,
             "parallel_tool_calls": true,
-            "tool_choice": "auto",
-            "tools": [],
+            "tool_choice": self.tool_choice,
+            "tools": self.tools,
             "text": {"format": {"type": "text"}},
             "truncation": "disabled",
             "store": false,
@@ -422,11 +439,7 @@ fn parse(v: &Value) -> Result<Parsed, ApiError> {
     {
         return Err(ApiError::BadRequest("`input` holds no message".into()));
     }
-    let tools = if v.get("tool_choice").and_then(Value::as_str) == Some("none") {
-        Vec::new()
-    } else {
-        wire::function_tools(v.get("tools"), false)?
-    };
+    let (tools, tool_choice) = wire::tools_and_choice(v, false)?;
     Ok(Parsed {
         model: wire::str_field(v, "model")?
             .unwrap_or("openclaw")
@@ -438,6 +451,9 @@ fn parse(v: &Value) -> Result<Parsed, ApiError> {
             temperature: wire::temperature(v)?,
             reasoning_effort: wire::effort(v.pointer("/reasoning/effort").and_then(Value::as_str))?,
             stop: Vec::new(),
+            top_p: wire::top_p(v)?,
+            seed: None,
+            tool_choice,
         },
         stream: wire::bool_field(v, "stream")?,
         user: wire::str_field(v, "user")?.map(str::to_string),

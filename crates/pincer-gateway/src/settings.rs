@@ -2,6 +2,7 @@
 //! `OPENCLAW_GATEWAY_PORT` over `gateway.*`, and the auth mode with its secret.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use pincer_config::{Config, Env};
 use secrecy::SecretString;
@@ -18,10 +19,35 @@ pub enum Auth {
     TrustedProxy,
 }
 
+/// How many failed attempts one address gets before it is locked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max_attempts: u32,
+    pub window: Duration,
+    pub lockout: Duration,
+    /// Loopback callers are never locked out (OpenClaw's default).
+    pub exempt_loopback: bool,
+}
+
+impl Default for RateLimit {
+    /// OpenClaw's defaults: 10 failures a minute lock an address out for 5 minutes.
+    fn default() -> Self {
+        RateLimit {
+            max_attempts: 10,
+            window: Duration::from_secs(60),
+            lockout: Duration::from_secs(300),
+            exempt_loopback: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub addr: SocketAddr,
+    /// `loopback` listens on ::1 too, as OpenClaw does, where the host has IPv6.
+    pub ipv6_loopback: bool,
     pub auth: Auth,
+    pub rate_limit: RateLimit,
     pub chat_completions: bool,
     pub responses: bool,
 }
@@ -43,6 +69,11 @@ pub enum SettingsError {
         "gateway.auth.mode is {0:?} but no {0} is set (gateway.auth.{0} or OPENCLAW_GATEWAY_{1})"
     )]
     MissingSecret(&'static str, &'static str),
+    #[error(
+        "both a gateway token and a gateway password are set: set gateway.auth.mode to \"token\" \
+         or \"password\" to say which one callers must send"
+    )]
+    AmbiguousSecret,
 }
 
 impl Settings {
@@ -64,7 +95,8 @@ impl Settings {
                     .unwrap_or(DEFAULT_PORT),
             },
         };
-        let ip = match bind.or(g.bind.as_ref().map(|b| b.value.as_str())) {
+        let bind = bind.or(g.bind.as_ref().map(|b| b.value.as_str()));
+        let ip = match bind {
             None | Some("loopback" | "auto" | "tailnet") => IpAddr::V4(Ipv4Addr::LOCALHOST),
             Some("lan") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             Some("custom") => {
@@ -83,7 +115,9 @@ impl Settings {
         }
         Ok(Settings {
             addr,
+            ipv6_loopback: matches!(bind, None | Some("loopback")),
             auth,
+            rate_limit: rate_limit(&g.rate_limit),
             // On unless the config turns them off (OpenClaw has them off by
             // default; serving them is what `pincer gateway` is for).
             chat_completions: g.chat_completions.unwrap_or(true),
@@ -111,9 +145,22 @@ fn auth(config: &Config, env: &Env) -> Result<Auth, SettingsError> {
             Auth::Secret(password.ok_or(SettingsError::MissingSecret("password", "PASSWORD"))?)
         }
         Some(_) => Auth::Secret(token.ok_or(SettingsError::MissingSecret("token", "TOKEN"))?),
-        None => match token.or(password) {
-            Some(s) => Auth::Secret(s),
-            None => Auth::None,
+        None => match (token, password) {
+            (Some(_), Some(_)) => return Err(SettingsError::AmbiguousSecret),
+            (Some(s), None) | (None, Some(s)) => Auth::Secret(s),
+            (None, None) => Auth::None,
         },
     })
+}
+
+fn rate_limit(c: &pincer_config::RateLimitConfig) -> RateLimit {
+    let d = RateLimit::default();
+    RateLimit {
+        max_attempts: c
+            .max_attempts
+            .map_or(d.max_attempts, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        window: c.window_ms.map_or(d.window, Duration::from_millis),
+        lockout: c.lockout_ms.map_or(d.lockout, Duration::from_millis),
+        exempt_loopback: c.exempt_loopback.unwrap_or(d.exempt_loopback),
+    }
 }

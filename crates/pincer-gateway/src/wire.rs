@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use pincer_llm::{ReasoningEffort, Tool};
+use pincer_llm::{ReasoningEffort, Tool, ToolChoice};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -182,6 +182,88 @@ pub fn function_tools(v: Option<&Value>, nested: bool) -> Result<Vec<Tool>, ApiE
             })
         })
         .collect()
+}
+
+/// The tools a request offers and what the model must do with them, from
+/// `tools` and `tool_choice`. `none` offers no tools at all, which every
+/// server understands. Chat nests a function's fields under `function`;
+/// Responses does not.
+pub fn tools_and_choice(
+    v: &Value,
+    nested: bool,
+) -> Result<(Vec<Tool>, Option<ToolChoice>), ApiError> {
+    let tools = function_tools(v.get("tools"), nested)?;
+    let choice = match v.get("tool_choice") {
+        None | Some(Value::Null) => return Ok((tools, None)),
+        Some(Value::String(s)) => match s.as_str() {
+            "none" => return Ok((Vec::new(), None)),
+            "auto" => ToolChoice::Auto,
+            "required" => ToolChoice::Required,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "`tool_choice` {other:?} is not \"none\", \"auto\", \"required\" or a function"
+                )));
+            }
+        },
+        Some(named) => {
+            let name = if named.get("type").and_then(Value::as_str) == Some("function") {
+                let name = if nested {
+                    named.pointer("/function/name")
+                } else {
+                    named.get("name")
+                };
+                name.and_then(Value::as_str)
+            } else {
+                None
+            };
+            let Some(name) = name else {
+                let shape = if nested {
+                    r#"{"type": "function", "function": {"name": …}}"#
+                } else {
+                    r#"{"type": "function", "name": …}"#
+                };
+                return Err(ApiError::BadRequest(format!(
+                    "`tool_choice` must be \"none\", \"auto\", \"required\" or {shape}"
+                )));
+            };
+            ToolChoice::Tool(name.to_string())
+        }
+    };
+    match &choice {
+        ToolChoice::Required if tools.is_empty() => Err(ApiError::BadRequest(
+            "`tool_choice` is \"required\" but the request has no `tools`".into(),
+        )),
+        ToolChoice::Tool(name) if !tools.iter().any(|t| &t.name == name) => {
+            Err(ApiError::BadRequest(format!(
+                "`tool_choice` names {name:?}, which is not in `tools`"
+            )))
+        }
+        _ => Ok((tools, Some(choice))),
+    }
+}
+
+/// `top_p`: a number from 0 to 1.
+pub fn top_p(v: &Value) -> Result<Option<f32>, ApiError> {
+    match v.get("top_p") {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n
+            .as_f64()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .map(|p| Some(p as f32))
+            .ok_or_else(|| ApiError::BadRequest("`top_p` must be a number from 0 to 1".into())),
+    }
+}
+
+/// `seed`: any integer (OpenAI takes negative ones too).
+pub fn seed(v: &Value) -> Result<Option<u64>, ApiError> {
+    match v.get("seed") {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n
+            .as_u64()
+            .or_else(|| n.as_i64().map(|i| i as u64))
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest("`seed` must be an integer".into())),
+    }
 }
 
 /// One SSE frame: `data: <json>` (chat) or `event: <type>` + `data:` (responses).

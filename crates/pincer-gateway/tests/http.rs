@@ -23,8 +23,14 @@ use tower::ServiceExt;
 
 const TOKEN: &str = "test-token-0123456789";
 
-/// A gateway whose default agent runs `acme/m` then `backup/m`.
+/// A gateway whose default agent runs `acme/m` then `backup/m`, with a token.
 fn gateway(primary: &str, fallback: &str, extra: &str, state: &Path) -> &'static Gateway {
+    let section = format!(r#"auth: {{ token: "{TOKEN}" }}, {extra}"#);
+    gateway_with(primary, fallback, &section, state)
+}
+
+/// The same, with `gateway: { <section> }` as given.
+fn gateway_with(primary: &str, fallback: &str, section: &str, state: &Path) -> &'static Gateway {
     let text = format!(
         r#"{{
   models: {{ mode: "replace", providers: {{
@@ -34,7 +40,7 @@ fn gateway(primary: &str, fallback: &str, extra: &str, state: &Path) -> &'static
       models: [{{ id: "m", contextWindow: 4096, maxTokens: 64 }}] }},
   }} }},
   agents: {{ defaults: {{ model: {{ primary: "acme/m", fallbacks: ["backup/m"] }} }} }},
-  gateway: {{ auth: {{ token: "{TOKEN}" }}, {extra} }},
+  gateway: {{ {section} }},
 }}"#
     );
     let env = Env::from_pairs(&[]);
@@ -499,4 +505,157 @@ async fn readiness_details_are_for_local_or_authenticated_callers() {
     assert_eq!(body, r#"{"ready":false}"#);
     let (_, _, body) = send(gw, ready([10, 0, 0, 9], Some(TOKEN))).await;
     assert!(body.contains("acme/m"), "{body}");
+}
+
+fn from(req: Request<Body>, ip: [u8; 4]) -> Request<Body> {
+    let mut req = req;
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+    req
+}
+
+#[tokio::test]
+async fn rate_limit_follows_the_config_and_spares_loopback_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = || {
+        Request::get("/v1/models")
+            .header("authorization", "Bearer guess")
+            .body(Body::empty())
+            .unwrap()
+    };
+    // OpenClaw's default: loopback callers are never locked out.
+    let gw = gateway(&closed(), &closed(), "", dir.path());
+    for _ in 0..12 {
+        let (s, _, _) = send(gw, from(wrong(), [127, 0, 0, 1])).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, _, _) = send(gw, from(authed_get("/v1/models"), [127, 0, 0, 1])).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let section = format!(
+        r#"auth: {{ token: "{TOKEN}", rateLimit: {{ maxAttempts: 3, lockoutMs: 60000, exemptLoopback: false }} }}"#
+    );
+    let gw = gateway_with(&closed(), &closed(), &section, dir.path());
+    for _ in 0..3 {
+        let (s, _, _) = send(gw, from(wrong(), [127, 0, 0, 1])).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let (s, headers, _) = send(gw, from(authed_get("/v1/models"), [127, 0, 0, 1])).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 60, "{retry}");
+}
+
+#[test]
+fn a_token_and_a_password_without_a_mode_are_refused() {
+    let env = Env::from_pairs(&[("OPENCLAW_GATEWAY_PASSWORD", "hunter2-hunter2")]);
+    let both = load_text(
+        &format!(r#"{{ gateway: {{ auth: {{ token: "{TOKEN}" }} }} }}"#),
+        Path::new("/nowhere/openclaw.json"),
+        &env,
+    );
+    let e = Settings::resolve(&both.config, &env, None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gateway.auth.mode"), "{e}");
+    assert!(!e.contains(TOKEN) && !e.contains("hunter2"), "{e}");
+    let chosen = load_text(
+        &format!(r#"{{ gateway: {{ auth: {{ mode: "password", token: "{TOKEN}" }} }} }}"#),
+        Path::new("/nowhere/openclaw.json"),
+        &env,
+    );
+    assert!(Settings::resolve(&chosen.config, &env, None, None).is_ok());
+}
+
+#[tokio::test]
+async fn loopback_listens_on_ipv4_and_ipv6() {
+    let env = Env::from_pairs(&[]);
+    let open = load_text("{}", Path::new("/nowhere/openclaw.json"), &env);
+    let settings = Settings::resolve(&open.config, &env, Some(0), None).unwrap();
+    let listeners = pincer_gateway::listen(&settings).await.unwrap();
+    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    assert!(
+        addrs[0].ip().is_loopback() && addrs[0].is_ipv4(),
+        "{addrs:?}"
+    );
+    // Where this host has IPv6, ::1 answers on the same port.
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        assert_eq!(addrs.len(), 2, "{addrs:?}");
+        assert_eq!(addrs[1].to_string(), format!("[::1]:{}", addrs[0].port()));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&closed(), &closed(), "", dir.path());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pincer_gateway::serve(gw, listeners, async move {
+        let _ = stop_rx.await;
+    }));
+    for addr in &addrs {
+        let r = reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{addr}");
+    }
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn tool_choice_top_p_and_seed_reach_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = FakeUpstream::start(vec![
+        completions_stream(&[r#"{"content":"ok"}"#]),
+        completions_stream(&[r#"{"content":"ok"}"#]),
+    ]);
+    let gw = gateway(&up.base_url(), &closed(), "", dir.path());
+    let weather = json!({"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}});
+    let mut body = chat("Weather in Paris?");
+    body["tools"] = json!([weather]);
+    body["tool_choice"] = json!({"type": "function", "function": {"name": "get_weather"}});
+    body["top_p"] = json!(0.5);
+    body["seed"] = json!(7);
+    let (s, _, text) = send(gw, post("/v1/chat/completions", &body)).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let sent: Value = serde_json::from_str(&up.requests()[0].body).unwrap();
+    assert_eq!(sent["tool_choice"], body["tool_choice"]);
+    assert_eq!(
+        (sent["top_p"].clone(), sent["seed"].clone()),
+        (json!(0.5), json!(7))
+    );
+
+    // Responses names the function at the top level; the echo says what was asked.
+    let responses = json!({"model": "openclaw", "input": "Weather in Paris?",
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+        "tool_choice": "required"});
+    let (s, _, text) = send(gw, post("/v1/responses", &responses)).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["tool_choice"], "required");
+    assert_eq!(r["tools"][0]["name"], "get_weather");
+    let sent: Value = serde_json::from_str(&up.requests()[1].body).unwrap();
+    assert_eq!(sent["tool_choice"], "required");
+
+    // Choices that cannot be honoured are refused before any model is called.
+    let bad = [
+        (json!("sometimes"), true, "\"sometimes\""),
+        (
+            json!({"type": "function", "function": {"name": "get_time"}}),
+            true,
+            "\"get_time\", which is not in `tools`",
+        ),
+        (json!("required"), false, "no `tools`"),
+    ];
+    for (choice, with_tools, says) in bad {
+        let mut body = chat("Weather in Paris?");
+        if with_tools {
+            body["tools"] = json!([weather]);
+        }
+        body["tool_choice"] = choice;
+        let (s, _, text) = send(gw, post("/v1/chat/completions", &body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+    assert_eq!(up.requests().len(), 2);
 }

@@ -97,7 +97,9 @@ fn the_official_openai_sdk_works_against_the_gateway() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            serve(gw, listener, std::future::pending()).await.unwrap();
+            serve(gw, vec![listener], std::future::pending())
+                .await
+                .unwrap();
         });
     });
 

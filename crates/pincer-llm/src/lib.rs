@@ -25,7 +25,7 @@ pub use error::{ErrorKind, Overflow, ProviderError, classify_http, classify_stre
 pub use event::{Event, FinishReason, Reply};
 pub use preflight::{estimate_prompt_tokens, preflight};
 pub use probe::{LoadState, ServerKind, ServerReport};
-pub use request::{ChatRequest, Message, ReasoningEffort, Tool, ToolCall};
+pub use request::{ChatRequest, Message, ReasoningEffort, Tool, ToolCall, ToolChoice};
 pub use target::{Target, Timeouts};
 pub use think::ThinkSplitter;
 pub use usage::{Usage, cost};

@@ -18,6 +18,28 @@ pub struct ChatRequest {
     pub reasoning_effort: Option<ReasoningEffort>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
+    /// Nucleus sampling; the server's default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// For repeatable sampling, where the server supports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Whether the model must call a tool; unset lets it decide. (A caller
+    /// that forbids tools sends none.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+}
+
+/// What the model must do with the tools it is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoice {
+    /// Answer or call tools, as the model sees fit.
+    Auto,
+    /// Call at least one tool.
+    Required,
+    /// Call this tool.
+    Tool(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

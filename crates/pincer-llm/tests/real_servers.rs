@@ -7,7 +7,8 @@ mod common;
 
 use common::{assert_answer, assert_well_formed, hello, stream_all, target};
 use pincer_llm::{
-    ChatRequest, Client, Dialect, ErrorKind, Message, Reply, ToolCall, estimate_prompt_tokens,
+    ChatRequest, Client, Dialect, ErrorKind, Message, Reply, ToolCall, ToolChoice,
+    estimate_prompt_tokens,
 };
 use pincer_testkit::{LiteLlm, LlamaServer};
 
@@ -61,8 +62,9 @@ async fn litellm_proxy_responses_and_messages() {
     }
 }
 
-/// Our tool call and its result, sent back in each dialect's shape, are
-/// accepted by the real server and reach the model's prompt.
+/// Our tool call and its result, sent back in each dialect's shape with a
+/// named tool choice, are accepted by the real server and reach the model's
+/// prompt.
 #[tokio::test]
 async fn tool_call_round_trip_is_accepted() {
     let server = LlamaServer::start();
@@ -107,7 +109,10 @@ async fn tool_call_round_trip_is_accepted() {
     for dialect in Dialect::ALL {
         let t = target(dialect, &server.base_url(), None);
         let client = Client::new().unwrap();
-        let with = client.complete(&t, &history(true)).await;
+        // A named tool choice in the dialect's own shape is accepted too.
+        let mut with = history(true);
+        with.tool_choice = Some(ToolChoice::Tool("get_weather".into()));
+        let with = client.complete(&t, &with).await;
         let with = with.unwrap_or_else(|e| panic!("{}: {e}", dialect.as_str()));
         assert!(with.finish.is_some());
         // The result's words are in the prompt the server built.

@@ -41,7 +41,7 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
                 unknown.join(", ")
             );
         }
-        let listener = tokio::net::TcpListener::bind(gw.settings.addr)
+        let listeners = pincer_gateway::listen(&gw.settings)
             .await
             .with_context(|| format!("cannot listen on {}", gw.settings.addr))?;
         let auth = match &gw.settings.auth {
@@ -49,9 +49,14 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
             Auth::Secret(_) => "bearer token",
             Auth::TrustedProxy => "trusted proxy",
         };
+        let urls: Vec<String> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| format!("http://{a}"))
+            .collect();
         eprintln!(
-            "pincer gateway listening on http://{} (auth: {auth}; sessions in {})",
-            listener.local_addr().unwrap_or(gw.settings.addr),
+            "pincer gateway listening on {} (auth: {auth}; sessions in {})",
+            urls.join(" and "),
             state_dir.display()
         );
         tokio::spawn(gw.preload());
@@ -59,7 +64,7 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
             tokio::spawn(gw.keep_warm(warm.clone()));
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(pincer_gateway::serve(gw, listener, async move {
+        let server = tokio::spawn(pincer_gateway::serve(gw, listeners, async move {
             let mut rx = stop_rx;
             let _ = rx.wait_for(|stop| *stop).await;
         }));

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::{Decoder, WireRequest, field_str, field_u64, parse_json, stream_error};
 use crate::error::{ErrorKind, ProviderError};
 use crate::event::{Event, FinishReason};
-use crate::request::Message;
+use crate::request::{Message, ToolChoice};
 use crate::sse::SseEvent;
 use crate::think::ThinkSplitter;
 use crate::usage::Usage;
@@ -41,14 +41,27 @@ pub fn body(w: &WireRequest<'_>) -> Value {
             .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
             .collect();
         b.insert("tools".into(), tools.into());
+        let choice = match &w.req.tool_choice {
+            None | Some(ToolChoice::Auto) => json!({"type": "auto"}),
+            Some(ToolChoice::Required) => json!({"type": "any"}),
+            Some(ToolChoice::Tool(name)) => json!({"type": "tool", "name": name}),
+        };
+        b.insert("tool_choice".into(), choice);
     }
     if !w.req.stop.is_empty() {
         b.insert("stop_sequences".into(), w.req.stop.clone().into());
     }
+    // Anthropic refuses a forced tool call with thinking on; the caller who
+    // forces one needs the call more than the thinking.
+    let forced = !w.req.tools.is_empty()
+        && matches!(
+            w.req.tool_choice,
+            Some(ToolChoice::Required | ToolChoice::Tool(_))
+        );
     match w.reasoning_effort() {
         // Anthropic refuses a temperature with thinking on, and needs the
         // budget below max_tokens.
-        Some(effort) if w.max_tokens > 1024 => {
+        Some(effort) if w.max_tokens > 1024 && !forced => {
             let budget = effort.thinking_budget().min(w.max_tokens - 1).max(1024);
             b.insert(
                 "thinking".into(),
@@ -58,6 +71,9 @@ pub fn body(w: &WireRequest<'_>) -> Value {
         _ => {
             if let Some(t) = w.req.temperature {
                 b.insert("temperature".into(), t.into());
+            }
+            if let Some(p) = w.req.top_p {
+                b.insert("top_p".into(), p.into());
             }
         }
     }

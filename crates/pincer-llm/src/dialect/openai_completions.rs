@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::{Decoder, WireRequest, field_str, field_u64, parse_json, stream_error};
 use crate::error::{ErrorKind, ProviderError};
 use crate::event::{Event, FinishReason};
-use crate::request::Message;
+use crate::request::{Message, ToolChoice};
 use crate::sse::SseEvent;
 use crate::think::ThinkSplitter;
 use crate::usage::Usage;
@@ -44,7 +44,12 @@ pub fn body(w: &WireRequest<'_>) -> Value {
             })
             .collect();
         b.insert("tools".into(), tools.into());
-        b.insert("tool_choice".into(), "auto".into());
+        let choice = match &w.req.tool_choice {
+            None | Some(ToolChoice::Auto) => json!("auto"),
+            Some(ToolChoice::Required) => json!("required"),
+            Some(ToolChoice::Tool(name)) => json!({"type": "function", "function": {"name": name}}),
+        };
+        b.insert("tool_choice".into(), choice);
     }
     // A final assistant message is a prefill to continue (failover mid-answer).
     // vLLM needs to be told; llama.cpp continues it either way.
@@ -54,6 +59,12 @@ pub fn body(w: &WireRequest<'_>) -> Value {
     }
     if let Some(t) = w.req.temperature {
         b.insert("temperature".into(), t.into());
+    }
+    if let Some(p) = w.req.top_p {
+        b.insert("top_p".into(), p.into());
+    }
+    if let Some(seed) = w.req.seed {
+        b.insert("seed".into(), seed.into());
     }
     if !w.req.stop.is_empty() {
         b.insert("stop".into(), w.req.stop.clone().into());

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::{Decoder, WireRequest, field_str, field_u64, parse_json, stream_error};
 use crate::error::{ErrorKind, ProviderError};
 use crate::event::{Event, FinishReason};
-use crate::request::Message;
+use crate::request::{Message, ToolChoice};
 use crate::sse::SseEvent;
 use crate::think::ThinkSplitter;
 use crate::usage::Usage;
@@ -32,9 +32,18 @@ pub fn body(w: &WireRequest<'_>) -> Value {
             })
             .collect();
         b.insert("tools".into(), tools.into());
+        let choice = match &w.req.tool_choice {
+            None | Some(ToolChoice::Auto) => json!("auto"),
+            Some(ToolChoice::Required) => json!("required"),
+            Some(ToolChoice::Tool(name)) => json!({"type": "function", "name": name}),
+        };
+        b.insert("tool_choice".into(), choice);
     }
     if let Some(t) = w.req.temperature {
         b.insert("temperature".into(), t.into());
+    }
+    if let Some(p) = w.req.top_p {
+        b.insert("top_p".into(), p.into());
     }
     if let Some(effort) = w.reasoning_effort() {
         b.insert("reasoning".into(), json!({"effort": effort.as_str()}));

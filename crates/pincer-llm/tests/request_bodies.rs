@@ -1,0 +1,122 @@
+//! How a request's sampling and tool settings are written in each dialect's
+//! body: the field names and shapes each API documents.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use pincer_llm::{ChatRequest, Dialect, Message, ReasoningEffort, Tool, ToolChoice, WireRequest};
+use serde_json::{Value, json};
+
+fn weather() -> Tool {
+    Tool {
+        name: "get_weather".into(),
+        description: "Current weather for a city".into(),
+        parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+    }
+}
+
+fn body(dialect: Dialect, req: &ChatRequest, reasoning: bool) -> Value {
+    dialect.body(&WireRequest {
+        model_id: "m",
+        req,
+        max_tokens: 4096,
+        stream: false,
+        reasoning,
+        local: false,
+    })
+}
+
+fn with_choice(choice: Option<ToolChoice>) -> ChatRequest {
+    ChatRequest {
+        messages: vec![Message::user("Weather in Paris?")],
+        tools: vec![weather()],
+        tool_choice: choice,
+        ..ChatRequest::default()
+    }
+}
+
+#[test]
+fn tool_choice_takes_each_dialects_shape() {
+    let named = Some(ToolChoice::Tool("get_weather".into()));
+    let cases = [
+        (
+            Dialect::OpenAiCompletions,
+            [
+                json!("auto"),
+                json!("required"),
+                json!({"type": "function", "function": {"name": "get_weather"}}),
+            ],
+        ),
+        (
+            Dialect::OpenAiResponses,
+            [
+                json!("auto"),
+                json!("required"),
+                json!({"type": "function", "name": "get_weather"}),
+            ],
+        ),
+        (
+            Dialect::AnthropicMessages,
+            [
+                json!({"type": "auto"}),
+                json!({"type": "any"}),
+                json!({"type": "tool", "name": "get_weather"}),
+            ],
+        ),
+    ];
+    for (dialect, [auto, required, tool]) in cases {
+        let name = dialect.as_str();
+        assert_eq!(
+            body(dialect, &with_choice(None), false)["tool_choice"],
+            auto,
+            "{name}"
+        );
+        let b = body(dialect, &with_choice(Some(ToolChoice::Required)), false);
+        assert_eq!(b["tool_choice"], required, "{name}");
+        assert_eq!(
+            body(dialect, &with_choice(named.clone()), false)["tool_choice"],
+            tool,
+            "{name}"
+        );
+
+        // No tools, no tool_choice: servers refuse one without the other.
+        let mut bare = with_choice(Some(ToolChoice::Required));
+        bare.tools.clear();
+        let b = body(dialect, &bare, false);
+        assert!(
+            b.get("tool_choice").is_none() && b.get("tools").is_none(),
+            "{name}: {b}"
+        );
+    }
+}
+
+#[test]
+fn a_forced_tool_call_turns_anthropic_thinking_off() {
+    let mut req = with_choice(Some(ToolChoice::Tool("get_weather".into())));
+    req.reasoning_effort = Some(ReasoningEffort::High);
+    let b = body(Dialect::AnthropicMessages, &req, true);
+    assert!(b.get("thinking").is_none(), "{b}");
+    req.tool_choice = Some(ToolChoice::Auto);
+    let b = body(Dialect::AnthropicMessages, &req, true);
+    assert_eq!(b["thinking"]["type"], "enabled", "{b}");
+}
+
+#[test]
+fn top_p_and_seed_are_sent_where_the_api_has_them() {
+    let req = ChatRequest {
+        messages: vec![Message::user("Hi")],
+        top_p: Some(0.5),
+        seed: Some(42),
+        ..ChatRequest::default()
+    };
+    let b = body(Dialect::OpenAiCompletions, &req, false);
+    assert_eq!(
+        (b["top_p"].clone(), b["seed"].clone()),
+        (json!(0.5), json!(42))
+    );
+    // The Responses and Messages APIs have no seed.
+    for dialect in [Dialect::OpenAiResponses, Dialect::AnthropicMessages] {
+        let b = body(dialect, &req, false);
+        assert_eq!(b["top_p"], json!(0.5), "{}", dialect.as_str());
+        assert!(b.get("seed").is_none(), "{}", dialect.as_str());
+    }
+}
