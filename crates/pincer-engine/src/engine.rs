@@ -458,7 +458,7 @@ impl<'m> Slot<'m> {
         };
         count(&self.stats.prompt_tokens, prompt_n);
         count(&self.stats.reused_tokens, reused);
-        let mut sampler = sampler(&job.req);
+        let mut sampler = sampler(&job.req, self.model.n_vocab());
         let mut answer = Generated::new(&job.req.stop);
         let end = self.generate(&mut sampler, logits_at, max_out, &mut answer, &job.tx);
         count(&self.stats.generated_tokens, answer.tokens);
@@ -625,11 +625,22 @@ impl<'m> Slot<'m> {
     }
 }
 
-/// The sampling chain llama.cpp's server uses by default; greedy at temperature 0.
-fn sampler(req: &ChatRequest) -> LlamaSampler {
+/// The sampling chain llama.cpp's server uses by default, after the
+/// caller's repetition penalties; greedy at temperature 0.
+fn sampler(req: &ChatRequest, n_vocab: i32) -> LlamaSampler {
+    let mut chain = Vec::new();
+    let frequency = req.frequency_penalty.unwrap_or(0.0);
+    let presence = req.presence_penalty.unwrap_or(0.0);
+    if frequency != 0.0 || presence != 0.0 {
+        // Over the last 64 tokens, llama-server's default window.
+        chain.push(LlamaSampler::penalties(
+            n_vocab, 64, 1.0, frequency, presence,
+        ));
+    }
     let t = req.temperature.unwrap_or(0.8);
     if t <= 0.0 {
-        return LlamaSampler::greedy();
+        chain.push(LlamaSampler::greedy());
+        return LlamaSampler::chain_simple(chain);
     }
     // llama.cpp's seeds are 32-bit; a caller's seed is folded into them.
     let seed = match req.seed {
@@ -638,13 +649,14 @@ fn sampler(req: &ChatRequest) -> LlamaSampler {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos()),
     };
-    LlamaSampler::chain_simple([
+    chain.extend([
         LlamaSampler::top_k(40),
         LlamaSampler::top_p(req.top_p.unwrap_or(0.95), 1),
         LlamaSampler::min_p(0.05, 1),
         LlamaSampler::temp(t),
         LlamaSampler::dist(seed),
-    ])
+    ]);
+    LlamaSampler::chain_simple(chain)
 }
 
 /// The answer as it is generated: pieces to UTF-8, stop strings held back,

@@ -311,3 +311,20 @@ async fn a_seed_makes_sampling_repeatable() {
         "other seeds gave the same answer: {others:?}"
     );
 }
+
+#[tokio::test]
+async fn repetition_penalties_change_the_greedy_answer() {
+    let model = load().await;
+    let ask = |penalty: Option<f32>| ChatRequest {
+        messages: vec![Message::user("Say the word cat ten times.")],
+        max_tokens: Some(20),
+        temperature: Some(0.0),
+        frequency_penalty: penalty,
+        ..ChatRequest::default()
+    };
+    let plain = Reply::from_events(&events(&model, "plain", ask(None)).await);
+    let again = Reply::from_events(&events(&model, "again", ask(None)).await);
+    assert_eq!(plain.text, again.text, "greedy answers repeat");
+    let penalised = Reply::from_events(&events(&model, "penalised", ask(Some(2.0))).await);
+    assert_ne!(plain.text, penalised.text);
+}

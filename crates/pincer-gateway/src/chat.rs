@@ -227,6 +227,8 @@ fn parse(v: &Value) -> Result<Parsed, ApiError> {
         tool_choice,
         top_p: wire::top_p(v)?,
         seed: wire::seed(v)?,
+        frequency_penalty: wire::penalty(v, "frequency_penalty")?,
+        presence_penalty: wire::penalty(v, "presence_penalty")?,
         max_tokens: match wire::u64_field(v, "max_completion_tokens")? {
             Some(n) => Some(n),
             None => wire::u64_field(v, "max_tokens")?,

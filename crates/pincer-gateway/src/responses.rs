@@ -453,6 +453,8 @@ fn parse(v: &Value) -> Result<Parsed, ApiError> {
             stop: Vec::new(),
             top_p: wire::top_p(v)?,
             seed: None,
+            frequency_penalty: None,
+            presence_penalty: None,
             tool_choice,
         },
         stream: wire::bool_field(v, "stream")?,

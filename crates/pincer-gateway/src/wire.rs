@@ -254,6 +254,18 @@ pub fn top_p(v: &Value) -> Result<Option<f32>, ApiError> {
     }
 }
 
+/// `frequency_penalty` / `presence_penalty`: a number from -2 to 2.
+pub fn penalty(v: &Value, key: &str) -> Result<Option<f32>, ApiError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n
+            .as_f64()
+            .filter(|p| (-2.0..=2.0).contains(p))
+            .map(|p| Some(p as f32))
+            .ok_or_else(|| ApiError::BadRequest(format!("`{key}` must be a number from -2 to 2"))),
+    }
+}
+
 /// `seed`: any integer (OpenAI takes negative ones too).
 pub fn seed(v: &Value) -> Result<Option<u64>, ApiError> {
     match v.get("seed") {

@@ -600,7 +600,7 @@ async fn loopback_listens_on_ipv4_and_ipv6() {
 }
 
 #[tokio::test]
-async fn tool_choice_top_p_and_seed_reach_the_model() {
+async fn tool_choice_and_sampling_settings_reach_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let up = FakeUpstream::start(vec![
         completions_stream(&[r#"{"content":"ok"}"#]),
@@ -614,6 +614,7 @@ async fn tool_choice_top_p_and_seed_reach_the_model() {
     body["tool_choice"] = json!({"type": "function", "function": {"name": "get_weather"}});
     body["top_p"] = json!(0.5);
     body["seed"] = json!(7);
+    body["frequency_penalty"] = json!(0.25);
     let (s, _, text) = send(gw, post("/v1/chat/completions", &body)).await;
     assert_eq!(s, StatusCode::OK, "{text}");
     let sent: Value = serde_json::from_str(&up.requests()[0].body).unwrap();
@@ -622,6 +623,7 @@ async fn tool_choice_top_p_and_seed_reach_the_model() {
         (sent["top_p"].clone(), sent["seed"].clone()),
         (json!(0.5), json!(7))
     );
+    assert_eq!(sent["frequency_penalty"], json!(0.25));
 
     // Responses names the function at the top level; the echo says what was asked.
     let responses = json!({"model": "openclaw", "input": "Weather in Paris?",

@@ -21,6 +21,11 @@ pub struct ChatRequest {
     /// Nucleus sampling; the server's default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f32>,
+    /// OpenAI's repetition penalties (-2 to 2), for servers that take them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
     /// For repeatable sampling, where the server supports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,

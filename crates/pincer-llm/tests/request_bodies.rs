@@ -101,22 +101,26 @@ fn a_forced_tool_call_turns_anthropic_thinking_off() {
 }
 
 #[test]
-fn top_p_and_seed_are_sent_where_the_api_has_them() {
+fn sampling_settings_are_sent_where_the_api_has_them() {
     let req = ChatRequest {
         messages: vec![Message::user("Hi")],
         top_p: Some(0.5),
         seed: Some(42),
+        frequency_penalty: Some(0.5),
+        presence_penalty: Some(-0.5),
         ..ChatRequest::default()
     };
     let b = body(Dialect::OpenAiCompletions, &req, false);
-    assert_eq!(
-        (b["top_p"].clone(), b["seed"].clone()),
-        (json!(0.5), json!(42))
-    );
-    // The Responses and Messages APIs have no seed.
+    assert_eq!(b["top_p"], json!(0.5));
+    assert_eq!(b["seed"], json!(42));
+    assert_eq!(b["frequency_penalty"], json!(0.5));
+    assert_eq!(b["presence_penalty"], json!(-0.5));
+    // The Responses and Messages APIs have neither seed nor penalties.
     for dialect in [Dialect::OpenAiResponses, Dialect::AnthropicMessages] {
         let b = body(dialect, &req, false);
         assert_eq!(b["top_p"], json!(0.5), "{}", dialect.as_str());
-        assert!(b.get("seed").is_none(), "{}", dialect.as_str());
+        for absent in ["seed", "frequency_penalty", "presence_penalty"] {
+            assert!(b.get(absent).is_none(), "{}: {absent}", dialect.as_str());
+        }
     }
 }

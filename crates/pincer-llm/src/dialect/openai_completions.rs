@@ -66,6 +66,12 @@ pub fn body(w: &WireRequest<'_>) -> Value {
     if let Some(seed) = w.req.seed {
         b.insert("seed".into(), seed.into());
     }
+    if let Some(p) = w.req.frequency_penalty {
+        b.insert("frequency_penalty".into(), p.into());
+    }
+    if let Some(p) = w.req.presence_penalty {
+        b.insert("presence_penalty".into(), p.into());
+    }
     if !w.req.stop.is_empty() {
         b.insert("stop".into(), w.req.stop.clone().into());
     }
