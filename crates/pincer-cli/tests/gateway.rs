@@ -6,12 +6,23 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pincer_testkit::{LlamaServer, free_port};
 use serde_json::{Value, json};
+
+/// One test at a time: each runs its own llama-server with two threads, and
+/// on two cores a second one running beside it (50 streams) slows the other
+/// tenfold, past the 30 s a shutdown waits.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 struct Gateway {
     child: Child,
@@ -151,6 +162,7 @@ fn assistant_texts(events: &[Value]) -> Vec<String> {
 
 #[test]
 fn a_killed_gateway_loses_no_answered_turn_and_no_file_is_torn() {
+    let _serial = one_at_a_time();
     let llama = LlamaServer::start();
     let (home, config) = setup(&llama);
     let port = free_port();
@@ -246,6 +258,7 @@ fn a_killed_gateway_loses_no_answered_turn_and_no_file_is_torn() {
 
 #[test]
 fn sigterm_lets_the_answer_in_flight_finish() {
+    let _serial = one_at_a_time();
     let llama = LlamaServer::start();
     let (home, config) = setup(&llama);
     let mut gw = Gateway::start(home.path(), &config, free_port());
