@@ -12,6 +12,15 @@ use serde_json::{Value, json};
 
 const REF: &str = "embedded/smollm2-135m-instruct";
 
+/// One test at a time: each runs llama.cpp on both cores (some with
+/// llama-server beside it), and side by side their spinning threads made the
+/// suite several times slower than one after the other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
+
 fn options() -> EngineOptions {
     EngineOptions {
         threads: Some(2),
@@ -107,6 +116,7 @@ fn assert_same(ours: &Reply, theirs: &Value) {
 
 #[tokio::test]
 async fn greedy_answers_match_llama_server_token_for_token() {
+    let _one = one_at_a_time().await;
     let server = LlamaServer::start();
     let model = load().await;
     let mut messages = capital();
@@ -129,6 +139,7 @@ async fn greedy_answers_match_llama_server_token_for_token() {
 
 #[tokio::test]
 async fn streams_token_by_token_and_stops_at_max_tokens() {
+    let _one = one_at_a_time().await;
     let model = load().await;
     let ev = events(
         &model,
@@ -148,6 +159,7 @@ async fn streams_token_by_token_and_stops_at_max_tokens() {
 
 #[tokio::test]
 async fn stop_strings_end_the_answer_and_are_never_sent() {
+    let _one = one_at_a_time().await;
     let model = load().await;
     let full = answer(&model, chat(capital(), 48)).await;
     let at = full.text.find("Paris").expect("Paris in the answer");
@@ -160,6 +172,7 @@ async fn stop_strings_end_the_answer_and_are_never_sent() {
 
 #[tokio::test]
 async fn a_prompt_over_the_window_is_refused_with_both_numbers() {
+    let _one = one_at_a_time().await;
     let mut opts = options();
     opts.context_window = 64;
     let model = LoadedModel::load(&gguf_path(), REF, opts).await.unwrap();
@@ -184,6 +197,7 @@ async fn a_prompt_over_the_window_is_refused_with_both_numbers() {
 
 #[tokio::test]
 async fn dropping_the_stream_cancels_and_the_model_stays_usable() {
+    let _one = one_at_a_time().await;
     let model = load().await;
     let mut g = model.generate(
         "s",
@@ -210,6 +224,7 @@ async fn dropping_the_stream_cancels_and_the_model_stays_usable() {
 
 #[tokio::test]
 async fn sessions_take_turns_on_one_model() {
+    let _one = one_at_a_time().await;
     let model = load().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The busy session queues three requests before the quiet one sends its one.
@@ -244,6 +259,7 @@ async fn sessions_take_turns_on_one_model() {
 
 #[tokio::test]
 async fn a_missing_or_broken_file_is_a_clear_error() {
+    let _one = one_at_a_time().await;
     let err = LoadedModel::load(std::path::Path::new("/nonexistent/m.gguf"), REF, options())
         .await
         .err()
@@ -265,6 +281,7 @@ async fn a_missing_or_broken_file_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_final_assistant_message_is_continued_like_llama_server_does() {
+    let _one = one_at_a_time().await;
     let server = LlamaServer::start();
     let model = load().await;
     let prefill = "1, 2, 3, 4, 5,";
@@ -289,6 +306,7 @@ async fn a_final_assistant_message_is_continued_like_llama_server_does() {
 
 #[tokio::test]
 async fn a_seed_makes_sampling_repeatable() {
+    let _one = one_at_a_time().await;
     let model = load().await;
     let sampled = |seed: u64| ChatRequest {
         messages: vec![Message::user("Write a short poem about the sea.")],
@@ -314,6 +332,7 @@ async fn a_seed_makes_sampling_repeatable() {
 
 #[tokio::test]
 async fn repetition_penalties_change_the_greedy_answer() {
+    let _one = one_at_a_time().await;
     let model = load().await;
     let ask = |penalty: Option<f32>| ChatRequest {
         messages: vec![Message::user("Say the word cat ten times.")],
