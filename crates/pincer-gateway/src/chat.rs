@@ -387,7 +387,15 @@ mod tests {
             ),
             (
                 json!({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}),
-                "temperature",
+                "`temperature` must be a number from 0 to 2",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "top_p": 1.5}),
+                "`top_p` must be a number from 0 to 1",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "presence_penalty": -3}),
+                "`presence_penalty` must be a number from -2 to 2",
             ),
         ] {
             let e = parse(&body).err().unwrap().to_string();

@@ -59,14 +59,19 @@ pub fn u64_field(v: &Value, key: &str) -> Result<Option<u64>, ApiError> {
 }
 
 pub fn temperature(v: &Value) -> Result<Option<f32>, ApiError> {
-    match v.get("temperature") {
+    number_in(v, "temperature", 0.0, 2.0)
+}
+
+/// A number field that must lie in `lo..=hi`.
+fn number_in(v: &Value, key: &str, lo: f64, hi: f64) -> Result<Option<f32>, ApiError> {
+    match v.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(n) => match n.as_f64() {
             #[allow(clippy::cast_possible_truncation)]
-            Some(t) if (0.0..=2.0).contains(&t) => Ok(Some(t as f32)),
-            _ => Err(ApiError::BadRequest(
-                "`temperature` must be a number from 0 to 2".into(),
-            )),
+            Some(x) if (lo..=hi).contains(&x) => Ok(Some(x as f32)),
+            _ => Err(ApiError::BadRequest(format!(
+                "`{key}` must be a number from {lo} to {hi}"
+            ))),
         },
     }
 }
@@ -244,26 +249,12 @@ pub fn tools_and_choice(
 
 /// `top_p`: a number from 0 to 1.
 pub fn top_p(v: &Value) -> Result<Option<f32>, ApiError> {
-    match v.get("top_p") {
-        None | Some(Value::Null) => Ok(None),
-        Some(n) => n
-            .as_f64()
-            .filter(|p| (0.0..=1.0).contains(p))
-            .map(|p| Some(p as f32))
-            .ok_or_else(|| ApiError::BadRequest("`top_p` must be a number from 0 to 1".into())),
-    }
+    number_in(v, "top_p", 0.0, 1.0)
 }
 
 /// `frequency_penalty` / `presence_penalty`: a number from -2 to 2.
 pub fn penalty(v: &Value, key: &str) -> Result<Option<f32>, ApiError> {
-    match v.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(n) => n
-            .as_f64()
-            .filter(|p| (-2.0..=2.0).contains(p))
-            .map(|p| Some(p as f32))
-            .ok_or_else(|| ApiError::BadRequest(format!("`{key}` must be a number from -2 to 2"))),
-    }
+    number_in(v, key, -2.0, 2.0)
 }
 
 /// `seed`: any integer (OpenAI takes negative ones too).
