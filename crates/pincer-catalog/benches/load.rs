@@ -36,10 +36,10 @@ fn bench(c: &mut Criterion) {
     });
     let loaded = load_text(&text, &path, &env);
     // Warm the process-wide catalog once; the cold parse is measured above.
-    let _ = Catalog::new(&loaded.config.models, &env);
+    let _ = Catalog::new(&loaded.config.models);
     c.bench_function("catalog: merge config + reference checks", |b| {
         b.iter(|| {
-            let catalog = Catalog::new(&loaded.config.models, &env);
+            let catalog = Catalog::new(&loaded.config.models);
             black_box(check(&loaded.config, &catalog))
         })
     });
@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let loaded = load_text(black_box(&text), &path, &env);
                 let n = parse_builtin_catalog();
-                let catalog = Catalog::new(&loaded.config.models, &env);
+                let catalog = Catalog::new(&loaded.config.models);
                 black_box((check(&loaded.config, &catalog), n))
             })
         },

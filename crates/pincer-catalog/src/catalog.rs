@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use pincer_config::{Api, ApiKey, Env, Location, Mode, ModelConfig, ModelsConfig, ProviderConfig};
+use pincer_config::{Api, ApiKey, Location, Mode, ModelConfig, ModelsConfig, ProviderConfig};
 use secrecy::SecretString;
 use serde::Serialize;
 
@@ -53,18 +53,6 @@ impl std::fmt::Display for Origin {
 
 pub type Origins = BTreeMap<&'static str, Origin>;
 
-/// Whether Pincer has a credential for a provider.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
-pub enum KeyStatus {
-    /// From the config (`apiKey`) or from this environment variable.
-    Present { source: String },
-    /// None set; any of these variables would do.
-    Missing { env: Vec<String> },
-    /// A local server or the embedded engine: no key needed.
-    NotNeeded,
-}
-
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub id: String,
@@ -82,7 +70,6 @@ pub struct Provider {
     pub configured: bool,
     /// The provider's documentation page (built-in providers).
     pub doc: Option<String>,
-    pub key: KeyStatus,
     pub origins: Origins,
 }
 
@@ -104,7 +91,10 @@ pub struct ModelSpec {
     pub provider: String,
     pub id: String,
     pub name: String,
-    pub api: Option<Api>,
+    /// The dialect to speak: the model's, else its provider's, else
+    /// `openai-completions` (resolved once, here).
+    pub api: Api,
+    /// The model's, else its provider's.
     pub base_url: Option<String>,
     pub context_window: u64,
     /// Effective input cap for budgeting, when set below the native window.
@@ -120,6 +110,9 @@ pub struct ModelSpec {
     pub input: Vec<String>,
     pub output: Vec<String>,
     pub local: bool,
+    /// The provider's `timeoutSeconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
     pub open_weights: bool,
     /// GGUF file, for the embedded engine.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,6 +126,23 @@ impl ModelSpec {
     pub fn model_ref(&self) -> ModelRef {
         ModelRef::new(&self.provider, &self.id)
     }
+
+    /// The tokens prompt + output may take: `contextTokens` when set (never
+    /// above the window), else `contextWindow`. Budgets, preflight checks,
+    /// failover by window size and the engine's context all use this.
+    pub fn budget(&self) -> u64 {
+        self.context_tokens.unwrap_or(self.context_window)
+    }
+
+    /// Runs in-process on the embedded engine.
+    pub fn is_embedded(&self) -> bool {
+        self.api == Api::Embedded
+    }
+
+    /// The built-in default model, fetched on first use (no `path` of its own).
+    pub fn is_default_model(&self) -> bool {
+        self.reference == DEFAULT_MODEL && self.path.is_none()
+    }
 }
 
 /// Built-in catalog + config, by the config's `models.mode`.
@@ -144,18 +154,18 @@ pub struct Catalog<'c> {
 }
 
 impl<'c> Catalog<'c> {
-    pub fn new(config: &'c ModelsConfig, env: &Env) -> Catalog<'c> {
+    pub fn new(config: &'c ModelsConfig) -> Catalog<'c> {
         let builtin = builtin();
         let mut providers = BTreeMap::new();
         for b in &builtin.data.providers {
             if config.mode == Mode::Merge || b.id == EMBEDDED_PROVIDER {
                 let c = config.providers.iter().find(|c| c.id.value == b.id);
-                providers.insert(b.id.to_string(), merge_provider(Some(b), c, env));
+                providers.insert(b.id.to_string(), merge_provider(Some(b), c));
             }
         }
         for c in &config.providers {
             let b = builtin.provider(&c.id.value);
-            providers.insert(c.id.value.clone(), merge_provider(b, Some(c), env));
+            providers.insert(c.id.value.clone(), merge_provider(b, Some(c)));
         }
         Catalog {
             mode: config.mode,
@@ -316,11 +326,7 @@ fn is_local_ip(ip: IpAddr) -> bool {
     }
 }
 
-fn merge_provider(
-    b: Option<&BuiltinProvider<'_>>,
-    c: Option<&ProviderConfig>,
-    env: &Env,
-) -> Provider {
+fn merge_provider(b: Option<&BuiltinProvider<'_>>, c: Option<&ProviderConfig>) -> Provider {
     let mut origins = Origins::new();
     let id = c
         .map(|c| c.id.value.clone())
@@ -360,24 +366,6 @@ fn merge_provider(
     let local = api == Some(Api::Embedded)
         || base_url.as_deref().is_some_and(is_local_url)
         || (base_url.is_none() && b.is_some_and(|b| b.local));
-    let key = match &api_key {
-        Some(k) => KeyStatus::Present {
-            source: k
-                .env_var
-                .as_ref()
-                .map(|v| format!("${v}"))
-                .unwrap_or_else(|| "config".into()),
-        },
-        None if local => KeyStatus::NotNeeded,
-        None => match env_keys.iter().find(|v| env.var(v).is_some()) {
-            Some(v) => KeyStatus::Present {
-                source: format!("${v}"),
-            },
-            None => KeyStatus::Missing {
-                env: env_keys.clone(),
-            },
-        },
-    };
     Provider {
         id,
         name,
@@ -392,7 +380,6 @@ fn merge_provider(
         builtin: b.is_some(),
         configured: c.is_some(),
         doc: b.and_then(|b| b.doc.as_ref()).map(|d| d.to_string()),
-        key,
         origins,
     }
 }
@@ -456,6 +443,11 @@ fn merge_model(
             p.api
         }
     };
+    let api = api.unwrap_or_else(|| {
+        // Nobody named a dialect: OpenAI's chat completions, as OpenClaw assumes.
+        o.insert("api", Origin::Default);
+        Api::OpenAiCompletions
+    });
     let provider_cfg_url = p
         .origins
         .get("baseUrl")
@@ -589,6 +581,7 @@ fn merge_model(
             .map(|b| b.output.iter().map(|s| s.to_string()).collect())
             .unwrap_or_else(|| vec!["text".into()]),
         local: p.local,
+        timeout_seconds: p.timeout_seconds,
         open_weights: b.is_some_and(|b| b.open),
         path,
         status: b.and_then(|b| b.status.as_ref()).map(|s| s.to_string()),

@@ -12,7 +12,7 @@ mod selection;
 
 pub use catalog::{
     Catalog, Cost, DEFAULT_CONTEXT_WINDOW, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, EMBEDDED_PROVIDER,
-    KeyStatus, ModelSpec, Origin, Origins, Provider, is_local_url,
+    ModelSpec, Origin, Origins, Provider, is_local_url,
 };
 pub use check::check;
 
@@ -20,6 +20,6 @@ pub use check::check;
 pub use builtin::parse_uncached as parse_builtin_catalog;
 pub use model_ref::{ModelRef, RefError};
 pub use selection::{
-    AgentModels, Alias, Aliases, Allowlist, DEFAULT_AGENT_ID, ResolveError, Resolved, agents,
-    candidate_chain, configured_refs, resolve, roles,
+    AgentModels, Alias, Aliases, Allowlist, ChainError, DEFAULT_AGENT_ID, ResolveError, Resolved,
+    agents, candidate_chain, configured_refs, resolve, roles, turn_candidates,
 };

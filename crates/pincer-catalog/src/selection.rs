@@ -299,12 +299,59 @@ pub fn configured_refs(config: &Config, catalog: &Catalog<'_>) -> Vec<String> {
     refs
 }
 
+/// Chain entries that do not resolve, with the reason.
+pub type Skipped = Vec<(String, ResolveError)>;
+
+/// Why a turn has no models to try.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChainError {
+    #[error("the model {input:?} does not exist: {error}")]
+    UnknownModel { input: String, error: ResolveError },
+    #[error("the model {model} is not allowed for agent {agent}")]
+    NotAllowed { model: String, agent: String },
+    #[error("agent {agent} has no usable model")]
+    NoUsableModel { agent: String },
+}
+
+/// The models one turn tries, in order, for every surface (the gateway,
+/// `pincer chat`, later the channels): a model the caller picked (`--model`,
+/// the request's `model`, `/model`) alone and only if the agent's allowlist
+/// lets it through, no fallback (as in OpenClaw); otherwise the agent's
+/// primary and fallbacks. Entries of the chain that do not resolve come back
+/// beside it, with the reason.
+pub fn turn_candidates(
+    catalog: &Catalog<'_>,
+    agent: &AgentModels,
+    picked: Option<&str>,
+) -> Result<(Vec<ModelSpec>, Skipped), ChainError> {
+    if let Some(m) = picked {
+        let r = resolve(catalog, &agent.aliases, m).map_err(|error| ChainError::UnknownModel {
+            input: m.to_string(),
+            error,
+        })?;
+        if !agent.allow.allows(&r.spec, &agent.aliases) {
+            return Err(ChainError::NotAllowed {
+                model: r.spec.reference,
+                agent: agent.id.clone(),
+            });
+        }
+        return Ok((vec![r.spec], Vec::new()));
+    }
+    let (specs, bad) = candidate_chain(catalog, agent);
+    if specs.is_empty() {
+        return Err(ChainError::NoUsableModel {
+            agent: agent.id.clone(),
+        });
+    }
+    Ok((specs, bad))
+}
+
 /// The agent's primary then its fallbacks, as models, without repeats;
 /// entries that do not resolve come back beside them, with the reason.
 pub fn candidate_chain(
     catalog: &Catalog<'_>,
     agent: &AgentModels,
-) -> (Vec<ModelSpec>, Vec<(String, ResolveError)>) {
+) -> (Vec<ModelSpec>, Skipped) {
     let (mut specs, mut bad) = (Vec::<ModelSpec>::new(), Vec::new());
     for input in std::iter::once(&agent.primary).chain(&agent.fallbacks) {
         match resolve(catalog, &agent.aliases, input) {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use pincer_catalog::{
-    Allowlist, Catalog, DEFAULT_MODEL, KeyStatus, ModelRef, Origin, ResolveError, agents, resolve,
+    Allowlist, Catalog, DEFAULT_MODEL, ModelRef, Origin, ResolveError, agents, resolve,
 };
 use pincer_config::{Env, Loaded, load_text};
 
@@ -24,7 +24,7 @@ fn config_overrides_a_catalog_model_field_by_field() {
     let loaded = load(
         "{ models: { providers: { anthropic: { models: [{ id: 'claude-opus-4-5', contextWindow: 100000, cost: { output: 1 } }] } } } }",
     );
-    let catalog = Catalog::new(&loaded.config.models, &env(&[]));
+    let catalog = Catalog::new(&loaded.config.models);
     let spec = catalog
         .model(&ModelRef::parse("anthropic/claude-opus-4-5").unwrap())
         .unwrap();
@@ -51,7 +51,7 @@ fn replace_mode_keeps_only_configured_rows() {
     let loaded = load(
         "{ models: { mode: 'replace', providers: { anthropic: { apiKey: 'k', models: [{ id: 'claude-opus-4-5' }] } } } }",
     );
-    let catalog = Catalog::new(&loaded.config.models, &env(&[]));
+    let catalog = Catalog::new(&loaded.config.models);
     let spec = catalog
         .model(&ModelRef::parse("anthropic/claude-opus-4-5").unwrap())
         .unwrap();
@@ -79,11 +79,11 @@ fn defaults_for_a_custom_model() {
     let loaded = load(
         "{ models: { providers: { box: { baseUrl: 'http://192.168.1.9:8000/v1', maxTokens: 2048, models: [{ id: 'qwen' }] } } } }",
     );
-    let catalog = Catalog::new(&loaded.config.models, &env(&[]));
+    let catalog = Catalog::new(&loaded.config.models);
     let spec = catalog
         .model(&ModelRef::parse("box/qwen").unwrap())
         .unwrap();
-    assert_eq!(spec.api.unwrap().as_str(), "openai-completions");
+    assert_eq!(spec.api.as_str(), "openai-completions");
     assert_eq!(spec.context_window, 200_000);
     assert_eq!(
         spec.max_tokens, 2048,
@@ -92,28 +92,6 @@ fn defaults_for_a_custom_model() {
     assert_eq!(spec.input, vec!["text"]);
     assert!(!spec.reasoning);
     assert!(spec.local);
-    assert_eq!(catalog.provider("box").unwrap().key, KeyStatus::NotNeeded);
-}
-
-#[test]
-fn keys_come_from_the_providers_env_vars() {
-    let loaded = load("{}");
-    let catalog = Catalog::new(
-        &loaded.config.models,
-        &env(&[("OPENROUTER_API_KEY", "sk-or")]),
-    );
-    assert_eq!(
-        catalog.provider("openrouter").unwrap().key,
-        KeyStatus::Present {
-            source: "$OPENROUTER_API_KEY".into()
-        }
-    );
-    assert_eq!(
-        catalog.provider("anthropic").unwrap().key,
-        KeyStatus::Missing {
-            env: vec!["ANTHROPIC_API_KEY".into()]
-        }
-    );
 }
 
 #[test]
@@ -122,7 +100,7 @@ fn resolution_by_alias_ref_and_bare_id() {
         "{ agents: { defaults: { models: { 'lmstudio/qwen/qwen3.5-9b': { alias: 'Qwen' } } } },
            models: { providers: { lmstudio: { models: [{ id: 'qwen/qwen3.5-9b' }] }, box: { baseUrl: 'http://h:1/v1', models: [{ id: 'gpt-4o' }] } } } }",
     );
-    let catalog = Catalog::new(&loaded.config.models, &env(&[]));
+    let catalog = Catalog::new(&loaded.config.models);
     let a = &agents(&loaded.config)[0];
     assert_eq!(
         resolve(&catalog, &a.aliases, "qWeN")
@@ -195,12 +173,12 @@ fn no_config_means_main_agent_on_the_embedded_default() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].id, "main");
     assert_eq!(all[0].primary, DEFAULT_MODEL);
-    let catalog = Catalog::new(&loaded.config.models, &env(&[]));
+    let catalog = Catalog::new(&loaded.config.models);
     let spec = resolve(&catalog, &all[0].aliases, &all[0].primary)
         .unwrap()
         .spec;
     assert!(spec.local);
-    assert_eq!(spec.api.unwrap().as_str(), "embedded");
+    assert_eq!(spec.api.as_str(), "embedded");
 }
 
 #[test]
@@ -209,7 +187,7 @@ fn allowlists_explicit_legacy_and_wildcards() {
         "{ agents: { defaults: { models: { 'anthropic/claude-opus-4-5': { alias: 'Opus' } } } } }",
     );
     let a = &agents(&legacy.config)[0];
-    let catalog = Catalog::new(&legacy.config.models, &env(&[]));
+    let catalog = Catalog::new(&legacy.config.models);
     let opus = catalog
         .model(&ModelRef::parse("anthropic/claude-opus-4-5").unwrap())
         .unwrap();

@@ -36,7 +36,7 @@ fn check_text(text: &str) {
             "a diagnostic is one line: {d:?}"
         );
     }
-    let catalog = Catalog::new(&loaded.config.models, &env);
+    let catalog = Catalog::new(&loaded.config.models);
     let _ = check(&loaded.config, &catalog);
     for a in agents(&loaded.config) {
         let _ = resolve(&catalog, &a.aliases, &a.primary);

@@ -1,7 +1,8 @@
 //! Small display helpers shared by the commands.
 
 use comfy_table::{Table, presets};
-use pincer_catalog::{Cost, KeyStatus};
+use pincer_catalog::Cost;
+use pincer_router::KeyStatus;
 
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -67,11 +68,16 @@ pub fn cost(c: &Cost) -> String {
     }
 }
 
+/// The keys a model has, by name: `openai:work`, `2 keys (env:X#1, …)`,
+/// `missing ($OPENAI_API_KEY)`, or `-` when none is needed.
 pub fn key(k: &KeyStatus) -> String {
     match k {
-        KeyStatus::Present { source } => format!("yes ({source})"),
-        KeyStatus::Missing { env } if env.is_empty() => "missing".into(),
-        KeyStatus::Missing { env } => format!("missing (${})", env[0]),
+        KeyStatus::Present { names } if names.len() == 1 => names[0].clone(),
+        KeyStatus::Present { names } => format!("{} keys ({}, …)", names.len(), names[0]),
+        KeyStatus::Missing { env } => match env.first() {
+            Some(v) => format!("missing (${v})"),
+            None => "missing".into(),
+        },
         KeyStatus::NotNeeded => "-".into(),
     }
 }

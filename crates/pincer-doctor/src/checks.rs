@@ -6,7 +6,8 @@ use pincer_config::{Config, Env};
 use pincer_llm::{ErrorKind, LoadState, ServerKind, ServerReport};
 use serde::Serialize;
 
-use crate::status::{KeyState, ModelStatus};
+use crate::status::ModelStatus;
+use pincer_router::KeyStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,7 +50,7 @@ impl Finding {
 pub fn model_findings(s: &ModelStatus) -> Vec<Finding> {
     let mut out = Vec::new();
     let r = &s.reference;
-    if let KeyState::Missing { env } = &s.keys {
+    if let KeyStatus::Missing { env } = &s.keys {
         let how = match env.as_slice() {
             [] => format!("set models.providers.{}.apiKey", s.provider),
             vars => format!(

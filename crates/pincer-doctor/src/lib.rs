@@ -17,7 +17,7 @@ use pincer_router::Providers;
 use serde::Serialize;
 
 pub use checks::{Finding, Severity};
-pub use status::{Cooldown, FileState, KeyState, ModelStatus, PROBE_LIMIT, statuses};
+pub use status::{Cooldown, FileState, ModelStatus, PROBE_LIMIT, statuses};
 
 /// Every model the config names, the chosen agent's chain first.
 pub fn models_to_check(loaded: &Loaded, catalog: &Catalog<'_>, agent: &AgentModels) -> Vec<String> {
@@ -57,10 +57,19 @@ pub async fn diagnose(
     providers: &Providers,
     agent: &AgentModels,
 ) -> Report {
-    let catalog = Catalog::new(&loaded.config.models, env);
+    let catalog = Catalog::new(&loaded.config.models);
     let refs = models_to_check(loaded, &catalog, agent);
     let agent_roles: BTreeMap<String, Vec<String>> = roles(&catalog, agent);
-    let models = statuses(&catalog, providers, env, &agent_roles, &refs, true).await;
+    let models = statuses(
+        &catalog,
+        providers,
+        env,
+        &agent.id,
+        &agent_roles,
+        &refs,
+        true,
+    )
+    .await;
 
     let mut findings: Vec<Finding> = diagnostics.iter().map(config_finding).collect();
     for m in &models {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use pincer_catalog::{Catalog, DEFAULT_MODEL, ModelSpec};
-use pincer_config::{Api, Env};
+use pincer_catalog::{Catalog, ModelSpec};
+use pincer_config::Env;
 use pincer_llm::ServerReport;
-use pincer_router::{Cooldowns, Providers, now_ms};
+use pincer_router::{Cooldowns, Gguf, KeyStatus, Providers, now_ms};
 use serde::Serialize;
 
 /// How long each question to a server may take.
@@ -21,32 +21,18 @@ pub struct ModelStatus {
     /// `primary`, `fallback#1`, … for the chosen agent.
     pub roles: Vec<String>,
     pub provider: String,
-    pub api: Option<String>,
+    pub api: String,
     pub local: bool,
     pub embedded: bool,
     pub base_url: Option<String>,
     pub context_window: u64,
     pub max_tokens: u64,
-    pub keys: KeyState,
+    pub keys: KeyStatus,
     pub cooldown: Option<Cooldown>,
     /// The GGUF of an embedded model and whether it is on disk.
     pub file: Option<FileState>,
     /// What the server said, when probed.
     pub server: Option<ServerReport>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase", tag = "state")]
-pub enum KeyState {
-    /// How many keys, by name (never the secrets).
-    Present {
-        names: Vec<String>,
-    },
-    /// No key; any of these variables would do.
-    Missing {
-        env: Vec<String>,
-    },
-    NotNeeded,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,11 +52,13 @@ pub struct FileState {
     pub fetched_on_first_use: bool,
 }
 
-/// The status of every model `refs` names, probing servers when `probe`.
+/// The status of every model `refs` names for `agent` (whose keys count),
+/// probing servers when `probe`.
 pub async fn statuses(
     catalog: &Catalog<'_>,
     providers: &Providers,
     env: &Env,
+    agent: &str,
     agent_roles: &std::collections::BTreeMap<String, Vec<String>>,
     refs: &[String],
     probe: bool,
@@ -84,13 +72,13 @@ pub async fn statuses(
         .filter_map(|r| catalog.model(&pincer_catalog::ModelRef::parse(r).ok()?))
         .collect();
     let all = specs.iter().map(|spec| async {
-        let mut s = status(catalog, providers, env, &cooldowns, spec);
+        let mut s = status(catalog, providers, agent, &cooldowns, spec);
         s.roles = agent_roles
             .get(&spec.reference)
             .cloned()
             .unwrap_or_default();
-        if probe && !s.embedded && !matches!(s.keys, KeyState::Missing { .. }) {
-            s.server = providers.probe(catalog, spec, PROBE_LIMIT).await;
+        if probe && !s.embedded && !matches!(s.keys, KeyStatus::Missing { .. }) {
+            s.server = providers.probe(catalog, spec, agent, PROBE_LIMIT).await;
         }
         s
     });
@@ -100,25 +88,11 @@ pub async fn statuses(
 fn status(
     catalog: &Catalog<'_>,
     providers: &Providers,
-    env: &Env,
+    agent: &str,
     cooldowns: &Cooldowns,
     spec: &ModelSpec,
 ) -> ModelStatus {
-    let provider = catalog.provider(&spec.provider);
-    let api = spec.api.or(provider.and_then(|p| p.api));
-    let embedded = api == Some(Api::Embedded);
-    let keys = providers.keys(catalog, spec);
-    let keys = if !keys.is_empty() {
-        KeyState::Present {
-            names: keys.into_iter().map(|k| k.id).collect(),
-        }
-    } else if spec.local || embedded {
-        KeyState::NotNeeded
-    } else {
-        KeyState::Missing {
-            env: provider.map(|p| p.env_keys.clone()).unwrap_or_default(),
-        }
-    };
+    let embedded = spec.is_embedded();
     let now = now_ms();
     let cooldown = [spec.provider.as_str(), spec.reference.as_str()]
         .into_iter()
@@ -129,32 +103,28 @@ fn status(
             until_ms: until,
             seconds_left: until.saturating_sub(now).div_ceil(1000),
         });
-    let file = embedded.then(|| FileState {
-        path: spec.path.clone().or_else(|| {
-            (spec.reference == DEFAULT_MODEL)
-                .then(|| pincer_models::SMOLLM2.path(env))
-                .flatten()
-                .map(|p| p.display().to_string())
-        }),
-        present: providers.embedded_present(spec),
-        fetched_on_first_use: spec.reference == DEFAULT_MODEL && spec.path.is_none(),
+    let file = embedded.then(|| {
+        let gguf = providers.gguf(spec);
+        FileState {
+            path: match &gguf {
+                Gguf::Unresolvable(p) => Some(p.clone()),
+                g => g.path().map(|p| p.display().to_string()),
+            },
+            present: gguf.path().is_some_and(|p| p.is_file()),
+            fetched_on_first_use: matches!(gguf, Gguf::Default(_)),
+        }
     });
     ModelStatus {
         reference: spec.reference.clone(),
         roles: Vec::new(),
         provider: spec.provider.clone(),
-        api: api.map(|a| a.as_str().to_string()),
+        api: spec.api.as_str().to_string(),
         local: spec.local,
         embedded,
-        base_url: spec
-            .base_url
-            .clone()
-            .or_else(|| provider.and_then(|p| p.base_url.clone())),
-        context_window: spec
-            .context_tokens
-            .map_or(spec.context_window, |t| t.min(spec.context_window)),
+        base_url: spec.base_url.clone(),
+        context_window: spec.budget(),
         max_tokens: spec.max_tokens,
-        keys,
+        keys: providers.key_status(catalog, spec, agent),
         cooldown,
         file,
         server: None,

@@ -17,7 +17,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use pincer_llm::{
+use pincer_types::{
     ChatRequest, ErrorKind, Event, FinishReason, ProviderError, ThinkSplitter, Usage,
 };
 use tokio::sync::{mpsc, oneshot};

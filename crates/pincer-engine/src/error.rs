@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use pincer_llm::{ErrorKind, Overflow, ProviderError};
+use pincer_types::{ErrorKind, Overflow, ProviderError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -2,7 +2,7 @@
 //! carries (`tokenizer.chat_template`), as llama.cpp's own server does.
 
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
-use pincer_llm::Message;
+use pincer_types::Message;
 
 use crate::error::EngineError;
 

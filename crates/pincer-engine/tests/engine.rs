@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use pincer_engine::{EngineOptions, KvCache, LoadedModel};
-use pincer_llm::{ChatRequest, ErrorKind, Event, FinishReason, Message, Reply};
 use pincer_testkit::{LlamaServer, gguf_path};
+use pincer_types::{ChatRequest, ErrorKind, Event, FinishReason, Message, Reply};
 use serde_json::{Value, json};
 
 const REF: &str = "embedded/smollm2-135m-instruct";
@@ -264,7 +264,7 @@ async fn a_missing_or_broken_file_is_a_clear_error() {
         .await
         .err()
         .unwrap();
-    let e = pincer_llm::ProviderError::from(err);
+    let e = pincer_types::ProviderError::from(err);
     assert_eq!(e.kind, ErrorKind::ModelNotFound);
     assert!(e.message.contains("/nonexistent/m.gguf"), "{}", e.message);
 

@@ -3,7 +3,7 @@
 //! or the embedded model is in memory); what fails is shown to local and
 //! authenticated callers only.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -19,7 +19,33 @@ pub async fn live() -> impl IntoResponse {
     Json(json!({"ok": true, "status": "live"}))
 }
 
-pub async fn ready(State(gw): State<&'static Gateway>, req: Request) -> impl IntoResponse {
+/// How long one look at the primary's server answers `/readyz`: a check
+/// every second, or anyone who can reach the port, must not become load on
+/// the model server.
+const READY_TTL: Duration = Duration::from_secs(3);
+
+/// The last readiness result; its lock is held while a probe runs, so there
+/// is at most one probe in flight and callers meanwhile wait for its result.
+#[derive(Default)]
+pub struct Readiness {
+    last: tokio::sync::Mutex<Option<(Instant, Vec<String>)>>,
+}
+
+impl Readiness {
+    async fn failing(&self, gw: &Gateway) -> Vec<String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, failing)) = last.as_ref()
+            && at.elapsed() < READY_TTL
+        {
+            return failing.clone();
+        }
+        let failing = probe_primary(gw).await;
+        *last = Some((Instant::now(), failing.clone()));
+        failing
+    }
+}
+
+async fn probe_primary(gw: &Gateway) -> Vec<String> {
     let mut failing = Vec::new();
     let (chain, _) = candidate_chain(&gw.catalog, gw.default_agent());
     let primary = chain.first();
@@ -28,7 +54,12 @@ pub async fn ready(State(gw): State<&'static Gateway>, req: Request) -> impl Int
         Some(spec) => {
             let providers = gw.router.providers();
             match providers
-                .probe(&gw.catalog, spec, Duration::from_secs(2))
+                .probe(
+                    &gw.catalog,
+                    spec,
+                    &gw.default_agent().id,
+                    Duration::from_secs(2),
+                )
                 .await
             {
                 Some(r) => {
@@ -48,6 +79,11 @@ pub async fn ready(State(gw): State<&'static Gateway>, req: Request) -> impl Int
             }
         }
     }
+    failing
+}
+
+pub async fn ready(State(gw): State<&'static Gateway>, req: Request) -> impl IntoResponse {
+    let failing = gw.readiness.failing(gw).await;
     let ready = failing.is_empty();
     let status = if ready {
         StatusCode::OK
@@ -60,7 +96,7 @@ pub async fn ready(State(gw): State<&'static Gateway>, req: Request) -> impl Int
     let body = json!({
         "ready": ready,
         "failing": failing,
-        "primary": primary.map(|s| s.reference.clone()),
+        "primary": candidate_chain(&gw.catalog, gw.default_agent()).0.first().map(|s| s.reference.clone()),
         "uptimeMs": u64::try_from(gw.started.elapsed().as_millis()).unwrap_or(u64::MAX),
     });
     (status, Json(body))

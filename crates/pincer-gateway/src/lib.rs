@@ -28,7 +28,7 @@ use std::time::Instant;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use pincer_catalog::{AgentModels, Catalog, agents, candidate_chain};
-use pincer_config::{Api, Env, Loaded};
+use pincer_config::Loaded;
 use pincer_router::Router;
 use pincer_sessions::{SessionError, SessionStore};
 
@@ -51,6 +51,7 @@ pub struct Gateway {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     metrics: metrics::Metrics,
     last_used: warm::LastUsed,
+    readiness: health::Readiness,
     started: Instant,
 }
 
@@ -67,12 +68,11 @@ impl Gateway {
     /// until the process ends and every request borrows from it.
     pub fn new(
         loaded: &'static Loaded,
-        env: &Env,
         settings: Settings,
         router: Router,
         state_dir: &Path,
     ) -> Result<&'static Gateway, GatewayError> {
-        let catalog = Catalog::new(&loaded.config.models, env);
+        let catalog = Catalog::new(&loaded.config.models);
         let agents = agents(&loaded.config);
         if agents.is_empty() {
             return Err(GatewayError::NoAgent);
@@ -91,6 +91,7 @@ impl Gateway {
             locks: Mutex::new(HashMap::new()),
             metrics: metrics::Metrics::default(),
             last_used: warm::LastUsed::default(),
+            readiness: health::Readiness::default(),
             started: Instant::now(),
         })))
     }
@@ -101,10 +102,7 @@ impl Gateway {
     pub async fn preload(&'static self) {
         let (chain, _) = candidate_chain(&self.catalog, self.default_agent());
         let Some(spec) = chain.first() else { return };
-        let api = spec
-            .api
-            .or_else(|| self.catalog.provider(&spec.provider).and_then(|p| p.api));
-        if api != Some(Api::Embedded) {
+        if !spec.is_embedded() {
             return;
         }
         match self.router.providers().embedded(spec).await {

@@ -4,7 +4,7 @@
 //! or an alias); headers may override each part.
 
 use axum::http::HeaderMap;
-use pincer_catalog::{AgentModels, ModelSpec, candidate_chain, resolve};
+use pincer_catalog::{AgentModels, ChainError, ModelSpec, turn_candidates};
 
 use crate::Gateway;
 use crate::error::ApiError;
@@ -75,42 +75,20 @@ pub fn plan(
         Wanted::Model(m) => Some(m),
         Wanted::Agent(_) => None,
     });
-    let candidates = match direct {
-        // A model picked by the caller is strict: no fallback (as in OpenClaw).
-        Some(m) => vec![direct_model(gw, agent, m)?],
-        None => {
-            let (specs, _) = candidate_chain(&gw.catalog, agent);
-            if specs.is_empty() {
-                return Err(ApiError::BadRequest(format!(
-                    "agent {} has no usable model",
-                    agent.id
-                )));
-            }
-            specs
-        }
-    };
+    let (candidates, _) = turn_candidates(&gw.catalog, agent, direct).map_err(|e| match e {
+        ChainError::NoUsableModel { .. } => ApiError::BadRequest(e.to_string()),
+        ChainError::UnknownModel { .. } => ApiError::UnknownModel {
+            message: format!("{e}; use \"openclaw\" for the agent, or a model ref"),
+        },
+        ChainError::NotAllowed { .. } => ApiError::UnknownModel {
+            message: e.to_string(),
+        },
+    })?;
     Ok(Plan {
         agent,
         candidates,
         session_key: session_key(headers, user, &agent.id, surface)?,
     })
-}
-
-fn direct_model(gw: &Gateway, agent: &AgentModels, m: &str) -> Result<ModelSpec, ApiError> {
-    let r = resolve(&gw.catalog, &agent.aliases, m).map_err(|e| ApiError::UnknownModel {
-        message: format!(
-            "the model {m:?} does not exist: {e}; use \"openclaw\" for the agent, or a model ref"
-        ),
-    })?;
-    if !agent.allow.allows(&r.spec, &agent.aliases) {
-        return Err(ApiError::UnknownModel {
-            message: format!(
-                "the model {} is not allowed for agent {}",
-                r.spec.reference, agent.id
-            ),
-        });
-    }
-    Ok(r.spec)
 }
 
 fn session_key(

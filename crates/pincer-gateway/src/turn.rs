@@ -59,12 +59,7 @@ impl Gateway {
     ) {
         let spec = plan.candidates.iter().find(|s| s.reference == model);
         let usd = spec.map_or(0.0, |s| cost(s, &reply.usage));
-        let api = spec
-            .and_then(|s| {
-                s.api
-                    .or_else(|| self.catalog.provider(&s.provider).and_then(|p| p.api))
-            })
-            .map_or("", |a| a.as_str());
+        let api = spec.map_or("", |s| s.api.as_str());
         self.metrics.turn(model, &reply.usage, usd);
         if error.is_none() {
             self.last_used.touch(model);
@@ -116,7 +111,13 @@ impl Gateway {
         let _active = self.metrics.active();
         match self
             .router
-            .complete(&self.catalog, &plan.candidates, &plan.session_key, req)
+            .complete(
+                &self.catalog,
+                &plan.candidates,
+                &plan.agent.id,
+                &plan.session_key,
+                req,
+            )
             .await
         {
             Ok(done) => {
@@ -161,7 +162,13 @@ impl Gateway {
         let _active = self.metrics.active();
         let mut a = match self
             .router
-            .start(&self.catalog, &plan.candidates, &plan.session_key, &req)
+            .start(
+                &self.catalog,
+                &plan.candidates,
+                &plan.agent.id,
+                &plan.session_key,
+                &req,
+            )
             .await
         {
             Ok(a) => a,

@@ -105,10 +105,13 @@ impl Gateway {
             max_tokens: Some(1),
             ..ChatRequest::default()
         };
-        let mut stream = self
-            .router
-            .providers()
-            .stream(&self.catalog, spec, "keep-warm", &req)
+        let providers = self.router.providers();
+        let key = providers
+            .keys(&self.catalog, spec, &self.default_agent().id)
+            .into_iter()
+            .next();
+        let mut stream = providers
+            .stream_with_key(&self.catalog, spec, "keep-warm", &req, key.as_ref())
             .await?;
         while let Some(event) = stream.next().await {
             event?;

@@ -15,7 +15,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use pincer_config::{Env, load_text};
 use pincer_gateway::{Gateway, Settings, app};
-use pincer_models::Silent;
+use pincer_gguf::Silent;
 use pincer_router::{Providers, Router};
 use pincer_testkit::{FakeUpstream, Step, completions_stream, free_port, sse_head};
 use serde_json::{Value, json};
@@ -53,7 +53,7 @@ fn gateway_with(primary: &str, fallback: &str, section: &str, state: &Path) -> &
     let loaded = Box::leak(Box::new(loaded));
     let settings = Settings::resolve(&loaded.config, &env, Some(0), None).unwrap();
     let router = Router::new(Providers::new(env.clone(), Arc::new(Silent)).unwrap(), None);
-    Gateway::new(loaded, &env, settings, router, state).unwrap()
+    Gateway::new(loaded, settings, router, state).unwrap()
 }
 
 fn closed() -> String {

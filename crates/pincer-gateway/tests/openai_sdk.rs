@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use pincer_config::{Env, load_text};
 use pincer_gateway::{Gateway, Settings, serve};
-use pincer_models::Silent;
+use pincer_gguf::Silent;
 use pincer_router::{Providers, Router};
 use pincer_testkit::{
     FakeUpstream, LlamaServer, Step, completions_stream, openai_python, sse_head,
@@ -89,7 +89,7 @@ fn the_official_openai_sdk_works_against_the_gateway() {
     let state = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(&loaded.config, &env, Some(0), None).unwrap();
     let router = Router::new(Providers::new(env.clone(), Arc::new(Silent)).unwrap(), None);
-    let gw = Gateway::new(loaded, &env, settings, router, state.path()).unwrap();
+    let gw = Gateway::new(loaded, settings, router, state.path()).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();

@@ -8,12 +8,13 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AF
 use secrecy::ExposeSecret;
 use tokio::time::{Instant, timeout};
 
+use crate::classify::{classify_http, scrub};
 use crate::dialect::{ANTHROPIC_VERSION, Dialect, StreamDecoder, WireRequest};
-use crate::error::{ErrorKind, ProviderError, classify_http, scrub};
-use crate::event::{Event, Reply};
 use crate::preflight::preflight;
-use crate::request::ChatRequest;
 use crate::target::Target;
+use pincer_types::ChatRequest;
+use pincer_types::{ErrorKind, ProviderError};
+use pincer_types::{Event, Reply};
 
 /// Error bodies longer than this are cut: the message is all we keep.
 const MAX_ERROR_BODY: usize = 64 * 1024;

@@ -1,4 +1,4 @@
-//! Talking to model servers: one `ChatRequest` in, one stream of `Event`s
+//! Talking to model servers over HTTP: one `ChatRequest` in, one stream of `Event`s
 //! out, whatever the dialect (`openai-completions`, `openai-responses`,
 //! `anthropic-messages`); every failure a typed `ProviderError` whose kind a
 //! router can act on; usage turned into cost.
@@ -7,25 +7,24 @@
 //! context check) → `Dialect::body` → HTTP → `StreamDecoder` (SSE → events,
 //! `<think>` split out) → `Reply`.
 
+mod classify;
 mod client;
 mod dialect;
-mod error;
-mod event;
 mod preflight;
 mod probe;
-mod request;
 pub mod sse;
 mod target;
-mod think;
 mod usage;
 
+pub use classify::{classify_http, classify_stream_error, scrub};
 pub use client::{Client, EventStream};
-pub use dialect::{Dialect, StreamDecoder, WireRequest};
-pub use error::{ErrorKind, Overflow, ProviderError, classify_http, classify_stream_error, scrub};
-pub use event::{Event, FinishReason, Reply};
+pub use dialect::{Dialect, MAX_TOOL_CALLS, StreamDecoder, WireRequest};
+/// The shared vocabulary, re-exported for callers of the dialects.
+pub use pincer_types::{
+    ChatRequest, ErrorKind, Event, FinishReason, Message, Overflow, ProviderError, ReasoningEffort,
+    Reply, ThinkSplitter, Tool, ToolCall, ToolChoice, Usage,
+};
 pub use preflight::{estimate_prompt_tokens, preflight};
 pub use probe::{LoadState, ServerKind, ServerReport};
-pub use request::{ChatRequest, Message, ReasoningEffort, Tool, ToolCall, ToolChoice};
 pub use target::{Target, Timeouts};
-pub use think::ThinkSplitter;
-pub use usage::{Usage, cost};
+pub use usage::cost;

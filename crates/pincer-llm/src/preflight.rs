@@ -1,9 +1,9 @@
 //! Checks before a request leaves: output capped at the model's `maxTokens`,
 //! and a prompt that cannot fit the context window refused with the numbers.
 
-use crate::error::{ErrorKind, Overflow, ProviderError};
-use crate::request::ChatRequest;
 use crate::target::Target;
+use pincer_types::ChatRequest;
+use pincer_types::{ErrorKind, Overflow, ProviderError};
 
 /// Tokens a message costs beyond its text (role markers, separators).
 const PER_MESSAGE_OVERHEAD: u64 = 4;

@@ -10,9 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::classify::classify_http;
 use crate::client::{Client, headers};
-use crate::error::{ErrorKind, ProviderError, classify_http};
 use crate::target::Target;
+use pincer_types::{ErrorKind, ProviderError};
 
 /// Which server software answered, as far as it can be told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,7 +5,7 @@
 //! end), `:` starts a comment, one space after the field's colon is dropped,
 //! `data` lines join with LF and a blank line dispatches the event.
 
-use crate::error::{ErrorKind, ProviderError};
+use pincer_types::{ErrorKind, ProviderError};
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

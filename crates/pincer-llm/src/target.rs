@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use pincer_catalog::{ModelSpec, Provider};
-use pincer_config::{Api, Env};
+use pincer_config::Api;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dialect::Dialect;
-use crate::error::{ErrorKind, ProviderError};
+use pincer_types::{ErrorKind, ProviderError};
 
 /// How long to wait, at each stage of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,11 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
+    /// A model's limits: from where it runs and its provider's `timeoutSeconds`.
+    pub fn for_model(spec: &ModelSpec) -> Timeouts {
+        Timeouts::for_provider(spec.local, spec.timeout_seconds)
+    }
+
     /// `timeout_seconds` (the provider's `timeoutSeconds`) bounds the wait
     /// for the first event, and the silence mid-stream when it is shorter.
     pub fn for_provider(local: bool, timeout_seconds: Option<u64>) -> Timeouts {
@@ -54,58 +59,49 @@ pub struct Target {
 }
 
 impl Target {
-    /// An HTTP target for a model of the catalog. The embedded engine and the
-    /// dialects Pincer does not speak are refused here.
-    pub fn new(spec: &ModelSpec, provider: &Provider, env: &Env) -> Result<Target, ProviderError> {
+    /// An HTTP target for a model of the catalog, calling with `key`. The
+    /// embedded engine and the dialects Pincer does not speak are refused here.
+    pub fn new(
+        spec: &ModelSpec,
+        provider: &Provider,
+        key: Option<SecretString>,
+    ) -> Result<Target, ProviderError> {
         let bad = |m: String| ProviderError::new(ErrorKind::BadRequest, m);
-        let dialect = match spec.api.or(provider.api) {
-            Some(Api::OpenAiCompletions) | None => Dialect::OpenAiCompletions,
-            Some(Api::OpenAiResponses) => Dialect::OpenAiResponses,
-            Some(Api::AnthropicMessages) => Dialect::AnthropicMessages,
-            Some(Api::Embedded) => {
+        let dialect = match spec.api {
+            Api::OpenAiCompletions => Dialect::OpenAiCompletions,
+            Api::OpenAiResponses => Dialect::OpenAiResponses,
+            Api::AnthropicMessages => Dialect::AnthropicMessages,
+            Api::Embedded => {
                 return Err(bad(format!(
                     "{} runs on the embedded engine, not over HTTP",
                     spec.reference
                 )));
             }
-            Some(Api::Unsupported(api)) => {
+            Api::Unsupported(api) => {
                 return Err(bad(format!(
                     "{}: api {api:?} is not supported by Pincer yet",
                     spec.reference
                 )));
             }
         };
-        let Some(base_url) = spec.base_url.clone().or_else(|| provider.base_url.clone()) else {
+        let Some(base_url) = spec.base_url.clone() else {
             return Err(bad(format!(
                 "{}: no baseUrl (set models.providers.{}.baseUrl)",
                 spec.reference, provider.id
             )));
         };
-        let api_key = provider
-            .api_key
-            .as_ref()
-            .map(|k| k.secret.clone())
-            .or_else(|| {
-                provider
-                    .env_keys
-                    .iter()
-                    .find_map(|v| env.var(v))
-                    .map(SecretString::from)
-            });
         Ok(Target {
             reference: spec.reference.clone(),
             dialect,
             base_url,
             model_id: spec.id.clone(),
-            api_key,
+            api_key: key,
             headers: provider.headers.clone(),
-            context_window: spec
-                .context_tokens
-                .map_or(spec.context_window, |t| t.min(spec.context_window)),
+            context_window: spec.budget(),
             max_tokens: spec.max_tokens,
             reasoning: spec.reasoning,
             local: spec.local,
-            timeouts: Timeouts::for_provider(spec.local, provider.timeout_seconds),
+            timeouts: Timeouts::for_model(spec),
         })
     }
 

@@ -1,26 +1,7 @@
-//! Token usage and what it cost, from the model's price table.
+//! What a model call cost, from the model's price table.
 
 use pincer_catalog::{Cost, ModelSpec};
-use serde::Serialize;
-
-/// Tokens one request used. `input` excludes cached tokens, which are counted apart.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Usage {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub cache_write: u64,
-    /// Part of `output` spent on reasoning (billed as output).
-    pub reasoning: u64,
-}
-
-impl Usage {
-    /// Everything the prompt occupied in the context window.
-    pub fn prompt_tokens(&self) -> u64 {
-        self.input + self.cache_read + self.cache_write
-    }
-}
+use pincer_types::Usage;
 
 /// USD for this usage: prices are per million tokens; local models cost 0.
 /// Above a price tier's context size (prompt tokens), that tier's prices apply.
@@ -56,7 +37,7 @@ mod tests {
     fn spec(config: &str, r: &str) -> ModelSpec {
         let env = Env::Map(HashMap::new());
         let loaded = load_text(config, Path::new("/nonexistent/openclaw.json"), &env);
-        let catalog = Catalog::new(&loaded.config.models, &env);
+        let catalog = Catalog::new(&loaded.config.models);
         catalog.model(&ModelRef::parse(r).unwrap()).unwrap()
     }
 

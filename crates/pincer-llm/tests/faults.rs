@@ -289,3 +289,76 @@ async fn a_kept_alive_connection_closed_by_the_server_is_retried_once() {
     }
     assert_eq!(served.load(Ordering::SeqCst), 3);
 }
+
+/// Resident memory of this process, from /proc (Linux).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+#[tokio::test]
+async fn a_hostile_tool_call_index_is_a_protocol_error_and_allocates_nothing() {
+    let mut body = sse_head();
+    body.extend_from_slice(
+        br#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":4000000000,"id":"c1","function":{"name":"x","arguments":"{}"}}]}}]}
+
+data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}
+
+data: [DONE]
+
+"#,
+    );
+    let before = rss_bytes();
+    let up = FakeUpstream::start(vec![vec![Step::Send(body)]]);
+    let t = fast(target(Dialect::OpenAiCompletions, &up.base_url(), None));
+    // One call with a huge number is still one call, numbered 0.
+    let events = stream_all(&t, &hello()).await.unwrap();
+    let reply = pincer_llm::Reply::from_events(&events);
+    assert_eq!(reply.tool_calls.len(), 1, "{reply:?}");
+    assert_eq!(reply.tool_calls[0].name, "x");
+    let grown = rss_bytes().saturating_sub(before);
+    assert!(grown < 64 << 20, "RSS grew by {grown} bytes");
+}
+
+#[tokio::test]
+async fn more_tool_calls_than_the_limit_is_a_protocol_error_in_every_dialect() {
+    let n = pincer_llm::MAX_TOOL_CALLS + 1;
+    let mut scripts = Vec::new();
+    let mut completions = sse_head();
+    let mut responses = sse_head();
+    let mut anthropic = sse_head();
+    for i in 0..n {
+        let big = 4_000_000_000u64 - i as u64 * 1000;
+        completions.extend_from_slice(
+            format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{{\"index\":{big},\"id\":\"c{i}\",\"function\":{{\"name\":\"x\",\"arguments\":\"\"}}}}]}}}}]}}\n\n"
+            )
+            .as_bytes(),
+        );
+        responses.extend_from_slice(
+            format!(
+                "event: response.output_item.added\ndata: {{\"type\":\"response.output_item.added\",\"output_index\":{big},\"item\":{{\"type\":\"function_call\",\"call_id\":\"c{i}\",\"name\":\"x\"}}}}\n\n"
+            )
+            .as_bytes(),
+        );
+        anthropic.extend_from_slice(
+            format!(
+                "event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":{big},\"content_block\":{{\"type\":\"tool_use\",\"id\":\"c{i}\",\"name\":\"x\",\"input\":{{}}}}}}\n\n"
+            )
+            .as_bytes(),
+        );
+    }
+    scripts.push((Dialect::OpenAiCompletions, completions));
+    scripts.push((Dialect::OpenAiResponses, responses));
+    scripts.push((Dialect::AnthropicMessages, anthropic));
+    for (dialect, body) in scripts {
+        let (err, _, _) = outcome(dialect, vec![Step::Send(body)]).await;
+        assert_eq!(err.kind, ErrorKind::Protocol, "{dialect:?}: {err}");
+        assert!(err.message.contains("tool calls"), "{dialect:?}: {err}");
+    }
+}

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use pincer_catalog::{Catalog, ModelRef, ModelSpec};
 use pincer_config::{Env, load_text};
+use pincer_gguf::Silent;
 use pincer_llm::{ChatRequest, Message};
-use pincer_models::Silent;
 use pincer_router::{Providers, Router};
 use pincer_testkit::{FakeUpstream, completions_stream, free_port};
 
@@ -39,7 +39,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let env = Env::from_pairs(&[("HOME", dir.path().to_str().unwrap())]);
     let loaded = load_text(&text, &dir.path().join("openclaw.json"), &env);
-    let catalog = Catalog::new(&loaded.config.models, &env);
+    let catalog = Catalog::new(&loaded.config.models);
     let spec = |r: &str| -> ModelSpec { catalog.model(&ModelRef::parse(r).unwrap()).unwrap() };
     let only_good = vec![spec("good/m")];
     let dead_first = vec![spec("dead/m"), spec("good/m")];
@@ -55,7 +55,10 @@ fn main() {
     let time = |router: &Router, cands: &[ModelSpec]| {
         rt.block_on(async {
             let started = Instant::now();
-            let mut a = router.start(&catalog, cands, "b", &req).await.unwrap();
+            let mut a = router
+                .start(&catalog, cands, "main", "b", &req)
+                .await
+                .unwrap();
             let took = started.elapsed();
             while a.next().await.is_some() {}
             assert_eq!(a.spec.reference, "good/m");

@@ -150,14 +150,11 @@ impl Cooldowns {
             entries: self.entries.clone(),
         })
         .map_err(|e| e.to_string())?;
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes())
-            .and_then(|()| tmp.as_file().sync_all())
+        let mut file = atomic_write_file::AtomicWriteFile::open(path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        tmp.persist(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(())
+        std::io::Write::write_all(&mut file, text.as_bytes())
+            .and_then(|()| file.commit())
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 

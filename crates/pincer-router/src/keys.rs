@@ -13,10 +13,45 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use pincer_catalog::Provider;
+use pincer_catalog::{ModelSpec, Provider};
 use pincer_config::{AuthConfig, Env};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// Whether a model has a key to call with: the one key policy, shared by
+/// the router (which keys it tries), `pincer models list`, `models status`
+/// and `pincer doctor` (what they report), so what a listing says is missing
+/// is exactly what a turn would fail to use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum KeyStatus {
+    /// These keys, by name (never the secret), first preferred.
+    Present { names: Vec<String> },
+    /// None found; any of these variables would do.
+    Missing { env: Vec<String> },
+    /// A local server or the embedded engine: no key needed.
+    NotNeeded,
+}
+
+impl KeyStatus {
+    /// From the keys found for a model of `provider`.
+    pub fn of(keys: &[Credential], spec: &ModelSpec, provider: Option<&Provider>) -> KeyStatus {
+        if !keys.is_empty() {
+            KeyStatus::Present {
+                names: keys.iter().map(|k| k.id.clone()).collect(),
+            }
+        } else if spec.local || spec.is_embedded() {
+            KeyStatus::NotNeeded
+        } else {
+            let mut env: Vec<String> = provider.map(|p| p.env_keys.clone()).unwrap_or_default();
+            let own = format!("{}_API_KEY", env_prefix(&spec.provider));
+            if !env.contains(&own) {
+                env.push(own);
+            }
+            KeyStatus::Missing { env }
+        }
+    }
+}
 
 /// One key and a name for it that is safe to show and to key cooldowns by.
 #[derive(Debug, Clone)]
@@ -100,6 +135,15 @@ impl Credentials {
                 c,
                 Some(format!("{} is not valid JSON: {e}", path.display())),
             ),
+        }
+    }
+
+    /// The config's profile metadata without any agent's stored secrets.
+    pub fn config_only(&self) -> Credentials {
+        Credentials {
+            stored: Vec::new(),
+            auth: self.auth.clone(),
+            order: self.order.clone(),
         }
     }
 
@@ -224,7 +268,7 @@ mod tests {
             ("OPENAI_API_KEY_2", "sk-d"),
         ]);
         let models = ModelsConfig::default();
-        let catalog = Catalog::new(&models, &env);
+        let catalog = Catalog::new(&models);
         let openai = catalog.provider("openai").unwrap();
         let keys = Credentials::default().for_provider(openai, &env);
         assert_eq!(
@@ -270,7 +314,7 @@ mod tests {
         let (creds, problem) = Credentials::load(&auth, &env, "main");
         assert!(problem.is_none());
         let models = ModelsConfig::default();
-        let catalog = Catalog::new(&models, &env);
+        let catalog = Catalog::new(&models);
         let keys = creds.for_provider(catalog.provider("openai").unwrap(), &env);
         assert_eq!(ids(&keys), ["openai:work", "openai:home"]);
         assert_eq!(keys[0].secret.expose_secret(), "sk-work");

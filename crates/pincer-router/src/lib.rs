@@ -13,6 +13,6 @@ mod providers;
 mod router;
 
 pub use cooldown::{Cooldowns, cools_down, key_for, now_ms, state_path};
-pub use keys::{Credential, Credentials, store_path};
-pub use providers::{AnswerStream, Providers};
+pub use keys::{Credential, Credentials, KeyStatus, store_path};
+pub use providers::{AnswerStream, Gguf, Providers};
 pub use router::{AllFailed, Answering, Attempt, Completed, Decision, Notice, Router, decide};

@@ -3,21 +3,45 @@
 //! `Event` stream and the same `ProviderError`s, so the caller (chat, the
 //! gateway, failover) never needs to know which one answered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pincer_catalog::{Catalog, DEFAULT_MODEL, ModelSpec};
-use pincer_config::{Api, Env};
+use pincer_catalog::{Catalog, ModelSpec};
+use pincer_config::Env;
 use pincer_engine::{EngineOptions, Generation, KvCache, LoadedModel};
+use pincer_gguf::{Progress, SMOLLM2, ensure_default, resolve_model_path};
 use pincer_llm::{
     ChatRequest, Client, ErrorKind, Event, EventStream, ProviderError, ServerReport, Target,
     Timeouts,
 };
-use pincer_models::{Progress, SMOLLM2, ensure_default, resolve_model_path};
 use tokio::sync::Mutex;
 
-use crate::keys::{Credential, Credentials};
+use crate::keys::{Credential, Credentials, KeyStatus};
+
+/// Where an embedded model's GGUF is, resolved once for the engine,
+/// `models status` and `doctor` alike.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gguf {
+    /// The configured `path`, resolved (`~/`, or inside the models dir).
+    File(PathBuf),
+    /// The built-in default model, fetched on first use; here once fetched.
+    Default(Option<PathBuf>),
+    /// A configured `path` that cannot be resolved (no HOME or data dir).
+    Unresolvable(String),
+    /// An embedded model without a `path`.
+    NoPath,
+}
+
+impl Gguf {
+    /// The file, when it is known where it is (or would be).
+    pub fn path(&self) -> Option<&PathBuf> {
+        match self {
+            Gguf::File(p) | Gguf::Default(Some(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
 
 /// A streamed answer from whichever kind of provider.
 pub enum AnswerStream {
@@ -42,7 +66,10 @@ pub struct Providers {
     http: Client,
     loaded: Mutex<HashMap<PathBuf, LoadedModel>>,
     progress: Arc<dyn Progress>,
-    credentials: Credentials,
+    /// Each agent's auth profiles (its own `auth-profiles.json`).
+    credentials: BTreeMap<String, Credentials>,
+    /// For an agent without a store of its own: the config's profiles only.
+    shared: Credentials,
 }
 
 impl Providers {
@@ -53,32 +80,46 @@ impl Providers {
             http: Client::new()?,
             loaded: Mutex::new(HashMap::new()),
             progress,
-            credentials: Credentials::default(),
+            credentials: BTreeMap::new(),
+            shared: Credentials::default(),
         })
     }
 
-    /// Adds the auth profiles (config and the agent's store) to the keys
-    /// from the config and the environment.
-    pub fn with_credentials(mut self, credentials: Credentials) -> Providers {
-        self.credentials = credentials;
+    /// The auth profiles of `agent` (the config's and the agent's own store),
+    /// tried before the keys from the config and the environment. The first
+    /// agent given also stands in for agents that have none.
+    pub fn with_credentials(mut self, agent: &str, credentials: Credentials) -> Providers {
+        if self.credentials.is_empty() {
+            self.shared = credentials.config_only();
+        }
+        self.credentials.insert(agent.to_string(), credentials);
         self
     }
 
-    /// Every key `spec`'s provider has, first preferred (none for the
-    /// embedded engine and for servers that need none).
-    pub fn keys(&self, catalog: &Catalog<'_>, spec: &ModelSpec) -> Vec<Credential> {
-        match catalog.provider(&spec.provider) {
-            Some(p) if !is_embedded(spec, p) => self.credentials.for_provider(p, &self.env),
-            _ => Vec::new(),
+    /// Every key `agent` has for `spec`'s provider, first preferred (none for
+    /// the embedded engine and for servers that need none).
+    pub fn keys(&self, catalog: &Catalog<'_>, spec: &ModelSpec, agent: &str) -> Vec<Credential> {
+        if spec.is_embedded() {
+            return Vec::new();
         }
+        let Some(p) = catalog.provider(&spec.provider) else {
+            return Vec::new();
+        };
+        self.credentials
+            .get(agent)
+            .unwrap_or(&self.shared)
+            .for_provider(p, &self.env)
+    }
+
+    /// Whether `agent` has a key for `spec`, by the same rule the calls use.
+    pub fn key_status(&self, catalog: &Catalog<'_>, spec: &ModelSpec, agent: &str) -> KeyStatus {
+        let keys = self.keys(catalog, spec, agent);
+        KeyStatus::of(&keys, spec, catalog.provider(&spec.provider))
     }
 
     /// How long `spec` may take to start answering, connection and idle limits.
-    pub fn timeouts(&self, catalog: &Catalog<'_>, spec: &ModelSpec) -> Timeouts {
-        let seconds = catalog
-            .provider(&spec.provider)
-            .and_then(|p| p.timeout_seconds);
-        Timeouts::for_provider(spec.local, seconds)
+    pub fn timeouts(&self, spec: &ModelSpec) -> Timeouts {
+        Timeouts::for_model(spec)
     }
 
     /// What `spec`'s server says about the model (HTTP providers only).
@@ -86,51 +127,49 @@ impl Providers {
         &self,
         catalog: &Catalog<'_>,
         spec: &ModelSpec,
+        agent: &str,
         limit: std::time::Duration,
     ) -> Option<ServerReport> {
-        let provider = catalog.provider(&spec.provider)?;
-        if is_embedded(spec, provider) {
+        if spec.is_embedded() {
             return None;
         }
-        let mut target = Target::new(spec, provider, &self.env).ok()?;
-        if let Some(k) = self.keys(catalog, spec).into_iter().next() {
-            target.api_key = Some(k.secret);
-        }
+        let provider = catalog.provider(&spec.provider)?;
+        let key = self.keys(catalog, spec, agent).into_iter().next();
+        let target = Target::new(spec, provider, key.map(|k| k.secret)).ok()?;
         Some(self.http.probe(&target, limit).await)
+    }
+
+    /// Where `spec`'s GGUF is (embedded models only).
+    pub fn gguf(&self, spec: &ModelSpec) -> Gguf {
+        match &spec.path {
+            Some(p) => resolve_model_path(p, &self.env)
+                .map_or_else(|| Gguf::Unresolvable(p.clone()), Gguf::File),
+            None if spec.is_default_model() => Gguf::Default(SMOLLM2.path(&self.env)),
+            None => Gguf::NoPath,
+        }
     }
 
     /// Whether `spec`'s GGUF is on disk (nothing to download first).
     pub fn embedded_present(&self, spec: &ModelSpec) -> bool {
-        self.model_path_if_present(spec).is_ok_and(|p| p.is_file())
+        self.gguf(spec).path().is_some_and(|p| p.is_file())
     }
 
     /// Whether `spec` runs on the embedded engine and is in memory now.
     pub async fn embedded_loaded(&self, spec: &ModelSpec) -> bool {
-        let Ok(path) = self.model_path_if_present(spec) else {
+        let gguf = self.gguf(spec);
+        let Some(path) = gguf.path() else {
             return false;
         };
         self.loaded
             .lock()
             .await
-            .get(&path)
+            .get(path)
             .is_some_and(LoadedModel::is_usable)
     }
 
-    /// Starts an answer from `spec`. `session` decides whose turn it is when
-    /// several sessions share one embedded model.
-    pub async fn stream(
-        &self,
-        catalog: &Catalog<'_>,
-        spec: &ModelSpec,
-        session: &str,
-        req: &ChatRequest,
-    ) -> Result<AnswerStream, ProviderError> {
-        let key = self.keys(catalog, spec).into_iter().next();
-        self.stream_with_key(catalog, spec, session, req, key.as_ref())
-            .await
-    }
-
-    /// Like `stream`, with this key instead of the provider's first.
+    /// Starts an answer from `spec`, calling with `key` (HTTP providers).
+    /// `session` decides whose turn it is when several sessions share one
+    /// embedded model.
     pub async fn stream_with_key(
         &self,
         catalog: &Catalog<'_>,
@@ -145,7 +184,7 @@ impl Providers {
                 format!("unknown provider {}", spec.provider),
             )
         })?;
-        if is_embedded(spec, provider) {
+        if spec.is_embedded() {
             let model = self.embedded(spec).await?;
             let mut req = req.clone();
             req.max_tokens = Some(
@@ -154,10 +193,7 @@ impl Providers {
             );
             return Ok(AnswerStream::Embedded(model.generate(session, req)));
         }
-        let mut target = Target::new(spec, provider, &self.env)?;
-        if let Some(k) = key {
-            target.api_key = Some(k.secret.clone());
-        }
+        let target = Target::new(spec, provider, key.map(|k| k.secret.clone()))?;
         self.http
             .stream(&target, req)
             .await
@@ -178,8 +214,7 @@ impl Providers {
                 .var("PINCER_THREADS")
                 .and_then(|t| t.parse().ok())
                 .filter(|t| *t > 0),
-            context_window: u32::try_from(spec.context_tokens.unwrap_or(spec.context_window))
-                .unwrap_or(u32::MAX),
+            context_window: u32::try_from(spec.budget()).unwrap_or(u32::MAX),
             max_tokens: u32::try_from(spec.max_tokens).unwrap_or(u32::MAX),
             kv_cache: self
                 .env
@@ -192,43 +227,27 @@ impl Providers {
         Ok(model)
     }
 
-    /// The GGUF path of `spec` without fetching anything.
-    fn model_path_if_present(&self, spec: &ModelSpec) -> Result<PathBuf, ()> {
-        match &spec.path {
-            Some(p) => resolve_model_path(p, &self.env).ok_or(()),
-            None if spec.reference == DEFAULT_MODEL => SMOLLM2.path(&self.env).ok_or(()),
-            None => Err(()),
-        }
-    }
-
     async fn model_path(&self, spec: &ModelSpec) -> Result<PathBuf, ProviderError> {
-        if let Some(p) = &spec.path {
-            return resolve_model_path(p, &self.env).ok_or_else(|| {
-                ProviderError::new(
-                    ErrorKind::BadRequest,
-                    format!(
-                        "{}: cannot resolve path {p:?} (no HOME or data dir)",
-                        spec.reference
-                    ),
-                )
-            });
-        }
-        if spec.reference == DEFAULT_MODEL {
-            return ensure_default(&SMOLLM2, &self.env, self.progress.as_ref())
+        match self.gguf(spec) {
+            Gguf::File(p) => Ok(p),
+            Gguf::Default(_) => ensure_default(&SMOLLM2, &self.env, self.progress.as_ref())
                 .await
-                .map_err(|e| ProviderError::new(ErrorKind::ModelNotFound, e.to_string()));
+                .map_err(|e| ProviderError::new(ErrorKind::ModelNotFound, e.to_string())),
+            Gguf::Unresolvable(p) => Err(ProviderError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "{}: cannot resolve path {p:?} (no HOME or data dir)",
+                    spec.reference
+                ),
+            )),
+            Gguf::NoPath => Err(ProviderError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "{} runs on the embedded engine but has no `path` to a GGUF file \
+                     (set it in models.providers.{}.models, or `pincer models pull` one)",
+                    spec.reference, spec.provider
+                ),
+            )),
         }
-        Err(ProviderError::new(
-            ErrorKind::BadRequest,
-            format!(
-                "{} runs on the embedded engine but has no `path` to a GGUF file \
-                 (set it in models.providers.{}.models, or `pincer models pull` one)",
-                spec.reference, spec.provider
-            ),
-        ))
     }
-}
-
-fn is_embedded(spec: &ModelSpec, provider: &pincer_catalog::Provider) -> bool {
-    spec.api.or(provider.api) == Some(Api::Embedded)
 }

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -142,11 +143,22 @@ pub fn decide(kind: ErrorKind) -> Decision {
     }
 }
 
+/// Who a call is for and what it asks.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    agent: &'a str,
+    session: &'a str,
+    req: &'a ChatRequest,
+}
+
 /// Calls candidates with failover and remembers who is cooling down.
 pub struct Router {
     providers: Providers,
     cooldowns: Mutex<Cooldowns>,
     state_file: Option<PathBuf>,
+    /// Numbers each change of `cooldowns`; `written` is the last one saved.
+    generation: AtomicU64,
+    written: Mutex<u64>,
     observer: Observer,
 }
 
@@ -163,6 +175,7 @@ pub struct Answering<'r> {
     pub attempts: Vec<Attempt>,
     pending: VecDeque<Event>,
     stream: AnswerStream,
+    agent: String,
     session: String,
     req: ChatRequest,
     /// Candidates after the one answering, for a continuation.
@@ -263,9 +276,7 @@ impl Answering<'_> {
         let now = now_ms();
         while !self.rest.is_empty() {
             let spec = self.rest.remove(0);
-            if !self.router.continues_prefill(self.catalog, &spec)
-                || self.router.cooling(&spec, now).is_some()
-            {
+            if !Router::continues_prefill(&spec) || self.router.cooling(&spec, now).is_some() {
                 continue;
             }
             let started = Instant::now();
@@ -274,8 +285,11 @@ impl Answering<'_> {
                 .try_candidate(
                     self.catalog,
                     &spec,
-                    &self.session,
-                    &req,
+                    Call {
+                        agent: &self.agent,
+                        session: &self.session,
+                        req: &req,
+                    },
                     false,
                     &mut self.attempts,
                 )
@@ -322,6 +336,8 @@ impl Router {
             providers,
             cooldowns: Mutex::new(cooldowns),
             state_file,
+            generation: AtomicU64::new(0),
+            written: Mutex::new(0),
             observer: Arc::new(|_| {}),
         }
     }
@@ -337,13 +353,21 @@ impl Router {
     }
 
     /// Tries `candidates` in order until one produces its first token.
+    /// `agent` picks whose keys are used; `session` whose turn it is on a
+    /// shared embedded model.
     pub async fn start<'a>(
         &'a self,
         catalog: &'a Catalog<'a>,
         candidates: &[ModelSpec],
+        agent: &str,
         session: &str,
         req: &ChatRequest,
     ) -> Result<Answering<'a>, AllFailed> {
+        let call = Call {
+            agent,
+            session,
+            req,
+        };
         let mut attempts = Vec::new();
         let mut last = None;
         let mut overflowed_at: Option<u64> = None;
@@ -371,12 +395,12 @@ impl Router {
                 continue;
             }
             if let Some(window) = overflowed_at
-                && window_of(spec) <= window
+                && spec.budget() <= window
             {
                 attempts.push(Attempt {
                     model: spec.reference.clone(),
                     kind: None,
-                    message: format!("its context window ({}) is not larger", window_of(spec)),
+                    message: format!("its context window ({}) is not larger", spec.budget()),
                     took: Duration::ZERO,
                 });
                 continue;
@@ -384,7 +408,7 @@ impl Router {
             let started = Instant::now();
             let last_resort = !(i + 1..candidates.len()).any(|j| probe_all || cooling[j].is_none());
             let tried = self
-                .try_candidate(catalog, spec, session, req, last_resort, &mut attempts)
+                .try_candidate(catalog, spec, call, last_resort, &mut attempts)
                 .await;
             match tried {
                 Ok((stream, pending)) => {
@@ -396,6 +420,7 @@ impl Router {
                         attempts,
                         pending,
                         stream,
+                        agent: agent.to_string(),
                         session: session.to_string(),
                         req: req.clone(),
                         rest: candidates[i + 1..].to_vec(),
@@ -417,7 +442,7 @@ impl Router {
                     match decision {
                         Decision::Stop => break,
                         Decision::NextLargerWindow => {
-                            let w = window_of(spec);
+                            let w = spec.budget();
                             overflowed_at = Some(overflowed_at.map_or(w, |o| o.max(w)));
                         }
                         Decision::Next => {}
@@ -444,13 +469,17 @@ impl Router {
         &self,
         catalog: &Catalog<'_>,
         candidates: &[ModelSpec],
+        agent: &str,
         session: &str,
         req: &ChatRequest,
     ) -> Result<Completed, AllFailed> {
         let mut attempts = Vec::new();
         let mut from = 0;
         loop {
-            let mut a = match self.start(catalog, &candidates[from..], session, req).await {
+            let mut a = match self
+                .start(catalog, &candidates[from..], agent, session, req)
+                .await
+            {
                 Ok(a) => a,
                 Err(mut e) => {
                     attempts.append(&mut e.attempts);
@@ -507,18 +536,17 @@ impl Router {
         &self,
         catalog: &Catalog<'_>,
         spec: &ModelSpec,
-        session: &str,
-        req: &ChatRequest,
+        call: Call<'_>,
         last_resort: bool,
         attempts: &mut Vec<Attempt>,
     ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
-        let keys = self.ordered_keys(catalog, spec);
-        let load_deadline = Instant::now() + self.providers.timeouts(catalog, spec).first_event;
+        let keys = self.ordered_keys(catalog, spec, call.agent);
+        let load_deadline = Instant::now() + self.providers.timeouts(spec).first_event;
         let (mut k, mut waited, mut announced) = (0, false, false);
         loop {
             let key = keys.get(k);
             let started = Instant::now();
-            let e = match self.try_one(catalog, spec, session, req, key).await {
+            let e = match self.try_one(catalog, spec, call, key).await {
                 Ok(answering) => {
                     if let Some(key) = key {
                         self.update(|c| c.record_success(&key_cooldown(key)));
@@ -590,8 +618,13 @@ impl Router {
     }
 
     /// The provider's keys, those cooling down last (soonest back first).
-    fn ordered_keys(&self, catalog: &Catalog<'_>, spec: &ModelSpec) -> Vec<Credential> {
-        let mut keys = self.providers.keys(catalog, spec);
+    fn ordered_keys(
+        &self,
+        catalog: &Catalog<'_>,
+        spec: &ModelSpec,
+        agent: &str,
+    ) -> Vec<Credential> {
+        let mut keys = self.providers.keys(catalog, spec, agent);
         let now = now_ms();
         let until = |k: &Credential| {
             self.cooldowns
@@ -610,17 +643,16 @@ impl Router {
         &self,
         catalog: &Catalog<'_>,
         spec: &ModelSpec,
-        session: &str,
-        req: &ChatRequest,
+        call: Call<'_>,
         key: Option<&Credential>,
     ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
-        let work = self.open_until_answer(catalog, spec, session, req, key);
+        let work = self.open_until_answer(catalog, spec, call, key);
         tokio::pin!(work);
         tokio::select! {
             r = &mut work => return r,
             () = tokio::time::sleep(SLOW_START) => {}
         }
-        let announce = self.announce_if_loading(catalog, spec);
+        let announce = self.announce_if_loading(catalog, spec, call.agent);
         tokio::pin!(announce);
         tokio::select! {
             r = &mut work => return r,
@@ -629,11 +661,11 @@ impl Router {
         work.await
     }
 
-    async fn announce_if_loading(&self, catalog: &Catalog<'_>, spec: &ModelSpec) {
+    async fn announce_if_loading(&self, catalog: &Catalog<'_>, spec: &ModelSpec, agent: &str) {
         if !spec.local {
             return;
         }
-        let on = match self.providers.probe(catalog, spec, SLOW_START).await {
+        let on = match self.providers.probe(catalog, spec, agent, SLOW_START).await {
             Some(r) if matches!(r.state, Some(LoadState::Cold | LoadState::Loading)) => {
                 match r.server {
                     Some(kind) => format!("{} ({kind})", spec.provider),
@@ -657,13 +689,10 @@ impl Router {
 
     /// Whether `spec` can continue an answer given as a final assistant
     /// message. Hosted OpenAI-style APIs would start a new answer instead.
-    fn continues_prefill(&self, catalog: &Catalog<'_>, spec: &ModelSpec) -> bool {
-        let api = spec
-            .api
-            .or_else(|| catalog.provider(&spec.provider).and_then(|p| p.api));
-        match api {
-            Some(Api::AnthropicMessages | Api::Embedded) => true,
-            Some(Api::OpenAiCompletions) | None => spec.local,
+    fn continues_prefill(spec: &ModelSpec) -> bool {
+        match spec.api {
+            Api::AnthropicMessages | Api::Embedded => true,
+            Api::OpenAiCompletions => spec.local,
             _ => false,
         }
     }
@@ -677,13 +706,12 @@ impl Router {
         &self,
         catalog: &Catalog<'_>,
         spec: &ModelSpec,
-        session: &str,
-        req: &ChatRequest,
+        call: Call<'_>,
         key: Option<&Credential>,
     ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
         let mut stream = self
             .providers
-            .stream_with_key(catalog, spec, session, req, key)
+            .stream_with_key(catalog, spec, call.session, call.req, key)
             .await?;
         let mut pending = VecDeque::new();
         while let Some(item) = stream.next().await {
@@ -741,18 +769,34 @@ impl Router {
         });
     }
 
+    /// Changes the state under its lock; the file is written after the lock
+    /// is released (other turns never wait on the disk), newest state last.
     fn update(&self, f: impl FnOnce(&mut Cooldowns)) {
-        let Ok(mut c) = self.cooldowns.lock() else {
+        let snapshot = {
+            let Ok(mut c) = self.cooldowns.lock() else {
+                return;
+            };
+            let before = c.clone();
+            f(&mut c);
+            if *c == before || self.state_file.is_none() {
+                return;
+            }
+            let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+            (generation, c.clone())
+        };
+        let (generation, state) = snapshot;
+        let Some(path) = &self.state_file else { return };
+        let Ok(mut written) = self.written.lock() else {
             return;
         };
-        let before = c.clone();
-        f(&mut c);
-        if *c != before
-            && let Some(path) = &self.state_file
-        {
-            // Health state is advisory: failing to persist it must not fail
-            // the user's turn; the next change tries again.
-            let _ = c.save(path);
+        // A later change was saved first: this older state must not overwrite it.
+        if *written >= generation {
+            return;
+        }
+        // Health state is advisory: failing to persist it must not fail
+        // the user's turn; the next change tries again.
+        if state.save(path).is_ok() {
+            *written = generation;
         }
     }
 }
@@ -767,10 +811,6 @@ fn rotates_key(kind: ErrorKind) -> bool {
 
 fn key_cooldown(key: &Credential) -> String {
     format!("key:{}", key.id)
-}
-
-fn window_of(spec: &ModelSpec) -> u64 {
-    spec.context_tokens.unwrap_or(spec.context_window)
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use pincer_catalog::{Catalog, ModelRef, ModelSpec};
 use pincer_config::{Env, Loaded, load_text};
+use pincer_gguf::Silent;
 use pincer_llm::{ChatRequest, ErrorKind, Event, Message};
-use pincer_models::Silent;
 use pincer_router::{Providers, Router};
 use pincer_testkit::{FakeUpstream, LlamaServer, Step, sse_head};
 
@@ -66,11 +66,11 @@ async fn a_streaming_answer_cut_mid_way_is_continued_by_the_next_model() {
         &server.base_url(),
         "openai-completions",
     );
-    let catalog = Catalog::new(&loaded.config.models, &env);
+    let catalog = Catalog::new(&loaded.config.models);
     let router = Router::new(Providers::new(env.clone(), Arc::new(Silent)).unwrap(), None);
     let candidates = specs(&catalog);
     let mut a = router
-        .start(&catalog, &candidates, "s", &count())
+        .start(&catalog, &candidates, "main", "s", &count())
         .await
         .unwrap();
     let mut text = String::new();
@@ -95,11 +95,11 @@ async fn without_a_model_that_can_continue_the_error_is_returned() {
     let next = FakeUpstream::start(vec![vec![]]);
     let primary = cut_stream();
     let (loaded, env) = setup(&primary.base_url(), &next.base_url(), "openai-responses");
-    let catalog = Catalog::new(&loaded.config.models, &env);
+    let catalog = Catalog::new(&loaded.config.models);
     let router = Router::new(Providers::new(env.clone(), Arc::new(Silent)).unwrap(), None);
     let candidates = specs(&catalog);
     let mut a = router
-        .start(&catalog, &candidates, "s", &count())
+        .start(&catalog, &candidates, "main", "s", &count())
         .await
         .unwrap();
     let mut text = String::new();
@@ -125,11 +125,11 @@ async fn a_whole_answer_starts_over_on_the_next_model() {
         &server.base_url(),
         "openai-completions",
     );
-    let catalog = Catalog::new(&loaded.config.models, &env);
+    let catalog = Catalog::new(&loaded.config.models);
     let router = Router::new(Providers::new(env.clone(), Arc::new(Silent)).unwrap(), None);
     let candidates = specs(&catalog);
     let done = router
-        .complete(&catalog, &candidates, "s", &count())
+        .complete(&catalog, &candidates, "main", "s", &count())
         .await
         .unwrap();
     assert_eq!(done.spec.reference, "next/smollm2");

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use pincer_catalog::{Catalog, ModelRef, ModelSpec};
 use pincer_config::{Env, Loaded, load_text};
+use pincer_gguf::Silent;
 use pincer_llm::{ChatRequest, ErrorKind, Event, Message};
-use pincer_models::Silent;
 use pincer_router::{Providers, Router};
 use pincer_testkit::{FakeUpstream, Step, completions_stream, http_response, sse_head};
 
@@ -81,10 +81,10 @@ async fn run(
     s: &Setup,
     refs: &[&str],
 ) -> Result<(String, String, Vec<Option<ErrorKind>>), String> {
-    let catalog = Catalog::new(&s.loaded.config.models, &s.env);
+    let catalog = Catalog::new(&s.loaded.config.models);
     let candidates = specs(&catalog, refs);
     let mut a = r
-        .start(&catalog, &candidates, "t", &hello())
+        .start(&catalog, &candidates, "main", "t", &hello())
         .await
         .map_err(|e| e.to_string())?;
     let mut text = String::new();

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use pincer_catalog::{Catalog, ModelRef};
 use pincer_config::{Env, load_text};
+use pincer_gguf::Silent;
 use pincer_llm::{ChatRequest, ErrorKind, Event, Message};
-use pincer_models::Silent;
 use pincer_router::{Notice, Providers, Router};
 use pincer_testkit::{FakeUpstream, Step, completions_stream, http_response};
 
@@ -30,7 +30,7 @@ async fn turn(up: &FakeUpstream, vars: &[(&str, &str)], router: Option<&Router>)
     );
     let env = Env::from_pairs(vars);
     let loaded = load_text(&text, std::path::Path::new("/nowhere/openclaw.json"), &env);
-    let catalog = Catalog::new(&loaded.config.models, &env);
+    let catalog = Catalog::new(&loaded.config.models);
     let spec = catalog.model(&ModelRef::parse("acme/m").unwrap()).unwrap();
     let own;
     let router = match router {
@@ -44,7 +44,7 @@ async fn turn(up: &FakeUpstream, vars: &[(&str, &str)], router: Option<&Router>)
         messages: vec![Message::user("Hi")],
         ..ChatRequest::default()
     };
-    match router.start(&catalog, &[spec], "t", &req).await {
+    match router.start(&catalog, &[spec], "main", "t", &req).await {
         Ok(mut a) => {
             let mut text = String::new();
             while let Some(e) = a.next().await {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use pincer_llm::{Message, Reply, Usage};
+use pincer_types::{Message, Reply, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -363,11 +363,13 @@ impl SessionStore {
 
     fn save(&self, text: &str) -> Result<(), SessionError> {
         let path = self.dir.join("sessions.json");
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io("write", &path))?;
-        tmp.write_all(text.as_bytes()).map_err(io("write", &path))?;
-        tmp.persist(&path)
-            .map_err(|e| io("replace", &path)(e.error))?;
-        Ok(())
+        // Written beside the old index, synced, renamed over it and the
+        // folder synced: a crash leaves the old index or the new one, whole.
+        let mut file =
+            atomic_write_file::AtomicWriteFile::open(&path).map_err(io("write", &path))?;
+        file.write_all(text.as_bytes())
+            .map_err(io("write", &path))?;
+        file.commit().map_err(io("replace", &path))
     }
 }
 

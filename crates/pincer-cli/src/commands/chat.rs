@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use pincer_catalog::{AgentModels, Catalog, ModelSpec, candidate_chain, resolve};
+use pincer_catalog::{AgentModels, Catalog, ModelSpec, turn_candidates};
 use pincer_config::{Env, Loaded};
 use pincer_llm::{ChatRequest, Event, Message, Reply, cost};
 use pincer_router::{Attempt, Router, state_path};
@@ -30,14 +30,14 @@ struct Answer {
 }
 
 pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
-    let catalog = Catalog::new(&loaded.config.models, env);
+    let catalog = Catalog::new(&loaded.config.models);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
     let candidates = candidates(&catalog, &agent, args)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let providers = super::providers(loaded, env, &agent.id, Arc::new(Bar::new()))?;
+    let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Bar::new()))?;
     let router = Router::new(providers, env.state_dir().map(|d| state_path(&d)))
         .with_notices(|n| eprintln!("note: {n}"));
     let mut history = Vec::new();
@@ -46,6 +46,7 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
     }
     let session = Session {
         catalog: &catalog,
+        agent: &agent.id,
         args,
         router: &router,
         candidates: &candidates,
@@ -106,28 +107,23 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
     }
 }
 
-/// The models to try, in order: `--model`, else the agent's primary and fallbacks.
+/// The models to try, in order: `--model` (if the agent's allowlist lets it
+/// through), else the agent's primary and fallbacks: the gateway's rule.
 fn candidates(
     catalog: &Catalog<'_>,
     agent: &AgentModels,
     args: &ChatArgs,
 ) -> Result<Vec<ModelSpec>> {
-    if let Some(m) = &args.model {
-        let r = resolve(catalog, &agent.aliases, m)?;
-        return Ok(vec![r.spec]);
-    }
-    let (out, bad) = candidate_chain(catalog, agent);
+    let (out, bad) = turn_candidates(catalog, agent, args.model.as_deref())?;
     for (input, e) in bad {
         eprintln!("note: skipping {input}: {e}");
-    }
-    if out.is_empty() {
-        bail!("agent {} has no usable model", agent.id);
     }
     Ok(out)
 }
 
 struct Session<'a> {
     catalog: &'a Catalog<'a>,
+    agent: &'a str,
     args: &'a ChatArgs,
     router: &'a Router,
     candidates: &'a [ModelSpec],
@@ -148,7 +144,7 @@ impl Session<'_> {
             // start over on the next model instead of continuing.
             let done = self
                 .router
-                .complete(self.catalog, self.candidates, CLI_SESSION, &req)
+                .complete(self.catalog, self.candidates, self.agent, CLI_SESSION, &req)
                 .await?;
             let answer = Answer {
                 spec: done.spec,
@@ -161,7 +157,7 @@ impl Session<'_> {
         }
         let mut answering = self
             .router
-            .start(self.catalog, self.candidates, CLI_SESSION, &req)
+            .start(self.catalog, self.candidates, self.agent, CLI_SESSION, &req)
             .await?;
         let mut reply = Reply::default();
         while let Some(event) = answering.next().await {

@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use pincer_catalog::Catalog;
-use pincer_config::{Env, Loaded, Severity};
+use pincer_config::{Loaded, Severity};
 use serde_json::json;
 
-pub fn validate(loaded: &Loaded, env: &Env, as_json: bool) -> Result<ExitCode> {
-    let catalog = Catalog::new(&loaded.config.models, env);
+pub fn validate(loaded: &Loaded, as_json: bool) -> Result<ExitCode> {
+    let catalog = Catalog::new(&loaded.config.models);
     let diags = super::diagnostics(loaded, &catalog);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;

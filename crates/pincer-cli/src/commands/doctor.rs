@@ -6,9 +6,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use pincer_catalog::{Catalog, roles};
 use pincer_config::{Env, Loaded};
-use pincer_doctor::{KeyState, ModelStatus, Report, Severity, diagnose, models_to_check, statuses};
+use pincer_doctor::{ModelStatus, Report, Severity, diagnose, models_to_check, statuses};
+use pincer_gguf::Silent;
 use pincer_llm::LoadState;
-use pincer_models::Silent;
 
 use crate::cli::{DoctorArgs, StatusArgs};
 use crate::commands::models::pick_agent;
@@ -22,15 +22,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 pub fn status(loaded: &Loaded, env: &Env, args: &StatusArgs) -> Result<ExitCode> {
-    let catalog = Catalog::new(&loaded.config.models, env);
+    let catalog = Catalog::new(&loaded.config.models);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
-    let providers = super::providers(loaded, env, &agent.id, Arc::new(Silent))?;
+    let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Silent))?;
     let refs = models_to_check(loaded, &catalog, &agent);
     let agent_roles = roles(&catalog, &agent);
     let models = runtime()?.block_on(statuses(
         &catalog,
         &providers,
         env,
+        &agent.id,
         &agent_roles,
         &refs,
         args.probe,
@@ -70,15 +71,7 @@ fn status_row(m: &ModelStatus) -> Vec<String> {
     } else {
         m.base_url.clone().unwrap_or_else(dash)
     };
-    let keys = match &m.keys {
-        KeyState::Present { names } if names.len() == 1 => names[0].clone(),
-        KeyState::Present { names } => format!("{} keys ({}, …)", names.len(), names[0]),
-        KeyState::Missing { env } => match env.first() {
-            Some(v) => format!("missing (${v})"),
-            None => "missing".into(),
-        },
-        KeyState::NotNeeded => dash(),
-    };
+    let keys = format::key(&m.keys);
     let cooldown = m
         .cooldown
         .as_ref()
@@ -147,10 +140,10 @@ fn load_state(s: LoadState) -> String {
 }
 
 pub fn run(loaded: &Loaded, env: &Env, args: &DoctorArgs) -> Result<ExitCode> {
-    let catalog = Catalog::new(&loaded.config.models, env);
+    let catalog = Catalog::new(&loaded.config.models);
     let diagnostics = super::diagnostics(loaded, &catalog);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
-    let providers = super::providers(loaded, env, &agent.id, Arc::new(Silent))?;
+    let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Silent))?;
     let report = runtime()?.block_on(diagnose(loaded, &diagnostics, env, &providers, &agent));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

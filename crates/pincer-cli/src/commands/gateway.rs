@@ -22,8 +22,10 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
     let state_dir = env
         .state_dir()
         .context("no state dir: set OPENCLAW_STATE_DIR or HOME")?;
-    let default_agent = super::models::pick_agent(&loaded, None)?;
-    let providers = super::providers(&loaded, env, &default_agent.id, Arc::new(Bar::new()))?;
+    // Every agent calls with its own keys (its own auth-profiles.json).
+    let agents = pincer_catalog::agents(&loaded.config);
+    let ids: Vec<&str> = agents.iter().map(|a| a.id.as_str()).collect();
+    let providers = super::providers(&loaded, env, &ids, Arc::new(Bar::new()))?;
     let router = Router::new(providers, Some(state_path(&state_dir)))
         .with_notices(|n| tracing::info!("{n}"));
     // The config and catalog serve until the process ends.
@@ -33,7 +35,7 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let gw = Gateway::new(loaded, env, settings, router, &state_dir)?;
+        let gw = Gateway::new(loaded, settings, router, &state_dir)?;
         let unknown = gw.unknown_providers(&args.keep_warm);
         if !unknown.is_empty() {
             anyhow::bail!(

@@ -38,7 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Command::Config(ConfigCommand::Validate(args)) => {
             let path = args.path.as_deref().or(cli.config.as_deref());
-            config::validate(&pincer_config::load(path, &env)?, &env, args.json)
+            config::validate(&pincer_config::load(path, &env)?, args.json)
         }
         Command::Gateway(args) => {
             gateway::run(usable_config(cli.config.as_deref(), &env)?, &env, &args)
@@ -53,19 +53,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Providers with the agent's auth profiles; a profile store that cannot be
-/// read is reported and skipped.
+/// Providers with each agent's own auth profiles (the first is the one a
+/// command is about); a profile store that cannot be read is reported and
+/// skipped.
 pub(crate) fn providers(
     loaded: &Loaded,
     env: &Env,
-    agent: &str,
-    progress: std::sync::Arc<dyn pincer_models::Progress>,
+    agents: &[&str],
+    progress: std::sync::Arc<dyn pincer_gguf::Progress>,
 ) -> Result<pincer_router::Providers> {
-    let (credentials, problem) = pincer_router::Credentials::load(&loaded.config.auth, env, agent);
-    if let Some(p) = problem {
-        eprintln!("warning: {p}; its auth profiles are not used");
+    let mut providers = pincer_router::Providers::new(env.clone(), progress)?;
+    for agent in agents {
+        let (credentials, problem) =
+            pincer_router::Credentials::load(&loaded.config.auth, env, agent);
+        if let Some(p) = problem {
+            eprintln!("warning: {p}; its auth profiles are not used");
+        }
+        providers = providers.with_credentials(agent, credentials);
     }
-    Ok(pincer_router::Providers::new(env.clone(), progress)?.with_credentials(credentials))
+    Ok(providers)
 }
 
 /// Config problems plus the catalog's reference checks, in file order.
@@ -82,7 +88,7 @@ pub fn diagnostics(loaded: &Loaded, catalog: &Catalog<'_>) -> Vec<Diagnostic> {
 /// warnings are counted on stderr.
 fn usable_config(path: Option<&Path>, env: &Env) -> Result<Loaded> {
     let loaded = pincer_config::load(path, env)?;
-    let catalog = Catalog::new(&loaded.config.models, env);
+    let catalog = Catalog::new(&loaded.config.models);
     let diags = diagnostics(&loaded, &catalog);
     let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {

@@ -1,13 +1,16 @@
 //! `pincer models list|resolve`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use pincer_catalog::{
-    AgentModels, Aliases, Catalog, ModelSpec, Provider, agents, configured_refs,
-    resolve as resolve_model, roles,
+    AgentModels, Aliases, Catalog, ModelSpec, agents, configured_refs, resolve as resolve_model,
+    roles,
 };
 use pincer_config::{Env, Loaded};
+use pincer_gguf::Silent;
+use pincer_router::KeyStatus;
 use serde_json::json;
 
 use crate::cli::{ListArgs, ResolveArgs};
@@ -28,7 +31,7 @@ pub(crate) fn pick_agent(loaded: &Loaded, id: Option<&str>) -> Result<AgentModel
 }
 
 pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
-    let catalog = Catalog::new(&loaded.config.models, env);
+    let catalog = Catalog::new(&loaded.config.models);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
     let roles = roles(&catalog, &agent);
     if let Some(p) = &args.provider
@@ -65,12 +68,14 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
             })
     };
     models.sort_by_key(|m| rank(m).unwrap_or(usize::MAX));
+    // The router's own key rule, so "missing" here is what a turn would miss.
+    let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Silent))?;
+    let key = |m: &ModelSpec| providers.key_status(&catalog, m, &agent.id);
 
     if args.json {
         let rows: Vec<_> = models
             .iter()
             .map(|m| {
-                let p = catalog.provider(&m.provider);
                 json!({
                     "ref": m.reference,
                     "alias": agent.aliases.of(&m.reference),
@@ -80,7 +85,7 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
                     "maxTokens": m.max_tokens,
                     "cost": m.cost,
                     "local": m.local,
-                    "key": p.map(|p| &p.key),
+                    "key": key(m),
                     "roles": roles.get(&m.reference).cloned().unwrap_or_default(),
                 })
             })
@@ -104,15 +109,12 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
         "ROLE",
     ]);
     for m in &models {
-        let key = catalog
-            .provider(&m.provider)
-            .map(|p| format::key(&p.key))
-            .unwrap_or_default();
+        let key = format::key(&key(m));
         t.add_row(vec![
             m.reference.clone(),
             agent.aliases.of(&m.reference).unwrap_or("").to_string(),
             m.provider.clone(),
-            m.api.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            m.api.to_string(),
             format::tokens(m.context_window),
             format::tokens(m.max_tokens),
             format::cost(&m.cost),
@@ -135,21 +137,22 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
 }
 
 pub fn resolve(loaded: &Loaded, env: &Env, args: &ResolveArgs) -> Result<ExitCode> {
-    let catalog = Catalog::new(&loaded.config.models, env);
+    let catalog = Catalog::new(&loaded.config.models);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
     let resolved = resolve_model(&catalog, &agent.aliases, &args.model)?;
     let spec = &resolved.spec;
-    let provider = catalog.provider(&spec.provider);
     let role = roles(&catalog, &agent)
         .remove(&spec.reference)
         .unwrap_or_default();
     let allowed = agent.allow.allows(spec, &agent.aliases);
+    let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Silent))?;
+    let key = providers.key_status(&catalog, spec, &agent.id);
     if args.json {
         let out = json!({
             "input": resolved.input,
             "alias": resolved.alias,
             "model": spec,
-            "key": provider.map(|p| &p.key),
+            "key": key,
             "agent": agent.id,
             "roles": role,
             "allowed": allowed,
@@ -157,7 +160,7 @@ pub fn resolve(loaded: &Loaded, env: &Env, args: &ResolveArgs) -> Result<ExitCod
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    print_spec(spec, provider, &agent.aliases, &resolved.alias);
+    print_spec(spec, &key, &agent.aliases, &resolved.alias);
     let role = if role.is_empty() {
         "-".to_string()
     } else {
@@ -176,12 +179,7 @@ pub fn resolve(loaded: &Loaded, env: &Env, args: &ResolveArgs) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_spec(
-    spec: &ModelSpec,
-    provider: Option<&Provider>,
-    aliases: &Aliases,
-    via: &Option<String>,
-) {
+fn print_spec(spec: &ModelSpec, key: &KeyStatus, aliases: &Aliases, via: &Option<String>) {
     let alias = via
         .clone()
         .or_else(|| aliases.of(&spec.reference).map(str::to_string));
@@ -197,12 +195,7 @@ fn print_spec(
     };
     let row = |field: &str, value: String| println!("  {field:<16}{value:<34}{}", origin(field));
     row("name", spec.name.clone());
-    row(
-        "api",
-        spec.api
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "(none)".into()),
-    );
+    row("api", spec.api.to_string());
     row(
         "baseUrl",
         spec.base_url.clone().unwrap_or_else(|| "(none)".into()),
@@ -233,9 +226,7 @@ fn print_spec(
         "where",
         if spec.local { "local" } else { "hosted" }
     );
-    if let Some(p) = provider {
-        println!("  {:<16}{}", "key", format::key(&p.key));
-    }
+    println!("  {:<16}{}", "key", format::key(key));
     if let Some(s) = &spec.status {
         println!("  {:<16}{s}", "status");
     }

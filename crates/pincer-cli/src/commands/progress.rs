@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pincer_models::Progress;
+use pincer_gguf::Progress;
 
 pub struct Bar {
     bar: Mutex<Option<ProgressBar>>,

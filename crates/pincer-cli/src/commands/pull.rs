@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use pincer_config::Env;
-use pincer_models::{Download, PullSource, download, models_dir};
+use pincer_gguf::{Download, PullSource, download, models_dir};
 use serde_json::json;
 
 use super::progress::Bar;
@@ -53,7 +53,7 @@ fn report(
     args: &PullArgs,
     path: &std::path::Path,
     relative: &str,
-    done: Option<&pincer_models::Downloaded>,
+    done: Option<&pincer_gguf::Downloaded>,
 ) -> Result<()> {
     if args.json {
         let out = json!({

@@ -1,17 +1,15 @@
 //! `anthropic-messages`: `POST {baseUrl}/v1/messages` with `x-api-key` and
 //! `anthropic-version`. Thinking comes in its own content blocks.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value, json};
 
-use super::{Decoder, WireRequest, field_str, field_u64, parse_json, stream_error};
-use crate::error::{ErrorKind, ProviderError};
-use crate::event::{Event, FinishReason};
-use crate::request::{Message, ToolChoice};
+use super::{Decoder, ToolIndex, WireRequest, field_str, field_u64, parse_json, stream_error};
 use crate::sse::SseEvent;
-use crate::think::ThinkSplitter;
-use crate::usage::Usage;
+use pincer_types::ThinkSplitter;
+use pincer_types::Usage;
+use pincer_types::{ErrorKind, ProviderError};
+use pincer_types::{Event, FinishReason};
+use pincer_types::{Message, ToolChoice};
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
@@ -141,14 +139,19 @@ fn add_usage(total: &mut Usage, u: &Value) {
 pub struct MessagesDecoder {
     think: ThinkSplitter,
     /// Content block index → our tool-call index.
-    tools: HashMap<u64, usize>,
+    tools: ToolIndex,
     usage: Usage,
     stop: Option<FinishReason>,
     done: bool,
 }
 
 impl MessagesDecoder {
-    fn block(&mut self, index: u64, block: &Value, out: &mut Vec<Event>) {
+    fn block(
+        &mut self,
+        index: u64,
+        block: &Value,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ProviderError> {
         match field_str(block, "type") {
             Some("text") => {
                 if let Some(t) = field_str(block, "text") {
@@ -161,8 +164,7 @@ impl MessagesDecoder {
                 }
             }
             Some("tool_use") => {
-                let next = self.tools.len();
-                let i = *self.tools.entry(index).or_insert(next);
+                let i = self.tools.dense(index)?;
                 // Streams send `input: {}` here and the JSON in deltas.
                 let input = block
                     .get("input")
@@ -176,6 +178,7 @@ impl MessagesDecoder {
             }
             _ => {}
         }
+        Ok(())
     }
 
     fn end(&mut self, out: &mut Vec<Event>) {
@@ -200,7 +203,7 @@ impl Decoder for MessagesDecoder {
                 }
             }
             "content_block_start" => {
-                self.block(index, v.get("content_block").unwrap_or(&Value::Null), out);
+                self.block(index, v.get("content_block").unwrap_or(&Value::Null), out)?;
             }
             "content_block_delta" => {
                 let d = v.get("delta").unwrap_or(&Value::Null);
@@ -214,8 +217,7 @@ impl Decoder for MessagesDecoder {
                         }
                     }
                     Some("input_json_delta") => {
-                        let next = self.tools.len();
-                        let i = *self.tools.entry(index).or_insert(next);
+                        let i = self.tools.dense(index)?;
                         out.push(Event::ToolCall {
                             index: i,
                             id: None,
@@ -272,7 +274,7 @@ pub fn parse_reply(body: &str) -> Result<Vec<Event>, ProviderError> {
     let mut d = MessagesDecoder::default();
     let mut out = Vec::new();
     for (i, block) in content.iter().enumerate() {
-        d.block(i as u64, block, &mut out);
+        d.block(i as u64, block, &mut out)?;
     }
     if let Some(u) = v.get("usage") {
         add_usage(&mut d.usage, u);

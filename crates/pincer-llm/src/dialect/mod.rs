@@ -7,10 +7,11 @@ mod openai_responses;
 
 use serde_json::Value;
 
-use crate::error::{ErrorKind, ProviderError, classify_stream_error};
-use crate::event::Event;
-use crate::request::{ChatRequest, ReasoningEffort};
+use crate::classify::classify_stream_error;
 use crate::sse::{SseDecoder, SseEvent};
+use pincer_types::Event;
+use pincer_types::{ChatRequest, ReasoningEffort};
+use pincer_types::{ErrorKind, ProviderError};
 
 pub use anthropic_messages::ANTHROPIC_VERSION;
 
@@ -149,6 +150,38 @@ impl StreamDecoder {
     }
 }
 
+/// Most tool calls one reply may make. A server's own call numbers (OpenAI's
+/// `index`, Responses' `output_index`, Anthropic's block `index`) are mapped
+/// to dense numbers from 0, so a hostile number allocates nothing; a reply
+/// with more distinct calls than this is refused.
+pub const MAX_TOOL_CALLS: usize = 128;
+
+/// The server's tool-call numbers → dense indices, at most `MAX_TOOL_CALLS`.
+#[derive(Debug, Default)]
+struct ToolIndex {
+    seen: Vec<u64>,
+}
+
+impl ToolIndex {
+    fn dense(&mut self, wire: u64) -> Result<usize, ProviderError> {
+        if let Some(i) = self.seen.iter().position(|&w| w == wire) {
+            return Ok(i);
+        }
+        if self.seen.len() >= MAX_TOOL_CALLS {
+            return Err(ProviderError::new(
+                ErrorKind::Protocol,
+                format!("the server sent more than {MAX_TOOL_CALLS} tool calls in one reply"),
+            ));
+        }
+        self.seen.push(wire);
+        Ok(self.seen.len() - 1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
 fn parse_json(data: &str) -> Result<Value, ProviderError> {
     serde_json::from_str(data).map_err(|e| {
         let shown: String = data.chars().take(120).collect();
@@ -169,4 +202,22 @@ fn field_str<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
 
 fn field_u64(v: &Value, key: &str) -> Option<u64> {
     v.get(key).and_then(Value::as_u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_indices_are_dense_and_bounded() {
+        let mut t = ToolIndex::default();
+        assert_eq!(t.dense(4_000_000_000).ok(), Some(0));
+        assert_eq!(t.dense(7).ok(), Some(1));
+        assert_eq!(t.dense(4_000_000_000).ok(), Some(0));
+        for i in 0..(MAX_TOOL_CALLS as u64 - 2) {
+            assert!(t.dense(100 + i).is_ok());
+        }
+        let e = t.dense(1).err().map(|e| e.kind);
+        assert_eq!(e, Some(ErrorKind::Protocol));
+    }
 }

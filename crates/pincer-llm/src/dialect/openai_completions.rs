@@ -3,13 +3,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Decoder, WireRequest, field_str, field_u64, parse_json, stream_error};
-use crate::error::{ErrorKind, ProviderError};
-use crate::event::{Event, FinishReason};
-use crate::request::{Message, ToolChoice};
+use super::{Decoder, ToolIndex, WireRequest, field_str, field_u64, parse_json, stream_error};
 use crate::sse::SseEvent;
-use crate::think::ThinkSplitter;
-use crate::usage::Usage;
+use pincer_types::ThinkSplitter;
+use pincer_types::Usage;
+use pincer_types::{ErrorKind, ProviderError};
+use pincer_types::{Event, FinishReason};
+use pincer_types::{Message, ToolChoice};
 
 /// Fields servers use for reasoning beside `content`.
 const REASONING_FIELDS: [&str; 3] = ["reasoning_content", "reasoning", "reasoning_text"];
@@ -131,12 +131,13 @@ pub struct CompletionsDecoder {
     think: ThinkSplitter,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
+    calls: ToolIndex,
     done: bool,
 }
 
 impl CompletionsDecoder {
     /// One choice's `delta` (streaming) or `message` (whole reply).
-    fn content(&mut self, d: &Value, out: &mut Vec<Event>) {
+    fn content(&mut self, d: &Value, out: &mut Vec<Event>) -> Result<(), ProviderError> {
         for f in REASONING_FIELDS {
             if let Some(r) = field_str(d, f).filter(|r| !r.is_empty()) {
                 out.push(Event::Reasoning { delta: r.into() });
@@ -146,14 +147,13 @@ impl CompletionsDecoder {
             self.think.push(text, out);
         }
         let Some(calls) = d.get("tool_calls").and_then(Value::as_array) else {
-            return;
+            return Ok(());
         };
         for (pos, c) in calls.iter().enumerate() {
             let f = c.get("function");
+            let wire = field_u64(c, "index").unwrap_or(pos as u64);
             out.push(Event::ToolCall {
-                index: field_u64(c, "index")
-                    .and_then(|i| usize::try_from(i).ok())
-                    .unwrap_or(pos),
+                index: self.calls.dense(wire)?,
                 id: field_str(c, "id").map(str::to_string),
                 name: f.and_then(|f| field_str(f, "name")).map(str::to_string),
                 arguments: f
@@ -166,16 +166,22 @@ impl CompletionsDecoder {
                     .unwrap_or_default(),
             });
         }
+        Ok(())
     }
 
-    fn chunk(&mut self, v: &Value, message_key: &str, out: &mut Vec<Event>) {
+    fn chunk(
+        &mut self,
+        v: &Value,
+        message_key: &str,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ProviderError> {
         if let Some(choice) = v
             .get("choices")
             .and_then(Value::as_array)
             .and_then(|c| c.first())
         {
             if let Some(d) = choice.get(message_key) {
-                self.content(d, out);
+                self.content(d, out)?;
             }
             if let Some(f) = field_str(choice, "finish_reason") {
                 self.finish = Some(FinishReason::from_wire(f));
@@ -184,6 +190,7 @@ impl CompletionsDecoder {
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(usage(u));
         }
+        Ok(())
     }
 
     fn end(&mut self, out: &mut Vec<Event>) {
@@ -211,8 +218,7 @@ impl Decoder for CompletionsDecoder {
         if v.get("error").is_some() {
             return Err(stream_error(data));
         }
-        self.chunk(&v, "delta", out);
-        Ok(())
+        self.chunk(&v, "delta", out)
     }
 
     fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), ProviderError> {
@@ -242,7 +248,7 @@ pub fn parse_reply(body: &str) -> Result<Vec<Event>, ProviderError> {
     }
     let mut d = CompletionsDecoder::default();
     let mut out = Vec::new();
-    d.chunk(&v, "message", &mut out);
+    d.chunk(&v, "message", &mut out)?;
     d.end(&mut out);
     Ok(out)
 }

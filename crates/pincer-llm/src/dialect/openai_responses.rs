@@ -1,17 +1,15 @@
 //! `openai-responses`: `POST {baseUrl}/responses`. Reasoning arrives as its own
 //! items, apart from `output_text`, so it cannot leak into the answer.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value, json};
 
-use super::{Decoder, WireRequest, field_str, field_u64, parse_json, stream_error};
-use crate::error::{ErrorKind, ProviderError};
-use crate::event::{Event, FinishReason};
-use crate::request::{Message, ToolChoice};
+use super::{Decoder, ToolIndex, WireRequest, field_str, field_u64, parse_json, stream_error};
 use crate::sse::SseEvent;
-use crate::think::ThinkSplitter;
-use crate::usage::Usage;
+use pincer_types::ThinkSplitter;
+use pincer_types::Usage;
+use pincer_types::{ErrorKind, ProviderError};
+use pincer_types::{Event, FinishReason};
+use pincer_types::{Message, ToolChoice};
 
 pub fn body(w: &WireRequest<'_>) -> Value {
     let mut b = Map::new();
@@ -102,20 +100,29 @@ fn usage(u: &Value) -> Usage {
 #[derive(Default)]
 pub struct ResponsesDecoder {
     think: ThinkSplitter,
-    /// output_index of a function_call item → our tool-call index, and
-    /// whether its arguments arrived in deltas.
-    calls: HashMap<u64, (usize, bool)>,
+    /// output_index of a function_call item → our tool-call index.
+    calls: ToolIndex,
+    /// By tool-call index: its arguments arrived in deltas.
+    streamed: Vec<bool>,
     done: bool,
 }
 
 impl ResponsesDecoder {
-    fn call_index(&mut self, output_index: u64) -> usize {
-        let next = self.calls.len();
-        self.calls.entry(output_index).or_insert((next, false)).0
+    fn call_index(&mut self, output_index: u64) -> Result<usize, ProviderError> {
+        let i = self.calls.dense(output_index)?;
+        if self.streamed.len() <= i {
+            self.streamed.resize(i + 1, false);
+        }
+        Ok(i)
     }
 
     /// A whole output item (non-streaming, or `output_item.done` for calls).
-    fn item(&mut self, output_index: u64, item: &Value, out: &mut Vec<Event>) {
+    fn item(
+        &mut self,
+        output_index: u64,
+        item: &Value,
+        out: &mut Vec<Event>,
+    ) -> Result<(), ProviderError> {
         match field_str(item, "type") {
             Some("reasoning") => {
                 for part in ["content", "summary"] {
@@ -144,7 +151,7 @@ impl ResponsesDecoder {
                 }
             }
             Some("function_call") => {
-                let index = self.call_index(output_index);
+                let index = self.call_index(output_index)?;
                 out.push(Event::ToolCall {
                     index,
                     id: field_str(item, "call_id").map(str::to_string),
@@ -154,6 +161,7 @@ impl ResponsesDecoder {
             }
             _ => {}
         }
+        Ok(())
     }
 
     fn end(&mut self, response: &Value, out: &mut Vec<Event>) {
@@ -208,7 +216,7 @@ impl Decoder for ResponsesDecoder {
             "response.output_item.added" => {
                 let item = v.get("item").unwrap_or(&Value::Null);
                 if field_str(item, "type") == Some("function_call") {
-                    let index = self.call_index(output_index);
+                    let index = self.call_index(output_index)?;
                     out.push(Event::ToolCall {
                         index,
                         id: field_str(item, "call_id").map(str::to_string),
@@ -218,10 +226,8 @@ impl Decoder for ResponsesDecoder {
                 }
             }
             "response.function_call_arguments.delta" => {
-                let index = self.call_index(output_index);
-                if let Some(entry) = self.calls.get_mut(&output_index) {
-                    entry.1 = true;
-                }
+                let index = self.call_index(output_index)?;
+                self.streamed[index] = true;
                 out.push(Event::ToolCall {
                     index,
                     id: None,
@@ -232,11 +238,11 @@ impl Decoder for ResponsesDecoder {
             "response.output_item.done" => {
                 // Servers that send a call whole, without argument deltas.
                 let item = v.get("item").unwrap_or(&Value::Null);
-                let streamed = self.calls.get(&output_index).is_some_and(|c| c.1);
-                if field_str(item, "type") == Some("function_call") && !streamed {
-                    self.item(output_index, item, out);
-                    if let Some(entry) = self.calls.get_mut(&output_index) {
-                        entry.1 = true;
+                if field_str(item, "type") == Some("function_call") {
+                    let index = self.call_index(output_index)?;
+                    if !self.streamed[index] {
+                        self.item(output_index, item, out)?;
+                        self.streamed[index] = true;
                     }
                 }
             }
@@ -279,7 +285,7 @@ pub fn parse_reply(body: &str) -> Result<Vec<Event>, ProviderError> {
     let mut d = ResponsesDecoder::default();
     let mut out = Vec::new();
     for (i, item) in output.iter().enumerate() {
-        d.item(i as u64, item, &mut out);
+        d.item(i as u64, item, &mut out)?;
     }
     d.end(&v, &mut out);
     Ok(out)

@@ -11,7 +11,8 @@ use reqwest::header::{CONTENT_RANGE, ETAG, HeaderMap, RANGE};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
-use crate::error::ModelsError;
+use crate::error::GgufError;
+use crate::files::{lock_beside, part_path};
 use crate::progress::Progress;
 use crate::verify;
 
@@ -39,24 +40,18 @@ pub struct Downloaded {
     pub resumed_from: u64,
 }
 
-pub fn part_path(dest: &Path) -> PathBuf {
-    let mut name = dest.file_name().unwrap_or_default().to_os_string();
-    name.push(".part");
-    dest.with_file_name(name)
-}
-
 pub async fn download(
     http: &reqwest::Client,
     d: &Download,
     progress: &dyn Progress,
-) -> Result<Downloaded, ModelsError> {
+) -> Result<Downloaded, GgufError> {
     if let Some(dir) = d.dest.parent() {
         tokio::fs::create_dir_all(dir)
             .await
-            .map_err(|e| ModelsError::io(dir, e))?;
+            .map_err(|e| GgufError::io(dir, e))?;
     }
     // One writer per file: a second `pull` of the same file waits.
-    let _lock = crate::default_model::lock_beside(&d.dest, "download").await?;
+    let _lock = lock_beside(&d.dest, "download").await?;
     let part = part_path(&d.dest);
     let resumed_from = file_len(&part).await;
     let mut expected = d.sha256.clone();
@@ -88,11 +83,11 @@ pub async fn download(
     let (check_path, want) = (part.clone(), expected.clone());
     let sha256 = tokio::task::spawn_blocking(move || verify::check(&check_path, want.as_deref()))
         .await
-        .map_err(|e| ModelsError::BadSource(format!("checksum task failed: {e}")))??;
+        .map_err(|e| GgufError::BadSource(format!("checksum task failed: {e}")))??;
     let bytes = file_len(&part).await;
     tokio::fs::rename(&part, &d.dest)
         .await
-        .map_err(|e| ModelsError::io(&d.dest, e))?;
+        .map_err(|e| GgufError::io(&d.dest, e))?;
     Ok(Downloaded {
         path: d.dest.clone(),
         bytes,
@@ -104,8 +99,8 @@ pub async fn download(
 
 enum Fetch {
     /// Worth another try: the connection dropped, the server hiccuped.
-    Retry(ModelsError),
-    Fatal(ModelsError),
+    Retry(GgufError),
+    Fatal(GgufError),
 }
 
 /// One GET, appending to the part file from where it ends.
@@ -125,7 +120,7 @@ async fn fetch_into(
     }
     let url = d.url.to_string();
     let mut resp = req.send().await.map_err(|e| {
-        Fetch::Retry(ModelsError::Network {
+        Fetch::Retry(GgufError::Network {
             url: url.clone(),
             message: e.to_string(),
         })
@@ -137,7 +132,7 @@ async fn fetch_into(
             if start != Some(have) {
                 // Not the range we asked for: start over rather than guess.
                 truncate(part).await.map_err(Fetch::Fatal)?;
-                return Err(Fetch::Retry(ModelsError::Network {
+                return Err(Fetch::Retry(GgufError::Network {
                     url,
                     message: "the server resumed at the wrong offset".into(),
                 }));
@@ -153,7 +148,7 @@ async fn fetch_into(
         s => {
             let message = resp.text().await.unwrap_or_default();
             let message: String = message.trim().chars().take(200).collect();
-            let err = ModelsError::Http {
+            let err = GgufError::Http {
                 url,
                 status: s.as_u16(),
                 message,
@@ -176,14 +171,14 @@ async fn fetch_into(
         .truncate(!append)
         .open(part)
         .await
-        .map_err(|e| Fetch::Fatal(ModelsError::io(part, e)))?;
+        .map_err(|e| Fetch::Fatal(GgufError::io(part, e)))?;
     let label = d.dest.file_name().unwrap_or_default().to_string_lossy();
     progress.begin(&label, total);
     let mut done = offset;
     progress.set(done);
     loop {
         let chunk = resp.chunk().await.map_err(|e| {
-            Fetch::Retry(ModelsError::Network {
+            Fetch::Retry(GgufError::Network {
                 url: url.clone(),
                 message: format!("download cut at {done} bytes: {e}"),
             })
@@ -198,20 +193,20 @@ async fn fetch_into(
         };
         file.write_all(&chunk)
             .await
-            .map_err(|e| Fetch::Fatal(ModelsError::io(part, e)))?;
+            .map_err(|e| Fetch::Fatal(GgufError::io(part, e)))?;
         done += chunk.len() as u64;
         progress.set(done);
     }
     file.flush()
         .await
-        .map_err(|e| Fetch::Fatal(ModelsError::io(part, e)))?;
+        .map_err(|e| Fetch::Fatal(GgufError::io(part, e)))?;
     file.sync_all()
         .await
-        .map_err(|e| Fetch::Fatal(ModelsError::io(part, e)))?;
+        .map_err(|e| Fetch::Fatal(GgufError::io(part, e)))?;
     if let Some(t) = total
         && done < t
     {
-        return Err(Fetch::Retry(ModelsError::Network {
+        return Err(Fetch::Retry(GgufError::Network {
             url,
             message: format!("download cut at {done} of {t} bytes"),
         }));
@@ -259,11 +254,11 @@ async fn file_len(path: &Path) -> u64 {
     tokio::fs::metadata(path).await.map_or(0, |m| m.len())
 }
 
-async fn truncate(path: &Path) -> Result<(), ModelsError> {
+async fn truncate(path: &Path) -> Result<(), GgufError> {
     tokio::fs::File::create(path)
         .await
         .map(|_| ())
-        .map_err(|e| ModelsError::io(path, e))
+        .map_err(|e| GgufError::io(path, e))
 }
 
 #[cfg(test)]

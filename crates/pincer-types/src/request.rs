@@ -92,7 +92,7 @@ impl Message {
     }
 
     /// Characters that count toward the prompt, for the context estimate.
-    pub(crate) fn prompt_chars(&self) -> usize {
+    pub fn prompt_chars(&self) -> usize {
         match self {
             Message::System { text } | Message::User { text } => text.len(),
             Message::Assistant {

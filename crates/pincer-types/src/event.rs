@@ -92,14 +92,19 @@ impl Reply {
                 name,
                 arguments,
             } => {
-                while self.tool_calls.len() <= *index {
+                // Decoders number calls densely from 0; a number past the
+                // end starts a new call rather than growing a gap.
+                if *index >= self.tool_calls.len() {
                     self.tool_calls.push(ToolCall {
                         id: String::new(),
                         name: String::new(),
                         arguments: String::new(),
                     });
                 }
-                let call = &mut self.tool_calls[*index];
+                let last = self.tool_calls.len() - 1;
+                let Some(call) = self.tool_calls.get_mut((*index).min(last)) else {
+                    return;
+                };
                 if let Some(id) = id {
                     call.id.clone_from(id);
                 }

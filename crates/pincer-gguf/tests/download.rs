@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use axum::Router;
 use axum::http::HeaderValue;
 use pincer_config::Env;
-use pincer_models::{
-    Download, ModelsError, PullSource, SMOLLM2, Silent, download, ensure_default, sha256_file,
+use pincer_gguf::{
+    Download, GgufError, PullSource, SMOLLM2, Silent, download, ensure_default, sha256_file,
 };
 use pincer_testkit::{FakeUpstream, Step, gguf_path};
 use tower_http::services::ServeDir;
@@ -153,7 +153,7 @@ async fn a_wrong_checksum_fails_and_leaves_nothing_behind() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, ModelsError::Checksum { .. }), "{err}");
+    assert!(matches!(err, GgufError::Checksum { .. }), "{err}");
     assert!(err.to_string().contains(&wrong), "{err}");
     assert!(!dest.exists() && !part(&dest).exists());
 }
@@ -184,7 +184,7 @@ async fn the_servers_advertised_checksum_is_used_and_enforced() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, ModelsError::Checksum { .. }), "{err}");
+    assert!(matches!(err, GgufError::Checksum { .. }), "{err}");
     assert!(!dest.exists());
 }
 
@@ -204,10 +204,7 @@ async fn not_found_and_not_gguf_are_clear_errors() {
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(err, ModelsError::Http { status: 404, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, GgufError::Http { status: 404, .. }), "{err}");
     assert!(err.to_string().contains("missing.gguf"), "{err}");
 
     let err = download(
@@ -217,7 +214,7 @@ async fn not_found_and_not_gguf_are_clear_errors() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, ModelsError::NotGguf(_)), "{err}");
+    assert!(matches!(err, GgufError::NotGguf(_)), "{err}");
     assert!(!dest.exists() && !part(&dest).exists());
 }
 

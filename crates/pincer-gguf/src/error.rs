@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ModelsError {
+pub enum GgufError {
     #[error("no data directory: set PINCER_DATA_DIR or HOME")]
     NoDataDir,
     #[error("{}: {source}", path.display())]
@@ -36,9 +36,9 @@ pub enum ModelsError {
     },
 }
 
-impl ModelsError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> ModelsError {
-        ModelsError::Io {
+impl GgufError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> GgufError {
+        GgufError::Io {
             path: path.to_path_buf(),
             source,
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use pincer_config::Env;
 use url::Url;
 
-use crate::error::ModelsError;
+use crate::error::GgufError;
 
 const HF_DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
@@ -28,17 +28,17 @@ pub struct PullSource {
 }
 
 impl PullSource {
-    pub fn parse(input: &str, env: &Env) -> Result<PullSource, ModelsError> {
+    pub fn parse(input: &str, env: &Env) -> Result<PullSource, GgufError> {
         let input = input.trim();
         if input.starts_with("http://") || input.starts_with("https://") {
             let url = Url::parse(input)
-                .map_err(|e| ModelsError::BadSource(format!("{input}: not a valid URL: {e}")))?;
+                .map_err(|e| GgufError::BadSource(format!("{input}: not a valid URL: {e}")))?;
             let name = url
                 .path_segments()
                 .and_then(|mut s| s.next_back())
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| {
-                    ModelsError::BadSource(format!("{input}: the URL does not end in a file name"))
+                    GgufError::BadSource(format!("{input}: the URL does not end in a file name"))
                 })?;
             let name = name.to_string();
             return Ok(PullSource {
@@ -57,14 +57,14 @@ impl PullSource {
                 .iter()
                 .all(|p| !p.is_empty() && *p != "." && *p != "..");
         if !valid {
-            return Err(ModelsError::BadSource(format!(
+            return Err(GgufError::BadSource(format!(
                 "{input}: expected owner/repo/file.gguf (a Hugging Face file) or an http(s) URL"
             )));
         }
         let (repo, file) = (parts[..2].join("/"), parts[2..].join("/"));
         let url = format!("{}/{repo}/resolve/{revision}/{file}", hf_endpoint(env));
         let url = Url::parse(&url)
-            .map_err(|e| ModelsError::BadSource(format!("{url}: not a valid URL: {e}")))?;
+            .map_err(|e| GgufError::BadSource(format!("{url}: not a valid URL: {e}")))?;
         Ok(PullSource {
             url,
             relative: PathBuf::from(repo).join(file),
