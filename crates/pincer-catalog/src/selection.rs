@@ -348,10 +348,7 @@ pub fn turn_candidates(
 
 /// The agent's primary then its fallbacks, as models, without repeats;
 /// entries that do not resolve come back beside them, with the reason.
-pub fn candidate_chain(
-    catalog: &Catalog<'_>,
-    agent: &AgentModels,
-) -> (Vec<ModelSpec>, Skipped) {
+pub fn candidate_chain(catalog: &Catalog<'_>, agent: &AgentModels) -> (Vec<ModelSpec>, Skipped) {
     let (mut specs, mut bad) = (Vec::<ModelSpec>::new(), Vec::new());
     for input in std::iter::once(&agent.primary).chain(&agent.fallbacks) {
         match resolve(catalog, &agent.aliases, input) {

@@ -51,6 +51,7 @@ fn has(list: &[(String, String)], check: &str, subject: &str) -> bool {
 }
 
 #[test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 fn doctor_finds_the_classic_local_model_mistakes() {
     let server = LlamaServer::start_with_ctx(2048);
     let home = tempfile::tempdir().unwrap();
@@ -135,6 +136,7 @@ fn doctor_finds_the_classic_local_model_mistakes() {
 }
 
 #[test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 fn a_sound_local_setup_passes_with_warnings_only() {
     let server = LlamaServer::start_with_ctx(2048);
     let home = tempfile::tempdir().unwrap();

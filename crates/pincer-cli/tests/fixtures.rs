@@ -154,7 +154,7 @@ fn merge_mode_resolves_anthropic_fallbacks_from_the_catalog() {
         );
         assert_eq!(r["api"], "anthropic-messages");
         assert_eq!(r["local"], false);
-        assert_eq!(r["key"]["status"], "missing");
+        assert_eq!(r["key"]["state"], "missing");
         assert!(r["contextWindow"].as_u64().unwrap() >= 200_000);
         assert!(r["cost"]["input"].as_f64().unwrap() > 0.0);
     }

@@ -106,15 +106,25 @@ fn assert_same(ours: &Reply, theirs: &Value) {
         theirs["usage"]["prompt_tokens"].as_u64().unwrap(),
         "the GGUF's chat template renders the same prompt"
     );
-    assert_eq!(
-        ours.usage.output,
-        theirs["usage"]["completion_tokens"].as_u64().unwrap()
-    );
     let finish = theirs["choices"][0]["finish_reason"].as_str().unwrap();
     assert_eq!(ours.finish, Some(FinishReason::from_wire(finish)));
+    let their_output = theirs["usage"]["completion_tokens"].as_u64().unwrap();
+    if finish == "length" {
+        assert_eq!(ours.usage.output, their_output, "both stop at the cap");
+    } else {
+        // An answer that ended on the model's end-of-generation token: builds
+        // of llama-server differ on whether that token counts (seen: 7 vs 8
+        // for the same text), so one token apart is the same answer.
+        assert!(
+            ours.usage.output.abs_diff(their_output) <= 1,
+            "output tokens: ours {} vs llama-server {their_output}",
+            ours.usage.output
+        );
+    }
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn greedy_answers_match_llama_server_token_for_token() {
     let _one = one_at_a_time().await;
     let server = LlamaServer::start();
@@ -138,6 +148,7 @@ async fn greedy_answers_match_llama_server_token_for_token() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn streams_token_by_token_and_stops_at_max_tokens() {
     let _one = one_at_a_time().await;
     let model = load().await;
@@ -158,6 +169,7 @@ async fn streams_token_by_token_and_stops_at_max_tokens() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn stop_strings_end_the_answer_and_are_never_sent() {
     let _one = one_at_a_time().await;
     let model = load().await;
@@ -171,6 +183,7 @@ async fn stop_strings_end_the_answer_and_are_never_sent() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn a_prompt_over_the_window_is_refused_with_both_numbers() {
     let _one = one_at_a_time().await;
     let mut opts = options();
@@ -196,6 +209,7 @@ async fn a_prompt_over_the_window_is_refused_with_both_numbers() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn dropping_the_stream_cancels_and_the_model_stays_usable() {
     let _one = one_at_a_time().await;
     let model = load().await;
@@ -223,6 +237,7 @@ async fn dropping_the_stream_cancels_and_the_model_stays_usable() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn sessions_take_turns_on_one_model() {
     let _one = one_at_a_time().await;
     let model = load().await;
@@ -280,6 +295,7 @@ async fn a_missing_or_broken_file_is_a_clear_error() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn a_final_assistant_message_is_continued_like_llama_server_does() {
     let _one = one_at_a_time().await;
     let server = LlamaServer::start();
@@ -305,6 +321,7 @@ async fn a_final_assistant_message_is_continued_like_llama_server_does() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn a_seed_makes_sampling_repeatable() {
     let _one = one_at_a_time().await;
     let model = load().await;
@@ -331,6 +348,7 @@ async fn a_seed_makes_sampling_repeatable() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn repetition_penalties_change_the_greedy_answer() {
     let _one = one_at_a_time().await;
     let model = load().await;

@@ -2,279 +2,253 @@
 //! (`chat.completion.chunk` frames, then `[DONE]`) or whole. Reasoning is
 //! never part of the reply: chat clients show `content` as the answer.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
-use futures_util::{StreamExt as _, stream};
-use pincer_llm::{ChatRequest, Event, FinishReason, Message, Reply, ToolCall, Usage};
-use serde_json::{Value, json};
+use pincer_llm::{ChatRequest, Event, FinishReason, Message, ToolCall, Usage};
+use pincer_router::Completed;
+use serde::{Deserialize, Serialize};
 
-use crate::Gateway;
 use crate::error::ApiError;
-use crate::plan::plan;
+use crate::settings::Settings;
+use crate::surface::{Frames, Surface, Turn};
 use crate::turn::Out;
-use crate::wire::{self, frame, new_id, unix_now};
+use crate::wire::{
+    self, Content, Extra, FunctionDef, Metadata, Seed, Stop, WireToolChoice, done, frame, new_id,
+    unix_now,
+};
 
-struct Parsed {
-    model: String,
-    req: ChatRequest,
-    stream: bool,
-    include_usage: bool,
+/// Fields OpenAI defines that Pincer accepts and does not use.
+const KNOWN: [&str; 17] = [
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "response_format",
+    "parallel_tool_calls",
+    "metadata",
+    "store",
+    "service_tier",
+    "modalities",
+    "audio",
+    "prediction",
+    "prompt_cache_key",
+    "safety_identifier",
+    "verbosity",
+    "web_search_options",
+    "functions",
+    "function_call",
+];
+
+/// A chat completion request, as the SDKs send it.
+#[derive(Debug, Deserialize)]
+pub struct ChatBody {
+    model: Option<String>,
+    #[serde(default)]
+    messages: Vec<WireMessage>,
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    frequency_penalty: Option<f64>,
+    presence_penalty: Option<f64>,
+    seed: Option<Seed>,
+    stop: Option<Stop>,
+    reasoning_effort: Option<String>,
+    tools: Option<Vec<WireTool>>,
+    tool_choice: Option<WireToolChoice>,
+    n: Option<u64>,
     user: Option<String>,
+    #[serde(flatten)]
+    extra: Extra,
 }
 
-pub async fn handle(
-    State(gw): State<&'static Gateway>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    if !gw.settings.chat_completions {
-        return Err(ApiError::Disabled(
-            "/v1/chat/completions is disabled (gateway.http.endpoints.chatCompletions.enabled)",
-        ));
-    }
-    let p = parse(&wire::parse_body(&body)?)?;
-    let plan = plan(gw, &p.model, &headers, p.user.as_deref(), "openai")?;
-    let id = new_id("chatcmpl-");
-    if !p.stream {
-        let done = gw.complete(&plan, &p.req).await?;
-        let model = done.spec.reference.clone();
-        // `model` echoes what was asked for (as OpenClaw does); who
-        // answered is in `metadata.model` and the header.
-        let body = whole(
-            &id,
-            &p.model,
-            &done.reply,
-            wire::metadata(&model, &done.attempts),
-        );
-        let mut response = axum::Json(body).into_response();
-        wire::with_model(&mut response, &model);
-        return Ok(response);
-    }
-    let started = gw.stream(plan, p.req).await?;
-    let chunks = Chunks {
-        id,
-        model: p.model,
-        created: unix_now(),
-        include_usage: p.include_usage,
-        finish: None,
-        usage: Usage::default(),
-    };
-    let role = chunks.delta(json!({"role": "assistant", "content": ""}), None);
-    let frames = stream::unfold(
-        (started.rx, chunks, false),
-        |(mut rx, mut c, ended)| async move {
-            if ended {
-                return None;
-            }
-            let (batch, ended) = match rx.recv().await {
-                Some(out) => c.frames(out),
-                // The turn ended without finishing: never a silent success.
-                None => (c.error(&ApiError::Incomplete), true),
-            };
-            Some((stream::iter(batch), (rx, c, ended)))
-        },
-    )
-    .flatten();
-    Ok(wire::sse_response(
-        &started.model,
-        stream::iter([role]).chain(frames),
-    ))
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
 }
 
-/// Turns the events of a streamed turn into chunk frames.
-struct Chunks {
+#[derive(Debug, Deserialize)]
+struct WireMessage {
+    #[serde(default)]
+    role: String,
+    content: Option<Content>,
+    tool_calls: Option<Vec<WireCall>>,
+    tool_call_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireCall {
+    id: Option<String>,
+    function: Option<WireFunction>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireFunction {
+    name: Option<String>,
+    arguments: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireTool {
+    #[serde(rename = "type", default)]
+    kind: String,
+    function: Option<FunctionDef>,
+}
+
+/// What the reply needs of the request.
+pub struct Echo {
     id: String,
     model: String,
-    created: u64,
     include_usage: bool,
-    finish: Option<FinishReason>,
-    usage: Usage,
 }
 
-const DONE: &[u8] = b"data: [DONE]\n\n";
+impl Surface for ChatBody {
+    const KEY: &'static str = "openai";
+    type Echo = Echo;
+    type Frames = Chunks;
 
-impl Chunks {
-    fn base(&self) -> Value {
-        json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model})
+    fn enabled(settings: &Settings) -> Result<(), ApiError> {
+        if settings.chat_completions {
+            Ok(())
+        } else {
+            Err(ApiError::Disabled(
+                "/v1/chat/completions is disabled (gateway.http.endpoints.chatCompletions.enabled)",
+            ))
+        }
     }
 
-    fn delta(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        frame(None, &chunk_json(&self.base(), delta, finish))
-    }
-
-    /// The frames for one thing the turn sent, and whether the stream ends.
-    fn frames(&mut self, out: Out) -> (Vec<Bytes>, bool) {
-        let frames = match out {
-            Out::Event(Event::Text { delta }) if !delta.is_empty() => {
-                vec![self.delta(json!({"content": delta}), None)]
-            }
-            Out::Event(Event::ToolCall {
-                index,
-                id,
-                name,
-                arguments,
-            }) => {
-                let mut call = json!({"index": index, "function": {"arguments": arguments}});
-                if let Some(id) = id {
-                    call["id"] = json!(id);
-                    call["type"] = json!("function");
-                }
-                if let Some(name) = name {
-                    call["function"]["name"] = json!(name);
-                }
-                vec![self.delta(json!({"tool_calls": [call]}), None)]
-            }
-            Out::Event(Event::Usage { usage }) => {
-                self.usage = usage;
-                vec![]
-            }
-            Out::Event(Event::Done { finish }) => {
-                self.finish = Some(finish);
-                vec![]
-            }
-            Out::Event(_) => vec![],
-            Out::Finished { model, attempts } => {
-                let finish = self.finish.as_ref().map_or("stop", FinishReason::as_str);
-                let mut last = chunk_json(&self.base(), json!({}), Some(finish));
-                last["metadata"] = wire::metadata(&model, &attempts);
-                let mut out = vec![frame(None, &last)];
-                if self.include_usage {
-                    let mut u = self.base();
-                    u["choices"] = json!([]);
-                    u["usage"] = usage_json(&self.usage);
-                    out.push(frame(None, &u));
-                }
-                out.push(Bytes::from_static(DONE));
-                return (out, true);
-            }
-            Out::Error(e) => return (self.error(&e), true),
-        };
-        (frames, false)
-    }
-
-    /// An error frame (the SDKs raise it) and `[DONE]`, as OpenClaw ends
-    /// a failed stream; the missing finish chunk marks the answer as cut.
-    fn error(&self, e: &ApiError) -> Vec<Bytes> {
-        vec![frame(None, &e.body()), Bytes::from_static(DONE)]
-    }
-}
-
-fn chunk_json(base: &Value, delta: Value, finish: Option<&str>) -> Value {
-    let mut c = base.clone();
-    c["choices"] = json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
-    c
-}
-
-fn usage_json(u: &Usage) -> Value {
-    json!({
-        "prompt_tokens": u.prompt_tokens(),
-        "completion_tokens": u.output,
-        "total_tokens": u.prompt_tokens() + u.output,
-        "prompt_tokens_details": {"cached_tokens": u.cache_read},
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning},
-    })
-}
-
-fn whole(id: &str, model: &str, reply: &Reply, metadata: Value) -> Value {
-    let mut message = json!({
-        "role": "assistant",
-        "content": if reply.text.is_empty() && !reply.tool_calls.is_empty() { Value::Null } else { json!(reply.text) },
-        "refusal": null,
-    });
-    if !reply.tool_calls.is_empty() {
-        message["tool_calls"] = reply
-            .tool_calls
-            .iter()
-            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
-            .collect();
-    }
-    let finish = reply.finish.as_ref().map_or("stop", FinishReason::as_str);
-    json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": unix_now(),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
-        "usage": usage_json(&reply.usage),
-        "system_fingerprint": null,
-        "metadata": metadata,
-    })
-}
-
-fn parse(v: &Value) -> Result<Parsed, ApiError> {
-    let model = wire::str_field(v, "model")?
-        .unwrap_or("openclaw")
-        .to_string();
-    if let Some(n) = v.get("n").and_then(Value::as_u64)
-        && n != 1
-    {
-        return Err(ApiError::BadRequest("only n = 1 is supported".into()));
-    }
-    let messages = match v.get("messages") {
-        Some(Value::Array(list)) if !list.is_empty() => messages(list)?,
-        _ => {
+    fn turn(self) -> Result<Turn<Echo>, ApiError> {
+        if self.n.is_some_and(|n| n != 1) {
+            return Err(ApiError::BadRequest("only n = 1 is supported".into()));
+        }
+        if self.messages.is_empty() {
             return Err(ApiError::BadRequest(
                 "`messages` must be a non-empty list".into(),
             ));
         }
-    };
-    let (tools, tool_choice) = wire::tools_and_choice(v, true)?;
-    let req = ChatRequest {
-        messages,
-        tools,
-        tool_choice,
-        top_p: wire::top_p(v)?,
-        seed: wire::seed(v)?,
-        frequency_penalty: wire::penalty(v, "frequency_penalty")?,
-        presence_penalty: wire::penalty(v, "presence_penalty")?,
-        max_tokens: match wire::u64_field(v, "max_completion_tokens")? {
+        let messages = messages(self.messages)?;
+        let tools = self
+            .tools
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                wire::function_only(&t.kind, i)?;
+                t.function
+                    .unwrap_or(FunctionDef {
+                        name: None,
+                        description: None,
+                        parameters: None,
+                    })
+                    .into_tool(&format!("tools[{i}]"), "function.name")
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (tools, tool_choice) = wire::tool_choice(
+            tools,
+            self.tool_choice,
+            r#"{"type": "function", "function": {"name": …}}"#,
+        )?;
+        let max_tokens = match wire::positive(self.max_completion_tokens, "max_completion_tokens")?
+        {
             Some(n) => Some(n),
-            None => wire::u64_field(v, "max_tokens")?,
-        },
-        temperature: wire::temperature(v)?,
-        reasoning_effort: wire::effort(wire::str_field(v, "reasoning_effort")?)?,
-        stop: wire::stop(v)?,
-    };
-    Ok(Parsed {
-        model,
-        req,
-        stream: wire::bool_field(v, "stream")?,
-        include_usage: v
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        user: wire::str_field(v, "user")?.map(str::to_string),
-    })
+            None => wire::positive(self.max_tokens, "max_tokens")?,
+        };
+        let req = ChatRequest {
+            messages,
+            tools,
+            tool_choice,
+            top_p: wire::top_p(self.top_p)?,
+            seed: self.seed.map(Seed::bits),
+            frequency_penalty: wire::penalty(self.frequency_penalty, "frequency_penalty")?,
+            presence_penalty: wire::penalty(self.presence_penalty, "presence_penalty")?,
+            max_tokens,
+            temperature: wire::temperature(self.temperature)?,
+            reasoning_effort: wire::effort(self.reasoning_effort.as_deref())?,
+            stop: Stop::into_vec(self.stop),
+        };
+        let model = self.model.unwrap_or_else(|| "openclaw".into());
+        Ok(Turn {
+            echo: Echo {
+                id: new_id("chatcmpl-"),
+                model: model.clone(),
+                include_usage: self
+                    .stream_options
+                    .and_then(|o| o.include_usage)
+                    .unwrap_or(false),
+            },
+            model,
+            user: self.user,
+            stream: self.stream.unwrap_or(false),
+            req,
+            ignored: wire::ignored(&self.extra, &KNOWN),
+        })
+    }
+
+    fn whole(echo: &Echo, done: &Completed) -> Response {
+        let r = &done.reply;
+        // `model` echoes what was asked for (as OpenClaw does); who
+        // answered is in `metadata.model` and the header.
+        axum::Json(Completion {
+            id: &echo.id,
+            object: "chat.completion",
+            created: unix_now(),
+            model: &echo.model,
+            choices: [Choice {
+                index: 0,
+                message: AssistantOut {
+                    role: "assistant",
+                    content: (!r.text.is_empty() || r.tool_calls.is_empty())
+                        .then_some(r.text.as_str()),
+                    refusal: None,
+                    tool_calls: r.tool_calls.iter().map(CallOut::from).collect(),
+                },
+                logprobs: None,
+                finish_reason: finish_str(r.finish.as_ref()),
+            }],
+            usage: WireUsage::from(&r.usage),
+            system_fingerprint: None,
+            metadata: Metadata::new(&done.spec.reference, &done.attempts),
+        })
+        .into_response()
+    }
+
+    fn frames(echo: Echo) -> Chunks {
+        Chunks {
+            echo,
+            created: unix_now(),
+            finish: None,
+            usage: Usage::default(),
+        }
+    }
 }
 
-fn messages(list: &[Value]) -> Result<Vec<Message>, ApiError> {
+fn finish_str(f: Option<&FinishReason>) -> &str {
+    f.map_or("stop", FinishReason::as_str)
+}
+
+fn messages(list: Vec<WireMessage>) -> Result<Vec<Message>, ApiError> {
     let mut out = Vec::with_capacity(list.len());
-    for (i, m) in list.iter().enumerate() {
+    for (i, m) in list.into_iter().enumerate() {
         let at = format!("messages[{i}]");
-        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
-        let content = m.get("content").unwrap_or(&Value::Null);
-        let text = || wire::content_text(content, &at);
-        out.push(match role {
-            "system" | "developer" => Message::System { text: text()? },
-            "user" => Message::User { text: text()? },
+        let text = Content::text(m.content, &at)?;
+        out.push(match m.role.as_str() {
+            "system" | "developer" => Message::System { text },
+            "user" => Message::User { text },
             "assistant" => Message::Assistant {
-                text: text()?,
+                text,
                 reasoning: None,
-                tool_calls: assistant_calls(m, &at)?,
+                tool_calls: assistant_calls(m.tool_calls.unwrap_or_default(), &at)?,
             },
             "tool" => {
-                let call_id = wire::str_field(m, "tool_call_id")?
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!("{at}: `tool_call_id` is missing"))
-                    })?
-                    .to_string();
+                let call_id = m.tool_call_id.ok_or_else(|| {
+                    ApiError::BadRequest(format!("{at}: `tool_call_id` is missing"))
+                })?;
                 let name = tool_name(&out, &call_id);
                 Message::Tool {
                     call_id,
                     name,
-                    content: text()?,
+                    content: text,
                 }
             }
             other => {
@@ -303,38 +277,271 @@ pub fn tool_name(earlier: &[Message], call_id: &str) -> String {
         .unwrap_or_default()
 }
 
-fn assistant_calls(m: &Value, at: &str) -> Result<Vec<ToolCall>, ApiError> {
-    let Some(Value::Array(calls)) = m.get("tool_calls") else {
-        return Ok(Vec::new());
-    };
+fn assistant_calls(calls: Vec<WireCall>, at: &str) -> Result<Vec<ToolCall>, ApiError> {
     calls
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(j, c)| {
-            let f = c.get("function").unwrap_or(&Value::Null);
-            let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
+            let f = c.function.unwrap_or(WireFunction {
+                name: None,
+                arguments: None,
+            });
+            let name = f.name.ok_or_else(|| {
                 ApiError::BadRequest(format!("{at}.tool_calls[{j}]: `function.name` is missing"))
             })?;
             Ok(ToolCall {
-                id: c
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                name: name.to_string(),
-                arguments: f
-                    .get("arguments")
-                    .and_then(Value::as_str)
-                    .unwrap_or("{}")
-                    .to_string(),
+                id: c.id.unwrap_or_default(),
+                name,
+                arguments: f.arguments.unwrap_or_else(|| "{}".into()),
             })
         })
         .collect()
 }
 
+/// `chat.completion`.
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [Choice<'a>; 1],
+    usage: WireUsage,
+    system_fingerprint: Option<()>,
+    metadata: Metadata,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: AssistantOut<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct AssistantOut<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<CallOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct CallOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionOut<'a>,
+}
+
+impl<'a> From<&'a ToolCall> for CallOut<'a> {
+    fn from(c: &'a ToolCall) -> Self {
+        CallOut {
+            id: &c.id,
+            kind: "function",
+            function: FunctionOut {
+                name: Some(&c.name),
+                arguments: &c.arguments,
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: CachedTokens,
+    completion_tokens_details: ReasoningTokens,
+}
+
+#[derive(Serialize)]
+struct CachedTokens {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningTokens {
+    reasoning_tokens: u64,
+}
+
+impl From<&Usage> for WireUsage {
+    fn from(u: &Usage) -> Self {
+        WireUsage {
+            prompt_tokens: u.prompt_tokens(),
+            completion_tokens: u.output,
+            total_tokens: u.prompt_tokens() + u.output,
+            prompt_tokens_details: CachedTokens {
+                cached_tokens: u.cache_read,
+            },
+            completion_tokens_details: ReasoningTokens {
+                reasoning_tokens: u.reasoning,
+            },
+        }
+    }
+}
+
+/// `chat.completion.chunk`.
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Vec<ChunkChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<WireUsage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'a str>,
+}
+
+#[derive(Default, Serialize)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<CallDelta<'a>>,
+}
+
+#[derive(Serialize)]
+struct CallDelta<'a> {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionOut<'a>,
+}
+
+/// Turns the events of a streamed turn into chunk frames.
+pub struct Chunks {
+    echo: Echo,
+    created: u64,
+    finish: Option<FinishReason>,
+    usage: Usage,
+}
+
+impl Chunks {
+    fn chunk<'a>(&'a self, delta: Delta<'a>, finish: Option<&'a str>) -> Chunk<'a> {
+        Chunk {
+            id: &self.echo.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.echo.model,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            usage: None,
+            metadata: None,
+        }
+    }
+
+    fn delta(&self, delta: Delta<'_>) -> SseEvent {
+        frame(None, &self.chunk(delta, None))
+    }
+
+    /// An error frame (the SDKs raise it) and `[DONE]`, as OpenClaw ends a
+    /// failed stream; the missing finish chunk marks the answer as cut.
+    fn error(e: &ApiError) -> Vec<SseEvent> {
+        vec![frame(None, &e.body()), done()]
+    }
+}
+
+impl Frames for Chunks {
+    fn head(&mut self) -> Vec<SseEvent> {
+        vec![self.delta(Delta {
+            role: Some("assistant"),
+            content: Some(""),
+            ..Delta::default()
+        })]
+    }
+
+    fn out(&mut self, out: Out) -> (Vec<SseEvent>, bool) {
+        let frames = match out {
+            Out::Event(Event::Text { delta }) if !delta.is_empty() => vec![self.delta(Delta {
+                content: Some(&delta),
+                ..Delta::default()
+            })],
+            Out::Event(Event::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            }) => vec![self.delta(Delta {
+                tool_calls: vec![CallDelta {
+                    index,
+                    kind: id.is_some().then_some("function"),
+                    id: id.as_deref(),
+                    function: FunctionOut {
+                        name: name.as_deref(),
+                        arguments: &arguments,
+                    },
+                }],
+                ..Delta::default()
+            })],
+            Out::Event(Event::Usage { usage }) => {
+                self.usage = usage;
+                vec![]
+            }
+            Out::Event(Event::Done { finish }) => {
+                self.finish = Some(finish);
+                vec![]
+            }
+            Out::Event(_) => vec![],
+            Out::Finished { model, attempts } => {
+                let mut last = self.chunk(Delta::default(), Some(finish_str(self.finish.as_ref())));
+                last.metadata = Some(Metadata::new(&model, &attempts));
+                let mut out = vec![frame(None, &last)];
+                if self.echo.include_usage {
+                    let mut u = self.chunk(Delta::default(), None);
+                    u.choices.clear();
+                    u.usage = Some(WireUsage::from(&self.usage));
+                    out.push(frame(None, &u));
+                }
+                out.push(done());
+                return (out, true);
+            }
+            Out::Error(e) => return (Chunks::error(&e), true),
+        };
+        (frames, false)
+    }
+
+    fn cut(&mut self) -> Vec<SseEvent> {
+        Chunks::error(&ApiError::Incomplete)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    fn parse(v: &Value) -> Result<Turn<Echo>, ApiError> {
+        wire::read::<ChatBody>(v.to_string().as_bytes())?.turn()
+    }
 
     #[test]
     fn parses_the_shapes_the_sdks_send() {
@@ -353,9 +560,11 @@ mod tests {
             "stop": "END",
             "stream": true,
             "stream_options": {"include_usage": true},
+            "top_k": 40,
+            "logprobs": false,
         });
         let p = parse(&v).unwrap();
-        assert!(p.stream && p.include_usage);
+        assert!(p.stream && p.echo.include_usage);
         assert_eq!(p.req.max_tokens, Some(50));
         assert_eq!(p.req.stop, vec!["END"]);
         assert_eq!(p.req.tools[0].name, "get_weather");
@@ -367,6 +576,8 @@ mod tests {
                 content: "sunny".into()
             }
         );
+        // Kept and named, not refused: OpenAI does not know `top_k`.
+        assert_eq!(p.ignored, vec!["top_k"]);
     }
 
     #[test]
@@ -387,6 +598,10 @@ mod tests {
             ),
             (
                 json!({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}),
+                "`temperature`: invalid type",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "temperature": 3}),
                 "`temperature` must be a number from 0 to 2",
             ),
             (
@@ -397,9 +612,54 @@ mod tests {
                 json!({"messages": [{"role": "user", "content": "x"}], "presence_penalty": -3}),
                 "`presence_penalty` must be a number from -2 to 2",
             ),
+            (
+                json!({"messages": [{"role": "user", "content": 7}]}),
+                "`messages[0].content`",
+            ),
+            (json!({"messages": "hi"}), "`messages`"),
+            (json!(["not", "an", "object"]), "not a request"),
         ] {
             let e = parse(&body).err().unwrap().to_string();
-            assert!(e.contains(needle), "{e}");
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    /// Odd shapes never panic: every field of the request in the wrong type.
+    #[test]
+    fn any_field_of_any_type_is_an_error_not_a_panic() {
+        let odd = [
+            json!(null),
+            json!(1),
+            json!("x"),
+            json!([]),
+            json!({}),
+            json!(true),
+        ];
+        for field in [
+            "model",
+            "messages",
+            "stream",
+            "stream_options",
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "seed",
+            "stop",
+            "tools",
+            "tool_choice",
+            "n",
+            "user",
+            "reasoning_effort",
+        ] {
+            for v in &odd {
+                let mut body = json!({"messages": [{"role": "user", "content": "x"}]});
+                body[field] = v.clone();
+                let _ = parse(&body);
+                let mut body =
+                    json!({"messages": [{"role": "user", "content": "x", "tool_calls": [{}]}]});
+                body["messages"][0][field] = v.clone();
+                let _ = parse(&body);
+            }
         }
     }
 }

@@ -4,8 +4,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pincer_llm::ErrorKind;
-use pincer_router::AllFailed;
+use pincer_llm::{ErrorKind, ProviderError};
+use pincer_router::{AllFailed, Attempt};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,12 +22,43 @@ pub enum ApiError {
     UnknownModel { message: String },
     #[error("{0}")]
     Disabled(&'static str),
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
     /// The turn stopped without finishing its answer (and said nothing why).
     #[error("the answer ended before it was complete")]
     Incomplete,
     /// No candidate answered.
     #[error("{0}")]
     Upstream(Box<AllFailed>),
+    /// The answer broke after it began and no other model could continue
+    /// it: the upstream's own words, and what was tried to rescue it.
+    #[error("{0}")]
+    MidAnswer(Box<MidAnswer>),
+}
+
+/// An answer that broke after it began.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", mid_answer(.model, .error, .attempts))]
+pub struct MidAnswer {
+    pub model: String,
+    pub error: ProviderError,
+    pub attempts: Vec<Attempt>,
+}
+
+fn mid_answer(model: &str, error: &ProviderError, attempts: &[Attempt]) -> String {
+    let mut s = format!("{model} stopped mid-answer: {error}");
+    let rescues: Vec<String> = attempts
+        .iter()
+        .filter(|a| a.model != model)
+        .map(ToString::to_string)
+        .collect();
+    if !rescues.is_empty() {
+        s.push_str(&format!(
+            "; no other model could continue it ({})",
+            rescues.join("; ")
+        ));
+    }
+    s
 }
 
 impl ApiError {
@@ -39,27 +70,23 @@ impl ApiError {
             ApiError::NotFound(_) | ApiError::UnknownModel { .. } | ApiError::Disabled(_) => {
                 StatusCode::NOT_FOUND
             }
-            ApiError::Upstream(f) => upstream_status(f),
+            ApiError::Upstream(f) => status_of(f.last.as_ref().map(|e| e.kind)),
+            ApiError::MidAnswer(m) => status_of(Some(m.error.kind)),
             ApiError::Incomplete => StatusCode::BAD_GATEWAY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
     fn kind(&self) -> (&'static str, Option<&'static str>) {
         match self {
-            ApiError::BadRequest(_) => ("invalid_request_error", None),
+            ApiError::BadRequest(_) | ApiError::TooLarge(_) => ("invalid_request_error", None),
             ApiError::Unauthorized => ("unauthorized", None),
             ApiError::LockedOut(_) => ("rate_limit_error", None),
             ApiError::NotFound(_) | ApiError::Disabled(_) => ("not_found_error", None),
             ApiError::UnknownModel { .. } => ("invalid_request_error", Some("model_not_found")),
             ApiError::Incomplete => ("api_error", None),
-            ApiError::Upstream(f) => match f.last.as_ref().map(|e| e.kind) {
-                Some(ErrorKind::BadRequest) => ("invalid_request_error", None),
-                Some(ErrorKind::ContextOverflow) => {
-                    ("invalid_request_error", Some("context_length_exceeded"))
-                }
-                Some(ErrorKind::RateLimit) => ("rate_limit_error", None),
-                _ => ("api_error", None),
-            },
+            ApiError::Upstream(f) => kind_of(f.last.as_ref().map(|e| e.kind)),
+            ApiError::MidAnswer(m) => kind_of(Some(m.error.kind)),
         }
     }
 
@@ -70,16 +97,20 @@ impl ApiError {
     }
 }
 
-/// Whose fault, as a status: the request's (400), the upstreams' (502), a
-/// rate limit (429), or everyone cooling down or overloaded (503).
-fn upstream_status(f: &AllFailed) -> StatusCode {
-    match f.last.as_ref().map(|e| e.kind) {
-        Some(ErrorKind::BadRequest | ErrorKind::ContextOverflow) => StatusCode::BAD_REQUEST,
-        Some(ErrorKind::RateLimit) => StatusCode::TOO_MANY_REQUESTS,
-        Some(ErrorKind::Overloaded | ErrorKind::ModelLoading) => StatusCode::SERVICE_UNAVAILABLE,
-        Some(ErrorKind::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-        None => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_GATEWAY,
+/// The status the failure policy gives the failure that decided the turn.
+fn status_of(kind: Option<ErrorKind>) -> StatusCode {
+    StatusCode::from_u16(pincer_router::http_status(kind)).unwrap_or(StatusCode::BAD_GATEWAY)
+}
+
+/// OpenAI's error type (and code) for an upstream failure.
+fn kind_of(kind: Option<ErrorKind>) -> (&'static str, Option<&'static str>) {
+    match kind {
+        Some(ErrorKind::BadRequest) => ("invalid_request_error", None),
+        Some(ErrorKind::ContextOverflow) => {
+            ("invalid_request_error", Some("context_length_exceeded"))
+        }
+        Some(ErrorKind::RateLimit) => ("rate_limit_error", None),
+        _ => ("api_error", None),
     }
 }
 

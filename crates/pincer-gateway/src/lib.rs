@@ -3,8 +3,9 @@
 //! Every request is an agent turn: `plan` picks the agent, its candidate
 //! models and the session from the request; `turn` runs it through the
 //! router (failover, continuation) with one turn at a time per session and
-//! records it in the session's transcript; `chat` and `responses` speak the
-//! two OpenAI wire formats, streamed or whole; `models`, `health` and
+//! records it in the session's transcript; `surface` is the one handler path
+//! of both OpenAI surfaces, `chat` and `responses` their typed wire formats
+//! (`wire` what they share), streamed or whole; `models`, `health` and
 //! `metrics` answer the rest. Auth guards everything but the health checks.
 
 mod auth;
@@ -16,6 +17,7 @@ mod models;
 mod plan;
 mod responses;
 mod settings;
+mod surface;
 mod turn;
 mod warm;
 mod wire;
@@ -131,8 +133,14 @@ impl Gateway {
 /// The routes, with auth on all but `/healthz` and `/readyz`.
 pub fn app(gw: &'static Gateway) -> axum::Router {
     let guarded = axum::Router::new()
-        .route("/v1/chat/completions", post(chat::handle))
-        .route("/v1/responses", post(responses::handle))
+        .route(
+            "/v1/chat/completions",
+            post(surface::serve::<chat::ChatBody>),
+        )
+        .route(
+            "/v1/responses",
+            post(surface::serve::<responses::ResponsesBody>),
+        )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::one))
         .route("/metrics", get(metrics::render))

@@ -50,7 +50,14 @@ pub struct Settings {
     pub rate_limit: RateLimit,
     pub chat_completions: bool,
     pub responses: bool,
+    /// How long a stream may be silent before a keep-alive comment is sent,
+    /// so a proxy with a read timeout does not cut a slow model's answer.
+    pub keep_alive: Duration,
 }
+
+/// Keep-alive comments every 15 s: well inside the 60 s read timeout of
+/// nginx and most proxies.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -122,6 +129,7 @@ impl Settings {
             // default; serving them is what `pincer gateway` is for).
             chat_completions: g.chat_completions.unwrap_or(true),
             responses: g.responses.unwrap_or(true),
+            keep_alive: KEEP_ALIVE,
         })
     }
 }

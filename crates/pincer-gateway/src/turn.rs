@@ -12,7 +12,7 @@ use pincer_sessions::TurnRecord;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Gateway;
-use crate::error::ApiError;
+use crate::error::{ApiError, MidAnswer};
 use crate::plan::Plan;
 
 /// What a streamed turn hands to the response.
@@ -203,15 +203,13 @@ impl Gateway {
                     }
                 }
                 Some(Err(e)) => {
-                    error = Some(format!("{} stopped mid-answer: {e}", a.spec.reference));
-                    let failed = AllFailed {
+                    let broken = ApiError::MidAnswer(Box::new(MidAnswer {
+                        model: a.spec.reference.clone(),
+                        error: e,
                         attempts: a.attempts.clone(),
-                        retry_at_ms: None,
-                        last: Some(e),
-                    };
-                    let _ = tx
-                        .send(Out::Error(ApiError::Upstream(Box::new(failed))))
-                        .await;
+                    }));
+                    error = Some(broken.to_string());
+                    let _ = tx.send(Out::Error(broken)).await;
                     break;
                 }
             }

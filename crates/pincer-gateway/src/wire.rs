@@ -1,20 +1,26 @@
-//! What both OpenAI surfaces share: request fields that come in more than
-//! one shape, ids, the answering-model header and SSE bodies.
+//! What both OpenAI surfaces share on the wire: the body extractor (its
+//! rejection is an `ApiError`), request fields that come in more than one
+//! shape, the range checks, ids, the `metadata` object and SSE frames.
 
-use std::convert::Infallible;
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::response::sse::Event as SseEvent;
 use pincer_llm::{ReasoningEffort, Tool, ToolChoice};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiError;
 
 /// The header naming the model that answered (`provider/model`).
 pub const MODEL_HEADER: &str = "x-pincer-model";
+/// The header listing request fields Pincer did not use.
+pub const IGNORED_HEADER: &str = "x-pincer-ignored-fields";
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -27,62 +33,108 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
-/// The request body as JSON, with a 400 that says what is wrong.
-pub fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(body)
+/// A request body read as `T`, whatever its content type (curl's `-d` sends
+/// none that says JSON). A body that is not `T` is a 400 naming the field.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(crate::MAX_BODY)
+            } else {
+                ApiError::BadRequest(format!("cannot read the request body: {}", e.body_text()))
+            }
+        })?;
+        read(&bytes).map(Body)
+    }
+}
+
+/// A request body as `T`; what is wrong is a 400 naming the field.
+pub fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::BadRequest(format!("the request body is not valid JSON: {inner}"))
+        } else if path == "." {
+            ApiError::BadRequest(format!("the request body is not a request: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("`{path}`: {inner}"))
+        }
+    })?;
+    de.end()
         .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
-    if !v.is_object() {
-        return Err(ApiError::BadRequest(
-            "the request body must be a JSON object".into(),
-        ));
-    }
-    Ok(v)
+    Ok(value)
 }
 
-pub fn str_field<'v>(v: &'v Value, key: &str) -> Result<Option<&'v str>, ApiError> {
-    match v.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::BadRequest(format!("`{key}` must be a string"))),
-    }
+/// Fields a request carried that Pincer does not use. OpenAI refuses
+/// unknown fields; Pincer keeps the turn going (clients of local servers
+/// send `top_k`, `min_p`, … as a matter of course) and names them in the
+/// `x-pincer-ignored-fields` header and the log instead.
+pub type Extra = BTreeMap<String, Value>;
+
+/// The extra fields' names, apart from those OpenAI defines and Pincer
+/// knowingly leaves alone (`known`).
+pub fn ignored(extra: &Extra, known: &[&str]) -> Vec<String> {
+    extra
+        .iter()
+        .filter(|(k, v)| !v.is_null() && !known.contains(&k.as_str()))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
-pub fn u64_field(v: &Value, key: &str) -> Result<Option<u64>, ApiError> {
-    match v.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(n) => n
-            .as_u64()
-            .filter(|n| *n > 0)
-            .map(Some)
-            .ok_or_else(|| ApiError::BadRequest(format!("`{key}` must be a positive integer"))),
-    }
-}
-
-pub fn temperature(v: &Value) -> Result<Option<f32>, ApiError> {
-    number_in(v, "temperature", 0.0, 2.0)
-}
-
-/// A number field that must lie in `lo..=hi`.
-fn number_in(v: &Value, key: &str, lo: f64, hi: f64) -> Result<Option<f32>, ApiError> {
-    match v.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(n) => match n.as_f64() {
-            #[allow(clippy::cast_possible_truncation)]
-            Some(x) if (lo..=hi).contains(&x) => Ok(Some(x as f32)),
-            _ => Err(ApiError::BadRequest(format!(
-                "`{key}` must be a number from {lo} to {hi}"
-            ))),
-        },
-    }
-}
-
-pub fn bool_field(v: &Value, key: &str) -> Result<bool, ApiError> {
-    match v.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(ApiError::BadRequest(format!(
-            "`{key}` must be true or false"
+/// `max_tokens` and friends: a positive integer.
+pub fn positive(n: Option<u64>, key: &str) -> Result<Option<u64>, ApiError> {
+    match n {
+        Some(0) => Err(ApiError::BadRequest(format!(
+            "`{key}` must be a positive integer"
         ))),
+        n => Ok(n),
+    }
+}
+
+/// A number that must lie in `lo..=hi`.
+pub fn number_in(x: Option<f64>, key: &str, lo: f64, hi: f64) -> Result<Option<f32>, ApiError> {
+    match x {
+        None => Ok(None),
+        #[allow(clippy::cast_possible_truncation)]
+        Some(x) if (lo..=hi).contains(&x) => Ok(Some(x as f32)),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "`{key}` must be a number from {lo} to {hi}"
+        ))),
+    }
+}
+
+pub fn temperature(x: Option<f64>) -> Result<Option<f32>, ApiError> {
+    number_in(x, "temperature", 0.0, 2.0)
+}
+
+pub fn top_p(x: Option<f64>) -> Result<Option<f32>, ApiError> {
+    number_in(x, "top_p", 0.0, 1.0)
+}
+
+pub fn penalty(x: Option<f64>, key: &str) -> Result<Option<f32>, ApiError> {
+    number_in(x, key, -2.0, 2.0)
+}
+
+/// `seed`: any integer (OpenAI takes negative ones too).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum Seed {
+    Unsigned(u64),
+    Signed(i64),
+}
+
+impl Seed {
+    pub fn bits(self) -> u64 {
+        match self {
+            Seed::Unsigned(n) => n,
+            Seed::Signed(n) => n as u64,
+        }
     }
 }
 
@@ -102,105 +154,134 @@ pub fn effort(s: Option<&str>) -> Result<Option<ReasoningEffort>, ApiError> {
 }
 
 /// `stop`: a string or a list of strings.
-pub fn stop(v: &Value) -> Result<Vec<String>, ApiError> {
-    match v.get("stop") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|s| {
-                s.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::BadRequest("`stop` must hold strings".into()))
-            })
-            .collect(),
-        Some(_) => Err(ApiError::BadRequest(
-            "`stop` must be a string or a list of strings".into(),
-        )),
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    pub fn into_vec(stop: Option<Stop>) -> Vec<String> {
+        match stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s],
+            Some(Stop::Many(v)) => v,
+        }
     }
 }
 
-/// Message content: a string, or a list of text parts (`text`, `input_text`,
-/// `output_text`). Anything else (images, audio, files) is refused rather
-/// than silently dropped.
-pub fn content_text(content: &Value, at: &str) -> Result<String, ApiError> {
-    match content {
-        Value::Null => Ok(String::new()),
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => {
-            let mut text = String::new();
-            for part in parts {
-                let kind = part.get("type").and_then(Value::as_str).unwrap_or("");
-                match kind {
-                    "text" | "input_text" | "output_text" => {
-                        text.push_str(part.get("text").and_then(Value::as_str).unwrap_or(""));
-                    }
-                    "refusal" => {}
-                    other => {
-                        return Err(ApiError::BadRequest(format!(
-                            "{at}: content parts of type {other:?} are not supported (text only)"
-                        )));
+/// Message content: a string, or a list of parts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+/// One content part; only text parts are understood.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Part {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl Content {
+    /// The text of the content (`text`, `input_text`, `output_text` parts).
+    /// Anything else (images, audio, files) is refused rather than silently
+    /// dropped.
+    pub fn text(content: Option<Content>, at: &str) -> Result<String, ApiError> {
+        match content {
+            None => Ok(String::new()),
+            Some(Content::Text(s)) => Ok(s),
+            Some(Content::Parts(parts)) => {
+                let mut text = String::new();
+                for part in parts {
+                    match part.kind.as_str() {
+                        "text" | "input_text" | "output_text" => {
+                            text.push_str(part.text.as_deref().unwrap_or(""));
+                        }
+                        "refusal" => {}
+                        other => {
+                            return Err(ApiError::BadRequest(format!(
+                                "{at}: content parts of type {other:?} are not supported (text only)"
+                            )));
+                        }
                     }
                 }
+                Ok(text)
             }
-            Ok(text)
         }
-        _ => Err(ApiError::BadRequest(format!(
-            "{at}: content must be a string or a list of parts"
-        ))),
     }
 }
 
-/// `tools`: function tools only. Chat nests each definition under
-/// `function`; the Responses API puts its fields on the tool itself.
-pub fn function_tools(v: Option<&Value>, nested: bool) -> Result<Vec<Tool>, ApiError> {
-    let Some(Value::Array(list)) = v else {
-        return Ok(Vec::new());
-    };
-    list.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if t.get("type").and_then(Value::as_str) != Some("function") {
-                return Err(ApiError::BadRequest(format!(
-                    "tools[{i}]: only tools of type \"function\" are supported"
-                )));
-            }
-            let (def, prefix) = if nested {
-                (t.get("function").unwrap_or(&Value::Null), "function.")
-            } else {
-                (t, "")
-            };
-            let name = def.get("name").and_then(Value::as_str).ok_or_else(|| {
-                ApiError::BadRequest(format!("tools[{i}]: `{prefix}name` is missing"))
-            })?;
-            Ok(Tool {
-                name: name.to_string(),
-                description: def
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                parameters: def
-                    .get("parameters")
-                    .cloned()
-                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
-            })
-        })
-        .collect()
+/// A function's definition: nested under `function` in chat, on the tool
+/// itself in the Responses API.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunctionDef {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<Value>,
 }
 
-/// The tools a request offers and what the model must do with them, from
-/// `tools` and `tool_choice`. `none` offers no tools at all, which every
-/// server understands. Chat nests a function's fields under `function`;
-/// Responses does not.
-pub fn tools_and_choice(
-    v: &Value,
-    nested: bool,
+impl FunctionDef {
+    pub fn into_tool(self, at: &str, field: &str) -> Result<Tool, ApiError> {
+        let name = self
+            .name
+            .ok_or_else(|| ApiError::BadRequest(format!("{at}: `{field}` is missing")))?;
+        Ok(Tool {
+            name,
+            description: self.description.unwrap_or_default(),
+            parameters: self
+                .parameters
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        })
+    }
+}
+
+/// Only function tools are understood.
+pub fn function_only(kind: &str, i: usize) -> Result<(), ApiError> {
+    if kind == "function" {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "tools[{i}]: only tools of type \"function\" are supported"
+        )))
+    }
+}
+
+/// `tool_choice` as either surface sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum WireToolChoice {
+    Mode(String),
+    Named {
+        #[serde(rename = "type")]
+        kind: String,
+        /// Responses: the name on the choice itself.
+        #[serde(default)]
+        name: Option<String>,
+        /// Chat: `{"type": "function", "function": {"name": …}}`.
+        #[serde(default)]
+        function: Option<FunctionDef>,
+    },
+}
+
+/// The tools a request offers and what the model must do with them. `none`
+/// offers no tools at all, which every server understands.
+pub fn tool_choice(
+    tools: Vec<Tool>,
+    choice: Option<WireToolChoice>,
+    shape: &str,
 ) -> Result<(Vec<Tool>, Option<ToolChoice>), ApiError> {
-    let tools = function_tools(v.get("tools"), nested)?;
-    let choice = match v.get("tool_choice") {
-        None | Some(Value::Null) => return Ok((tools, None)),
-        Some(Value::String(s)) => match s.as_str() {
+    let choice = match choice {
+        None => return Ok((tools, None)),
+        Some(WireToolChoice::Mode(s)) => match s.as_str() {
             "none" => return Ok((Vec::new(), None)),
             "auto" => ToolChoice::Auto,
             "required" => ToolChoice::Required,
@@ -210,29 +291,18 @@ pub fn tools_and_choice(
                 )));
             }
         },
-        Some(named) => {
-            let name = if named.get("type").and_then(Value::as_str) == Some("function") {
-                let name = if nested {
-                    named.pointer("/function/name")
-                } else {
-                    named.get("name")
-                };
-                name.and_then(Value::as_str)
-            } else {
-                None
-            };
-            let Some(name) = name else {
-                let shape = if nested {
-                    r#"{"type": "function", "function": {"name": …}}"#
-                } else {
-                    r#"{"type": "function", "name": …}"#
-                };
+        Some(WireToolChoice::Named {
+            kind,
+            name,
+            function,
+        }) => match (kind.as_str(), name.or(function.and_then(|f| f.name))) {
+            ("function", Some(name)) => ToolChoice::Tool(name),
+            _ => {
                 return Err(ApiError::BadRequest(format!(
                     "`tool_choice` must be \"none\", \"auto\", \"required\" or {shape}"
                 )));
-            };
-            ToolChoice::Tool(name.to_string())
-        }
+            }
+        },
     };
     match &choice {
         ToolChoice::Required if tools.is_empty() => Err(ApiError::BadRequest(
@@ -247,71 +317,48 @@ pub fn tools_and_choice(
     }
 }
 
-/// `top_p`: a number from 0 to 1.
-pub fn top_p(v: &Value) -> Result<Option<f32>, ApiError> {
-    number_in(v, "top_p", 0.0, 1.0)
-}
-
-/// `frequency_penalty` / `presence_penalty`: a number from -2 to 2.
-pub fn penalty(v: &Value, key: &str) -> Result<Option<f32>, ApiError> {
-    number_in(v, key, -2.0, 2.0)
-}
-
-/// `seed`: any integer (OpenAI takes negative ones too).
-pub fn seed(v: &Value) -> Result<Option<u64>, ApiError> {
-    match v.get("seed") {
-        None | Some(Value::Null) => Ok(None),
-        Some(n) => n
-            .as_u64()
-            .or_else(|| n.as_i64().map(|i| i as u64))
-            .map(Some)
-            .ok_or_else(|| ApiError::BadRequest("`seed` must be an integer".into())),
-    }
-}
-
-/// One SSE frame: `data: <json>` (chat) or `event: <type>` + `data:` (responses).
-pub fn frame(event: Option<&str>, data: &Value) -> Bytes {
-    let data = data.to_string();
-    Bytes::from(match event {
-        Some(e) => format!("event: {e}\ndata: {data}\n\n"),
-        None => format!("data: {data}\n\n"),
-    })
-}
-
-/// A streamed response, with the answering model in its header.
-pub fn sse_response(model: &str, frames: impl Stream<Item = Bytes> + Send + 'static) -> Response {
-    use futures_util::StreamExt as _;
-    let body = Body::from_stream(frames.map(Ok::<_, Infallible>));
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response();
-    with_model(&mut response, model);
-    response
-}
-
-pub fn with_model(response: &mut Response, model: &str) {
-    if let Ok(v) = HeaderValue::from_str(model) {
-        response.headers_mut().insert(MODEL_HEADER, v);
-    }
-}
-
 /// The `metadata` object every reply carries: who answered and, when others
 /// were tried first, which and why. String values only, as OpenAI's
 /// `metadata` maps are typed.
-pub fn metadata(model: &str, attempts: &[pincer_router::Attempt]) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert("model".into(), Value::String(model.to_string()));
-    if !attempts.is_empty() {
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_from: Option<String>,
+}
+
+impl Metadata {
+    pub fn new(model: &str, attempts: &[pincer_router::Attempt]) -> Metadata {
         let tried: Vec<String> = attempts
             .iter()
             .map(|a| format!("{} ({})", a.model, a.kind.map_or("skipped", |k| k.as_str())))
             .collect();
-        m.insert("fallback_from".into(), Value::String(tried.join(", ")));
+        Metadata {
+            model: model.to_string(),
+            fallback_from: (!tried.is_empty()).then(|| tried.join(", ")),
+        }
     }
-    Value::Object(m)
+}
+
+/// One SSE frame with this JSON as its data (and this event name).
+pub fn frame(event: Option<&str>, data: &impl Serialize) -> SseEvent {
+    let e = SseEvent::default();
+    let e = match event {
+        Some(name) => e.event(name),
+        None => e,
+    };
+    // Serializing these types cannot fail (string keys, finite numbers).
+    e.json_data(data)
+        .unwrap_or_else(|_| SseEvent::default().data("{}"))
+}
+
+/// The `[DONE]` marker both surfaces end a stream with.
+pub fn done() -> SseEvent {
+    SseEvent::default().data("[DONE]")
+}
+
+pub fn set_header(response: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, v);
+    }
 }

@@ -31,6 +31,17 @@ fn gateway(primary: &str, fallback: &str, extra: &str, state: &Path) -> &'static
 
 /// The same, with `gateway: { <section> }` as given.
 fn gateway_with(primary: &str, fallback: &str, section: &str, state: &Path) -> &'static Gateway {
+    gateway_tuned(primary, fallback, section, state, |_| {})
+}
+
+/// The same, with the settings changed by `tune` before it starts.
+fn gateway_tuned(
+    primary: &str,
+    fallback: &str,
+    section: &str,
+    state: &Path,
+    tune: impl FnOnce(&mut Settings),
+) -> &'static Gateway {
     let text = format!(
         r#"{{
   models: {{ mode: "replace", providers: {{
@@ -51,7 +62,8 @@ fn gateway_with(primary: &str, fallback: &str, section: &str, state: &Path) -> &
         loaded.diagnostics
     );
     let loaded = Box::leak(Box::new(loaded));
-    let settings = Settings::resolve(&loaded.config, &env, Some(0), None).unwrap();
+    let mut settings = Settings::resolve(&loaded.config, &env, Some(0), None).unwrap();
+    tune(&mut settings);
     let router = Router::new(Providers::new(env.clone(), Arc::new(Silent)).unwrap(), None);
     Gateway::new(loaded, settings, router, state).unwrap()
 }
@@ -283,6 +295,33 @@ async fn an_answer_cut_mid_stream_ends_in_an_error_not_a_finish() {
     .await;
     assert!(body.contains("event: response.failed"), "{body}");
     assert!(!body.contains("response.completed"), "{body}");
+}
+
+#[tokio::test]
+async fn a_stream_broken_after_a_tool_call_names_the_upstream_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cut = sse_head();
+    cut.extend_from_slice(
+        br#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"ci"}}]}}]}
+
+"#,
+    );
+    let up = FakeUpstream::start(vec![vec![Step::Send(cut)]]);
+    let gw = gateway(&up.base_url(), &closed(), "", dir.path());
+    let mut req = chat("Weather?");
+    req["stream"] = json!(true);
+    req["tools"] = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    let (s, _, body) = send(gw, post("/v1/chat/completions", &req)).await;
+    assert_eq!(s, StatusCode::OK);
+    let lines = data_lines(&body);
+    let error: Value = serde_json::from_str(&lines[lines.len() - 2]).unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("acme/m stopped mid-answer"), "{message}");
+    assert!(
+        message.contains("stream ended before the model finished"),
+        "the upstream's own cause: {message}"
+    );
+    assert!(!message.contains("no model answered"), "{message}");
 }
 
 #[tokio::test]
@@ -660,4 +699,76 @@ async fn tool_choice_and_sampling_settings_reach_the_model() {
         assert!(message.contains(says), "{message}");
     }
     assert_eq!(up.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn readiness_checks_do_not_turn_into_load_on_the_model_server() {
+    let up = FakeUpstream::start(vec![vec![Step::Send(pincer_testkit::http_response(
+        200,
+        &[],
+        r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#,
+    ))]]);
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&up.base_url(), &closed(), "", dir.path());
+    let ready = || Request::get("/readyz").body(Body::empty()).unwrap();
+    let (s, _, body) = send(gw, ready()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let one_probe = up.requests().len();
+    assert!(one_probe > 0, "the first check asks the server");
+    // Twenty checks at once and one after the other: still that one probe.
+    let many = (0..20).map(|_| send(gw, ready()));
+    for (s, _, _) in futures_util::future::join_all(many).await {
+        assert_eq!(s, StatusCode::OK);
+    }
+    for _ in 0..20 {
+        send(gw, ready()).await;
+    }
+    assert_eq!(up.requests().len(), one_probe);
+}
+
+#[tokio::test]
+async fn a_silent_stream_gets_keep_alive_comments_so_proxies_do_not_cut_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = sse_head();
+    first.extend_from_slice(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Thinking\"}}]}\n\n",
+    );
+    let rest = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" done\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_vec();
+    let up = FakeUpstream::start(vec![vec![
+        Step::Send(first),
+        Step::Sleep(Duration::from_millis(1500)),
+        Step::Send(rest),
+    ]]);
+    let section = format!(r#"auth: {{ token: "{TOKEN}" }}"#);
+    let gw = gateway_tuned(&up.base_url(), &closed(), &section, dir.path(), |s| {
+        s.keep_alive = Duration::from_millis(300);
+    });
+    for (path, body) in [
+        ("/v1/chat/completions", {
+            let mut r = chat("Think");
+            r["stream"] = json!(true);
+            r
+        }),
+        ("/v1/responses", json!({"input": "Think", "stream": true})),
+    ] {
+        let (s, headers, body) = send(gw, post(path, &body)).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert_eq!(headers["content-type"], "text/event-stream", "{path}");
+        assert!(body.contains(": keep-alive\n"), "{path}: {body}");
+        assert!(body.contains(" done"), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn fields_pincer_does_not_use_are_named_in_a_header() {
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hi"}"#])]);
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&up.base_url(), &closed(), "", dir.path());
+    let mut req = chat("Hi");
+    req["top_k"] = json!(40);
+    req["min_p"] = json!(0.1);
+    req["logprobs"] = json!(false);
+    let (s, headers, _) = send(gw, post("/v1/chat/completions", &req)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["x-pincer-ignored-fields"], "min_p, top_k");
 }

@@ -219,6 +219,7 @@ async fn not_found_and_not_gguf_are_clear_errors() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn default_model_falls_back_to_hugging_face_when_pip_cannot_help() {
     // A Hugging Face mirror on 127.0.0.1, laid out as `<repo>/resolve/main/<file>`.
     let srv = tempfile::tempdir().unwrap();
@@ -265,6 +266,7 @@ async fn default_model_falls_back_to_hugging_face_when_pip_cannot_help() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn two_first_runs_at_once_fetch_the_default_model_once() {
     let srv = tempfile::tempdir().unwrap();
     let dir = srv.path().join(SMOLLM2.hf_repo).join("resolve/main");

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pincer_llm::ErrorKind;
+use pincer_types::ErrorKind;
 use serde::{Deserialize, Serialize};
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -45,23 +45,6 @@ pub struct Cooldowns {
     entries: BTreeMap<String, Entry>,
 }
 
-/// The key a failure is recorded under: rate limits are per model (a sibling
-/// model of the same provider may still answer), everything else per provider.
-pub fn key_for(kind: ErrorKind, provider: &str, reference: &str) -> String {
-    match kind {
-        ErrorKind::RateLimit => reference.to_string(),
-        _ => provider.to_string(),
-    }
-}
-
-/// Failures that say nothing about the provider's health are not cooled down.
-pub fn cools_down(kind: ErrorKind) -> bool {
-    !matches!(
-        kind,
-        ErrorKind::BadRequest | ErrorKind::ContextOverflow | ErrorKind::ModelLoading
-    )
-}
-
 impl Cooldowns {
     /// How many cooldowns are running at `now`.
     pub fn running(&self, now: u64) -> usize {
@@ -86,9 +69,6 @@ impl Cooldowns {
         retry_after: Option<Duration>,
         now: u64,
     ) {
-        if !cools_down(kind) {
-            return;
-        }
         let e = self.entries.entry(key.to_string()).or_default();
         if e.cooldown_until > now {
             // Never extend a window that is already running.
@@ -215,33 +195,23 @@ mod tests {
     #[test]
     fn rate_limits_double_per_model_and_respect_retry_after() {
         let mut c = Cooldowns::default();
-        let key = key_for(ErrorKind::RateLimit, "openai", "openai/gpt-5");
-        assert_eq!(key, "openai/gpt-5");
+        let key = "openai/gpt-5";
         let mut now = T0;
         let mut waits = Vec::new();
         for _ in 0..3 {
-            c.record_failure(&key, ErrorKind::RateLimit, None, now);
-            let until = c.active(&key, now).unwrap().0;
+            c.record_failure(key, ErrorKind::RateLimit, None, now);
+            let until = c.active(key, now).unwrap().0;
             waits.push((until - now) / 1000);
             now = until;
         }
         assert_eq!(waits, [30, 60, 120]);
         c.record_failure(
-            &key,
+            key,
             ErrorKind::RateLimit,
             Some(Duration::from_secs(900)),
             now,
         );
-        assert_eq!(c.active(&key, now).unwrap().0 - now, 900_000);
-    }
-
-    #[test]
-    fn bad_requests_and_overflows_do_not_cool_a_provider() {
-        let mut c = Cooldowns::default();
-        for k in [ErrorKind::BadRequest, ErrorKind::ContextOverflow] {
-            c.record_failure("p", k, None, T0);
-        }
-        assert!(c.active("p", T0).is_none());
+        assert_eq!(c.active(key, now).unwrap().0 - now, 900_000);
     }
 
     #[test]

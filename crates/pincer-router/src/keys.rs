@@ -288,6 +288,49 @@ mod tests {
         assert_eq!(ids(&keys), ["env:OPENCLAW_LIVE_OPENAI_KEY"]);
     }
 
+    /// `models list` and `doctor` report keys by the rule calls use: a key
+    /// list in `<P>_API_KEYS` is present (the catalog's own look at the
+    /// provider's variables used to call it missing), a local server needs
+    /// none, and a missing key names the variables that would do.
+    #[test]
+    fn key_status_is_what_a_call_would_use() {
+        let models = ModelsConfig::default();
+        let catalog = Catalog::new(&models);
+        let spec = |r: &str| {
+            catalog
+                .model(&pincer_catalog::ModelRef::parse(r).unwrap())
+                .unwrap()
+        };
+        let providers = |pairs: &[(&str, &str)]| {
+            crate::Providers::new(
+                Env::from_pairs(pairs),
+                std::sync::Arc::new(pincer_gguf::Silent),
+            )
+            .unwrap()
+        };
+        let openai = spec("openai/gpt-4o");
+        let p = providers(&[("OPENAI_API_KEYS", "sk-a,sk-b")]);
+        assert_eq!(
+            p.key_status(&catalog, &openai, "main"),
+            KeyStatus::Present {
+                names: vec![
+                    "env:OPENAI_API_KEYS#1".into(),
+                    "env:OPENAI_API_KEYS#2".into()
+                ]
+            }
+        );
+        let none = providers(&[]);
+        match none.key_status(&catalog, &openai, "main") {
+            KeyStatus::Missing { env } => assert!(env.contains(&"OPENAI_API_KEY".to_string())),
+            other => panic!("{other:?}"),
+        }
+        let embedded = spec(pincer_catalog::DEFAULT_MODEL);
+        assert_eq!(
+            none.key_status(&catalog, &embedded, "main"),
+            KeyStatus::NotNeeded
+        );
+    }
+
     #[test]
     fn stored_profiles_follow_auth_order() {
         let dir = tempfile::tempdir().unwrap();

@@ -5,14 +5,18 @@
 //! - `router`: an agent's candidates tried in order, with decisions by error
 //!   kind, every attempt recorded, and an all-failed summary;
 //! - `cooldown`: failing providers skipped for a while (OpenClaw's schedule),
-//!   kept in a state file across restarts.
+//!   kept in a state file across restarts;
+//! - `policy`: what each kind of failure means (fail over, rotate the key,
+//!   cool down what, which HTTP status), in one table.
 
 mod cooldown;
 mod keys;
+mod policy;
 mod providers;
 mod router;
 
-pub use cooldown::{Cooldowns, cools_down, key_for, now_ms, state_path};
+pub use cooldown::{Cooldowns, now_ms, state_path};
 pub use keys::{Credential, Credentials, KeyStatus, store_path};
+pub use policy::{Decision, Policy, Scope, cooldown_key, decide, http_status, policy};
 pub use providers::{AnswerStream, Gguf, Providers};
-pub use router::{AllFailed, Answering, Attempt, Completed, Decision, Notice, Router, decide};
+pub use router::{AllFailed, Answering, Attempt, Completed, Notice, Router};

@@ -13,8 +13,9 @@ use pincer_catalog::{Catalog, ModelSpec};
 use pincer_config::Api;
 use pincer_llm::{ChatRequest, ErrorKind, Event, LoadState, Message, ProviderError, Reply};
 
-use crate::cooldown::{Cooldowns, key_for, now_ms};
+use crate::cooldown::{Cooldowns, now_ms};
 use crate::keys::Credential;
+use crate::policy::{Decision, cooldown_key, decide, policy};
 use crate::providers::{AnswerStream, Providers};
 
 /// With no first token after this long, the server is asked whether the
@@ -122,25 +123,6 @@ pub struct Completed {
     pub spec: ModelSpec,
     pub attempts: Vec<Attempt>,
     pub reply: Reply,
-}
-
-/// What to do after a candidate failed with this kind of error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Try the next candidate.
-    Next,
-    /// Only a candidate with a larger context window can help.
-    NextLargerWindow,
-    /// Stop: the request itself is wrong and would fail everywhere.
-    Stop,
-}
-
-pub fn decide(kind: ErrorKind) -> Decision {
-    match kind {
-        ErrorKind::BadRequest => Decision::Stop,
-        ErrorKind::ContextOverflow => Decision::NextLargerWindow,
-        _ => Decision::Next,
-    }
 }
 
 /// Who a call is for and what it asks.
@@ -758,8 +740,9 @@ impl Router {
     }
 
     fn failed(&self, spec: &ModelSpec, e: &ProviderError) {
-        let key = key_for(e.kind, &spec.provider, &spec.reference);
-        self.update(|c| c.record_failure(&key, e.kind, e.retry_after, now_ms()));
+        if let Some(key) = cooldown_key(e.kind, &spec.provider, &spec.reference) {
+            self.update(|c| c.record_failure(&key, e.kind, e.retry_after, now_ms()));
+        }
     }
 
     fn succeeded(&self, spec: &ModelSpec) {
@@ -803,41 +786,9 @@ impl Router {
 
 /// Failures that belong to the key rather than to the server.
 fn rotates_key(kind: ErrorKind) -> bool {
-    matches!(
-        kind,
-        ErrorKind::Auth | ErrorKind::RateLimit | ErrorKind::Billing
-    )
+    policy(kind).rotates_key
 }
 
 fn key_cooldown(key: &Credential) -> String {
     format!("key:{}", key.id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decisions_by_kind() {
-        assert_eq!(decide(ErrorKind::BadRequest), Decision::Stop);
-        assert_eq!(
-            decide(ErrorKind::ContextOverflow),
-            Decision::NextLargerWindow
-        );
-        for k in [
-            ErrorKind::Connection,
-            ErrorKind::Timeout,
-            ErrorKind::Overloaded,
-            ErrorKind::Server,
-            ErrorKind::RateLimit,
-            ErrorKind::Auth,
-            ErrorKind::Billing,
-            ErrorKind::ModelNotFound,
-            ErrorKind::ModelLoading,
-            ErrorKind::Protocol,
-            ErrorKind::EmptyReply,
-        ] {
-            assert_eq!(decide(k), Decision::Next, "{k}");
-        }
-    }
 }

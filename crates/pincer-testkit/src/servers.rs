@@ -51,11 +51,27 @@ pub fn litellm_available() -> bool {
         .exists()
 }
 
+/// Ports handed out by `free_port`: below the kernel's ephemeral range
+/// (32768 and up on Linux), so no outgoing connection is given one between
+/// the check and the server's bind; each process takes its own block (test
+/// binaries run one at a time) and never hands a port out twice.
+const PORT_FLOOR: u16 = 10_000;
+const PORT_BLOCK: u16 = 400;
+const PORT_BLOCKS: u32 = 50;
+
+/// A port on 127.0.0.1 that nothing listens on, for a server a test starts
+/// (or, left unused, an address where nothing answers).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = PORT_FLOOR + (std::process::id() % PORT_BLOCKS) as u16 * PORT_BLOCK;
+    for _ in 0..PORT_BLOCK {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % PORT_BLOCK;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 127.0.0.1:{base}..{}", base + PORT_BLOCK)
 }
 
 /// GET `path` on 127.0.0.1:`port`; the status code, if anything answered.
