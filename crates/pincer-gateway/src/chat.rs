@@ -13,8 +13,8 @@ use crate::settings::Settings;
 use crate::surface::{Frames, Surface, Turn};
 use crate::turn::Out;
 use crate::wire::{
-    self, Content, Extra, FunctionDef, Metadata, Seed, Stop, WireToolChoice, done, frame, new_id,
-    unix_now,
+    self, CachedTokens, Content, Extra, FunctionDef, Metadata, ReasoningTokens, Seed, Stop,
+    WireToolChoice, done, frame, new_id, unix_now,
 };
 
 /// Fields OpenAI defines that Pincer accepts and does not use.
@@ -108,14 +108,11 @@ impl Surface for ChatBody {
     type Echo = Echo;
     type Frames = Chunks;
 
-    fn enabled(settings: &Settings) -> Result<(), ApiError> {
-        if settings.chat_completions {
-            Ok(())
-        } else {
-            Err(ApiError::Disabled(
-                "/v1/chat/completions is disabled (gateway.http.endpoints.chatCompletions.enabled)",
-            ))
-        }
+    const DISABLED: &'static str =
+        "/v1/chat/completions is disabled (gateway.http.endpoints.chatCompletions.enabled)";
+
+    fn enabled(settings: &Settings) -> bool {
+        settings.chat_completions
     }
 
     fn turn(self) -> Result<Turn<Echo>, ApiError> {
@@ -128,22 +125,13 @@ impl Surface for ChatBody {
             ));
         }
         let messages = messages(self.messages)?;
-        let tools = self
-            .tools
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| {
-                wire::function_only(&t.kind, i)?;
-                t.function
-                    .unwrap_or(FunctionDef {
-                        name: None,
-                        description: None,
-                        parameters: None,
-                    })
-                    .into_tool(&format!("tools[{i}]"), "function.name")
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let tools = wire::function_tools(
+            self.tools
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.kind, t.function.unwrap_or_default())),
+            "function.name",
+        )?;
         let (tools, tool_choice) = wire::tool_choice(
             tools,
             self.tool_choice,
@@ -363,16 +351,6 @@ struct WireUsage {
     total_tokens: u64,
     prompt_tokens_details: CachedTokens,
     completion_tokens_details: ReasoningTokens,
-}
-
-#[derive(Serialize)]
-struct CachedTokens {
-    cached_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct ReasoningTokens {
-    reasoning_tokens: u64,
 }
 
 impl From<&Usage> for WireUsage {

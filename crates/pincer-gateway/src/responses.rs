@@ -16,7 +16,8 @@ use crate::settings::Settings;
 use crate::surface::{Frames, Surface, Turn};
 use crate::turn::Out;
 use crate::wire::{
-    self, Content, Extra, FunctionDef, Metadata, WireToolChoice, done, frame, new_id, unix_now,
+    self, CachedTokens, Content, Extra, FunctionDef, Metadata, ReasoningTokens, WireToolChoice,
+    done, frame, new_id, unix_now,
 };
 
 /// Fields OpenAI defines that Pincer accepts and does not use.
@@ -103,14 +104,11 @@ impl Surface for ResponsesBody {
     type Echo = Echo;
     type Frames = Output;
 
-    fn enabled(settings: &Settings) -> Result<(), ApiError> {
-        if settings.responses {
-            Ok(())
-        } else {
-            Err(ApiError::Disabled(
-                "/v1/responses is disabled (gateway.http.endpoints.responses.enabled)",
-            ))
-        }
+    const DISABLED: &'static str =
+        "/v1/responses is disabled (gateway.http.endpoints.responses.enabled)";
+
+    fn enabled(settings: &Settings) -> bool {
+        settings.responses
     }
 
     fn turn(self) -> Result<Turn<Echo>, ApiError> {
@@ -140,21 +138,17 @@ impl Surface for ResponsesBody {
         {
             return Err(ApiError::BadRequest("`input` holds no message".into()));
         }
-        let tools = self
-            .tools
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| {
-                wire::function_only(&t.kind, i)?;
-                FunctionDef {
+        let tools = wire::function_tools(
+            self.tools.unwrap_or_default().into_iter().map(|t| {
+                let def = FunctionDef {
                     name: t.name,
                     description: t.description,
                     parameters: t.parameters,
-                }
-                .into_tool(&format!("tools[{i}]"), "name")
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+                };
+                (t.kind, def)
+            }),
+            "name",
+        )?;
         let (tools, tool_choice) = wire::tool_choice(
             tools,
             self.tool_choice,
@@ -474,16 +468,6 @@ struct WireUsage {
     output_tokens: u64,
     output_tokens_details: ReasoningTokens,
     total_tokens: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct CachedTokens {
-    cached_tokens: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct ReasoningTokens {
-    reasoning_tokens: u64,
 }
 
 impl From<&Usage> for WireUsage {

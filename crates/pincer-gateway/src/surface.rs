@@ -41,8 +41,9 @@ pub trait Surface: DeserializeOwned + Send + 'static {
     type Echo: Send + 'static;
     type Frames: Frames;
 
-    /// Turned off in the config: the 404 that says how to turn it on.
-    fn enabled(settings: &Settings) -> Result<(), ApiError>;
+    /// The 404 of a surface the config turned off: how to turn it on.
+    const DISABLED: &'static str;
+    fn enabled(settings: &Settings) -> bool;
     fn turn(self) -> Result<Turn<Self::Echo>, ApiError>;
     /// The whole reply (`stream: false`).
     fn whole(echo: &Self::Echo, done: &Completed) -> Response;
@@ -64,7 +65,9 @@ pub async fn serve<S: Surface>(
     headers: HeaderMap,
     Body(body): Body<S>,
 ) -> Result<Response, ApiError> {
-    S::enabled(&gw.settings)?;
+    if !S::enabled(&gw.settings) {
+        return Err(ApiError::Disabled(S::DISABLED));
+    }
     let t = body.turn()?;
     let plan = plan(gw, &t.model, &headers, t.user.as_deref(), S::KEY)?;
     let mut response = if t.stream {

@@ -219,7 +219,7 @@ impl Content {
 
 /// A function's definition: nested under `function` in chat, on the tool
 /// itself in the Responses API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct FunctionDef {
     #[serde(default)]
     pub name: Option<String>,
@@ -229,30 +229,32 @@ pub struct FunctionDef {
     pub parameters: Option<Value>,
 }
 
-impl FunctionDef {
-    pub fn into_tool(self, at: &str, field: &str) -> Result<Tool, ApiError> {
-        let name = self
-            .name
-            .ok_or_else(|| ApiError::BadRequest(format!("{at}: `{field}` is missing")))?;
-        Ok(Tool {
-            name,
-            description: self.description.unwrap_or_default(),
-            parameters: self
-                .parameters
-                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+/// `tools` as (type, definition): function tools only; `name_field` is
+/// where the surface keeps a function's name, for the error.
+pub fn function_tools(
+    tools: impl Iterator<Item = (String, FunctionDef)>,
+    name_field: &str,
+) -> Result<Vec<Tool>, ApiError> {
+    tools
+        .enumerate()
+        .map(|(i, (kind, def))| {
+            if kind != "function" {
+                return Err(ApiError::BadRequest(format!(
+                    "tools[{i}]: only tools of type \"function\" are supported"
+                )));
+            }
+            let name = def.name.ok_or_else(|| {
+                ApiError::BadRequest(format!("tools[{i}]: `{name_field}` is missing"))
+            })?;
+            Ok(Tool {
+                name,
+                description: def.description.unwrap_or_default(),
+                parameters: def
+                    .parameters
+                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+            })
         })
-    }
-}
-
-/// Only function tools are understood.
-pub fn function_only(kind: &str, i: usize) -> Result<(), ApiError> {
-    if kind == "function" {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(format!(
-            "tools[{i}]: only tools of type \"function\" are supported"
-        )))
-    }
+        .collect()
 }
 
 /// `tool_choice` as either surface sends it.
@@ -315,6 +317,18 @@ pub fn tool_choice(
         }
         _ => Ok((tools, Some(choice))),
     }
+}
+
+/// `…_tokens_details.cached_tokens` of both surfaces' usage.
+#[derive(Debug, Clone, Serialize)]
+pub struct CachedTokens {
+    pub cached_tokens: u64,
+}
+
+/// `…_tokens_details.reasoning_tokens` of both surfaces' usage.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasoningTokens {
+    pub reasoning_tokens: u64,
 }
 
 /// The `metadata` object every reply carries: who answered and, when others
