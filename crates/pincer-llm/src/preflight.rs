@@ -25,10 +25,7 @@ pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
 /// The output cap to send: the request's, never above the model's `maxTokens`.
 /// Fails with `ContextOverflow` when prompt + output cannot fit.
 pub fn preflight(t: &Target, req: &ChatRequest) -> Result<u64, ProviderError> {
-    let max_out = req
-        .max_tokens
-        .map_or(t.max_tokens, |m| m.min(t.max_tokens))
-        .max(1);
+    let max_out = req.output_cap(t.max_tokens);
     let prompt = estimate_prompt_tokens(req);
     let needed = prompt.saturating_add(max_out);
     if needed > t.context_window {

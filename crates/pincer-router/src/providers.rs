@@ -187,10 +187,7 @@ impl Providers {
         if spec.is_embedded() {
             let model = self.embedded(spec).await?;
             let mut req = req.clone();
-            req.max_tokens = Some(
-                req.max_tokens
-                    .map_or(spec.max_tokens, |m| m.min(spec.max_tokens)),
-            );
+            req.max_tokens = Some(req.output_cap(spec.max_tokens));
             return Ok(AnswerStream::Embedded(model.generate(session, req)));
         }
         let target = Target::new(spec, provider, key.map(|k| k.secret.clone()))?;

@@ -35,6 +35,16 @@ pub struct ChatRequest {
     pub tool_choice: Option<ToolChoice>,
 }
 
+impl ChatRequest {
+    /// The output cap to send to a model whose `maxTokens` is `model_max`:
+    /// the request's, never above the model's, at least one token.
+    pub fn output_cap(&self, model_max: u64) -> u64 {
+        self.max_tokens
+            .map_or(model_max, |m| m.min(model_max))
+            .max(1)
+    }
+}
+
 /// What the model must do with the tools it is given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
