@@ -101,6 +101,7 @@ impl Client {
         let secrets = t.secrets();
         let mut retried = false;
         let response = loop {
+            let sent = Instant::now();
             let request = self
                 .http
                 .post(t.dialect.url(&t.base_url))
@@ -120,8 +121,14 @@ impl Client {
                 // A kept-alive connection the server closed as we reused it
                 // (llama.cpp's server does this after a few requests): the
                 // request never reached the model, so one retry on a fresh
-                // connection is safe and is not an outage.
-                Ok(Err(e)) if !retried && closed_before_reply(&e) => retried = true,
+                // connection is safe and is not an outage. Only when it
+                // closed at once: a server that took the request and went
+                // silent before closing has seen it, and is not asked twice.
+                Ok(Err(e))
+                    if !retried && sent.elapsed() < STALE_CLOSE && closed_before_reply(&e) =>
+                {
+                    retried = true;
+                }
                 Ok(Err(e)) => return Err(transport_error(&e, &secrets)),
                 Ok(Ok(r)) => break r,
             }
@@ -203,6 +210,10 @@ pub(crate) fn transport_error(e: &reqwest::Error, secrets: &[&str]) -> ProviderE
     }
     ProviderError::new(kind, scrub(&message, secrets))
 }
+
+/// How soon a closed kept-alive connection counts as stale (closed as it was
+/// reused) rather than as a server that saw the request and gave up.
+const STALE_CLOSE: Duration = Duration::from_millis(500);
 
 /// The connection closed before any byte of the response arrived.
 fn closed_before_reply(e: &reqwest::Error) -> bool {

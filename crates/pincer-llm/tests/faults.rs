@@ -374,3 +374,15 @@ async fn more_tool_calls_than_the_limit_is_a_protocol_error_in_every_dialect() {
         assert!(err.message.contains("tool calls"), "{dialect:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_server_that_took_the_request_and_closed_later_is_not_asked_twice() {
+    // Reads the request, stays silent, then closes without a byte: it saw
+    // the request, so a resend would run the prompt a second time.
+    let up = FakeUpstream::start(vec![vec![Step::Sleep(Duration::from_millis(1500))]]);
+    let mut t = target(Dialect::OpenAiCompletions, &up.base_url(), None);
+    t.timeouts.first_event = Duration::from_secs(10);
+    let err = stream_all(&t, &hello()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Connection, "{err}");
+    assert_eq!(up.requests().len(), 1, "asked once");
+}
