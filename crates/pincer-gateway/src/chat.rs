@@ -99,7 +99,6 @@ struct WireTool {
 /// What the reply needs of the request.
 pub struct Echo {
     id: String,
-    model: String,
     include_usage: bool,
 }
 
@@ -159,7 +158,6 @@ impl Surface for ChatBody {
         Ok(Turn {
             echo: Echo {
                 id: new_id("chatcmpl-"),
-                model: model.clone(),
                 include_usage: self
                     .stream_options
                     .and_then(|o| o.include_usage)
@@ -173,15 +171,15 @@ impl Surface for ChatBody {
         })
     }
 
-    fn whole(echo: &Echo, done: &Completed) -> Response {
+    fn whole(echo: &Echo, done: &Completed, agent: &str) -> Response {
         let r = &done.reply;
-        // `model` echoes what was asked for (as OpenClaw does); who
-        // answered is in `metadata.model` and the header.
+        // `model` is the model that answered, as OpenAI defines it (OpenClaw
+        // echoes the request's); the agent is in `metadata.agent`.
         axum::Json(Completion {
             id: &echo.id,
             object: "chat.completion",
             created: unix_now(),
-            model: &echo.model,
+            model: &done.spec.reference,
             choices: [Choice {
                 index: 0,
                 message: AssistantOut {
@@ -196,14 +194,16 @@ impl Surface for ChatBody {
             }],
             usage: WireUsage::from(&r.usage),
             system_fingerprint: None,
-            metadata: Metadata::new(&done.spec.reference, &done.attempts),
+            metadata: Metadata::new(&done.spec.reference, agent, &done.attempts),
         })
         .into_response()
     }
 
-    fn frames(echo: Echo) -> Chunks {
+    fn frames(echo: Echo, model: &str, agent: &str) -> Chunks {
         Chunks {
             echo,
+            model: model.to_string(),
+            agent: agent.to_string(),
             created: unix_now(),
             finish: None,
             usage: Usage::default(),
@@ -414,6 +414,9 @@ struct CallDelta<'a> {
 /// Turns the events of a streamed turn into chunk frames.
 pub struct Chunks {
     echo: Echo,
+    /// The model answering now (after a continuation, the one that took over).
+    model: String,
+    agent: String,
     created: u64,
     finish: Option<FinishReason>,
     usage: Usage,
@@ -425,7 +428,7 @@ impl Chunks {
             id: &self.echo.id,
             object: "chat.completion.chunk",
             created: self.created,
-            model: &self.echo.model,
+            model: &self.model,
             choices: vec![ChunkChoice {
                 index: 0,
                 delta,
@@ -490,8 +493,9 @@ impl Frames for Chunks {
             }
             Out::Event(_) => vec![],
             Out::Finished { model, attempts } => {
+                self.model = model;
                 let mut last = self.chunk(Delta::default(), Some(finish_str(self.finish.as_ref())));
-                last.metadata = Some(Metadata::new(&model, &attempts));
+                last.metadata = Some(Metadata::new(&self.model, &self.agent, &attempts));
                 let mut out = vec![frame(None, &last)];
                 if self.echo.include_usage {
                     let mut u = self.chunk(Delta::default(), None);

@@ -92,7 +92,6 @@ struct WireTool {
 
 /// What the reply needs of the request.
 pub struct Echo {
-    model: String,
     instructions: Option<String>,
     max_output_tokens: Option<u64>,
     tools: Vec<ToolOut>,
@@ -167,7 +166,6 @@ impl Surface for ResponsesBody {
         let model = self.model.unwrap_or_else(|| "openclaw".into());
         Ok(Turn {
             echo: Echo {
-                model: model.clone(),
                 instructions: self.instructions,
                 max_output_tokens: req.max_tokens,
                 tools: req
@@ -198,8 +196,8 @@ impl Surface for ResponsesBody {
         })
     }
 
-    fn whole(echo: &Echo, done: &Completed) -> Response {
-        let mut out = Output::new(echo);
+    fn whole(echo: &Echo, done: &Completed, agent: &str) -> Response {
+        let mut out = Output::new(echo, &done.spec.reference, agent);
         for event in reply_events(&done.reply) {
             out.event(event);
         }
@@ -207,8 +205,8 @@ impl Surface for ResponsesBody {
         axum::Json(out.finish(&done.spec.reference, &done.attempts)).into_response()
     }
 
-    fn frames(echo: Echo) -> Output {
-        Output::new(&echo)
+    fn frames(echo: Echo, model: &str, agent: &str) -> Output {
+        Output::new(&echo, model, agent)
     }
 }
 
@@ -597,7 +595,9 @@ struct Numbered<'a> {
 /// describe each step.
 pub struct Output {
     id: String,
+    /// The model answering now (after a continuation, the one that took over).
     model: String,
+    agent: String,
     created_at: u64,
     instructions: Option<String>,
     max_output_tokens: Option<u64>,
@@ -618,10 +618,11 @@ pub struct Output {
 }
 
 impl Output {
-    fn new(echo: &Echo) -> Output {
+    fn new(echo: &Echo, model: &str, agent: &str) -> Output {
         Output {
             id: new_id("resp_"),
-            model: echo.model.clone(),
+            model: model.to_string(),
+            agent: agent.to_string(),
             created_at: unix_now(),
             instructions: echo.instructions.clone(),
             max_output_tokens: echo.max_output_tokens,
@@ -890,6 +891,7 @@ impl Output {
 
     /// Closes every item; the final response object.
     fn finish(&mut self, model: &str, attempts: &[Attempt]) -> ResponseObject {
+        self.model = model.to_string();
         self.close_open();
         self.close_calls();
         let cut = self.finish == Some(FinishReason::Length);
@@ -900,7 +902,7 @@ impl Output {
             });
         }
         r.usage = Some(WireUsage::from(&self.usage));
-        r.metadata = Some(Metadata::new(model, attempts));
+        r.metadata = Some(Metadata::new(model, &self.agent, attempts));
         r.output_text = Some(
             self.items
                 .iter()
@@ -977,7 +979,7 @@ mod tests {
     #[test]
     fn a_stream_opens_and_closes_each_item_in_order() {
         let p = parse(&json!({"input": "hi", "stream": true})).unwrap();
-        let mut out = Output::new(&p.echo);
+        let mut out = Output::new(&p.echo, "local/m", "main");
         out.event(Event::Reasoning {
             delta: "think".into(),
         });

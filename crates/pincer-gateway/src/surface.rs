@@ -45,9 +45,10 @@ pub trait Surface: DeserializeOwned + Send + 'static {
     const DISABLED: &'static str;
     fn enabled(settings: &Settings) -> bool;
     fn turn(self) -> Result<Turn<Self::Echo>, ApiError>;
-    /// The whole reply (`stream: false`).
-    fn whole(echo: &Self::Echo, done: &Completed) -> Response;
-    fn frames(echo: Self::Echo) -> Self::Frames;
+    /// The whole reply (`stream: false`) of `agent`'s turn.
+    fn whole(echo: &Self::Echo, done: &Completed, agent: &str) -> Response;
+    /// The frames of `agent`'s turn, which `model` started to answer.
+    fn frames(echo: Self::Echo, model: &str, agent: &str) -> Self::Frames;
 }
 
 /// A streamed reply's frames, step by step.
@@ -71,8 +72,9 @@ pub async fn serve<S: Surface>(
     let t = body.turn()?;
     let plan = plan(gw, &t.model, &headers, t.user.as_deref(), S::KEY)?;
     let mut response = if t.stream {
+        let plan_agent = plan.agent.id.clone();
         let started = gw.stream(plan, t.req).await?;
-        let mut frames = S::frames(t.echo);
+        let mut frames = S::frames(t.echo, &started.model, &plan_agent);
         let head = frames.head();
         let rest = stream::unfold(
             (started.rx, frames, false),
@@ -97,7 +99,7 @@ pub async fn serve<S: Surface>(
         r
     } else {
         let done = gw.complete(&plan, &t.req).await?;
-        let mut r = S::whole(&t.echo, &done);
+        let mut r = S::whole(&t.echo, &done, &plan.agent.id);
         set_header(&mut r, MODEL_HEADER, &done.spec.reference);
         r
     };

@@ -337,18 +337,21 @@ pub struct ReasoningTokens {
 #[derive(Debug, Clone, Serialize)]
 pub struct Metadata {
     pub model: String,
+    /// The agent whose turn it was.
+    pub agent: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_from: Option<String>,
 }
 
 impl Metadata {
-    pub fn new(model: &str, attempts: &[pincer_router::Attempt]) -> Metadata {
+    pub fn new(model: &str, agent: &str, attempts: &[pincer_router::Attempt]) -> Metadata {
         let tried: Vec<String> = attempts
             .iter()
             .map(|a| format!("{} ({})", a.model, a.kind.map_or("skipped", |k| k.as_str())))
             .collect();
         Metadata {
             model: model.to_string(),
+            agent: agent.to_string(),
             fallback_from: (!tried.is_empty()).then(|| tried.join(", ")),
         }
     }

@@ -240,6 +240,25 @@ async fn a_failed_primary_is_invisible_but_named() {
     assert_eq!(v["choices"][0]["message"]["content"], "Hi from backup");
     let from = v["metadata"]["fallback_from"].as_str().unwrap();
     assert!(from.starts_with("acme/m ("), "{from}");
+    // `model` is the model that answered (OpenAI's meaning), everywhere;
+    // the agent stays visible in the metadata.
+    assert_eq!(v["model"], "backup/m");
+    assert_eq!(v["metadata"]["agent"], "main");
+    let mut streamed = chat("Hi");
+    streamed["stream"] = json!(true);
+    let (_, _, body) = send(gw, post("/v1/chat/completions", &streamed)).await;
+    for chunk in data_lines(&body)
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        assert_eq!(chunk["model"], "backup/m", "{chunk}");
+    }
+    for stream in [false, true] {
+        let req = json!({"input": "Hi", "stream": stream});
+        let (_, _, body) = send(gw, post("/v1/responses", &req)).await;
+        assert!(body.contains(r#""model":"backup/m""#), "{body}");
+        assert!(!body.contains(r#""model":"openclaw""#), "{body}");
+    }
 }
 
 #[tokio::test]
