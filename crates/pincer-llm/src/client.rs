@@ -192,10 +192,12 @@ pub(crate) fn headers(t: &Target) -> Result<HeaderMap, ProviderError> {
 }
 
 pub(crate) fn transport_error(e: &reqwest::Error, secrets: &[&str]) -> ProviderError {
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if e.is_connect() {
+    // A connect timeout is the server being unreachable (it cools down the
+    // provider), not a slow model.
+    let kind = if e.is_connect() {
         ErrorKind::Connection
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
     } else if e.is_body() || e.is_decode() {
         ErrorKind::Protocol
     } else {
@@ -305,6 +307,9 @@ impl EventStream {
             let body = read_body(response, MAX_REPLY_BODY, self.first_deadline).await?;
             self.queue.extend(self.dialect.parse_reply(&body)?);
             return Ok(());
+        }
+        if let Some(e) = self.decoder.take_failure() {
+            return Err(e);
         }
         let Some(response) = self.response.as_mut() else {
             self.finished = true;

@@ -1,5 +1,5 @@
-//! Which providers (or, for rate limits, which models) to skip for a while
-//! after they failed, with OpenClaw's schedule: 30 s, 1 min, then 5 min for
+//! Which providers, models and keys to skip for a while after they failed (the
+//! failure policy says which), with OpenClaw's schedule: 30 s, 1 min, then 5 min for
 //! ordinary failures; 30 s doubling (capped at 24 h) for rate limits; 10 min
 //! doubling (capped at 24 h) for billing. A window already running is never
 //! extended; counters reset after 24 h without failures. The state is kept in

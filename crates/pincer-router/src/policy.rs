@@ -17,15 +17,20 @@ pub enum Decision {
     Stop,
 }
 
-/// What a failure cools down (besides the key, when `rotates_key`).
+/// What a failure cools down, by what failed: the server (every model on
+/// it), one model on it, or the key it was called with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// Nothing: the failure says nothing about the server's health.
     None,
-    /// The whole provider (every model on that server).
+    /// The server is unreachable: every model of the provider.
     Provider,
-    /// That model only: a sibling model of the same provider may still answer.
+    /// That model only: a sibling model of the same provider may still
+    /// answer, or continue an answer it broke off.
     Model,
+    /// The key (it cools down on its own and the next key is tried); with
+    /// no key to blame, the provider.
+    Key,
 }
 
 /// The whole answer for one kind of failure.
@@ -47,14 +52,14 @@ pub fn policy(kind: ErrorKind) -> Policy {
         ErrorKind::ContextOverflow => (NextLargerWindow, false, Scope::None, 400),
         ErrorKind::ModelLoading => (Next, false, Scope::None, 503),
         ErrorKind::RateLimit => (Next, true, Scope::Model, 429),
-        ErrorKind::Auth | ErrorKind::Billing => (Next, true, Scope::Provider, 502),
-        ErrorKind::Overloaded => (Next, false, Scope::Provider, 503),
-        ErrorKind::Timeout => (Next, false, Scope::Provider, 504),
-        ErrorKind::Connection
-        | ErrorKind::Server
+        ErrorKind::Auth | ErrorKind::Billing => (Next, true, Scope::Key, 502),
+        ErrorKind::Connection => (Next, false, Scope::Provider, 502),
+        ErrorKind::Overloaded => (Next, false, Scope::Model, 503),
+        ErrorKind::Timeout => (Next, false, Scope::Model, 504),
+        ErrorKind::Server
         | ErrorKind::ModelNotFound
         | ErrorKind::Protocol
-        | ErrorKind::EmptyReply => (Next, false, Scope::Provider, 502),
+        | ErrorKind::EmptyReply => (Next, false, Scope::Model, 502),
     };
     Policy {
         decision,
@@ -69,11 +74,18 @@ pub fn decide(kind: ErrorKind) -> Decision {
     policy(kind).decision
 }
 
-/// The cooldown entry a failure is recorded under, if any.
-pub fn cooldown_key(kind: ErrorKind, provider: &str, reference: &str) -> Option<String> {
+/// The cooldown entry a failure is recorded under (besides the key's own,
+/// which the router keeps), if any. `keyed`: the call used a key.
+pub fn cooldown_key(
+    kind: ErrorKind,
+    provider: &str,
+    reference: &str,
+    keyed: bool,
+) -> Option<String> {
     match policy(kind).cooldown {
         Scope::None => None,
-        Scope::Provider => Some(provider.to_string()),
+        Scope::Key if keyed => None,
+        Scope::Provider | Scope::Key => Some(provider.to_string()),
         Scope::Model => Some(reference.to_string()),
     }
 }
@@ -93,12 +105,12 @@ mod tests {
     #[test]
     fn one_row_per_error_kind() {
         let table: [(ErrorKind, Decision, bool, Scope, u16); 13] = [
-            (ErrorKind::Auth, Next, true, Scope::Provider, 502),
-            (ErrorKind::Billing, Next, true, Scope::Provider, 502),
+            (ErrorKind::Auth, Next, true, Scope::Key, 502),
+            (ErrorKind::Billing, Next, true, Scope::Key, 502),
             (ErrorKind::RateLimit, Next, true, Scope::Model, 429),
-            (ErrorKind::Overloaded, Next, false, Scope::Provider, 503),
+            (ErrorKind::Overloaded, Next, false, Scope::Model, 503),
             (ErrorKind::ModelLoading, Next, false, Scope::None, 503),
-            (ErrorKind::Timeout, Next, false, Scope::Provider, 504),
+            (ErrorKind::Timeout, Next, false, Scope::Model, 504),
             (ErrorKind::Connection, Next, false, Scope::Provider, 502),
             (
                 ErrorKind::ContextOverflow,
@@ -107,11 +119,11 @@ mod tests {
                 Scope::None,
                 400,
             ),
-            (ErrorKind::ModelNotFound, Next, false, Scope::Provider, 502),
+            (ErrorKind::ModelNotFound, Next, false, Scope::Model, 502),
             (ErrorKind::BadRequest, Stop, false, Scope::None, 400),
-            (ErrorKind::Server, Next, false, Scope::Provider, 502),
-            (ErrorKind::Protocol, Next, false, Scope::Provider, 502),
-            (ErrorKind::EmptyReply, Next, false, Scope::Provider, 502),
+            (ErrorKind::Server, Next, false, Scope::Model, 502),
+            (ErrorKind::Protocol, Next, false, Scope::Model, 502),
+            (ErrorKind::EmptyReply, Next, false, Scope::Model, 502),
         ];
         for (kind, decision, rotates_key, cooldown, http_status) in table {
             assert_eq!(
@@ -125,18 +137,23 @@ mod tests {
                 "{kind}"
             );
         }
+        let key = |kind, keyed| cooldown_key(kind, "openai", "openai/gpt-5", keyed);
         assert_eq!(
-            cooldown_key(ErrorKind::RateLimit, "openai", "openai/gpt-5").as_deref(),
+            key(ErrorKind::RateLimit, true).as_deref(),
             Some("openai/gpt-5")
         );
         assert_eq!(
-            cooldown_key(ErrorKind::Server, "openai", "openai/gpt-5").as_deref(),
-            Some("openai")
+            key(ErrorKind::Server, true).as_deref(),
+            Some("openai/gpt-5")
         );
+        assert_eq!(key(ErrorKind::Connection, false).as_deref(), Some("openai"));
         assert_eq!(
-            cooldown_key(ErrorKind::BadRequest, "openai", "openai/gpt-5"),
-            None
+            key(ErrorKind::Auth, true),
+            None,
+            "the key cools down on its own"
         );
+        assert_eq!(key(ErrorKind::Auth, false).as_deref(), Some("openai"));
+        assert_eq!(key(ErrorKind::BadRequest, true), None);
         assert_eq!(http_status(None), 503);
     }
 }

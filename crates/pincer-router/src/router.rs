@@ -15,7 +15,7 @@ use pincer_llm::{ChatRequest, ErrorKind, Event, LoadState, Message, ProviderErro
 
 use crate::cooldown::{Cooldowns, now_ms};
 use crate::keys::Credential;
-use crate::policy::{Decision, cooldown_key, decide, policy};
+use crate::policy::{Decision, Scope, cooldown_key, decide, policy};
 use crate::providers::{AnswerStream, Providers};
 
 /// With no first token after this long, the server is asked whether the
@@ -202,7 +202,8 @@ impl Answering<'_> {
                 None => match self.stream.next().await? {
                     Ok(e) => e,
                     Err(e) => {
-                        self.router.failed(&self.spec, &e);
+                        self.router
+                            .failed(self.catalog, &self.spec, &self.agent, &e);
                         if self.continue_elsewhere(&e).await {
                             continue;
                         }
@@ -293,7 +294,7 @@ impl Answering<'_> {
                     return true;
                 }
                 Err(e) => {
-                    self.router.failed(&spec, &e);
+                    self.router.failed(self.catalog, &spec, &self.agent, &e);
                     self.attempts.push(Attempt {
                         model: spec.reference.clone(),
                         kind: Some(e.kind),
@@ -353,6 +354,9 @@ impl Router {
         let mut attempts = Vec::new();
         let mut last = None;
         let mut overflowed_at: Option<u64> = None;
+        // Providers found unreachable in this turn: their other models are
+        // skipped, not called (a model's own failure leaves its siblings on).
+        let mut down: Vec<(String, ErrorKind)> = Vec::new();
         let now = now_ms();
         let cooling: Vec<Option<(u64, String)>> =
             candidates.iter().map(|s| self.cooling(s, now)).collect();
@@ -372,6 +376,15 @@ impl Router {
                         spec.provider,
                         until.saturating_sub(now).div_ceil(1000)
                     ),
+                    took: Duration::ZERO,
+                });
+                continue;
+            }
+            if let Some((_, kind)) = down.iter().find(|(p, _)| *p == spec.provider) {
+                attempts.push(Attempt {
+                    model: spec.reference.clone(),
+                    kind: None,
+                    message: format!("{} is down ({kind}) in this turn", spec.provider),
                     took: Duration::ZERO,
                 });
                 continue;
@@ -412,13 +425,16 @@ impl Router {
                     });
                 }
                 Err(e) => {
-                    self.failed(spec, &e);
+                    self.failed(catalog, spec, agent, &e);
                     attempts.push(Attempt {
                         model: spec.reference.clone(),
                         kind: Some(e.kind),
                         message: e.message.clone(),
                         took: started.elapsed(),
                     });
+                    if policy(e.kind).cooldown == Scope::Provider {
+                        down.push((spec.provider.clone(), e.kind));
+                    }
                     let decision = decide(e.kind);
                     last = Some(e);
                     match decision {
@@ -739,8 +755,11 @@ impl Router {
             .map(|(until, reason)| (until, reason.to_string()))
     }
 
-    fn failed(&self, spec: &ModelSpec, e: &ProviderError) {
-        if let Some(key) = cooldown_key(e.kind, &spec.provider, &spec.reference) {
+    /// Cools down what failed, by the failure policy: the provider, the
+    /// model, or (when the call had a key) nothing beyond the key itself.
+    fn failed(&self, catalog: &Catalog<'_>, spec: &ModelSpec, agent: &str, e: &ProviderError) {
+        let keyed = !self.providers.keys(catalog, spec, agent).is_empty();
+        if let Some(key) = cooldown_key(e.kind, &spec.provider, &spec.reference, keyed) {
             self.update(|c| c.record_failure(&key, e.kind, e.retry_after, now_ms()));
         }
     }

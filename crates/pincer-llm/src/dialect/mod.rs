@@ -67,6 +67,7 @@ impl Dialect {
         StreamDecoder {
             sse: SseDecoder::new(),
             inner,
+            failed: None,
         }
     }
 
@@ -114,16 +115,29 @@ pub(crate) trait Decoder: Send {
 pub struct StreamDecoder {
     sse: SseDecoder,
     inner: Box<dyn Decoder>,
+    /// An error met after events of the same read: those events go out
+    /// first, the error on the next call.
+    failed: Option<ProviderError>,
 }
 
 impl StreamDecoder {
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Event>, ProviderError> {
         let mut out = Vec::new();
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         if self.inner.is_done() {
             return Ok(out);
         }
         for sse in self.sse.feed(bytes)? {
-            self.inner.event(&sse, &mut out)?;
+            if let Err(e) = self.inner.event(&sse, &mut out) {
+                // What arrived before the bad chunk is part of the answer.
+                if out.is_empty() {
+                    return Err(e);
+                }
+                self.failed = Some(e);
+                return Ok(out);
+            }
             if self.inner.is_done() {
                 break;
             }
@@ -132,6 +146,9 @@ impl StreamDecoder {
     }
 
     pub fn finish(&mut self) -> Result<Vec<Event>, ProviderError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         let mut out = Vec::new();
         if self.inner.is_done() {
             return Ok(out);
@@ -147,6 +164,11 @@ impl StreamDecoder {
 
     pub fn is_done(&self) -> bool {
         self.inner.is_done()
+    }
+
+    /// The error met after the events already returned, if any.
+    pub fn take_failure(&mut self) -> Option<ProviderError> {
+        self.failed.take()
     }
 }
 
