@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use pincer_catalog::candidate_chain;
+use pincer_catalog::{ModelSpec, candidate_chain};
 use serde_json::json;
 
 use crate::Gateway;
@@ -45,11 +45,17 @@ impl Readiness {
     }
 }
 
+/// The default agent's primary, by the one chain every turn uses.
+fn primary(gw: &Gateway) -> Option<ModelSpec> {
+    candidate_chain(&gw.catalog, gw.default_agent())
+        .0
+        .into_iter()
+        .next()
+}
+
 async fn probe_primary(gw: &Gateway) -> Vec<String> {
     let mut failing = Vec::new();
-    let (chain, _) = candidate_chain(&gw.catalog, gw.default_agent());
-    let primary = chain.first();
-    match primary {
+    match primary(gw).as_ref() {
         None => failing.push("config: the default agent has no usable model".to_string()),
         Some(spec) => {
             let providers = gw.router.providers();
@@ -96,7 +102,7 @@ pub async fn ready(State(gw): State<&'static Gateway>, req: Request) -> impl Int
     let body = json!({
         "ready": ready,
         "failing": failing,
-        "primary": candidate_chain(&gw.catalog, gw.default_agent()).0.first().map(|s| s.reference.clone()),
+        "primary": primary(gw).map(|s| s.reference),
         "uptimeMs": u64::try_from(gw.started.elapsed().as_millis()).unwrap_or(u64::MAX),
     });
     (status, Json(body))

@@ -13,7 +13,6 @@ use pincer_engine::{EngineOptions, Generation, KvCache, LoadedModel};
 use pincer_gguf::{Progress, SMOLLM2, ensure_default, resolve_model_path};
 use pincer_llm::{
     ChatRequest, Client, ErrorKind, Event, EventStream, ProviderError, ServerReport, Target,
-    Timeouts,
 };
 use tokio::sync::Mutex;
 
@@ -115,11 +114,6 @@ impl Providers {
     pub fn key_status(&self, catalog: &Catalog<'_>, spec: &ModelSpec, agent: &str) -> KeyStatus {
         let keys = self.keys(catalog, spec, agent);
         KeyStatus::of(&keys, spec, catalog.provider(&spec.provider))
-    }
-
-    /// How long `spec` may take to start answering, connection and idle limits.
-    pub fn timeouts(&self, spec: &ModelSpec) -> Timeouts {
-        Timeouts::for_model(spec)
     }
 
     /// What `spec`'s server says about the model (HTTP providers only).

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use pincer_catalog::{Catalog, ModelSpec};
 use pincer_config::Api;
-use pincer_llm::{ChatRequest, ErrorKind, Event, LoadState, Message, ProviderError, Reply};
+use pincer_llm::{
+    ChatRequest, ErrorKind, Event, LoadState, Message, ProviderError, Reply, Timeouts,
+};
 
 use crate::cooldown::{Cooldowns, now_ms};
 use crate::keys::Credential;
@@ -539,7 +541,7 @@ impl Router {
         attempts: &mut Vec<Attempt>,
     ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
         let keys = self.ordered_keys(catalog, spec, call.agent);
-        let load_deadline = Instant::now() + self.providers.timeouts(spec).first_event;
+        let load_deadline = Instant::now() + Timeouts::for_model(spec).first_event;
         let (mut k, mut waited, mut announced) = (0, false, false);
         loop {
             let key = keys.get(k);
