@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use pincer_config::{Api, ApiKey, Location, Mode, ModelConfig, ModelsConfig, ProviderConfig};
+use pincer_config::{
+    Api, ApiKey, Location, Mode, ModelConfig, ModelsConfig, Patience, ProviderConfig, SameModelRetry,
+};
 use secrecy::SecretString;
 use serde::Serialize;
 
@@ -65,6 +67,7 @@ pub struct Provider {
     pub headers: Vec<(String, SecretString)>,
     pub max_tokens: Option<u64>,
     pub timeout_seconds: Option<u64>,
+    pub patience: Patience,
     pub local: bool,
     pub builtin: bool,
     pub configured: bool,
@@ -113,6 +116,12 @@ pub struct ModelSpec {
     /// The provider's `timeoutSeconds`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
+    /// The provider's same-model retry (its `params.retry`, else the default).
+    #[serde(skip)]
+    pub retry: SameModelRetry,
+    /// The provider's `params.firstTokenTimeoutSeconds`.
+    #[serde(skip)]
+    pub first_token_seconds: Option<u64>,
     pub open_weights: bool,
     /// GGUF file, for the embedded engine.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -376,6 +385,7 @@ fn merge_provider(b: Option<&BuiltinProvider<'_>>, c: Option<&ProviderConfig>) -
         headers: c.map(|c| c.headers.clone()).unwrap_or_default(),
         max_tokens: c.and_then(|c| c.max_tokens),
         timeout_seconds: c.and_then(|c| c.timeout_seconds),
+        patience: c.map(|c| c.patience).unwrap_or_default(),
         local,
         builtin: b.is_some(),
         configured: c.is_some(),
@@ -582,6 +592,8 @@ fn merge_model(
             .unwrap_or_else(|| vec!["text".into()]),
         local: p.local,
         timeout_seconds: p.timeout_seconds,
+        retry: p.patience.retry.unwrap_or_default(),
+        first_token_seconds: p.patience.first_token_seconds,
         open_weights: b.is_some_and(|b| b.open),
         path,
         status: b.and_then(|b| b.status.as_ref()).map(|s| s.to_string()),

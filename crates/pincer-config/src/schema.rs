@@ -192,6 +192,47 @@ pub struct ApiKey {
     pub loc: Option<Location>,
 }
 
+/// How long Pincer stays with one of a provider's models before failing
+/// over. Read from the provider's `params` record, which OpenClaw passes on
+/// unchecked, so a config that sets them still loads in OpenClaw.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Patience {
+    /// `params.retry`: `false` turns the same-model retry off; an object sets
+    /// `maxWaitSeconds` (the longest `Retry-After` honoured) and `transient`
+    /// (one retry of a single 5xx or reset).
+    pub retry: Option<SameModelRetry>,
+    /// `params.firstTokenTimeoutSeconds`: silence allowed before the first
+    /// token from a server that is not loading the model (0: no limit).
+    pub first_token_seconds: Option<u64>,
+}
+
+/// A short retry on the same model, before the first token, instead of
+/// failing over at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SameModelRetry {
+    /// The longest `Retry-After` waited for (0: none).
+    pub max_wait_seconds: f64,
+    /// Ask once more after a single 5xx or reset.
+    pub transient: bool,
+}
+
+impl SameModelRetry {
+    pub const DEFAULT: SameModelRetry = SameModelRetry {
+        max_wait_seconds: 2.0,
+        transient: true,
+    };
+    pub const OFF: SameModelRetry = SameModelRetry {
+        max_wait_seconds: 0.0,
+        transient: false,
+    };
+}
+
+impl Default for SameModelRetry {
+    fn default() -> Self {
+        SameModelRetry::DEFAULT
+    }
+}
+
 #[derive(Debug)]
 pub struct ProviderConfig {
     /// Lowercased provider id.
@@ -202,6 +243,8 @@ pub struct ProviderConfig {
     pub headers: Vec<(String, SecretString)>,
     pub max_tokens: Option<u64>,
     pub timeout_seconds: Option<u64>,
+    /// Pincer's own settings, from the provider's `params` record.
+    pub patience: Patience,
     /// None when the key is absent (a catalog provider used as an overlay).
     pub models: Option<Vec<ModelConfig>>,
     pub loc: Option<Location>,

@@ -124,12 +124,12 @@ const PROVIDER_USED: &[&str] = &[
     "models",
     "maxTokens",
     "timeoutSeconds",
+    "params",
 ];
 const PROVIDER_NOT_USED: &[&str] = &[
     "auth",
     "region",
     "injectNumCtxForOpenAICompat",
-    "params",
     "agentRuntime",
     "localService",
     "authHeader",
@@ -974,6 +974,7 @@ impl<'a> Checker<'a> {
             headers: Vec::new(),
             max_tokens: None,
             timeout_seconds: None,
+            patience: Patience::default(),
             models: None,
             loc: self.loc(node),
         };
@@ -996,6 +997,7 @@ impl<'a> Checker<'a> {
                 }
                 "maxTokens" => provider.max_tokens = self.positive_int(value, &p),
                 "timeoutSeconds" => provider.timeout_seconds = self.positive_int(value, &p),
+                "params" => provider.patience = self.patience(value, &p),
                 "models" => {
                     let Value::Array(items) = &value.value else {
                         self.mismatch(&p, value, "an array of models");
@@ -1027,6 +1029,67 @@ impl<'a> Checker<'a> {
             }
         }
         Some(provider)
+    }
+
+    /// Pincer's keys in a provider's `params`; its other keys belong to the
+    /// provider (LM Studio's `preload`…) and pass without comment.
+    fn patience(&mut self, node: &Node, path: &JsonPath) -> Patience {
+        let mut patience = Patience::default();
+        let Some(members) = node.members() else {
+            self.mismatch(path, node, "an object");
+            return patience;
+        };
+        for m in members {
+            let p = path.key(&m.key);
+            match m.key.as_str() {
+                "retry" => patience.retry = self.same_model_retry(&m.node, &p),
+                "firstTokenTimeoutSeconds" => {
+                    patience.first_token_seconds = match m.node.value {
+                        Value::Number(n, _) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => {
+                            Some(n as u64)
+                        }
+                        _ => {
+                            self.mismatch(&p, &m.node, "a whole number of seconds (0: no limit)");
+                            None
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        patience
+    }
+
+    fn same_model_retry(&mut self, node: &Node, path: &JsonPath) -> Option<SameModelRetry> {
+        match &node.value {
+            Value::Bool(true) => return Some(SameModelRetry::DEFAULT),
+            Value::Bool(false) => return Some(SameModelRetry::OFF),
+            _ if node.members().is_some() => {}
+            _ => {
+                self.mismatch(path, node, "true, false or { maxWaitSeconds, transient }");
+                return None;
+            }
+        }
+        let mut retry = SameModelRetry::DEFAULT;
+        for (key, value, p) in self.fields(node, path, &["maxWaitSeconds", "transient"], &[]) {
+            match key {
+                "maxWaitSeconds" => {
+                    match value.value {
+                        Value::Number(n, _) if n.is_finite() && (0.0..=60.0).contains(&n) => {
+                            retry.max_wait_seconds = n;
+                        }
+                        _ => self.mismatch(&p, value, "a number of seconds from 0 to 60"),
+                    }
+                }
+                "transient" => {
+                    if let Some(b) = self.bool(value, &p) {
+                        retry.transient = b;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(retry)
     }
 
     fn model(&mut self, node: &Node, path: &JsonPath) -> Option<ModelConfig> {

@@ -78,14 +78,19 @@ pub fn model_findings(s: &ModelStatus) -> Vec<Finding> {
             "set maxTokens well below contextWindow (a quarter of it is common)",
         ));
     }
-    if let Some(c) = &s.cooldown {
+    for c in &s.cooldowns {
+        let what = match c.scope {
+            "provider" => format!("its server ({})", c.name),
+            "key" => format!("its key {}", c.name),
+            _ => "the model".to_string(),
+        };
         out.push(Finding::new(
             Severity::Warning,
             "cooldown.active",
             r,
             format!(
-                "{} is cooling down for {} s after {}; the fallbacks answer meanwhile",
-                s.provider, c.seconds_left, c.reason
+                "{what} is cooling down for {} s after {}; the fallbacks answer meanwhile",
+                c.seconds_left, c.reason
             ),
             "nothing to do if the cause is gone: the next turn after the cooldown tries it again",
         ));

@@ -28,7 +28,9 @@ pub struct ModelStatus {
     pub context_window: u64,
     pub max_tokens: u64,
     pub keys: KeyStatus,
-    pub cooldown: Option<Cooldown>,
+    /// What is cooling down for this model: its server (the provider), the
+    /// model itself, and each of its keys.
+    pub cooldowns: Vec<Cooldown>,
     /// The GGUF of an embedded model and whether it is on disk.
     pub file: Option<FileState>,
     /// What the server said, when probed.
@@ -38,6 +40,10 @@ pub struct ModelStatus {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cooldown {
+    /// `provider`, `model` or `key`.
+    pub scope: &'static str,
+    /// The provider id, the model ref, or the key's id (never the key).
+    pub name: String,
     pub reason: String,
     pub until_ms: u64,
     pub seconds_left: u64,
@@ -94,15 +100,28 @@ fn status(
 ) -> ModelStatus {
     let embedded = spec.is_embedded();
     let now = now_ms();
-    let cooldown = [spec.provider.as_str(), spec.reference.as_str()]
-        .into_iter()
-        .filter_map(|k| cooldowns.active(k, now))
-        .max_by_key(|(until, _)| *until)
-        .map(|(until, reason)| Cooldown {
-            reason: reason.to_string(),
-            until_ms: until,
-            seconds_left: until.saturating_sub(now).div_ceil(1000),
-        });
+    let keys = providers.keys(catalog, spec, agent);
+    let scopes = [
+        ("provider", spec.provider.clone(), spec.provider.clone()),
+        ("model", spec.reference.clone(), spec.reference.clone()),
+    ]
+    .into_iter()
+    .chain(
+        keys.iter()
+            .map(|k| ("key", k.id.clone(), format!("key:{}", k.id))),
+    );
+    let cooldowns = scopes
+        .filter_map(|(scope, name, entry)| {
+            let (until, reason) = cooldowns.active(&entry, now)?;
+            Some(Cooldown {
+                scope,
+                name,
+                reason: reason.to_string(),
+                until_ms: until,
+                seconds_left: until.saturating_sub(now).div_ceil(1000),
+            })
+        })
+        .collect();
     let file = embedded.then(|| {
         let gguf = providers.gguf(spec);
         FileState {
@@ -125,7 +144,7 @@ fn status(
         context_window: spec.budget(),
         max_tokens: spec.max_tokens,
         keys: providers.key_status(catalog, spec, agent),
-        cooldown,
+        cooldowns,
         file,
         server: None,
     }

@@ -48,7 +48,7 @@ struct Tables {
     tokens: BTreeMap<(String, &'static str), u64>,
     cost: BTreeMap<String, f64>,
     turns: BTreeMap<String, u64>,
-    fallbacks: BTreeMap<String, u64>,
+    fallbacks: BTreeMap<(String, &'static str), u64>,
 }
 
 #[derive(Default)]
@@ -98,8 +98,10 @@ impl Metrics {
         });
     }
 
-    pub fn fallback(&self, reason: &str) {
-        self.with(|t| *t.fallbacks.entry(reason.to_string()).or_default() += 1);
+    /// A candidate that failed or was skipped (`reason`), and what followed
+    /// (`next`: the same model again, the next key, the next model, none).
+    pub fn fallback(&self, reason: &str, next: &'static str) {
+        self.with(|t| *t.fallbacks.entry((reason.to_string(), next)).or_default() += 1);
     }
 
     pub fn stream_time(&self, d: Duration) {
@@ -155,8 +157,11 @@ impl Metrics {
             let _ = writeln!(s, "pincer_cost_usd_total{{model=\"{model}\"}} {usd}");
         }
         let _ = writeln!(s, "# TYPE pincer_fallbacks_total counter");
-        for (reason, n) in &t.fallbacks {
-            let _ = writeln!(s, "pincer_fallbacks_total{{reason=\"{reason}\"}} {n}");
+        for ((reason, next), n) in &t.fallbacks {
+            let _ = writeln!(
+                s,
+                "pincer_fallbacks_total{{reason=\"{reason}\",next=\"{next}\"}} {n}"
+            );
         }
         let _ = writeln!(s, "# TYPE pincer_turns_active gauge");
         let _ = writeln!(

@@ -55,6 +55,7 @@ impl Gateway {
         req: &ChatRequest,
         model: &str,
         reply: &Reply,
+        attempts: &[Attempt],
         error: Option<String>,
     ) {
         let spec = plan.candidates.iter().find(|s| s.reference == model);
@@ -70,6 +71,7 @@ impl Gateway {
         let key = plan.session_key.clone();
         let input = new_input(&req.messages).to_vec();
         let (model, reply) = (model.to_string(), reply.clone());
+        let attempts: Vec<String> = attempts.iter().map(|a| format!("{a}; {}", a.next)).collect();
         // File writes stay off the async workers.
         let written = tokio::task::spawn_blocking(move || {
             let turn = TurnRecord {
@@ -78,6 +80,7 @@ impl Gateway {
                 api,
                 reply: &reply,
                 cost_usd: usd,
+                attempts: &attempts,
                 error,
             };
             store
@@ -97,7 +100,7 @@ impl Gateway {
     fn count_fallbacks(&self, attempts: &[Attempt]) {
         for a in attempts {
             self.metrics
-                .fallback(a.kind.map_or("skipped", |k| k.as_str()));
+                .fallback(a.kind.map_or("skipped", |k| k.as_str()), a.next.as_str());
         }
     }
 
@@ -122,7 +125,14 @@ impl Gateway {
         {
             Ok(done) => {
                 self.count_fallbacks(&done.attempts);
-                self.record(plan, req, &done.spec.reference, &done.reply, None)
+                self.record(
+                    plan,
+                    req,
+                    &done.spec.reference,
+                    &done.reply,
+                    &done.attempts,
+                    None,
+                )
                     .await;
                 Ok(done)
             }
@@ -133,7 +143,7 @@ impl Gateway {
     async fn failed(&'static self, plan: &Plan, req: &ChatRequest, f: AllFailed) -> ApiError {
         self.count_fallbacks(&f.attempts);
         let model = plan.candidates.first().map_or("", |s| s.reference.as_str());
-        self.record(plan, req, model, &Reply::default(), Some(f.to_string()))
+        self.record(plan, req, model, &Reply::default(), &[], Some(f.to_string()))
             .await;
         ApiError::Upstream(Box::new(f))
     }
@@ -216,7 +226,14 @@ impl Gateway {
         }
         self.count_fallbacks(&a.attempts);
         self.metrics.stream_time(started.elapsed());
-        self.record(&plan, &req, &a.spec.reference, &reply, error.clone())
+        self.record(
+            &plan,
+            &req,
+            &a.spec.reference,
+            &reply,
+            &a.attempts,
+            error.clone(),
+        )
             .await;
         if error.is_none() {
             let _ = tx

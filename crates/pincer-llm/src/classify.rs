@@ -167,6 +167,24 @@ pub fn classify_stream_error(payload: &str, secrets: &[&str]) -> ProviderError {
     e
 }
 
+/// Whether a refusal is the server declining an assistant prefill (the
+/// conversation ending on the assistant's words, as a continuation sends
+/// it), rather than something wrong with the request itself.
+pub fn refuses_prefill(e: &ProviderError) -> bool {
+    e.kind == ErrorKind::BadRequest
+        && has(
+            &e.message.to_lowercase(),
+            &[
+                "prefill",
+                "must end with a user message",
+                "expected last role user",
+                "last message must be from the user",
+                "last message must have role `user`",
+                "final assistant content",
+            ],
+        )
+}
+
 fn kind_of(status: u16, t: &str) -> ErrorKind {
     // Wording first: servers disagree on status codes (llama.cpp once sent
     // context overflows as 500, LM Studio sends "no models loaded" as 400).
@@ -261,6 +279,21 @@ mod tests {
 
     fn kind(status: u16, body: &str) -> ErrorKind {
         classify_http(status, body, None, &[]).kind
+    }
+
+    #[test]
+    fn prefill_refusals_in_servers_own_words() {
+        let refusal = |status, body| refuses_prefill(&classify_http(status, body, None, &[]));
+        for body in [
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"This model does not support assistant message prefill. The conversation must end with a user message."}}"#,
+            r#"{"object":"error","message":"Expected last role User or Tool (got Assistant)","type":"BadRequestError","code":400}"#,
+            r#"{"error":{"message":"Assistant message prefill is not supported for this model","code":400}}"#,
+        ] {
+            assert!(refusal(400, body), "{body}");
+        }
+        // Other refusals, and the same words on a server error, are not.
+        assert!(!refusal(400, r#"{"error":{"message":"temperature must be at most 2"}}"#));
+        assert!(!refusal(500, r#"{"error":{"message":"prefill failed: out of memory"}}"#));
     }
 
     #[test]

@@ -201,7 +201,8 @@ pub(crate) fn transport_error(e: &reqwest::Error, secrets: &[&str]) -> ProviderE
     } else if e.is_body() || e.is_decode() {
         ErrorKind::Protocol
     } else {
-        ErrorKind::Connection
+        // Connected, then dropped before a reply: the server is up.
+        ErrorKind::Reset
     };
     // reqwest's message hides the cause; the chain says "connection refused".
     let mut message = e.to_string();

@@ -16,7 +16,7 @@ pub mod sse;
 mod target;
 mod usage;
 
-pub use classify::{classify_http, classify_stream_error, scrub};
+pub use classify::{classify_http, classify_stream_error, refuses_prefill, scrub};
 pub use client::{Client, EventStream};
 pub use dialect::{Dialect, MAX_TOOL_CALLS, StreamDecoder, WireRequest};
 /// The shared vocabulary, re-exported for callers of the dialects.

@@ -17,14 +17,32 @@ pub struct Timeouts {
     /// From sending the request to the first event: generous for local
     /// servers, which may be loading the model on demand.
     pub first_event: Duration,
+    /// Silence allowed before the first token when the server says it is
+    /// not loading the model and another model could answer instead: 10 s
+    /// for local servers, none for hosted ones (they queue and reason before
+    /// they speak), the provider's `params.firstTokenTimeoutSeconds` when set.
+    pub first_token: Option<Duration>,
     /// Longest silence between two chunks once the reply has started.
     pub idle: Duration,
 }
 
+/// The default first-token limit for a local server that is not loading.
+const LOCAL_FIRST_TOKEN: u64 = 10;
+
 impl Timeouts {
-    /// A model's limits: from where it runs and its provider's `timeoutSeconds`.
+    /// A model's limits: from where it runs and its provider's settings.
     pub fn for_model(spec: &ModelSpec) -> Timeouts {
-        Timeouts::for_provider(spec.local, spec.timeout_seconds)
+        let mut t = Timeouts::for_provider(spec.local, spec.timeout_seconds);
+        let first_token = match spec.first_token_seconds {
+            Some(0) => None,
+            Some(s) => Some(s),
+            None if spec.local && !spec.is_embedded() => Some(LOCAL_FIRST_TOKEN),
+            None => None,
+        };
+        t.first_token = first_token
+            .map(Duration::from_secs)
+            .filter(|d| *d < t.first_event);
+        t
     }
 
     /// `timeout_seconds` (the provider's `timeoutSeconds`) bounds the wait
@@ -35,6 +53,7 @@ impl Timeouts {
         Timeouts {
             connect: Duration::from_secs(10),
             first_event: Duration::from_secs(first),
+            first_token: None,
             idle: Duration::from_secs(timeout_seconds.map_or(idle, |t| t.min(idle))),
         }
     }

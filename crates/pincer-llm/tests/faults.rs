@@ -383,6 +383,6 @@ async fn a_server_that_took_the_request_and_closed_later_is_not_asked_twice() {
     let mut t = target(Dialect::OpenAiCompletions, &up.base_url(), None);
     t.timeouts.first_event = Duration::from_secs(10);
     let err = stream_all(&t, &hello()).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Connection, "{err}");
+    assert_eq!(err.kind, ErrorKind::Reset, "{err}");
     assert_eq!(up.requests().len(), 1, "asked once");
 }

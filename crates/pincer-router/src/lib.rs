@@ -19,4 +19,4 @@ pub use cooldown::{Cooldowns, now_ms, state_path};
 pub use keys::{Credential, Credentials, KeyStatus, store_path};
 pub use policy::{Decision, Policy, Scope, cooldown_key, decide, http_status, policy};
 pub use providers::{AnswerStream, Gguf, Providers};
-pub use router::{AllFailed, Answering, Attempt, Completed, Notice, Router};
+pub use router::{AllFailed, Answering, Attempt, Completed, Next, Notice, Router};

@@ -54,6 +54,7 @@ pub fn policy(kind: ErrorKind) -> Policy {
         ErrorKind::RateLimit => (Next, true, Scope::Model, 429),
         ErrorKind::Auth | ErrorKind::Billing => (Next, true, Scope::Key, 502),
         ErrorKind::Connection => (Next, false, Scope::Provider, 502),
+        ErrorKind::Reset => (Next, false, Scope::Model, 502),
         ErrorKind::Overloaded => (Next, false, Scope::Model, 503),
         ErrorKind::Timeout => (Next, false, Scope::Model, 504),
         ErrorKind::Server
@@ -104,7 +105,7 @@ mod tests {
     /// Every kind, and every consequence of it.
     #[test]
     fn one_row_per_error_kind() {
-        let table: [(ErrorKind, Decision, bool, Scope, u16); 13] = [
+        let table: [(ErrorKind, Decision, bool, Scope, u16); 14] = [
             (ErrorKind::Auth, Next, true, Scope::Key, 502),
             (ErrorKind::Billing, Next, true, Scope::Key, 502),
             (ErrorKind::RateLimit, Next, true, Scope::Model, 429),
@@ -112,6 +113,7 @@ mod tests {
             (ErrorKind::ModelLoading, Next, false, Scope::None, 503),
             (ErrorKind::Timeout, Next, false, Scope::Model, 504),
             (ErrorKind::Connection, Next, false, Scope::Provider, 502),
+            (ErrorKind::Reset, Next, false, Scope::Model, 502),
             (
                 ErrorKind::ContextOverflow,
                 NextLargerWindow,

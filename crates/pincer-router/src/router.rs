@@ -3,9 +3,9 @@
 //! providers are cooled down, and the decision to move on depends on the kind
 //! of failure.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use pincer_catalog::{Catalog, ModelSpec};
 use pincer_config::Api;
 use pincer_llm::{
     ChatRequest, ErrorKind, Event, LoadState, Message, ProviderError, Reply, Timeouts,
+    refuses_prefill,
 };
 
 use crate::cooldown::{Cooldowns, now_ms};
@@ -27,64 +28,87 @@ const SLOW_START: Duration = Duration::from_secs(2);
 const LOADING_POLL: Duration = Duration::from_secs(1);
 /// The longest `Retry-After` worth waiting for when no other model is left.
 const MAX_SAME_MODEL_WAIT: Duration = Duration::from_secs(20);
+/// The pause before asking a model again after one transient failure (plus
+/// up to as much again of jitter, so many turns do not return at once).
+const TRANSIENT_BACKOFF: Duration = Duration::from_millis(250);
 
-/// Something worth telling the user while a turn is under way.
+/// Something worth telling the user (and the log) while a turn is under way.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
     /// The model is being loaded: a cold start, not an outage.
     Loading { model: String, on: String },
-    /// A key was refused or limited; the provider's next key is tried.
-    NextKey {
-        model: String,
-        failed: String,
-        kind: ErrorKind,
-        next: String,
-    },
+    /// A candidate failed or was skipped; `attempt.next` says what followed.
+    Attempt(Attempt),
     /// A model failed mid-answer; another continues the same answer.
     Continued { from: String, to: String },
-    /// Waiting as the server asked before asking the same model again.
-    Retrying {
-        model: String,
-        kind: ErrorKind,
-        after: Duration,
-    },
 }
 
 impl std::fmt::Display for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Notice::Loading { model, on } => write!(f, "loading model {model} on {on}…"),
-            Notice::NextKey {
-                model,
-                failed,
-                kind,
-                next,
-            } => write!(
-                f,
-                "{model}: key {failed} failed ({kind}); trying key {next}"
-            ),
+            Notice::Attempt(a) => write!(f, "{a}; {}", a.next),
             Notice::Continued { from, to } => {
                 write!(f, "{from} stopped mid-answer; {to} continues it")
             }
-            Notice::Retrying { model, kind, after } => write!(
-                f,
-                "{model}: {kind}; asking again in {} s as the server asked",
-                after.as_secs_f32().ceil()
-            ),
         }
     }
 }
 
 type Observer = Arc<dyn Fn(&Notice) + Send + Sync>;
 
+/// What followed a failed or skipped candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// The same model was asked again after this pause (a short
+    /// `Retry-After`, one transient failure, or without the refused prefill).
+    SameModel(Duration),
+    /// The provider's next key was tried.
+    Key(String),
+    /// The turn moved on to this candidate.
+    Model(String),
+    /// No candidate was left (or the request itself was refused).
+    Nothing,
+}
+
+impl Next {
+    /// A label for metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Next::SameModel(_) => "same_model",
+            Next::Key(_) => "next_key",
+            Next::Model(_) => "next_model",
+            Next::Nothing => "none",
+        }
+    }
+
+    fn after(rest: &[ModelSpec]) -> Next {
+        rest.first()
+            .map_or(Next::Nothing, |s| Next::Model(s.reference.clone()))
+    }
+}
+
+impl std::fmt::Display for Next {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Next::SameModel(d) if d.is_zero() => f.write_str("asking it again"),
+            Next::SameModel(d) => write!(f, "asking it again in {:.1} s", d.as_secs_f32()),
+            Next::Key(k) => write!(f, "trying key {k}"),
+            Next::Model(m) => write!(f, "trying {m}"),
+            Next::Nothing => f.write_str("no model left to try"),
+        }
+    }
+}
+
 /// What became of one candidate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
     pub model: String,
     /// `None` when the candidate was skipped without a call.
     pub kind: Option<ErrorKind>,
     pub message: String,
     pub took: Duration,
+    pub next: Next,
 }
 
 impl std::fmt::Display for Attempt {
@@ -108,9 +132,16 @@ pub struct AllFailed {
 }
 
 fn summary(attempts: &[Attempt], retry_at_ms: Option<u64>) -> String {
-    let mut s = format!("no model answered ({} tried):", attempts.len());
+    let calls = attempts
+        .iter()
+        .filter(|a| !matches!(a.next, Next::SameModel(_) | Next::Key(_)))
+        .count();
+    let mut s = format!("no model answered ({calls} tried):");
     for a in attempts {
         s.push_str(&format!("\n  {a}"));
+        if let Next::SameModel(_) | Next::Key(_) = a.next {
+            s.push_str(&format!("; {}", a.next));
+        }
     }
     if let Some(at) = retry_at_ms {
         let secs = at.saturating_sub(now_ms()).div_ceil(1000);
@@ -143,14 +174,17 @@ pub struct Router {
     /// Numbers each change of `cooldowns`; `written` is the last one saved.
     generation: AtomicU64,
     written: Mutex<u64>,
+    /// Models that refused an assistant prefill: a continuation on them
+    /// restarts the answer instead of making a call that will be refused.
+    no_prefill: Mutex<HashSet<String>>,
     observer: Observer,
 }
 
 /// A candidate that has started answering: events read while waiting for
 /// its first token come first, then the rest of its stream. If it fails
-/// mid-answer, a later candidate that can continue a prefilled answer picks
-/// up where it stopped; otherwise the error is returned, never a silent
-/// truncation.
+/// mid-answer, a later candidate picks up where it stopped (continuing a
+/// prefilled answer, or restarting it when the restart repeats what was
+/// already sent); otherwise the error is returned, never a silent truncation.
 pub struct Answering<'r> {
     router: &'r Router,
     catalog: &'r Catalog<'r>,
@@ -168,36 +202,61 @@ pub struct Answering<'r> {
     text: String,
     tool_called: bool,
     echo: Option<Echo>,
+    /// The failure a continuation is rescuing (reported if the rescue fails).
+    rescuing: Option<ProviderError>,
+    /// Set once an error was returned: the stream is over.
+    ended: bool,
+    /// Whether a break mid-answer is continued elsewhere (a caller that
+    /// shows nothing until the end restarts instead).
+    continues: bool,
 }
 
-/// Some servers repeat the prefill at the start of a continuation
-/// (llama.cpp does); that repeat is dropped.
+/// The text already sent, as a continuation may repeat it: llama.cpp echoes
+/// a prefill, and a restarted answer must begin with it.
 struct Echo {
-    prefill: String,
+    sent: String,
     seen: String,
+    /// A restart: an answer that does not begin with `sent` cannot be used.
+    required: bool,
+}
+
+/// What the continuation's first text turned out to be.
+enum Echoed {
+    /// Still possibly the repeat: wait for more.
+    Pending,
+    /// The new text after the repeat (or all of it, when nothing repeated).
+    Fresh(String),
+    /// A restart that said something else.
+    Diverged,
 }
 
 impl Echo {
-    /// What of `delta` is new text; `None` while it may still be the repeat.
-    fn strip(&mut self, delta: &str) -> Option<String> {
+    fn strip(&mut self, delta: &str) -> Echoed {
         self.seen.push_str(delta);
-        if self.seen.len() >= self.prefill.len() {
-            let seen = std::mem::take(&mut self.seen);
-            return Some(match seen.strip_prefix(&self.prefill) {
-                Some(rest) => rest.to_string(),
-                None => seen,
-            });
+        let sent = self.sent.trim_start();
+        let seen = self.seen.trim_start();
+        if seen.len() >= sent.len() {
+            return match seen.strip_prefix(sent) {
+                Some(rest) => Echoed::Fresh(rest.to_string()),
+                None if self.required => Echoed::Diverged,
+                None => Echoed::Fresh(std::mem::take(&mut self.seen)),
+            };
         }
-        if self.prefill.starts_with(&self.seen) {
-            None
+        if sent.starts_with(seen) {
+            Echoed::Pending
+        } else if self.required {
+            Echoed::Diverged
         } else {
-            Some(std::mem::take(&mut self.seen))
+            Echoed::Fresh(std::mem::take(&mut self.seen))
         }
     }
 }
 
 impl Answering<'_> {
     pub async fn next(&mut self) -> Option<Result<Event, ProviderError>> {
+        if self.ended {
+            return None;
+        }
         loop {
             let event = match self.pending.pop_front() {
                 Some(e) => e,
@@ -206,31 +265,102 @@ impl Answering<'_> {
                     Err(e) => {
                         self.router
                             .failed(self.catalog, &self.spec, &self.agent, &e);
-                        if self.continue_elsewhere(&e).await {
+                        let original = self.rescuing.clone().unwrap_or_else(|| e.clone());
+                        self.record_stop(&e);
+                        if self.continue_elsewhere().await {
                             continue;
                         }
-                        return Some(Err(e));
+                        return Some(Err(self.end(original)));
                     }
                 },
             };
-            if let Some(event) = self.deliver(event) {
-                return Some(Ok(event));
+            match self.deliver(event) {
+                Ok(Some(event)) => return Some(Ok(event)),
+                Ok(None) => {}
+                Err(()) => {
+                    // A restart that did not repeat the answer so far.
+                    let original = self.rescuing.clone().unwrap_or_else(|| {
+                        ProviderError::new(ErrorKind::Protocol, "the answer broke off")
+                    });
+                    self.attempts.push(Attempt {
+                        model: self.spec.reference.clone(),
+                        kind: Some(ErrorKind::BadRequest),
+                        message: "refused to continue the answer (no prefill), and its new \
+                                  answer did not begin with the text already sent"
+                            .to_string(),
+                        took: Duration::ZERO,
+                        next: Next::after(&self.rest),
+                    });
+                    if self.continue_elsewhere().await {
+                        continue;
+                    }
+                    return Some(Err(self.end(original)));
+                }
             }
         }
     }
 
-    /// Drops a repeated prefill and keeps track of the answer so far.
-    fn deliver(&mut self, event: Event) -> Option<Event> {
+    /// The error that ends the stream: the failure that broke the answer,
+    /// with what was tried to rescue it.
+    fn end(&mut self, mut original: ProviderError) -> ProviderError {
+        self.ended = true;
+        let notes: Vec<String> = self
+            .attempts
+            .iter()
+            .filter(|a| a.model != self.spec.reference || self.rescuing.is_some())
+            .filter(|a| a.message.contains("prefill"))
+            .map(ToString::to_string)
+            .collect();
+        if !notes.is_empty() {
+            original.message = format!("{} (note: {})", original.message, notes.join("; "));
+        }
+        original
+    }
+
+    /// The answering model broke off: that goes in the attempts (and the log).
+    fn record_stop(&mut self, e: &ProviderError) {
+        if self.rescuing.is_none() {
+            self.rescuing = Some(e.clone());
+        }
+        let next = if self.continues && (self.tool_called || self.text.trim().is_empty()) {
+            Next::Nothing
+        } else {
+            Next::after(&self.rest)
+        };
+        self.router.record(
+            &mut self.attempts,
+            Attempt {
+                model: self.spec.reference.clone(),
+                kind: Some(e.kind),
+                message: format!("stopped mid-answer: {}", e.message),
+                took: Duration::ZERO,
+                next,
+            },
+        );
+    }
+
+    /// Drops a repeated prefill (or the restarted part of an answer) and
+    /// keeps track of the answer so far. `Err` when a restart diverged.
+    fn deliver(&mut self, event: Event) -> Result<Option<Event>, ()> {
         let event = match (event, &mut self.echo) {
-            (Event::Text { delta }, Some(echo)) => {
-                let fresh = echo.strip(&delta)?;
-                self.echo = None;
-                if fresh.is_empty() {
-                    return None;
+            (Event::Text { delta }, Some(echo)) => match echo.strip(&delta) {
+                Echoed::Pending => return Ok(None),
+                Echoed::Diverged => return Err(()),
+                Echoed::Fresh(fresh) => {
+                    self.echo = None;
+                    if fresh.is_empty() {
+                        return Ok(None);
+                    }
+                    Event::Text { delta: fresh }
                 }
-                Event::Text { delta: fresh }
-            }
-            (e @ Event::Done { .. }, Some(_)) => {
+            },
+            // A restart's reasoning was shown already, in the first answer.
+            (Event::Reasoning { .. }, Some(echo)) if echo.required => return Ok(None),
+            (Event::ToolCall { .. }, Some(echo)) if echo.required => return Err(()),
+            (e @ Event::Done { .. }, Some(echo)) => {
+                if echo.required {
+                    return Err(());
+                }
                 self.echo = None;
                 e
             }
@@ -241,72 +371,118 @@ impl Answering<'_> {
             Event::ToolCall { .. } => self.tool_called = true,
             _ => {}
         }
-        Some(event)
+        Ok(Some(event))
     }
 
-    /// After a failure mid-answer: the next candidate that can continue a
-    /// prefilled answer carries on from the text so far.
-    async fn continue_elsewhere(&mut self, e: &ProviderError) -> bool {
-        if self.tool_called || self.text.trim().is_empty() {
+    /// After a failure mid-answer: the next candidate carries on from the
+    /// text so far, continuing it as a prefill, or restarting the answer
+    /// where it refuses prefills (only a restart that repeats the text so
+    /// far is used).
+    async fn continue_elsewhere(&mut self) -> bool {
+        if !self.continues || self.tool_called || self.text.trim().is_empty() {
             return false;
         }
-        self.attempts.push(Attempt {
-            model: self.spec.reference.clone(),
-            kind: Some(e.kind),
-            message: format!("stopped mid-answer: {}", e.message),
-            took: Duration::ZERO,
-        });
-        let mut req = self.req.clone();
-        req.messages.push(Message::assistant(self.text.clone()));
+        let mut prefilled = self.req.clone();
+        prefilled.messages.push(Message::assistant(self.text.clone()));
         let now = now_ms();
         while !self.rest.is_empty() {
             let spec = self.rest.remove(0);
-            if !Router::continues_prefill(&spec) || self.router.cooling(&spec, now).is_some() {
+            let next = Next::after(&self.rest);
+            if let Some((until, reason)) = self.router.cooling(&spec, now) {
+                let attempt = skipped(&spec, until, &reason, now, next);
+                self.router.record(&mut self.attempts, attempt);
                 continue;
             }
-            let started = Instant::now();
-            let tried = self
-                .router
-                .try_candidate(
-                    self.catalog,
-                    &spec,
-                    Call {
-                        agent: &self.agent,
-                        session: &self.session,
-                        req: &req,
-                    },
-                    false,
+            if !Router::continues_prefill(&spec) {
+                self.router.record(
                     &mut self.attempts,
-                )
-                .await;
-            match tried {
-                Ok((stream, pending)) => {
-                    self.router.succeeded(&spec);
-                    self.router.notify(Notice::Continued {
-                        from: self.spec.reference.clone(),
-                        to: spec.reference.clone(),
-                    });
-                    self.stream = stream;
-                    self.pending = pending;
-                    self.spec = spec;
-                    self.echo = Some(Echo {
-                        prefill: self.text.clone(),
-                        seen: String::new(),
-                    });
-                    return true;
-                }
-                Err(e) => {
-                    self.router.failed(self.catalog, &spec, &self.agent, &e);
-                    self.attempts.push(Attempt {
+                    Attempt {
                         model: spec.reference.clone(),
-                        kind: Some(e.kind),
-                        message: e.message.clone(),
-                        took: started.elapsed(),
-                    });
+                        kind: None,
+                        message: "its API cannot continue an answer".into(),
+                        took: Duration::ZERO,
+                        next,
+                    },
+                );
+                continue;
+            }
+            let mut restart = self.router.refuses_prefill(&spec);
+            loop {
+                let req = if restart { &self.req } else { &prefilled };
+                let started = Instant::now();
+                let call = Call {
+                    agent: &self.agent,
+                    session: &self.session,
+                    req,
+                };
+                let tried = self
+                    .router
+                    .try_candidate(self.catalog, &spec, call, false, &mut self.attempts)
+                    .await;
+                match tried {
+                    Ok((stream, pending)) => {
+                        self.router.succeeded(&spec);
+                        self.router.notify(Notice::Continued {
+                            from: self.spec.reference.clone(),
+                            to: spec.reference.clone(),
+                        });
+                        self.stream = stream;
+                        self.pending = pending;
+                        self.spec = spec;
+                        self.echo = Some(Echo {
+                            sent: self.text.clone(),
+                            seen: String::new(),
+                            required: restart,
+                        });
+                        return true;
+                    }
+                    Err(e) if !restart && refuses_prefill(&e) => {
+                        self.router.remember_no_prefill(&spec);
+                        self.router.record(
+                            &mut self.attempts,
+                            Attempt {
+                                model: spec.reference.clone(),
+                                kind: Some(e.kind),
+                                message: format!("refused the prefill: {}", e.message),
+                                took: started.elapsed(),
+                                next: Next::SameModel(Duration::ZERO),
+                            },
+                        );
+                        restart = true;
+                    }
+                    Err(e) => {
+                        self.router.failed(self.catalog, &spec, &self.agent, &e);
+                        self.router.record(
+                            &mut self.attempts,
+                            Attempt {
+                                model: spec.reference.clone(),
+                                kind: Some(e.kind),
+                                message: e.message.clone(),
+                                took: started.elapsed(),
+                                next: Next::after(&self.rest),
+                            },
+                        );
+                        break;
+                    }
                 }
             }
         }
         false
+    }
+}
+
+/// The attempt for a candidate skipped while it cools down.
+fn skipped(spec: &ModelSpec, until: u64, reason: &str, now: u64, next: Next) -> Attempt {
+    Attempt {
+        model: spec.reference.clone(),
+        kind: None,
+        message: format!(
+            "{} is cooling down for {} s after {reason}",
+            spec.provider,
+            until.saturating_sub(now).div_ceil(1000)
+        ),
+        took: Duration::ZERO,
+        next,
     }
 }
 
@@ -323,11 +499,13 @@ impl Router {
             state_file,
             generation: AtomicU64::new(0),
             written: Mutex::new(0),
+            no_prefill: Mutex::new(HashSet::new()),
             observer: Arc::new(|_| {}),
         }
     }
 
-    /// Calls `observer` with each `Notice` (loads, key rotation, waits).
+    /// Calls `observer` with each `Notice` (loads, failed and skipped
+    /// candidates with what followed, continuations).
     pub fn with_notices(mut self, observer: impl Fn(&Notice) + Send + Sync + 'static) -> Router {
         self.observer = Arc::new(observer);
         self
@@ -335,6 +513,12 @@ impl Router {
 
     pub fn providers(&self) -> &Providers {
         &self.providers
+    }
+
+    /// Records what became of a candidate and tells the observer.
+    fn record(&self, attempts: &mut Vec<Attempt>, attempt: Attempt) {
+        self.notify(Notice::Attempt(attempt.clone()));
+        attempts.push(attempt);
     }
 
     /// Tries `candidates` in order until one produces its first token.
@@ -367,39 +551,34 @@ impl Router {
         // recovered answers. With one healthy candidate, cooled ones cost nothing.
         let probe_all = cooling.iter().all(Option::is_some);
         for (i, spec) in candidates.iter().enumerate() {
+            let next = Next::after(&candidates[i + 1..]);
+            let skip = |message: String| Attempt {
+                model: spec.reference.clone(),
+                kind: None,
+                message,
+                took: Duration::ZERO,
+                next: next.clone(),
+            };
             if let Some((until, reason)) = &cooling[i]
                 && !probe_all
             {
-                attempts.push(Attempt {
-                    model: spec.reference.clone(),
-                    kind: None,
-                    message: format!(
-                        "{} is cooling down for {} s after {reason}",
-                        spec.provider,
-                        until.saturating_sub(now).div_ceil(1000)
-                    ),
-                    took: Duration::ZERO,
-                });
+                let attempt = skipped(spec, *until, reason, now, next.clone());
+                self.record(&mut attempts, attempt);
                 continue;
             }
             if let Some((_, kind)) = down.iter().find(|(p, _)| *p == spec.provider) {
-                attempts.push(Attempt {
-                    model: spec.reference.clone(),
-                    kind: None,
-                    message: format!("{} is down ({kind}) in this turn", spec.provider),
-                    took: Duration::ZERO,
-                });
+                let attempt = skip(format!("{} is down ({kind}) in this turn", spec.provider));
+                self.record(&mut attempts, attempt);
                 continue;
             }
             if let Some(window) = overflowed_at
                 && spec.budget() <= window
             {
-                attempts.push(Attempt {
-                    model: spec.reference.clone(),
-                    kind: None,
-                    message: format!("its context window ({}) is not larger", spec.budget()),
-                    took: Duration::ZERO,
-                });
+                let attempt = skip(format!(
+                    "its context window ({}) is not larger",
+                    spec.budget()
+                ));
+                self.record(&mut attempts, attempt);
                 continue;
             }
             let started = Instant::now();
@@ -424,20 +603,31 @@ impl Router {
                         text: String::new(),
                         tool_called: false,
                         echo: None,
+                        rescuing: None,
+                        ended: false,
+                        continues: true,
                     });
                 }
                 Err(e) => {
                     self.failed(catalog, spec, agent, &e);
-                    attempts.push(Attempt {
-                        model: spec.reference.clone(),
-                        kind: Some(e.kind),
-                        message: e.message.clone(),
-                        took: started.elapsed(),
-                    });
                     if policy(e.kind).cooldown == Scope::Provider {
                         down.push((spec.provider.clone(), e.kind));
                     }
                     let decision = decide(e.kind);
+                    self.record(
+                        &mut attempts,
+                        Attempt {
+                            model: spec.reference.clone(),
+                            kind: Some(e.kind),
+                            message: e.message.clone(),
+                            took: started.elapsed(),
+                            next: if decision == Decision::Stop {
+                                Next::Nothing
+                            } else {
+                                next
+                            },
+                        },
+                    );
                     last = Some(e);
                     match decision {
                         Decision::Stop => break,
@@ -487,8 +677,14 @@ impl Router {
                     return Err(e);
                 }
             };
-            a.rest.clear();
-            let started = Instant::now();
+            from += 1 + candidates[from..]
+                .iter()
+                .position(|c| c.reference == a.spec.reference)
+                .unwrap_or(0);
+            // Nothing was shown: a break restarts on the next candidate
+            // (which the attempt names) instead of continuing.
+            a.continues = false;
+            a.rest = candidates[from..].to_vec();
             let mut events = Vec::new();
             let failed = loop {
                 match a.next().await {
@@ -505,16 +701,6 @@ impl Router {
                     reply: Reply::from_events(&events),
                 });
             };
-            attempts.push(Attempt {
-                model: a.spec.reference.clone(),
-                kind: Some(e.kind),
-                message: format!("stopped mid-answer: {}", e.message),
-                took: started.elapsed(),
-            });
-            from += 1 + candidates[from..]
-                .iter()
-                .position(|c| c.reference == a.spec.reference)
-                .unwrap_or(0);
             if from >= candidates.len() {
                 let now = now_ms();
                 return Err(AllFailed {
@@ -531,7 +717,8 @@ impl Router {
 
     /// One candidate, with the retries that stay on it: waiting while its
     /// server loads the model, the provider's next key when a key is refused
-    /// or limited, and one wait for `Retry-After` when no other model is left.
+    /// or limited, and one more call after a short `Retry-After` or a single
+    /// transient failure (a longer wait when no other model is left).
     async fn try_candidate(
         &self,
         catalog: &Catalog<'_>,
@@ -541,12 +728,15 @@ impl Router {
         attempts: &mut Vec<Attempt>,
     ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
         let keys = self.ordered_keys(catalog, spec, call.agent);
-        let load_deadline = Instant::now() + Timeouts::for_model(spec).first_event;
-        let (mut k, mut waited, mut announced) = (0, false, false);
+        let timeouts = Timeouts::for_model(spec);
+        let load_deadline = Instant::now() + timeouts.first_event;
+        // With nobody to fail over to, a slow first token is waited for.
+        let patience = timeouts.first_token.filter(|_| !last_resort);
+        let (mut k, mut retried, mut announced) = (0, false, false);
         loop {
             let key = keys.get(k);
             let started = Instant::now();
-            let e = match self.try_one(catalog, spec, call, key).await {
+            let e = match self.try_one(catalog, spec, call, key, patience).await {
                 Ok(answering) => {
                     if let Some(key) = key {
                         self.update(|c| c.record_success(&key_cooldown(key)));
@@ -566,13 +756,12 @@ impl Router {
                 tokio::time::sleep(LOADING_POLL).await;
                 continue;
             }
-            let record = |attempts: &mut Vec<Attempt>, model: String| {
-                attempts.push(Attempt {
-                    model,
-                    kind: Some(e.kind),
-                    message: e.message.clone(),
-                    took: started.elapsed(),
-                });
+            let attempt = |model: String, next: Next| Attempt {
+                model,
+                kind: Some(e.kind),
+                message: e.message.clone(),
+                took: started.elapsed(),
+                next,
             };
             if let Some(key) = key
                 && rotates_key(e.kind)
@@ -581,29 +770,23 @@ impl Router {
                 self.update(|c| {
                     c.record_failure(&key_cooldown(key), e.kind, e.retry_after, now_ms())
                 });
-                record(attempts, format!("{} (key {})", spec.reference, key.id));
-                self.notify(Notice::NextKey {
-                    model: spec.reference.clone(),
-                    failed: key.id.clone(),
-                    kind: e.kind,
-                    next: next.id.clone(),
-                });
+                self.record(
+                    attempts,
+                    attempt(
+                        format!("{} (key {})", spec.reference, key.id),
+                        Next::Key(next.id.clone()),
+                    ),
+                );
                 k += 1;
                 continue;
             }
-            if last_resort
-                && !waited
-                && matches!(e.kind, ErrorKind::RateLimit | ErrorKind::Overloaded)
-                && let Some(after) = e.retry_after.filter(|d| *d <= MAX_SAME_MODEL_WAIT)
-            {
-                waited = true;
-                record(attempts, spec.reference.clone());
-                self.notify(Notice::Retrying {
-                    model: spec.reference.clone(),
-                    kind: e.kind,
-                    after,
-                });
-                tokio::time::sleep(after).await;
+            if !retried && let Some(pause) = same_model_pause(spec, &e, last_resort) {
+                retried = true;
+                self.record(
+                    attempts,
+                    attempt(spec.reference.clone(), Next::SameModel(pause)),
+                );
+                tokio::time::sleep(pause).await;
                 continue;
             }
             if let Some(key) = key
@@ -638,32 +821,65 @@ impl Router {
     }
 
     /// Opens the stream up to the first token. When that is slow, asks the
-    /// server whether the model is loading and says so, still waiting.
+    /// server whether the model is loading and says so. Only a loading
+    /// server is waited for past `patience` (when there is one): one that is
+    /// up, not loading, and silent that long is given up on.
     async fn try_one(
         &self,
         catalog: &Catalog<'_>,
         spec: &ModelSpec,
         call: Call<'_>,
         key: Option<&Credential>,
+        patience: Option<Duration>,
     ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
-        let work = self.open_until_answer(catalog, spec, call, key);
+        let started = tokio::time::Instant::now();
+        let heard = AtomicBool::new(false);
+        let work = self.open_until_answer(catalog, spec, call, key, &heard);
         tokio::pin!(work);
         tokio::select! {
             r = &mut work => return r,
             () = tokio::time::sleep(SLOW_START) => {}
         }
+        let limit = async {
+            match patience {
+                Some(p) => tokio::time::sleep_until(started + p).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(limit);
         let announce = self.announce_if_loading(catalog, spec, call.agent);
         tokio::pin!(announce);
+        let loading = tokio::select! {
+            r = &mut work => return r,
+            loading = &mut announce => loading,
+            () = &mut limit => false,
+        };
+        if loading || heard.load(Ordering::Relaxed) {
+            return work.await;
+        }
         tokio::select! {
             r = &mut work => return r,
-            () = &mut announce => {}
+            () = &mut limit => {}
         }
-        work.await
+        if heard.load(Ordering::Relaxed) {
+            return work.await;
+        }
+        Err(ProviderError::new(
+            ErrorKind::Timeout,
+            format!(
+                "no first token in {} s, and {} is not loading the model \
+                 (params.firstTokenTimeoutSeconds)",
+                patience.unwrap_or_default().as_secs(),
+                spec.provider
+            ),
+        ))
     }
 
-    async fn announce_if_loading(&self, catalog: &Catalog<'_>, spec: &ModelSpec, agent: &str) {
+    /// Says so when the model is loading (or about to be: not in memory),
+    /// and returns whether it is.
+    async fn announce_if_loading(&self, catalog: &Catalog<'_>, spec: &ModelSpec, agent: &str) -> bool {
         if !spec.local {
-            return;
+            return false;
         }
         let on = match self.providers.probe(catalog, spec, agent, SLOW_START).await {
             Some(r) if matches!(r.state, Some(LoadState::Cold | LoadState::Loading)) => {
@@ -672,19 +888,20 @@ impl Router {
                     None => spec.provider.clone(),
                 }
             }
-            Some(_) => return,
+            Some(_) => return false,
             // The embedded engine: loading when the file is there but not in memory.
             None if self.providers.embedded_present(spec)
                 && !self.providers.embedded_loaded(spec).await =>
             {
                 "the embedded engine".to_string()
             }
-            None => return,
+            None => return false,
         };
         self.notify(Notice::Loading {
             model: spec.reference.clone(),
             on,
         });
+        true
     }
 
     /// Whether `spec` can continue an answer given as a final assistant
@@ -697,17 +914,31 @@ impl Router {
         }
     }
 
+    fn refuses_prefill(&self, spec: &ModelSpec) -> bool {
+        self.no_prefill
+            .lock()
+            .is_ok_and(|m| m.contains(&spec.reference))
+    }
+
+    fn remember_no_prefill(&self, spec: &ModelSpec) {
+        if let Ok(mut m) = self.no_prefill.lock() {
+            m.insert(spec.reference.clone());
+        }
+    }
+
     fn notify(&self, notice: Notice) {
         (self.observer)(&notice);
     }
 
-    /// Opens the stream and reads it up to the first token of the answer.
+    /// Opens the stream and reads it up to the first token of the answer;
+    /// `heard` is set at the first token of any kind (reasoning included).
     async fn open_until_answer(
         &self,
         catalog: &Catalog<'_>,
         spec: &ModelSpec,
         call: Call<'_>,
         key: Option<&Credential>,
+        heard: &AtomicBool,
     ) -> Result<(AnswerStream, VecDeque<Event>), ProviderError> {
         let mut stream = self
             .providers
@@ -720,6 +951,9 @@ impl Router {
                 &event,
                 Event::Text { delta } if !delta.trim().is_empty()
             ) || matches!(event, Event::ToolCall { .. });
+            if answered || matches!(&event, Event::Reasoning { delta } if !delta.is_empty()) {
+                heard.store(true, Ordering::Relaxed);
+            }
             let done = matches!(event, Event::Done { .. });
             pending.push_back(event);
             if answered {
@@ -803,6 +1037,37 @@ impl Router {
             *written = generation;
         }
     }
+}
+
+/// How long to pause before asking the same model again, if at all: a
+/// `Retry-After` up to the provider's limit (longer when no other model is
+/// left), or a short jittered pause after one 5xx or reset. Refusals are
+/// never asked again.
+fn same_model_pause(spec: &ModelSpec, e: &ProviderError, last_resort: bool) -> Option<Duration> {
+    let retry = spec.retry;
+    let limit = if last_resort {
+        MAX_SAME_MODEL_WAIT
+    } else {
+        Duration::from_secs_f64(retry.max_wait_seconds)
+    };
+    match (e.kind, e.retry_after) {
+        (ErrorKind::RateLimit | ErrorKind::Overloaded, Some(after)) => {
+            (after <= limit && !limit.is_zero()).then_some(after)
+        }
+        (ErrorKind::Server | ErrorKind::Reset | ErrorKind::Overloaded, None) if retry.transient => {
+            Some(TRANSIENT_BACKOFF + jitter(TRANSIENT_BACKOFF))
+        }
+        _ => None,
+    }
+}
+
+/// Up to `max`, different from one call to the next (no crate for this).
+fn jitter(max: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let max = max.as_millis().max(1) as u32;
+    Duration::from_millis(u64::from(nanos % max))
 }
 
 /// Failures that belong to the key rather than to the server.

@@ -159,7 +159,12 @@ async fn transient_failures_move_on_in_every_dialect() {
                 ("small/m", "Hello"),
                 "{api} {name}"
             );
-            assert_eq!(kinds, [Some(*kind)], "{api} {name}");
+            // A single 5xx is asked again once (the same reply here), then
+            // the turn moves on; other failures move on at once.
+            let retried = matches!(kind, ErrorKind::Server | ErrorKind::Overloaded);
+            let calls = if retried { 2 } else { 1 };
+            assert_eq!(kinds, vec![Some(*kind); calls], "{api} {name}");
+            assert_eq!(primary.requests().len(), calls, "{api} {name}");
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "{api} {name}: no hang past the timeouts"
@@ -281,7 +286,7 @@ async fn a_failed_provider_is_skipped_without_a_call_and_remembered() {
     );
     let r = router(&s, Some(&state));
     run(&r, &s, &["primary/m", "small/m"]).await.unwrap();
-    assert_eq!(primary.requests().len(), 1);
+    assert_eq!(primary.requests().len(), 2, "one same-model retry");
 
     // A restart: a new router reads the state file and skips the primary.
     let r = router(&s, Some(&state));
@@ -290,7 +295,7 @@ async fn a_failed_provider_is_skipped_without_a_call_and_remembered() {
     assert_eq!(kinds, [None], "skipped, not called");
     assert_eq!(
         primary.requests().len(),
-        1,
+        2,
         "no call to a provider in cooldown"
     );
 

@@ -11,7 +11,7 @@ use pincer_catalog::{Catalog, ModelRef};
 use pincer_config::{Env, load_text};
 use pincer_gguf::Silent;
 use pincer_llm::{ChatRequest, ErrorKind, Event, Message};
-use pincer_router::{Notice, Providers, Router};
+use pincer_router::{Next, Notice, Providers, Router};
 use pincer_testkit::{FakeUpstream, Step, completions_stream, http_response};
 
 struct Turn {
@@ -118,7 +118,7 @@ async fn a_refused_key_rotates_to_the_next_key_of_the_same_provider() {
         .collect();
     assert_eq!(sent, ["Bearer sk-one", "Bearer sk-two"]);
     assert!(
-        matches!(&seen.lock().unwrap()[0], Notice::NextKey { next, .. } if next == "env:ACME_API_KEYS#2")
+        matches!(&seen.lock().unwrap()[0], Notice::Attempt(a) if a.next == Next::Key("env:ACME_API_KEYS#2".into()))
     );
 
     // The refused key is cooling down: the next turn starts with the good one.
@@ -225,7 +225,7 @@ async fn retry_after_is_waited_for_when_no_other_model_is_left() {
     );
     assert!(matches!(
         &seen.lock().unwrap()[0],
-        Notice::Retrying { after, .. } if *after == Duration::from_secs(1)
+        Notice::Attempt(a) if a.next == Next::SameModel(Duration::from_secs(1))
     ));
 
     // A long Retry-After is not waited for: the turn fails and says when to retry.

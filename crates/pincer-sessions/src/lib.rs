@@ -90,6 +90,9 @@ pub struct TurnRecord<'a> {
     pub api: &'a str,
     pub reply: &'a Reply,
     pub cost_usd: f64,
+    /// Candidates that failed or were skipped before (or while) the answer
+    /// came, each with what followed: kept as `pincerAttempts`.
+    pub attempts: &'a [String],
     /// Why the turn failed, when it did (the reply is then what was said).
     pub error: Option<String>,
 }
@@ -421,6 +424,9 @@ fn turn_lines(turn: &TurnRecord<'_>) -> Vec<Value> {
     if let Some(e) = &turn.error {
         assistant["errorMessage"] = e.clone().into();
     }
+    if !turn.attempts.is_empty() {
+        assistant["pincerAttempts"] = turn.attempts.into();
+    }
     lines.push(json!({"type": "message", "timestamp": timestamp(), "message": assistant}));
     lines
 }
@@ -476,6 +482,7 @@ mod tests {
             api: "openai-completions",
             reply: r,
             cost_usd: 0.0,
+            attempts: &[],
             error: None,
         }
     }

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,20 +42,48 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     /// Serve `scripts` in turn, one per connection; the last one repeats.
     pub fn start(scripts: Vec<Vec<Step>>) -> FakeUpstream {
+        FakeUpstream::routed(scripts, Vec::new())
+    }
+
+    /// As `start`, but a request whose path ends with one of `routes`' paths
+    /// (`/models`, `/health`…) gets that route's script and leaves the
+    /// sequence alone: a probe does not eat the next chat reply.
+    pub fn routed(scripts: Vec<Vec<Step>>, routes: Vec<(&str, Vec<Step>)>) -> FakeUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&requests);
+        let routes: Arc<Vec<(String, Vec<Step>)>> = Arc::new(
+            routes
+                .into_iter()
+                .map(|(p, s)| (p.to_string(), s))
+                .collect(),
+        );
+        let scripts = Arc::new(scripts);
+        let served = Arc::new(AtomicUsize::new(0));
         std::thread::spawn(move || {
-            for (n, conn) in listener.incoming().enumerate() {
+            for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let script = scripts
-                    .get(n)
-                    .or(scripts.last())
-                    .cloned()
-                    .unwrap_or_default();
-                let seen = Arc::clone(&seen);
-                std::thread::spawn(move || serve(conn, &script, &seen));
+                let (seen, routes, scripts, served) = (
+                    Arc::clone(&seen),
+                    Arc::clone(&routes),
+                    Arc::clone(&scripts),
+                    Arc::clone(&served),
+                );
+                std::thread::spawn(move || {
+                    serve(conn, &seen, |path| {
+                        if let Some((_, s)) = routes.iter().find(|(p, _)| path.ends_with(p.as_str()))
+                        {
+                            return s.clone();
+                        }
+                        let n = served.fetch_add(1, Ordering::SeqCst);
+                        scripts
+                            .get(n)
+                            .or(scripts.last())
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+                });
             }
         });
         FakeUpstream { port, requests }
@@ -69,7 +98,9 @@ impl FakeUpstream {
     }
 }
 
-fn serve(conn: TcpStream, script: &[Step], seen: &Mutex<Vec<Recorded>>) {
+/// Reads one request, records it, and plays the script `pick` chooses for
+/// its path.
+fn serve(conn: TcpStream, seen: &Mutex<Vec<Recorded>>, pick: impl FnOnce(&str) -> Vec<Step>) {
     let mut reader = BufReader::new(conn);
     let mut head = String::new();
     let mut length = 0usize;
@@ -92,14 +123,20 @@ fn serve(conn: TcpStream, script: &[Step], seen: &Mutex<Vec<Recorded>>) {
     if reader.read_exact(&mut body).is_err() {
         return;
     }
+    let path = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     if let Ok(mut s) = seen.lock() {
         s.push(Recorded {
             head,
             body: String::from_utf8_lossy(&body).into_owned(),
         });
     }
+    let script = pick(&path);
     let mut conn = reader.into_inner();
-    for step in script {
+    for step in &script {
         match step {
             Step::Send(bytes) => {
                 if conn.write_all(bytes).and_then(|()| conn.flush()).is_err() {

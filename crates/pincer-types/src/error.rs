@@ -24,6 +24,8 @@ pub enum ErrorKind {
     Timeout,
     /// Could not connect (refused, DNS, TLS).
     Connection,
+    /// The server accepted the connection, then dropped it before it replied.
+    Reset,
     /// The prompt plus output does not fit the model's context window.
     ContextOverflow,
     /// The server does not have (or has not loaded) this model.
@@ -49,6 +51,7 @@ impl ErrorKind {
             ErrorKind::ModelLoading => "model_loading",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Connection => "connection",
+            ErrorKind::Reset => "reset",
             ErrorKind::ContextOverflow => "context_overflow",
             ErrorKind::ModelNotFound => "model_not_found",
             ErrorKind::BadRequest => "bad_request",
@@ -67,6 +70,7 @@ impl ErrorKind {
                 | ErrorKind::ModelLoading
                 | ErrorKind::Timeout
                 | ErrorKind::Connection
+                | ErrorKind::Reset
                 | ErrorKind::Server
                 | ErrorKind::Protocol
         )

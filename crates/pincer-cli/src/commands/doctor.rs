@@ -72,10 +72,18 @@ fn status_row(m: &ModelStatus) -> Vec<String> {
         m.base_url.clone().unwrap_or_else(dash)
     };
     let keys = format::key(&m.keys);
-    let cooldown = m
-        .cooldown
-        .as_ref()
-        .map_or_else(dash, |c| format!("{} s ({})", c.seconds_left, c.reason));
+    let cooldown = if m.cooldowns.is_empty() {
+        dash()
+    } else {
+        m.cooldowns
+            .iter()
+            .map(|c| match c.scope {
+                "key" => format!("key {} {} s ({})", c.name, c.seconds_left, c.reason),
+                scope => format!("{scope} {} s ({})", c.seconds_left, c.reason),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     let (server, state, limit, latency) = match (&m.server, &m.file) {
         (Some(r), _) => (
             match (&r.error, r.listed) {
