@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use pincer_config::{
-    Api, ApiKey, Location, Mode, ModelConfig, ModelsConfig, Patience, ProviderConfig, SameModelRetry,
+    Api, ApiKey, Location, Mode, ModelConfig, ModelsConfig, Patience, ProviderConfig,
+    SameModelRetry,
 };
 use secrecy::SecretString;
 use serde::Serialize;

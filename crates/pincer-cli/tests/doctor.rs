@@ -229,3 +229,69 @@ fn doctor_without_a_config_checks_the_embedded_default() {
         "embedded/smollm2-135m-instruct"
     ));
 }
+
+#[test]
+fn models_status_shows_what_is_cooling_down_by_scope() {
+    let home = tempfile::tempdir().unwrap();
+    let config = write_config(
+        home.path(),
+        r#"{ models: { mode: "replace", providers: {
+  acme: { baseUrl: "http://127.0.0.1:9/v1", api: "openai-completions",
+    models: [{ id: "a", contextWindow: 4096 }, { id: "b", contextWindow: 4096 }] } } },
+  agents: { defaults: { model: { primary: "acme/a", fallbacks: ["acme/b"] } } } }"#,
+    );
+    let until = pincer_router::now_ms() + 120_000;
+    let entry = |reason: &str| {
+        serde_json::json!({"cooldownUntil": until, "reason": reason, "errorCount": 1,
+            "rateLimitCount": 0, "billingCount": 0, "lastFailureAt": until - 150_000})
+    };
+    let state = home.path().join(".openclaw/pincer");
+    std::fs::create_dir_all(&state).unwrap();
+    let saved = serde_json::json!({"version": 1, "entries": {
+        "acme/a": entry("server"),
+        "key:env:ACME_API_KEYS#2": entry("auth"),
+    }});
+    std::fs::write(state.join("cooldowns.json"), saved.to_string()).unwrap();
+    let vars = [
+        ("OPENCLAW_CONFIG_PATH", config.as_str()),
+        ("ACME_API_KEYS", "sk-1,sk-2"),
+    ];
+    let out = pincer(home.path(), &["models", "status", "--json"], &vars);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let models = json(&out);
+    let scopes = |i: usize| -> Vec<(String, String)> {
+        models[i]["cooldowns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["scope"].as_str().unwrap().into(),
+                    c["name"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let model = |s: &str, n: &str| (s.to_string(), n.to_string());
+    assert_eq!(
+        scopes(0),
+        [
+            model("model", "acme/a"),
+            model("key", "env:ACME_API_KEYS#2")
+        ],
+        "{models}"
+    );
+    assert_eq!(
+        scopes(1),
+        [model("key", "env:ACME_API_KEYS#2")],
+        "the sibling model is not cooling down"
+    );
+    let out = pincer(home.path(), &["models", "status"], &vars);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("model 120 s (server)"), "{table}");
+    assert!(!table.contains("sk-2"), "{table}");
+}

@@ -1073,14 +1073,12 @@ impl<'a> Checker<'a> {
         let mut retry = SameModelRetry::DEFAULT;
         for (key, value, p) in self.fields(node, path, &["maxWaitSeconds", "transient"], &[]) {
             match key {
-                "maxWaitSeconds" => {
-                    match value.value {
-                        Value::Number(n, _) if n.is_finite() && (0.0..=60.0).contains(&n) => {
-                            retry.max_wait_seconds = n;
-                        }
-                        _ => self.mismatch(&p, value, "a number of seconds from 0 to 60"),
+                "maxWaitSeconds" => match value.value {
+                    Value::Number(n, _) if n.is_finite() && (0.0..=60.0).contains(&n) => {
+                        retry.max_wait_seconds = n;
                     }
-                }
+                    _ => self.mismatch(&p, value, "a number of seconds from 0 to 60"),
+                },
                 "transient" => {
                     if let Some(b) = self.bool(value, &p) {
                         retry.transient = b;

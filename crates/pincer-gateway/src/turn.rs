@@ -71,7 +71,10 @@ impl Gateway {
         let key = plan.session_key.clone();
         let input = new_input(&req.messages).to_vec();
         let (model, reply) = (model.to_string(), reply.clone());
-        let attempts: Vec<String> = attempts.iter().map(|a| format!("{a}; {}", a.next)).collect();
+        let attempts: Vec<String> = attempts
+            .iter()
+            .map(|a| format!("{a}; {}", a.next))
+            .collect();
         // File writes stay off the async workers.
         let written = tokio::task::spawn_blocking(move || {
             let turn = TurnRecord {
@@ -133,7 +136,7 @@ impl Gateway {
                     &done.attempts,
                     None,
                 )
-                    .await;
+                .await;
                 Ok(done)
             }
             Err(f) => Err(self.failed(plan, req, f).await),
@@ -143,8 +146,15 @@ impl Gateway {
     async fn failed(&'static self, plan: &Plan, req: &ChatRequest, f: AllFailed) -> ApiError {
         self.count_fallbacks(&f.attempts);
         let model = plan.candidates.first().map_or("", |s| s.reference.as_str());
-        self.record(plan, req, model, &Reply::default(), &[], Some(f.to_string()))
-            .await;
+        self.record(
+            plan,
+            req,
+            model,
+            &Reply::default(),
+            &[],
+            Some(f.to_string()),
+        )
+        .await;
         ApiError::Upstream(Box::new(f))
     }
 
@@ -234,7 +244,7 @@ impl Gateway {
             &a.attempts,
             error.clone(),
         )
-            .await;
+        .await;
         if error.is_none() {
             let _ = tx
                 .send(Out::Finished {

@@ -292,8 +292,14 @@ mod tests {
             assert!(refusal(400, body), "{body}");
         }
         // Other refusals, and the same words on a server error, are not.
-        assert!(!refusal(400, r#"{"error":{"message":"temperature must be at most 2"}}"#));
-        assert!(!refusal(500, r#"{"error":{"message":"prefill failed: out of memory"}}"#));
+        assert!(!refusal(
+            400,
+            r#"{"error":{"message":"temperature must be at most 2"}}"#
+        ));
+        assert!(!refusal(
+            500,
+            r#"{"error":{"message":"prefill failed: out of memory"}}"#
+        ));
     }
 
     #[test]

@@ -383,7 +383,9 @@ impl Answering<'_> {
             return false;
         }
         let mut prefilled = self.req.clone();
-        prefilled.messages.push(Message::assistant(self.text.clone()));
+        prefilled
+            .messages
+            .push(Message::assistant(self.text.clone()));
         let now = now_ms();
         while !self.rest.is_empty() {
             let spec = self.rest.remove(0);
@@ -877,7 +879,12 @@ impl Router {
 
     /// Says so when the model is loading (or about to be: not in memory),
     /// and returns whether it is.
-    async fn announce_if_loading(&self, catalog: &Catalog<'_>, spec: &ModelSpec, agent: &str) -> bool {
+    async fn announce_if_loading(
+        &self,
+        catalog: &Catalog<'_>,
+        spec: &ModelSpec,
+        agent: &str,
+    ) -> bool {
         if !spec.local {
             return false;
         }

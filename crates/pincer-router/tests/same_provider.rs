@@ -10,8 +10,8 @@ use pincer_catalog::{Catalog, ModelRef, ModelSpec};
 use pincer_config::{Env, load_text};
 use pincer_gguf::Silent;
 use pincer_llm::{ChatRequest, Event, Message};
-use pincer_router::{Providers, Router};
-use pincer_testkit::{FakeUpstream, Step, free_port, sse_head};
+use pincer_router::{Next, Providers, Router};
+use pincer_testkit::{FakeUpstream, Step, free_port, http_response, sse_head};
 
 fn completions(deltas: &[&str], finish: bool) -> Vec<u8> {
     let mut b = sse_head();
@@ -69,7 +69,7 @@ fn catalog_text(api: &str, url: &str) -> String {
     format!(
         r#"{{ models: {{ mode: "replace", providers: {{
   box: {{ baseUrl: "{url}", api: "{api}", timeoutSeconds: 2,
-    models: [{{ id: "a", contextWindow: 4096, maxTokens: 64 }}, {{ id: "b", contextWindow: 4096, maxTokens: 64 }}] }},
+    models: [{{ id: "a", contextWindow: 4096, maxTokens: 64 }}, {{ id: "b", contextWindow: 4096, maxTokens: 64 }}, {{ id: "c", contextWindow: 4096, maxTokens: 64 }}] }},
 }} }} }}"#
     )
 }
@@ -149,4 +149,404 @@ async fn a_server_that_is_down_skips_every_model_on_it() {
         all.contains("box/b: skipped, box is down (connection)"),
         "{all}"
     );
+}
+
+fn responses(deltas: &[&str], finish: bool) -> Vec<u8> {
+    let mut b = sse_head();
+    for d in deltas {
+        b.extend_from_slice(
+            format!(
+                "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":{d:?}}}\n\n"
+            )
+            .as_bytes(),
+        );
+    }
+    if finish {
+        b.extend_from_slice(
+            b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r1\",\"status\":\"completed\",\"output\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":2,\"total_tokens\":5}}}\n\n",
+        );
+    }
+    b
+}
+
+/// A whole answer in `api`'s stream format.
+fn whole(api: &str, deltas: &[&str]) -> Vec<Step> {
+    vec![Step::Send(match api {
+        "anthropic-messages" => anthropic(deltas, true),
+        "openai-responses" => responses(deltas, true),
+        _ => completions(deltas, true),
+    })]
+}
+
+const APIS: [&str; 3] = [
+    "openai-completions",
+    "openai-responses",
+    "anthropic-messages",
+];
+
+/// Models `a` and `b` on one provider, with extra provider settings.
+fn catalog_with(api: &str, url: &str, extra: &str) -> String {
+    format!(
+        r#"{{ models: {{ mode: "replace", providers: {{
+  box: {{ baseUrl: "{url}", api: "{api}", timeoutSeconds: 2, {extra}
+    models: [{{ id: "a", contextWindow: 4096, maxTokens: 64 }}, {{ id: "b", contextWindow: 4096, maxTokens: 64 }}, {{ id: "c", contextWindow: 4096, maxTokens: 64 }}] }},
+}} }} }}"#
+    )
+}
+
+struct Outcome {
+    model: String,
+    text: String,
+    errors: Vec<String>,
+    attempts: Vec<pincer_router::Attempt>,
+}
+
+/// One streamed turn over `box/a`, `box/b` on `router`.
+async fn turn_on(router: &Router, text: &str) -> Outcome {
+    turn_over(router, text, &["box/a", "box/b"]).await
+}
+
+async fn turn_over(router: &Router, text: &str, refs: &[&str]) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::from_pairs(&[("HOME", dir.path().to_str().unwrap())]);
+    let loaded = load_text(text, &dir.path().join("c.json"), &env);
+    assert!(
+        loaded.diagnostics.iter().all(|d| !d.is_error()),
+        "{:?}",
+        loaded.diagnostics
+    );
+    let catalog = Catalog::new(&loaded.config.models);
+    let candidates: Vec<ModelSpec> = refs
+        .iter()
+        .map(|r| catalog.model(&ModelRef::parse(r).unwrap()).unwrap())
+        .collect();
+    let req = ChatRequest {
+        messages: vec![Message::user("Tell a story")],
+        ..ChatRequest::default()
+    };
+    let mut a = match router.start(&catalog, &candidates, "main", "t", &req).await {
+        Ok(a) => a,
+        Err(e) => {
+            return Outcome {
+                model: String::new(),
+                text: String::new(),
+                errors: vec![e.to_string()],
+                attempts: e.attempts,
+            };
+        }
+    };
+    let (mut text, mut errors) = (String::new(), Vec::new());
+    while let Some(e) = a.next().await {
+        match e {
+            Ok(Event::Text { delta }) => text.push_str(&delta),
+            Ok(_) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Outcome {
+        model: a.spec.reference.clone(),
+        text,
+        errors,
+        attempts: a.attempts.clone(),
+    }
+}
+
+fn plain_router() -> Router {
+    let env = Env::from_pairs(&[("HOME", "/nonexistent")]);
+    Router::new(Providers::new(env, Arc::new(Silent)).unwrap(), None)
+}
+
+/// The chat calls a fake upstream received (probes left out), by model id.
+fn chat_calls(up: &FakeUpstream) -> Vec<String> {
+    up.requests()
+        .iter()
+        .filter(|r| {
+            let line = r.head.lines().next().unwrap_or_default();
+            ["/chat/completions", "/responses", "/messages"]
+                .iter()
+                .any(|p| line.contains(p))
+        })
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            body["model"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+const PREFILL_REFUSED: &str = r#"{"type":"error","error":{"type":"invalid_request_error","message":"This model does not support assistant message prefill. The conversation must end with a user message."}}"#;
+
+#[tokio::test]
+async fn a_refused_prefill_restarts_the_answer_and_is_remembered() {
+    for api in ["openai-completions", "anthropic-messages"] {
+        let cut = |d: &[&str]| {
+            if api == "anthropic-messages" {
+                anthropic(d, false)
+            } else {
+                completions(d, false)
+            }
+        };
+        let router = plain_router();
+        let up = FakeUpstream::start(vec![
+            vec![Step::Send(cut(&["Once", " upon"]))],
+            vec![Step::Send(http_response(400, &[], PREFILL_REFUSED))],
+            whole(api, &["Once upon", " a time."]),
+        ]);
+        let text = catalog_text(api, &up.base_url());
+        let o = turn_on(&router, &text).await;
+        assert!(o.errors.is_empty(), "{api}: {:?}", o.errors);
+        assert_eq!(
+            (o.model.as_str(), o.text.as_str()),
+            ("box/b", "Once upon a time."),
+            "{api}"
+        );
+        let bodies: Vec<String> = up.requests().iter().map(|r| r.body.clone()).collect();
+        assert_eq!(bodies.len(), 3, "{api}");
+        assert!(
+            bodies[1].contains("Once upon"),
+            "{api}: the prefill was sent"
+        );
+        assert!(
+            !bodies[2].contains("Once upon"),
+            "{api}: the restart has no prefill"
+        );
+        assert!(
+            o.attempts
+                .iter()
+                .any(|a| a.model == "box/b" && a.message.contains("refused the prefill")),
+            "{api}: {:?}",
+            o.attempts
+        );
+
+        // Remembered: the next rescue on box/b restarts at once (box/a
+        // is cooling down now, so box/c breaks off this time).
+        let up = FakeUpstream::start(vec![
+            vec![Step::Send(cut(&["Once", " upon"]))],
+            whole(api, &["Once upon a time."]),
+        ]);
+        let text = catalog_text(api, &up.base_url());
+        let o = turn_over(&router, &text, &["box/c", "box/b"]).await;
+        assert!(o.errors.is_empty(), "{api}: {:?}", o.errors);
+        assert_eq!(o.text, "Once upon a time.", "{api}");
+        assert_eq!(
+            up.requests().len(),
+            2,
+            "{api}: no call that would be refused"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_restart_that_says_something_else_ends_with_the_original_failure() {
+    let router = plain_router();
+    let up = FakeUpstream::start(vec![
+        vec![Step::Send(completions(&["Once", " upon"], false))],
+        vec![Step::Send(http_response(400, &[], PREFILL_REFUSED))],
+        whole("openai-completions", &["A different story."]),
+    ]);
+    let o = turn_on(&router, &catalog_text("openai-completions", &up.base_url())).await;
+    assert_eq!(o.text, "Once upon", "nothing of the other answer is shown");
+    assert_eq!(o.errors.len(), 1, "{:?}", o.errors);
+    let e = &o.errors[0];
+    assert!(
+        e.starts_with("protocol"),
+        "the original failure (the cut): {e}"
+    );
+    assert!(
+        e.contains("box/b") && e.contains("prefill"),
+        "the refusal, as a note: {e}"
+    );
+}
+
+#[tokio::test]
+async fn a_short_wait_or_one_transient_failure_stays_on_the_primary_in_every_dialect() {
+    for api in APIS {
+        let ok = whole(api, &["Hello"]);
+        // Retry-After: 2, once: the primary answers after the wait.
+        let up = FakeUpstream::start(vec![
+            vec![Step::Send(http_response(
+                429,
+                &[("retry-after", "2")],
+                r#"{"error":{"message":"Rate limit reached"}}"#,
+            ))],
+            ok.clone(),
+        ]);
+        let started = std::time::Instant::now();
+        let o = turn_on(&plain_router(), &catalog_text(api, &up.base_url())).await;
+        let took = started.elapsed();
+        assert_eq!(
+            (o.model.as_str(), o.text.as_str()),
+            ("box/a", "Hello"),
+            "{api}: {:?}",
+            o.errors
+        );
+        assert!(
+            took >= std::time::Duration::from_secs(2),
+            "{api}: waited {took:?}"
+        );
+        assert_eq!(chat_calls(&up), ["a", "a"], "{api}");
+        assert_eq!(o.attempts.len(), 1, "{api}: the retry is counted");
+        assert_eq!(
+            o.attempts[0].next,
+            Next::SameModel(std::time::Duration::from_secs(2))
+        );
+
+        // One 500, then the primary answers.
+        let up = FakeUpstream::start(vec![
+            vec![Step::Send(http_response(
+                500,
+                &[],
+                r#"{"error":{"message":"boom"}}"#,
+            ))],
+            ok.clone(),
+        ]);
+        let o = turn_on(&plain_router(), &catalog_text(api, &up.base_url())).await;
+        assert_eq!(
+            (o.model.as_str(), o.text.as_str()),
+            ("box/a", "Hello"),
+            "{api}"
+        );
+        assert_eq!(chat_calls(&up), ["a", "a"], "{api}");
+
+        // A reset after the server took the request, then the primary answers.
+        let up = FakeUpstream::start(vec![
+            vec![Step::Sleep(std::time::Duration::from_millis(700))],
+            ok.clone(),
+        ]);
+        let o = turn_on(&plain_router(), &catalog_text(api, &up.base_url())).await;
+        assert_eq!(
+            (o.model.as_str(), o.text.as_str()),
+            ("box/a", "Hello"),
+            "{api}"
+        );
+        assert_eq!(
+            o.attempts[0].kind,
+            Some(pincer_llm::ErrorKind::Reset),
+            "{api}"
+        );
+
+        // A long Retry-After fails over at once.
+        let up = FakeUpstream::start(vec![
+            vec![Step::Send(http_response(
+                429,
+                &[("retry-after", "30")],
+                r#"{"error":{"message":"Rate limit reached"}}"#,
+            ))],
+            ok.clone(),
+        ]);
+        let started = std::time::Instant::now();
+        let o = turn_on(&plain_router(), &catalog_text(api, &up.base_url())).await;
+        assert_eq!(o.model, "box/b", "{api}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{api}"
+        );
+
+        // Pure failover when the provider says so.
+        let up = FakeUpstream::start(vec![
+            vec![Step::Send(http_response(
+                500,
+                &[],
+                r#"{"error":{"message":"boom"}}"#,
+            ))],
+            ok.clone(),
+        ]);
+        let text = catalog_with(api, &up.base_url(), "params: { retry: false },");
+        let o = turn_on(&plain_router(), &text).await;
+        assert_eq!(o.model, "box/b", "{api}");
+        assert_eq!(chat_calls(&up), ["a", "b"], "{api}");
+
+        // A refusal is never asked again.
+        let up = FakeUpstream::start(vec![vec![Step::Send(http_response(
+            403,
+            &[],
+            r#"{"error":{"message":"Your request was flagged by the content filter"}}"#,
+        ))]]);
+        let _ = turn_on(&plain_router(), &catalog_text(api, &up.base_url())).await;
+        assert_eq!(
+            chat_calls(&up).iter().filter(|m| *m == "a").count(),
+            1,
+            "{api}"
+        );
+    }
+}
+
+/// A llama.cpp server's own endpoints, as the router's probe asks them.
+fn llama_cpp_routes(health: Vec<Step>) -> Vec<(&'static str, Vec<Step>)> {
+    let list = r#"{"object":"list","data":[{"id":"a","object":"model","owned_by":"llamacpp"},{"id":"b","object":"model","owned_by":"llamacpp"}]}"#;
+    vec![
+        ("/models", vec![Step::Send(http_response(200, &[], list))]),
+        ("/props", vec![Step::Send(http_response(404, &[], "{}"))]),
+        ("/health", health),
+    ]
+}
+
+#[tokio::test]
+async fn a_silent_server_that_is_not_loading_is_left_at_the_first_token_limit() {
+    for api in APIS {
+        let up = FakeUpstream::routed(
+            vec![
+                vec![Step::Sleep(std::time::Duration::from_secs(30))],
+                whole(api, &["Hello"]),
+            ],
+            llama_cpp_routes(vec![Step::Send(http_response(
+                200,
+                &[],
+                r#"{"status":"ok"}"#,
+            ))]),
+        );
+        let text = catalog_with(
+            api,
+            &up.base_url(),
+            "params: { firstTokenTimeoutSeconds: 3 },",
+        )
+        .replace("timeoutSeconds: 2,", "timeoutSeconds: 60,");
+        let started = std::time::Instant::now();
+        let o = turn_on(&plain_router(), &text).await;
+        let took = started.elapsed();
+        assert_eq!(
+            (o.model.as_str(), o.text.as_str()),
+            ("box/b", "Hello"),
+            "{api}: {:?}",
+            o.errors
+        );
+        assert!(
+            took < std::time::Duration::from_secs(4),
+            "{api}: took {took:?}"
+        );
+        assert_eq!(
+            chat_calls(&up),
+            ["a", "b"],
+            "{api}: the silent server is called once"
+        );
+        assert_eq!(
+            o.attempts[0].kind,
+            Some(pincer_llm::ErrorKind::Timeout),
+            "{api}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_loading_the_model_is_waited_for_past_the_limit() {
+    let mut slow = vec![Step::Sleep(std::time::Duration::from_secs(5))];
+    slow.extend(whole("openai-completions", &["Loaded"]));
+    let loading = r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#;
+    let up = FakeUpstream::routed(
+        vec![slow, whole("openai-completions", &["Fallback"])],
+        llama_cpp_routes(vec![Step::Send(http_response(503, &[], loading))]),
+    );
+    let text = catalog_with(
+        "openai-completions",
+        &up.base_url(),
+        "params: { firstTokenTimeoutSeconds: 3 },",
+    )
+    .replace("timeoutSeconds: 2,", "timeoutSeconds: 60,");
+    let o = turn_on(&plain_router(), &text).await;
+    assert_eq!(
+        (o.model.as_str(), o.text.as_str()),
+        ("box/a", "Loaded"),
+        "{:?}",
+        o.errors
+    );
+    assert_eq!(chat_calls(&up), ["a"]);
 }

@@ -72,7 +72,8 @@ impl FakeUpstream {
                 );
                 std::thread::spawn(move || {
                     serve(conn, &seen, |path| {
-                        if let Some((_, s)) = routes.iter().find(|(p, _)| path.ends_with(p.as_str()))
+                        if let Some((_, s)) =
+                            routes.iter().find(|(p, _)| path.ends_with(p.as_str()))
                         {
                             return s.clone();
                         }
