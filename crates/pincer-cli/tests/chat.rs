@@ -178,6 +178,14 @@ fn a_dead_primary_falls_back_and_says_so() {
     assert_eq!(v["model"], "llamacpp/smollm2");
     assert_eq!(v["attempts"][0]["model"], "dead/gone");
     assert_eq!(v["attempts"][0]["kind"], "connection", "{v}");
+    assert_eq!(v["attempts"][0]["next"], "trying llamacpp/smollm2", "{v}");
+    let said = text(&out.stderr);
+    assert_eq!(
+        said.matches("note: dead/gone: ").count(),
+        1,
+        "told once, as it happened, with what came next: {said}"
+    );
+    assert!(said.contains("(connection); trying llamacpp/smollm2"), "{said}");
     assert!(
         v["attempts"][0]["error"]
             .as_str()

@@ -221,6 +221,7 @@ impl Session<'_> {
                     "kind": t.kind.map(|k| k.as_str()),
                     "error": t.message,
                     "durationMs": t.took.as_millis() as u64,
+                    "next": t.next.to_string(),
                 })).collect::<Vec<_>>(),
             });
             if self.args.show_reasoning {
@@ -229,10 +230,8 @@ impl Session<'_> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             return Ok(());
         }
+        // Failed and skipped candidates were told as they happened (notices).
         println!();
-        for t in &a.attempts {
-            eprintln!("note: {t}");
-        }
         if a.reply.text.trim().is_empty() {
             eprintln!("note: {} gave no final text", a.spec.reference);
         }
