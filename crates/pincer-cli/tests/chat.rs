@@ -185,7 +185,10 @@ fn a_dead_primary_falls_back_and_says_so() {
         1,
         "told once, as it happened, with what came next: {said}"
     );
-    assert!(said.contains("(connection); trying llamacpp/smollm2"), "{said}");
+    assert!(
+        said.contains("(connection); trying llamacpp/smollm2"),
+        "{said}"
+    );
     assert!(
         v["attempts"][0]["error"]
             .as_str()

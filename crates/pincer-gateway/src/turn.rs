@@ -224,7 +224,7 @@ impl Gateway {
                 }
                 Some(Err(e)) => {
                     let broken = ApiError::MidAnswer(Box::new(MidAnswer {
-                        model: a.spec.reference.clone(),
+                        model: a.stopped_model().to_string(),
                         error: e,
                         attempts: a.attempts.clone(),
                     }));

@@ -202,8 +202,9 @@ pub struct Answering<'r> {
     text: String,
     tool_called: bool,
     echo: Option<Echo>,
-    /// The failure a continuation is rescuing (reported if the rescue fails).
-    rescuing: Option<ProviderError>,
+    /// The model that broke off first and its failure, which a continuation
+    /// is rescuing (reported if the rescue fails).
+    rescuing: Option<(String, ProviderError)>,
     /// Set once an error was returned: the stream is over.
     ended: bool,
     /// Whether a break mid-answer is continued elsewhere (a caller that
@@ -265,8 +266,8 @@ impl Answering<'_> {
                     Err(e) => {
                         self.router
                             .failed(self.catalog, &self.spec, &self.agent, &e);
-                        let original = self.rescuing.clone().unwrap_or_else(|| e.clone());
                         self.record_stop(&e);
+                        let original = self.original_failure();
                         if self.continue_elsewhere().await {
                             continue;
                         }
@@ -279,9 +280,7 @@ impl Answering<'_> {
                 Ok(None) => {}
                 Err(()) => {
                     // A restart that did not repeat the answer so far.
-                    let original = self.rescuing.clone().unwrap_or_else(|| {
-                        ProviderError::new(ErrorKind::Protocol, "the answer broke off")
-                    });
+                    let original = self.original_failure();
                     self.attempts.push(Attempt {
                         model: self.spec.reference.clone(),
                         kind: Some(ErrorKind::BadRequest),
@@ -300,6 +299,21 @@ impl Answering<'_> {
         }
     }
 
+    /// The model whose failure broke the answer (it may differ from `spec`
+    /// when a continuation took over and failed too).
+    pub fn stopped_model(&self) -> &str {
+        self.rescuing
+            .as_ref()
+            .map_or(self.spec.reference.as_str(), |(m, _)| m.as_str())
+    }
+
+    fn original_failure(&self) -> ProviderError {
+        self.rescuing.as_ref().map_or_else(
+            || ProviderError::new(ErrorKind::Protocol, "the answer broke off"),
+            |(_, e)| e.clone(),
+        )
+    }
+
     /// The error that ends the stream: the failure that broke the answer,
     /// with what was tried to rescue it.
     fn end(&mut self, mut original: ProviderError) -> ProviderError {
@@ -307,7 +321,6 @@ impl Answering<'_> {
         let notes: Vec<String> = self
             .attempts
             .iter()
-            .filter(|a| a.model != self.spec.reference || self.rescuing.is_some())
             .filter(|a| a.message.contains("prefill"))
             .map(ToString::to_string)
             .collect();
@@ -320,7 +333,7 @@ impl Answering<'_> {
     /// The answering model broke off: that goes in the attempts (and the log).
     fn record_stop(&mut self, e: &ProviderError) {
         if self.rescuing.is_none() {
-            self.rescuing = Some(e.clone());
+            self.rescuing = Some((self.spec.reference.clone(), e.clone()));
         }
         let next = if self.continues && (self.tool_called || self.text.trim().is_empty()) {
             Next::Nothing

@@ -199,6 +199,8 @@ struct Outcome {
     text: String,
     errors: Vec<String>,
     attempts: Vec<pincer_router::Attempt>,
+    /// The model whose failure broke the answer off.
+    stopped: String,
 }
 
 /// One streamed turn over `box/a`, `box/b` on `router`.
@@ -232,6 +234,7 @@ async fn turn_over(router: &Router, text: &str, refs: &[&str]) -> Outcome {
                 text: String::new(),
                 errors: vec![e.to_string()],
                 attempts: e.attempts,
+                stopped: String::new(),
             };
         }
     };
@@ -248,6 +251,7 @@ async fn turn_over(router: &Router, text: &str, refs: &[&str]) -> Outcome {
         text,
         errors,
         attempts: a.attempts.clone(),
+        stopped: a.stopped_model().to_string(),
     }
 }
 
@@ -351,6 +355,7 @@ async fn a_restart_that_says_something_else_ends_with_the_original_failure() {
         e.starts_with("protocol"),
         "the original failure (the cut): {e}"
     );
+    assert_eq!(o.stopped, "box/a", "named after the model that broke off");
     assert!(
         e.contains("box/b") && e.contains("prefill"),
         "the refusal, as a note: {e}"
