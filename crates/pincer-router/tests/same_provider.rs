@@ -362,19 +362,20 @@ async fn a_restart_that_says_something_else_ends_with_the_original_failure() {
     );
 }
 
+fn rate_limited(retry_after: &str) -> Vec<Step> {
+    vec![Step::Send(http_response(
+        429,
+        &[("retry-after", retry_after)],
+        r#"{"error":{"message":"Rate limit reached"}}"#,
+    ))]
+}
+
 #[tokio::test]
 async fn a_short_wait_or_one_transient_failure_stays_on_the_primary_in_every_dialect() {
     for api in APIS {
         let ok = whole(api, &["Hello"]);
         // Retry-After: 2, once: the primary answers after the wait.
-        let up = FakeUpstream::start(vec![
-            vec![Step::Send(http_response(
-                429,
-                &[("retry-after", "2")],
-                r#"{"error":{"message":"Rate limit reached"}}"#,
-            ))],
-            ok.clone(),
-        ]);
+        let up = FakeUpstream::start(vec![rate_limited("2"), ok.clone()]);
         let started = std::time::Instant::now();
         let o = turn_on(&plain_router(), &catalog_text(api, &up.base_url())).await;
         let took = started.elapsed();
@@ -430,14 +431,7 @@ async fn a_short_wait_or_one_transient_failure_stays_on_the_primary_in_every_dia
         );
 
         // A long Retry-After fails over at once.
-        let up = FakeUpstream::start(vec![
-            vec![Step::Send(http_response(
-                429,
-                &[("retry-after", "30")],
-                r#"{"error":{"message":"Rate limit reached"}}"#,
-            ))],
-            ok.clone(),
-        ]);
+        let up = FakeUpstream::start(vec![rate_limited("30"), ok.clone()]);
         let started = std::time::Instant::now();
         let o = turn_on(&plain_router(), &catalog_text(api, &up.base_url())).await;
         assert_eq!(o.model, "box/b", "{api}");
