@@ -13,6 +13,10 @@
 //! index's running totals are written by `flush` (the transcripts hold
 //! every turn either way).
 
+mod entry;
+
+pub use entry::{Body, Entry, SUMMARY_PREFIX, Tree};
+
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -339,6 +343,17 @@ impl SessionStore {
         Ok(Transcript { events, torn_tail })
     }
 
+    /// The transcript of `session_id` as a conversation tree (entries,
+    /// branch, what the model sees); a missing file is an empty tree.
+    pub fn tree(&self, session_id: &str) -> Result<Tree, SessionError> {
+        let path = self.transcript_path(session_id);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Tree::parse(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Tree::default()),
+            Err(e) => Err(io("read", &path)(e)),
+        }
+    }
+
     fn transcript_path(&self, session_id: &str) -> PathBuf {
         self.dir.join(format!("{session_id}.jsonl"))
     }
@@ -518,6 +533,27 @@ mod tests {
         assert_eq!(t.events[0]["type"], "session");
         assert_eq!(t.events[4]["message"]["content"][0]["text"], "Paris");
         assert_eq!(t.events[4]["message"]["provider"], "local");
+        // Read back as a conversation: what the next turn's model would see.
+        let tree = again.tree(&entry.session_id).unwrap();
+        let seen: Vec<String> = tree
+            .context()
+            .iter()
+            .map(|m| match m {
+                Message::User { text } => format!("user: {text}"),
+                Message::Assistant { text, .. } => format!("assistant: {text}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                "user: Capital of France?",
+                "assistant: Paris",
+                "user: And Italy?",
+                "assistant: Paris"
+            ]
+        );
+        assert!(again.tree("no-such-session").unwrap().entries.is_empty());
     }
 
     #[test]
