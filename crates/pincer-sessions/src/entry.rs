@@ -27,6 +27,10 @@ pub struct Entry {
     pub id: String,
     pub parent_id: Option<String>,
     pub body: Body,
+    /// For an assistant message: `provider/model` that gave it, and why it
+    /// failed when it did.
+    pub answered_by: Option<String>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +131,28 @@ struct MessageBody {
     message: AgentMessage,
 }
 
+/// Who answered, for an assistant message.
+fn answered(m: &AgentMessage) -> (Option<String>, Option<String>) {
+    match m {
+        AgentMessage::Assistant {
+            provider,
+            model,
+            error_message,
+            ..
+        } => (
+            (!model.is_empty()).then(|| {
+                if provider.is_empty() {
+                    model.clone()
+                } else {
+                    format!("{provider}/{model}")
+                }
+            }),
+            error_message.clone(),
+        ),
+        _ => (None, None),
+    }
+}
+
 /// OpenClaw's message payloads, and the shapes earlier Pincer versions wrote.
 #[derive(Deserialize)]
 #[serde(tag = "role", rename_all = "camelCase")]
@@ -144,6 +170,11 @@ enum AgentMessage {
         /// Earlier Pincer versions: calls beside a string `content`.
         #[serde(default)]
         tool_calls: Vec<LegacyCall>,
+        #[serde(default)]
+        provider: String,
+        #[serde(default)]
+        model: String,
+        error_message: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     ToolResult {
@@ -231,6 +262,7 @@ impl AgentMessage {
             AgentMessage::Assistant {
                 content,
                 tool_calls,
+                ..
             } => {
                 let text = content.text();
                 let mut reasoning = String::new();
@@ -279,46 +311,53 @@ impl AgentMessage {
     }
 }
 
-fn body(kind: &str, rest: Map<String, Value>) -> Result<Body, serde_json::Error> {
+type Answered = (Option<String>, Option<String>);
+
+fn body(kind: &str, rest: Map<String, Value>) -> Result<(Body, Answered), serde_json::Error> {
     let rest = Value::Object(rest);
-    Ok(match kind {
-        "message" => {
-            let m: MessageBody = serde_json::from_value(rest)?;
-            match m.message.into_message() {
-                Some(m) => Body::Message(m),
-                None => Body::Other("message".into()),
+    Ok((
+        match kind {
+            "message" => {
+                let m: MessageBody = serde_json::from_value(rest)?;
+                let who = answered(&m.message);
+                let body = match m.message.into_message() {
+                    Some(m) => Body::Message(m),
+                    None => Body::Other("message".into()),
+                };
+                return Ok((body, who));
             }
-        }
-        "compaction" => {
-            let c: CompactionBody = serde_json::from_value(rest)?;
-            Body::Compaction {
-                summary: c.summary,
-                first_kept_entry_id: c.first_kept_entry_id,
-                tokens_before: c.tokens_before,
+            "compaction" => {
+                let c: CompactionBody = serde_json::from_value(rest)?;
+                Body::Compaction {
+                    summary: c.summary,
+                    first_kept_entry_id: c.first_kept_entry_id,
+                    tokens_before: c.tokens_before,
+                }
             }
-        }
-        "model_change" => {
-            let c: ModelChangeBody = serde_json::from_value(rest)?;
-            Body::ModelChange {
-                provider: c.provider,
-                model_id: c.model_id,
+            "model_change" => {
+                let c: ModelChangeBody = serde_json::from_value(rest)?;
+                Body::ModelChange {
+                    provider: c.provider,
+                    model_id: c.model_id,
+                }
             }
-        }
-        "thinking_level_change" => {
-            let c: ThinkingBody = serde_json::from_value(rest)?;
-            Body::ThinkingLevelChange {
-                thinking_level: c.thinking_level,
+            "thinking_level_change" => {
+                let c: ThinkingBody = serde_json::from_value(rest)?;
+                Body::ThinkingLevelChange {
+                    thinking_level: c.thinking_level,
+                }
             }
-        }
-        "reset" => {
-            let c: ResetBody = serde_json::from_value(rest)?;
-            Body::Reset {
-                reason: c.reason,
-                first_kept_entry_id: c.first_kept_entry_id,
+            "reset" => {
+                let c: ResetBody = serde_json::from_value(rest)?;
+                Body::Reset {
+                    reason: c.reason,
+                    first_kept_entry_id: c.first_kept_entry_id,
+                }
             }
-        }
-        other => Body::Other(other.to_string()),
-    })
+            other => Body::Other(other.to_string()),
+        },
+        (None, None),
+    ))
 }
 
 impl Tree {
@@ -352,7 +391,7 @@ impl Tree {
                 }
                 _ => {}
             }
-            let Ok(body) = body(&line.kind, line.rest) else {
+            let Ok((body, (answered_by, error))) = body(&line.kind, line.rest) else {
                 tree.skipped += 1;
                 continue;
             };
@@ -368,6 +407,8 @@ impl Tree {
                 id,
                 parent_id,
                 body,
+                answered_by,
+                error,
             });
         }
         tree
@@ -516,6 +557,7 @@ mod tests {
         };
         assert_eq!((text.as_str(), reasoning.as_deref()), ("two", Some("hm")));
         assert_eq!(tool_calls[0].arguments, r#"{"path":"x"}"#);
+        assert_eq!(tree.entries[1].answered_by.as_deref(), Some("p/m"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod entry;
 
 pub use entry::{Body, Entry, SUMMARY_PREFIX, Tree};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -108,7 +108,14 @@ pub struct SessionStore {
     /// The index version on disk; held while the file is written, so turns
     /// finishing together share one write (group commit).
     saved: Mutex<u64>,
+    /// The last entry of each transcript written lately (the next entry's
+    /// `parentId`); a session not here is read once to find it.
+    leaves: Mutex<HashMap<String, Option<String>>>,
 }
+
+/// Past this many sessions, the leaf cache starts over (each is read again
+/// from its file on its next turn): memory stays bounded.
+const MAX_CACHED_LEAVES: usize = 10_000;
 
 #[derive(Default)]
 struct Index {
@@ -167,6 +174,7 @@ impl SessionStore {
                 version: 0,
             }),
             saved: Mutex::new(0),
+            leaves: Mutex::new(HashMap::new()),
         })
     }
 
@@ -279,8 +287,20 @@ impl SessionStore {
             lines
                 .push(json!({"type": "session", "version": 4, "id": id, "timestamp": timestamp()}));
         }
-        lines.extend(turn_lines(turn));
+        let leaf = if fresh.is_some() {
+            None
+        } else {
+            self.leaf(&id)?
+        };
+        let (turn_lines, leaf) = turn_lines(turn, leaf);
+        lines.extend(turn_lines);
         self.append(&id, &lines)?;
+        if let Ok(mut leaves) = self.leaves.lock() {
+            if leaves.len() >= MAX_CACHED_LEAVES {
+                leaves.clear();
+            }
+            leaves.insert(id.clone(), leaf);
+        }
         let mut index = self.lock_index()?;
         if let Some(entry) = index.entries.get_mut(key) {
             let u = &turn.reply.usage;
@@ -354,6 +374,19 @@ impl SessionStore {
         }
     }
 
+    /// The id of the last entry of `session_id`'s transcript.
+    fn leaf(&self, session_id: &str) -> Result<Option<String>, SessionError> {
+        if let Some(leaf) = self
+            .leaves
+            .lock()
+            .ok()
+            .and_then(|l| l.get(session_id).cloned())
+        {
+            return Ok(leaf);
+        }
+        Ok(self.tree(session_id)?.leaf)
+    }
+
     fn transcript_path(&self, session_id: &str) -> PathBuf {
         self.dir.join(format!("{session_id}.jsonl"))
     }
@@ -403,12 +436,15 @@ fn ends_without_newline(file: &mut std::fs::File) -> std::io::Result<bool> {
     Ok(last[0] != b'\n')
 }
 
-fn turn_lines(turn: &TurnRecord<'_>) -> Vec<Value> {
-    let mut lines: Vec<Value> = turn
-        .input
-        .iter()
-        .map(|m| json!({"type": "message", "timestamp": timestamp(), "message": message_json(m)}))
-        .collect();
+/// The entries of one turn, chained from `leaf`; returns them and the new leaf.
+fn turn_lines(turn: &TurnRecord<'_>, mut leaf: Option<String>) -> (Vec<Value>, Option<String>) {
+    let mut entry = |message: Value| {
+        let id = entry_id();
+        let line = json!({"type": "message", "id": id, "parentId": leaf, "timestamp": timestamp(), "message": message});
+        leaf = Some(id);
+        line
+    };
+    let mut lines: Vec<Value> = turn.input.iter().map(|m| entry(message_json(m))).collect();
     let (provider, model) = turn.model.split_once('/').unwrap_or(("", turn.model));
     let mut content = Vec::new();
     if !turn.reply.reasoning.is_empty() {
@@ -418,9 +454,11 @@ fn turn_lines(turn: &TurnRecord<'_>) -> Vec<Value> {
         content.push(json!({"type": "text", "text": turn.reply.text}));
     }
     for c in &turn.reply.tool_calls {
-        content.push(
-            json!({"type": "toolCall", "id": c.id, "name": c.name, "arguments": c.arguments}),
-        );
+        // Arguments as the JSON object OpenClaw stores (as text when not JSON).
+        let arguments = serde_json::from_str::<Value>(&c.arguments)
+            .unwrap_or_else(|_| Value::String(c.arguments.clone()));
+        content
+            .push(json!({"type": "toolCall", "id": c.id, "name": c.name, "arguments": arguments}));
     }
     let mut assistant = json!({
         "role": "assistant",
@@ -442,14 +480,22 @@ fn turn_lines(turn: &TurnRecord<'_>) -> Vec<Value> {
     if !turn.attempts.is_empty() {
         assistant["pincerAttempts"] = turn.attempts.into();
     }
-    lines.push(json!({"type": "message", "timestamp": timestamp(), "message": assistant}));
-    lines
+    lines.push(entry(assistant));
+    (lines, leaf)
+}
+
+/// An entry id: 12 hex characters (OpenClaw uses 8; longer makes a clash
+/// within one transcript negligible without keeping every id).
+fn entry_id() -> String {
+    let mut id = uuid::Uuid::new_v4().simple().to_string();
+    id.truncate(12);
+    id
 }
 
 fn message_json(m: &Message) -> Value {
     match m {
         Message::System { text } => json!({"role": "system", "content": text}),
-        Message::User { text } => json!({"role": "user", "content": text}),
+        Message::User { text } => json!({"role": "user", "content": text, "timestamp": now_ms()}),
         Message::Assistant {
             text, tool_calls, ..
         } => json!({"role": "assistant", "content": text, "toolCalls": tool_calls}),
@@ -458,7 +504,8 @@ fn message_json(m: &Message) -> Value {
             name,
             content,
         } => {
-            json!({"role": "toolResult", "toolCallId": call_id, "toolName": name, "content": content})
+            json!({"role": "toolResult", "toolCallId": call_id, "toolName": name,
+                "content": [{"type": "text", "text": content}], "isError": false, "timestamp": now_ms()})
         }
     }
 }
@@ -554,6 +601,19 @@ mod tests {
             ]
         );
         assert!(again.tree("no-such-session").unwrap().entries.is_empty());
+        // Every entry has an id and hangs off the one before, also across a
+        // restart (the new store finds the leaf in the file).
+        assert_eq!(tree.branch().len(), tree.entries.len());
+        assert!(t.events[1]["parentId"].is_null() && t.events[1]["id"].is_string());
+        again
+            .record(
+                "agent:main:openai-user:ada",
+                &turn(&[Message::user("And Spain?")], &reply("Madrid")),
+            )
+            .unwrap();
+        let tree = again.tree(&entry.session_id).unwrap();
+        assert_eq!(tree.entries.len(), 6);
+        assert_eq!(tree.branch().len(), 6, "one chain: {:?}", tree.entries);
     }
 
     #[test]

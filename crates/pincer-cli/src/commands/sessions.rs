@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use pincer_config::{Env, Loaded};
-use pincer_sessions::{ModelUsage, SessionStore};
+use pincer_llm::Message;
+use pincer_sessions::{Body, ModelUsage, SessionStore};
 use serde_json::{Value, json};
 
 use crate::cli::{SessionsArgs, SessionsCommand, ShowArgs};
@@ -95,52 +96,47 @@ fn show(loaded: &Loaded, env: &Env, args: &ShowArgs) -> Result<ExitCode> {
         entry.turns,
         format::usd(entry.cost_usd)
     );
-    for event in &transcript.events {
-        if event["type"] != "message" {
-            continue;
-        }
-        let m = &event["message"];
-        match m["role"].as_str().unwrap_or("") {
-            "assistant" => {
-                let text = assistant_text(m);
-                println!(
-                    "[{}/{}] {text}",
-                    m["provider"].as_str().unwrap_or(""),
-                    m["model"].as_str().unwrap_or("")
+    let tree = store.tree(&entry.session_id)?;
+    for e in tree.branch() {
+        match &e.body {
+            Body::Message(Message::Assistant {
+                text, tool_calls, ..
+            }) => {
+                let mut out = vec![text.clone()];
+                out.extend(
+                    tool_calls
+                        .iter()
+                        .map(|c| format!("→ {}({})", c.name, c.arguments)),
                 );
-                if let Some(e) = m["errorMessage"].as_str() {
-                    println!("  (error: {e})");
+                println!(
+                    "[{}] {}",
+                    e.answered_by.as_deref().unwrap_or("assistant"),
+                    out.join(" ").trim()
+                );
+                if let Some(err) = &e.error {
+                    println!("  (error: {err})");
                 }
             }
-            "toolResult" => println!(
-                "[tool {}] {}",
-                m["toolName"].as_str().unwrap_or(""),
-                m["content"].as_str().unwrap_or("")
-            ),
-            role => println!("[{role}] {}", m["content"].as_str().unwrap_or("")),
+            Body::Message(Message::Tool { name, content, .. }) => {
+                println!("[tool {name}] {content}");
+            }
+            Body::Message(Message::User { text }) => println!("[user] {text}"),
+            Body::Message(Message::System { text }) => println!("[system] {text}"),
+            Body::Compaction { summary, .. } => println!("[compacted] {summary}"),
+            Body::ModelChange { provider, model_id } => {
+                println!("[model set to {provider}/{model_id}]");
+            }
+            Body::ThinkingLevelChange { thinking_level } => {
+                println!("[thinking set to {thinking_level}]");
+            }
+            Body::Reset { .. } => println!("[session reset]"),
+            Body::Other(_) => {}
         }
     }
     if transcript.torn_tail {
         println!("(a line cut short by a crash was skipped)");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The text and tool calls of an assistant message; reasoning is left out.
-fn assistant_text(m: &Value) -> String {
-    let mut out = Vec::new();
-    for part in m["content"].as_array().into_iter().flatten() {
-        match part["type"].as_str() {
-            Some("text") => out.push(part["text"].as_str().unwrap_or("").to_string()),
-            Some("toolCall") => out.push(format!(
-                "→ {}({})",
-                part["name"].as_str().unwrap_or(""),
-                part["arguments"].as_str().unwrap_or("")
-            )),
-            _ => {}
-        }
-    }
-    out.join(" ")
 }
 
 fn usage(loaded: &Loaded, env: &Env, args: &SessionsArgs) -> Result<ExitCode> {
