@@ -118,6 +118,10 @@ pub struct ChatArgs {
     /// System prompt
     #[arg(long, value_name = "TEXT")]
     pub system: Option<String>,
+    /// Keep the conversation in the agent's sessions under this name and
+    /// continue it next time (`agent:<id>:cli:<NAME>`)
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
     /// Output cap in tokens (never above the model's maxTokens)
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u64>,

@@ -101,6 +101,17 @@ pub struct TurnRecord<'a> {
     pub error: Option<String>,
 }
 
+/// A change to a session that is not a turn, written as its own entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mark {
+    /// `/new` or `/reset`: the model's context starts over after it.
+    Reset { reason: String },
+    /// A session model override (`/model`).
+    ModelChange { provider: String, model_id: String },
+    /// A session thinking level (`/think`).
+    ThinkingLevel(String),
+}
+
 /// The sessions of one agent.
 pub struct SessionStore {
     dir: PathBuf,
@@ -295,12 +306,7 @@ impl SessionStore {
         let (turn_lines, leaf) = turn_lines(turn, leaf);
         lines.extend(turn_lines);
         self.append(&id, &lines)?;
-        if let Ok(mut leaves) = self.leaves.lock() {
-            if leaves.len() >= MAX_CACHED_LEAVES {
-                leaves.clear();
-            }
-            leaves.insert(id.clone(), leaf);
-        }
+        self.remember_leaf(&id, leaf);
         let mut index = self.lock_index()?;
         if let Some(entry) = index.entries.get_mut(key) {
             let u = &turn.reply.usage;
@@ -371,6 +377,43 @@ impl SessionStore {
             Ok(text) => Ok(Tree::parse(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Tree::default()),
             Err(e) => Err(io("read", &path)(e)),
+        }
+    }
+
+    /// Appends `mark` to `key`'s transcript, after its last entry. A session
+    /// with no turn yet has nothing to mark (`false`).
+    pub fn mark(&self, key: &str, mark: &Mark) -> Result<bool, SessionError> {
+        let Some(entry) = self.get(key) else {
+            return Ok(false);
+        };
+        let session_id = entry.session_id;
+        let leaf = self.leaf(&session_id)?;
+        let id = entry_id();
+        let (kind, fields) = match mark {
+            Mark::Reset { reason } => ("reset", json!({"reason": reason})),
+            Mark::ModelChange { provider, model_id } => (
+                "model_change",
+                json!({"provider": provider, "modelId": model_id}),
+            ),
+            Mark::ThinkingLevel(level) => {
+                ("thinking_level_change", json!({"thinkingLevel": level}))
+            }
+        };
+        let mut line = json!({"type": kind, "id": id, "parentId": leaf, "timestamp": timestamp()});
+        if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
+            line.extend(fields);
+        }
+        self.append(&session_id, &[line])?;
+        self.remember_leaf(&session_id, Some(id));
+        Ok(true)
+    }
+
+    fn remember_leaf(&self, session_id: &str, leaf: Option<String>) {
+        if let Ok(mut leaves) = self.leaves.lock() {
+            if leaves.len() >= MAX_CACHED_LEAVES {
+                leaves.clear();
+            }
+            leaves.insert(session_id.to_string(), leaf);
         }
     }
 
@@ -614,6 +657,24 @@ mod tests {
         let tree = again.tree(&entry.session_id).unwrap();
         assert_eq!(tree.entries.len(), 6);
         assert_eq!(tree.branch().len(), 6, "one chain: {:?}", tree.entries);
+        // A model change and a reset: the next context starts after the reset.
+        let key = "agent:main:openai-user:ada";
+        let model = Mark::ModelChange {
+            provider: "lmstudio".into(),
+            model_id: "qwen3".into(),
+        };
+        assert!(again.mark(key, &model).unwrap());
+        let reset = Mark::Reset {
+            reason: "new".into(),
+        };
+        assert!(again.mark(key, &reset).unwrap());
+        again
+            .record(key, &turn(&[Message::user("Hello again")], &reply("Hi")))
+            .unwrap();
+        let tree = again.tree(&entry.session_id).unwrap();
+        assert_eq!(tree.model(), Some(("lmstudio".into(), "qwen3".into())));
+        assert_eq!(tree.context().len(), 2, "{:?}", tree.context());
+        assert!(!again.mark("no-such-key", &reset).unwrap());
     }
 
     #[test]

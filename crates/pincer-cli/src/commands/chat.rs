@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use pincer_agent::{Budget, Command, ModelArg, estimate};
 use pincer_catalog::{AgentModels, Catalog, ModelSpec, turn_candidates};
 use pincer_config::{Env, Loaded};
 use pincer_llm::{ChatRequest, Event, Message, Reply, cost};
 use pincer_router::{Attempt, Router, state_path};
+use pincer_sessions::{Mark, SessionStore, TurnRecord};
 use serde_json::json;
 
 use super::models::pick_agent;
@@ -32,24 +34,53 @@ struct Answer {
 pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
     let catalog = Catalog::new(&loaded.config.models);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
-    let candidates = candidates(&catalog, &agent, args)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let saved = match &args.session {
+        Some(name) => {
+            let dir = env
+                .state_dir()
+                .context("no state dir for --session: set OPENCLAW_STATE_DIR or HOME")?;
+            Some(Saved {
+                store: SessionStore::open(&dir, &agent.id)?,
+                key: format!("agent:{}:cli:{name}", agent.id),
+            })
+        }
+        None => None,
+    };
+    // A saved conversation continues where it stopped, on its model.
+    let mut history = Vec::new();
+    let mut model = args.model.clone();
+    if let Some(s) = &saved
+        && let Some(entry) = s.store.get(&s.key)
+    {
+        let tree = s.store.tree(&entry.session_id)?;
+        history = tree.context();
+        if model.is_none() {
+            model = tree.model().map(|(p, m)| format!("{p}/{m}"));
+        }
+        eprintln!(
+            "note: continuing session {} ({} messages)",
+            s.key,
+            history.len()
+        );
+    }
+    let candidates = candidates(&catalog, &agent, model.as_deref())?;
     let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Bar::new()))?;
     let router = Router::new(providers, env.state_dir().map(|d| state_path(&d)))
         .with_notices(|n| eprintln!("note: {n}"));
-    let mut history = Vec::new();
-    if let Some(system) = &args.system {
-        history.push(Message::system(system));
-    }
-    let session = Session {
+    let system: Vec<Message> = args.system.iter().map(Message::system).collect();
+    let mut session = Session {
         catalog: &catalog,
-        agent: &agent.id,
+        agent: &agent,
         args,
         router: &router,
-        candidates: &candidates,
+        candidates,
+        system,
+        history,
+        saved,
     };
 
     let one_shot = match &args.message {
@@ -67,14 +98,14 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
         if text.trim().is_empty() {
             bail!("the message is empty");
         }
-        history.push(Message::user(text));
-        runtime.block_on(session.turn(&history))?;
+        runtime.block_on(session.say(text.trim()))?;
         return Ok(ExitCode::SUCCESS);
     }
 
     eprintln!(
-        "pincer chat with {} (agent {}). /exit or Ctrl-D to leave.",
-        candidates
+        "pincer chat with {} (agent {}). /help for commands, /exit or Ctrl-D to leave.",
+        session
+            .candidates
             .first()
             .map(|s| s.reference.as_str())
             .unwrap_or("?"),
@@ -95,16 +126,16 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
             "/exit" | "/quit" => return Ok(ExitCode::SUCCESS),
             _ => {}
         }
-        history.push(Message::user(line));
-        match runtime.block_on(session.turn(&history)) {
-            Ok(answer) => history.push(Message::assistant(answer.reply.text)),
-            Err(e) => {
-                // The failed message is dropped so the next one starts clean.
-                history.pop();
-                eprintln!("error: {e:#}");
-            }
+        if let Err(e) = runtime.block_on(session.say(line)) {
+            eprintln!("error: {e:#}");
         }
     }
+}
+
+/// `--session`: where the conversation is kept.
+struct Saved {
+    store: SessionStore,
+    key: String,
 }
 
 /// The models to try, in order: `--model` (if the agent's allowlist lets it
@@ -112,9 +143,9 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
 fn candidates(
     catalog: &Catalog<'_>,
     agent: &AgentModels,
-    args: &ChatArgs,
+    model: Option<&str>,
 ) -> Result<Vec<ModelSpec>> {
-    let (out, bad) = turn_candidates(catalog, agent, args.model.as_deref())?;
+    let (out, bad) = turn_candidates(catalog, agent, model)?;
     for (input, e) in bad {
         eprintln!("note: skipping {input}: {e}");
     }
@@ -123,17 +154,156 @@ fn candidates(
 
 struct Session<'a> {
     catalog: &'a Catalog<'a>,
-    agent: &'a str,
+    agent: &'a AgentModels,
     args: &'a ChatArgs,
     router: &'a Router,
-    candidates: &'a [ModelSpec],
+    candidates: Vec<ModelSpec>,
+    system: Vec<Message>,
+    /// The conversation so far (without the system prompt).
+    history: Vec<Message>,
+    saved: Option<Saved>,
 }
 
 impl Session<'_> {
+    /// One message from the user: a command, or a turn whose answer joins
+    /// the conversation (and the saved session).
+    async fn say(&mut self, text: &str) -> Result<()> {
+        // Only `/…` here: a bare "stop" has nothing to abort in a terminal.
+        if text.starts_with('/')
+            && let Some(command) = pincer_agent::parse(text)
+        {
+            return self.command(command);
+        }
+        let user = Message::user(text);
+        let answer = self.turn(&user).await?;
+        if let Some(s) = &self.saved {
+            let turn = TurnRecord {
+                input: std::slice::from_ref(&user),
+                model: &answer.spec.reference,
+                api: answer.spec.api.as_str(),
+                reply: &answer.reply,
+                cost_usd: cost(&answer.spec, &answer.reply.usage),
+                attempts: &[],
+                error: None,
+            };
+            s.store.record(&s.key, &turn)?;
+            s.store.flush()?;
+        }
+        self.history.push(user);
+        self.history.push(Message::assistant(answer.reply.text));
+        Ok(())
+    }
+
+    /// The chat commands `pincer chat` answers itself.
+    fn command(&mut self, command: Command) -> Result<()> {
+        let mark = |s: &Self, m: Mark| -> Result<()> {
+            if let Some(saved) = &s.saved {
+                saved.store.mark(&saved.key, &m)?;
+            }
+            Ok(())
+        };
+        match command {
+            Command::New { model } => {
+                if let Some(m) = model {
+                    self.candidates = candidates(self.catalog, self.agent, Some(&m))?;
+                }
+                self.history.clear();
+                mark(
+                    self,
+                    Mark::Reset {
+                        reason: "new".into(),
+                    },
+                )?;
+                eprintln!("✅ New session started · model: {}", self.model());
+            }
+            Command::Reset => {
+                self.history.clear();
+                mark(
+                    self,
+                    Mark::Reset {
+                        reason: "reset".into(),
+                    },
+                )?;
+                eprintln!("✅ New session started · model: {}", self.model());
+            }
+            Command::Model(ModelArg::Set(m)) => {
+                self.candidates = candidates(self.catalog, self.agent, Some(&m))?;
+                if let Some(spec) = self.candidates.first() {
+                    let (provider, model_id) = (spec.provider.clone(), spec.id.clone());
+                    mark(self, Mark::ModelChange { provider, model_id })?;
+                }
+                eprintln!("Model set to {}.", self.model());
+            }
+            Command::Model(ModelArg::Default) => {
+                self.candidates = candidates(self.catalog, self.agent, None)?;
+                eprintln!("Model reset to default ({}).", self.model());
+            }
+            Command::Model(_) | Command::Status => {
+                let used: u64 = self.system.iter().chain(&self.history).map(estimate).sum();
+                let window = self.candidates.first().map_or(0, ModelSpec::budget);
+                eprintln!(
+                    "🧠 Model: {} · 📚 Context: ~{}/{} tokens · {} messages{}",
+                    self.model(),
+                    used,
+                    window,
+                    self.history.len(),
+                    self.saved
+                        .as_ref()
+                        .map(|s| format!(" · 🧵 Session: {}", s.key))
+                        .unwrap_or_default()
+                );
+            }
+            Command::Help => eprintln!(
+                "/new [model], /reset: start over · /model <ref|alias|default>: switch · \
+                 /status: model and context · /exit: leave"
+            ),
+            Command::Invalid { hint, .. } => eprintln!("{hint}"),
+            other => eprintln!("{other:?} is not available in pincer chat"),
+        }
+        Ok(())
+    }
+
+    fn model(&self) -> &str {
+        self.candidates
+            .first()
+            .map_or("?", |s| s.reference.as_str())
+    }
+
+    /// The conversation that fits the first candidate's window: whole turns
+    /// from the oldest are left out when it does not.
+    fn prompt(&self, user: &Message) -> Result<Vec<Message>> {
+        let Some(spec) = self.candidates.first() else {
+            bail!("no model to ask");
+        };
+        let budget = Budget {
+            window: spec.budget(),
+            output: self
+                .args
+                .max_tokens
+                .map_or(spec.max_tokens, |m| m.min(spec.max_tokens)),
+        };
+        // A message too large even alone goes without history: the router's
+        // preflight refuses it, or a fallback with a larger window takes it.
+        let keep_from = match budget.fit(&self.system, &self.history, std::slice::from_ref(user)) {
+            Ok(fit) => fit.keep_from,
+            Err(_) => self.history.len(),
+        };
+        if keep_from > 0 {
+            eprintln!(
+                "note: the oldest {keep_from} messages do not fit {}'s window of {}; they are left out",
+                spec.reference, budget.window
+            );
+        }
+        let mut messages = self.system.clone();
+        messages.extend_from_slice(&self.history[keep_from..]);
+        messages.push(user.clone());
+        Ok(messages)
+    }
+
     /// One answer to the conversation so far, printed as it streams.
-    async fn turn(&self, history: &[Message]) -> Result<Answer> {
+    async fn turn(&self, user: &Message) -> Result<Answer> {
         let req = ChatRequest {
-            messages: history.to_vec(),
+            messages: self.prompt(user)?,
             max_tokens: self.args.max_tokens,
             temperature: self.args.temperature,
             ..ChatRequest::default()
@@ -144,7 +314,13 @@ impl Session<'_> {
             // start over on the next model instead of continuing.
             let done = self
                 .router
-                .complete(self.catalog, self.candidates, self.agent, CLI_SESSION, &req)
+                .complete(
+                    self.catalog,
+                    &self.candidates,
+                    &self.agent.id,
+                    CLI_SESSION,
+                    &req,
+                )
                 .await?;
             let answer = Answer {
                 spec: done.spec,
@@ -157,7 +333,13 @@ impl Session<'_> {
         }
         let mut answering = self
             .router
-            .start(self.catalog, self.candidates, self.agent, CLI_SESSION, &req)
+            .start(
+                self.catalog,
+                &self.candidates,
+                &self.agent.id,
+                CLI_SESSION,
+                &req,
+            )
             .await?;
         let mut reply = Reply::default();
         while let Some(event) = answering.next().await {

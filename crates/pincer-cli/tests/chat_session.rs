@@ -1,0 +1,135 @@
+//! `pincer chat --session`: a conversation kept in the agent's sessions and
+//! continued by the next run, its commands, and its window budget, against a
+//! scripted upstream (the requests it received are what is checked).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use pincer_testkit::{FakeUpstream, completions_stream};
+use serde_json::Value;
+
+fn config(dir: &Path, url: &str) -> String {
+    let text = format!(
+        r#"{{ agents: {{ defaults: {{ model: {{ primary: "acme/a" }},
+    models: {{ "acme/a": {{}}, "acme/b": {{}}, "acme/tiny": {{}} }} }} }},
+  models: {{ mode: "replace", providers: {{ acme: {{ baseUrl: "{url}", api: "openai-completions",
+    models: [{{ id: "a", contextWindow: 4096, maxTokens: 64 }}, {{ id: "b", contextWindow: 4096, maxTokens: 64 }},
+             {{ id: "tiny", contextWindow: 300, maxTokens: 64 }}] }} }} }} }}"#
+    );
+    let path = dir.join("openclaw.json");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn chat(home: &Path, config: &str, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_pincer"))
+        .args(["--config", config, "chat"])
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// (model, the contents of every message) of the n-th request.
+fn sent(up: &FakeUpstream, n: usize) -> (String, Vec<String>) {
+    let r = &up.requests()[n];
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    let contents = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect();
+    (body["model"].as_str().unwrap().to_string(), contents)
+}
+
+#[test]
+fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello"}"#])]);
+    let home = tempfile::tempdir().unwrap();
+    let cfg = config(home.path(), &up.base_url());
+    let h = home.path();
+
+    chat(h, &cfg, &["--session", "s1", "-m", "My name is Ada"]);
+    let out = chat(h, &cfg, &["--session", "s1", "-m", "What is my name?"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("continuing session agent:main:cli:s1 (2 messages)"),
+        "{said}"
+    );
+    assert_eq!(
+        sent(&up, 1),
+        (
+            "a".to_string(),
+            vec![
+                "My name is Ada".into(),
+                "Hello".into(),
+                "What is my name?".into()
+            ]
+        )
+    );
+
+    // /model is kept with the session; no model is called for a command.
+    let out = chat(h, &cfg, &["--session", "s1", "-m", "/model acme/b"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Model set to acme/b."));
+    assert_eq!(up.requests().len(), 2);
+    chat(h, &cfg, &["--session", "s1", "-m", "Still there?"]);
+    let (model, contents) = sent(&up, 2);
+    assert_eq!((model.as_str(), contents.len()), ("b", 5));
+
+    // /new starts the context over; the old turns stay in the transcript.
+    let out = chat(h, &cfg, &["--session", "s1", "-m", "/new"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("New session started"));
+    chat(h, &cfg, &["--session", "s1", "-m", "Fresh start"]);
+    assert_eq!(sent(&up, 3).1, ["Fresh start"]);
+
+    // Without --session nothing is remembered.
+    chat(h, &cfg, &["-m", "Who am I?"]);
+    assert_eq!(sent(&up, 4).1, ["Who am I?"]);
+
+    // A small window: the oldest turn is left out, and the user is told.
+    let long = "x".repeat(600);
+    chat(
+        h,
+        &cfg,
+        &["--session", "s2", "-M", "acme/tiny", "-m", &long],
+    );
+    let out = chat(
+        h,
+        &cfg,
+        &["--session", "s2", "-M", "acme/tiny", "-m", &long],
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("the oldest 2 messages do not fit acme/tiny's window of 300"),
+        "{said}"
+    );
+    assert_eq!(sent(&up, 6).1.len(), 1);
+
+    // A message larger than the window is refused before any call (by the
+    // router's preflight, which would also try a larger fallback).
+    let huge = "y".repeat(2000);
+    let out = Command::new(env!("CARGO_BIN_EXE_pincer"))
+        .args(["--config", &cfg, "chat", "-M", "acme/tiny", "-m", &huge])
+        .env_clear()
+        .env("HOME", h)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("context window of 300"), "{said}");
+    assert_eq!(
+        up.requests().len(),
+        7,
+        "no call for a message that cannot fit"
+    );
+}
