@@ -54,6 +54,7 @@ pub struct Config {
     pub models: ModelsConfig,
     pub gateway: GatewayConfig,
     pub auth: AuthConfig,
+    pub session: SessionConfig,
     /// Top-level sections (and some nested keys) that OpenClaw knows but
     /// Pincer does not act on yet, by JSON path. Kept, never fatal.
     pub not_used: Vec<String>,
@@ -280,6 +281,24 @@ pub struct CostConfig {
     pub output: Option<f64>,
     pub cache_read: Option<f64>,
     pub cache_write: Option<f64>,
+}
+
+/// `session.*` (Pincer reads `maintenance`; the rest is OpenClaw's).
+#[derive(Debug, Default, Clone)]
+pub struct SessionConfig {
+    pub maintenance: MaintenanceConfig,
+}
+
+/// `session.maintenance`: how the session index is kept from growing
+/// without bound. `None`: OpenClaw's default.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct MaintenanceConfig {
+    /// `"enforce"` (prune) or `"warn"` (only report); OpenClaw: enforce.
+    pub enforce: Option<bool>,
+    /// `pruneAfter` (`"30d"`, `"12h"`…; legacy `pruneDays`).
+    pub prune_after: Option<std::time::Duration>,
+    /// `maxEntries`.
+    pub max_entries: Option<u64>,
 }
 
 /// `gateway.*`: where the gateway listens and how callers authenticate.

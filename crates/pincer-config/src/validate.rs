@@ -15,7 +15,6 @@ const ROOT_NOT_USED: &[&str] = &[
     "channels",
     "tools",
     "skills",
-    "session",
     "messages",
     "hooks",
     "cron",
@@ -50,7 +49,7 @@ const ROOT_NOT_USED: &[&str] = &[
 ];
 /// Accepted at the root without comment.
 const ROOT_SILENT: &[&str] = &["$schema", "meta"];
-const ROOT_USED: &[&str] = &["agents", "models", "env", "gateway", "auth"];
+const ROOT_USED: &[&str] = &["agents", "models", "env", "gateway", "auth", "session"];
 
 const AGENTS_USED: &[&str] = &["defaults", "list", "entries", "ownership"];
 const SETTINGS_USED: &[&str] = &["model", "models", "modelPolicy", "params", "timeoutSeconds"];
@@ -383,6 +382,7 @@ impl<'a> Checker<'a> {
                 "env" => self.env_section(&m.node, &p),
                 "gateway" => config.gateway = self.gateway(&m.node, &p),
                 "auth" => config.auth = self.auth(&m.node, &p),
+                "session" => config.session = self.session(&m.node, &p),
                 k if ROOT_SILENT.contains(&k) => {}
                 k if ROOT_NOT_USED.contains(&k) => self.not_used.push(p.to_string()),
                 k => {
@@ -401,6 +401,64 @@ impl<'a> Checker<'a> {
         }
         config.not_used = std::mem::take(&mut self.not_used);
         config
+    }
+
+    /// `session.*`: only `maintenance` is Pincer's business yet; OpenClaw's
+    /// other keys (`dmScope`, `reset`, `mainKey`…) are listed as not used.
+    fn session(&mut self, node: &Node, path: &JsonPath) -> SessionConfig {
+        let mut s = SessionConfig::default();
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return s;
+        }
+        for (key, value, p) in self.fields_quiet(node, path) {
+            if key != "maintenance" {
+                self.not_used.push(p.to_string());
+                continue;
+            }
+            if value.members().is_none() {
+                self.mismatch(&p, value, "an object");
+                continue;
+            }
+            let m = &mut s.maintenance;
+            for (key, value, p) in self.fields_quiet(value, &p) {
+                match key {
+                    "mode" => {
+                        m.enforce = self
+                            .one_of(value, &p, &["enforce", "warn"])
+                            .map(|v| v == "enforce");
+                    }
+                    "pruneAfter" => m.prune_after = self.duration(value, &p),
+                    "pruneDays" => {
+                        m.prune_after = self
+                            .positive_int(value, &p)
+                            .map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400)));
+                    }
+                    "maxEntries" => m.max_entries = self.positive_int(value, &p),
+                    _ => {}
+                }
+            }
+        }
+        s
+    }
+
+    /// A duration as OpenClaw writes one: `"30d"`, `"12h"`, `"90m"`.
+    fn duration(&mut self, node: &Node, path: &JsonPath) -> Option<std::time::Duration> {
+        let s = self.string(node, path)?;
+        match humantime::parse_duration(s.value.trim()) {
+            Ok(d) if !d.is_zero() => Some(d),
+            _ => {
+                self.error(
+                    path,
+                    node,
+                    format!(
+                        "expected a duration such as \"30d\" or \"12h\", found {:?}",
+                        s.value
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// `gateway.*`. OpenClaw has many more gateway keys (control UI,

@@ -220,7 +220,12 @@ fn unused_sections_are_kept_and_listed() {
     assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
     assert_eq!(
         loaded.config.not_used,
-        vec!["channels", "tools", "session", "agents.defaults.heartbeat"]
+        vec![
+            "channels",
+            "tools",
+            "session.dmScope",
+            "agents.defaults.heartbeat"
+        ]
     );
     let g = &loaded.config.gateway;
     assert_eq!(g.port.as_ref().map(|p| p.value), Some(18790));

@@ -81,7 +81,9 @@ impl Gateway {
         }
         let mut sessions = BTreeMap::new();
         for a in &agents {
-            sessions.insert(a.id.clone(), SessionStore::open(state_dir, &a.id)?);
+            let store =
+                SessionStore::open(state_dir, &a.id)?.with_maintenance(maintenance(&loaded.config));
+            sessions.insert(a.id.clone(), store);
         }
         Ok(Box::leak(Box::new(Gateway {
             settings,
@@ -251,4 +253,18 @@ async fn serve_one(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// `session.maintenance` over OpenClaw's defaults: how every writer of the
+/// session stores (the gateway, `pincer chat --session`) prunes.
+pub fn maintenance(config: &pincer_config::Config) -> pincer_sessions::Maintenance {
+    let c = &config.session.maintenance;
+    let d = pincer_sessions::Maintenance::default();
+    pincer_sessions::Maintenance {
+        enforce: c.enforce.unwrap_or(d.enforce),
+        prune_after: c.prune_after.unwrap_or(d.prune_after),
+        max_entries: c
+            .max_entries
+            .map_or(d.max_entries, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+    }
 }

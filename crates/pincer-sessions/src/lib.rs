@@ -101,6 +101,51 @@ pub struct TurnRecord<'a> {
     pub error: Option<String>,
 }
 
+/// How the index is kept from growing without bound (OpenClaw's
+/// `session.maintenance`, with its defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Maintenance {
+    /// Prune (`enforce`) or leave everything (`warn`).
+    pub enforce: bool,
+    /// Sessions untouched this long are pruned.
+    pub prune_after: std::time::Duration,
+    /// The most sessions kept; past it (plus some slack, so pruning runs in
+    /// batches) the least recently used are pruned.
+    pub max_entries: usize,
+}
+
+impl Default for Maintenance {
+    fn default() -> Self {
+        Maintenance {
+            enforce: true,
+            prune_after: std::time::Duration::from_secs(30 * 86_400),
+            max_entries: 500,
+        }
+    }
+}
+
+impl Maintenance {
+    /// Pruning starts this far past `max_entries` (OpenClaw's batching).
+    fn slack(&self) -> usize {
+        if self.max_entries <= 49 {
+            0
+        } else {
+            (self.max_entries / 10).max(25)
+        }
+    }
+}
+
+/// Never pruned: an agent's main session and the global one.
+fn protected(key: &str) -> bool {
+    key == "global" || key.ends_with(":main")
+}
+
+/// Sessions made for one stateless request (`agent:<id>:openai:<uuid>`):
+/// pruned with their transcript. Others keep theirs as `*.deleted.<time>`.
+fn disposable(key: &str) -> bool {
+    key.contains(":openai:") || key.contains(":openresponses:")
+}
+
 /// A change to a session that is not a turn, written as its own entry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mark {
@@ -122,6 +167,7 @@ pub struct SessionStore {
     /// The last entry of each transcript written lately (the next entry's
     /// `parentId`); a session not here is read once to find it.
     leaves: Mutex<HashMap<String, Option<String>>>,
+    maintenance: Maintenance,
 }
 
 /// Past this many sessions, the leaf cache starts over (each is read again
@@ -186,7 +232,76 @@ impl SessionStore {
             }),
             saved: Mutex::new(0),
             leaves: Mutex::new(HashMap::new()),
+            maintenance: Maintenance::default(),
         })
+    }
+
+    /// Prunes by `m` from now on (the default is OpenClaw's).
+    pub fn with_maintenance(mut self, m: Maintenance) -> SessionStore {
+        self.maintenance = m;
+        self
+    }
+
+    /// Removes from `index` what maintenance prunes: sessions untouched for
+    /// `prune_after`, then the least recently used past `max_entries`.
+    /// Returns (session id, disposable) of each, for their transcripts.
+    fn prune(&self, index: &mut Index, now: u64, keep: &str) -> Vec<(String, bool)> {
+        let m = &self.maintenance;
+        if !m.enforce {
+            return Vec::new();
+        }
+        let cutoff =
+            now.saturating_sub(u64::try_from(m.prune_after.as_millis()).unwrap_or(u64::MAX));
+        let prunable = |k: &str| !protected(k) && k != keep;
+        let mut gone: Vec<String> = index
+            .entries
+            .iter()
+            .filter(|(k, e)| prunable(k) && e.updated_at < cutoff)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let left = index.entries.len() - gone.len();
+        if left > m.max_entries + m.slack() {
+            // One-request sessions go first, then the least recently used:
+            // a burst of stateless calls does not push out a conversation.
+            let mut by_age: Vec<(&String, (bool, u64))> = index
+                .entries
+                .iter()
+                .filter(|(k, e)| prunable(k) && e.updated_at >= cutoff)
+                .map(|(k, e)| (k, (!disposable(k), e.updated_at)))
+                .collect();
+            by_age.sort_by_key(|(_, order)| *order);
+            gone.extend(
+                by_age
+                    .iter()
+                    .take(left - m.max_entries)
+                    .map(|(k, _)| (*k).clone()),
+            );
+        }
+        gone.into_iter()
+            .filter_map(|k| {
+                let e = index.entries.remove(&k)?;
+                Some((e.session_id, disposable(&k)))
+            })
+            .collect()
+    }
+
+    /// Deletes (disposable) or sets aside the transcripts of pruned sessions,
+    /// after the index that no longer names them is on disk.
+    fn drop_transcripts(&self, pruned: &[(String, bool)]) {
+        let stamp = timestamp().replace(':', "-");
+        for (id, disposable) in pruned {
+            if let Ok(mut leaves) = self.leaves.lock() {
+                leaves.remove(id);
+            }
+            let path = self.transcript_path(id);
+            // A transcript that cannot be moved stays where it was: nothing
+            // is lost, and the index no longer lists it.
+            let _ = if *disposable {
+                std::fs::remove_file(&path)
+            } else {
+                std::fs::rename(&path, path.with_extension(format!("jsonl.deleted.{stamp}")))
+            };
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -286,23 +401,26 @@ impl SessionStore {
                     other: serde_json::Map::new(),
                 });
             let id = entry.session_id.clone();
+            let pruned = if fresh {
+                self.prune(&mut index, now, key)
+            } else {
+                Vec::new()
+            };
             if fresh {
                 index.version += 1;
             }
-            (id, fresh.then_some(index.version))
+            (id, fresh.then_some((index.version, pruned)))
         };
         let mut lines = Vec::new();
-        if let Some(version) = fresh {
+        let new_session = fresh.is_some();
+        if let Some((version, pruned)) = fresh {
             // The index names the session before its transcript exists.
             self.commit(version)?;
+            self.drop_transcripts(&pruned);
             lines
                 .push(json!({"type": "session", "version": 4, "id": id, "timestamp": timestamp()}));
         }
-        let leaf = if fresh.is_some() {
-            None
-        } else {
-            self.leaf(&id)?
-        };
+        let leaf = if new_session { None } else { self.leaf(&id)? };
         let (turn_lines, leaf) = turn_lines(turn, leaf);
         lines.extend(turn_lines);
         self.append(&id, &lines)?;
@@ -675,6 +793,83 @@ mod tests {
         assert_eq!(tree.model(), Some(("lmstudio".into(), "qwen3".into())));
         assert_eq!(tree.context().len(), 2, "{:?}", tree.context());
         assert!(!again.mark("no-such-key", &reset).unwrap());
+    }
+
+    #[test]
+    fn maintenance_keeps_the_index_bounded_and_loses_nothing_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path(), "main")
+            .unwrap()
+            .with_maintenance(Maintenance {
+                enforce: true,
+                prune_after: std::time::Duration::from_secs(3600),
+                max_entries: 3,
+            });
+        let r = reply("ok");
+        let say = |key: &str| {
+            store
+                .record(key, &turn(&[Message::user("hi")], &r))
+                .unwrap()
+        };
+        say("agent:main:main");
+        say("agent:main:openai-user:ada");
+        let ada = store.get("agent:main:openai-user:ada").unwrap().session_id;
+        for n in 0..6 {
+            say(&format!("agent:main:openai:{n}"));
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let keys: Vec<String> = store.list().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "agent:main:main",
+                "agent:main:openai-user:ada",
+                "agent:main:openai:5"
+            ],
+            "protected, a conversation, the newest stateless one"
+        );
+        // Past the cap with only conversations left, the least recent is set
+        // aside (its transcript kept as `*.deleted.<time>`); one-request
+        // sessions went with their transcripts.
+        say("agent:main:openai-user:bob");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        say("agent:main:openai-user:cy");
+        let files: Vec<String> = std::fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| f != "sessions.json")
+            .collect();
+        assert_eq!(files.len(), 4, "main, bob, cy and ada set aside: {files:?}");
+        assert!(
+            files
+                .iter()
+                .any(|f| f.starts_with(&format!("{ada}.jsonl.deleted."))),
+            "{files:?}"
+        );
+        // The file agrees with memory after a restart.
+        store.flush().unwrap();
+        let again = SessionStore::open(dir.path(), "main").unwrap();
+        assert_eq!(again.list().len(), 3);
+        assert!(again.get("agent:main:openai-user:ada").is_none());
+
+        // `warn` prunes nothing.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::open(dir.path(), "main")
+            .unwrap()
+            .with_maintenance(Maintenance {
+                enforce: false,
+                max_entries: 1,
+                ..Maintenance::default()
+            });
+        for n in 0..3 {
+            store
+                .record(
+                    &format!("agent:main:openai:{n}"),
+                    &turn(&[Message::user("hi")], &r),
+                )
+                .unwrap();
+        }
+        assert_eq!(store.list().len(), 3);
     }
 
     #[test]

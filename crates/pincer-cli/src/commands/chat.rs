@@ -44,7 +44,8 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
                 .state_dir()
                 .context("no state dir for --session: set OPENCLAW_STATE_DIR or HOME")?;
             Some(Saved {
-                store: SessionStore::open(&dir, &agent.id)?,
+                store: SessionStore::open(&dir, &agent.id)?
+                    .with_maintenance(pincer_gateway::maintenance(&loaded.config)),
                 key: format!("agent:{}:cli:{name}", agent.id),
             })
         }
