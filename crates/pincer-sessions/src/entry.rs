@@ -489,14 +489,27 @@ impl Tree {
     }
 }
 
+/// The messages of `entries`, without turns that failed: a turn whose
+/// answer has an `errorMessage` is left out whole (its user message too), so
+/// the model never sees half an answer or two questions in a row.
 fn messages(entries: &[&Entry]) -> Vec<Message> {
-    entries
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Message(m) => Some(m.clone()),
-            _ => None,
-        })
-        .collect()
+    let mut out = Vec::new();
+    let mut turn_start = 0;
+    for e in entries {
+        let Body::Message(m) = &e.body else { continue };
+        match m {
+            Message::User { .. } if !matches!(out.last(), Some(Message::User { .. })) => {
+                turn_start = out.len();
+            }
+            Message::Assistant { .. } if e.error.is_some() => {
+                out.truncate(turn_start);
+                continue;
+            }
+            _ => {}
+        }
+        out.push(m.clone());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -578,6 +591,19 @@ mod tests {
             panic!()
         };
         assert_eq!(tool_calls.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_turn_is_left_out_of_the_context() {
+        let text = r#"{"type":"message","id":"1","parentId":null,"message":{"role":"user","content":"one"}}
+{"type":"message","id":"2","parentId":"1","message":{"role":"assistant","content":[{"type":"text","text":"fine"}]}}
+{"type":"message","id":"3","parentId":"2","message":{"role":"user","content":"two"}}
+{"type":"message","id":"4","parentId":"3","message":{"role":"assistant","content":[{"type":"text","text":"half an ans"}],"stopReason":"error","errorMessage":"stream cut"}}
+{"type":"message","id":"5","parentId":"4","message":{"role":"user","content":"two, again"}}
+"#;
+        let tree = Tree::parse(text);
+        assert_eq!(tree.entries[3].error.as_deref(), Some("stream cut"));
+        assert_eq!(texts(&tree.context()), ["u:one", "a:fine", "u:two, again"]);
     }
 
     #[test]
