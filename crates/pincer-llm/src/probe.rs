@@ -67,6 +67,10 @@ pub struct ServerReport {
     pub state: Option<LoadState>,
     /// The context the server runs the model with (tokens per request).
     pub context_limit: Option<u64>,
+    /// A slot is working on a request (llama.cpp's `/slots`): a slow first
+    /// token is a long prompt being read, not a stuck server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy: Option<bool>,
     /// The time `/v1/models` took to answer.
     #[serde(rename = "latencyMs", serialize_with = "millis")]
     pub latency: Duration,
@@ -92,6 +96,7 @@ impl ServerReport {
             models: Vec::new(),
             state: None,
             context_limit: None,
+            busy: None,
             latency: Duration::ZERO,
         }
     }
@@ -191,6 +196,13 @@ impl Client {
                 Err(_) => None,
             };
         }
+        // Off with `--no-slots`: then nobody knows.
+        if report.state == Some(LoadState::Loaded)
+            && let Ok(slots) = self.get_json(t, &format!("{}/slots", root(t)), limit).await
+            && let Ok(slots) = serde_json::from_value::<Vec<Slot>>(slots)
+        {
+            report.busy = Some(slots.iter().any(|s| s.is_processing));
+        }
     }
 
     /// LM Studio's own API lists every downloaded model with its state.
@@ -256,6 +268,13 @@ impl Client {
             None => LoadState::Cold,
         });
     }
+}
+
+/// One of llama.cpp's `/slots`.
+#[derive(serde::Deserialize)]
+struct Slot {
+    #[serde(default)]
+    is_processing: bool,
 }
 
 /// `/v1/models`: which ids are there, which server it is, and what some

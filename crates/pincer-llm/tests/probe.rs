@@ -138,3 +138,34 @@ async fn ollama_running_models() {
     let cold = probe(&base, "qwen3:8b", None).await;
     assert_eq!(cold.state, Some(LoadState::Cold));
 }
+
+#[tokio::test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
+async fn llama_cpp_server_says_when_it_is_reading_a_prompt() {
+    let server = LlamaServer::start_with_ctx(8192);
+    let url = server.base_url();
+    let idle = probe(&url, "smollm2", None).await;
+    assert_eq!(idle.busy, Some(false), "{idle:?}");
+    // A long prompt: llama.cpp's /health stays "ok" while it is read, and
+    // its /slots says a slot is processing.
+    let body = json!({
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "apple pear ".repeat(3000)}],
+        "max_tokens": 4,
+    });
+    let chat = format!("{url}/chat/completions");
+    let long =
+        tokio::spawn(async move { reqwest::Client::new().post(chat).json(&body).send().await });
+    let mut seen_busy = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = probe(&url, "smollm2", None).await;
+        assert_eq!(r.state, Some(LoadState::Loaded));
+        if r.busy == Some(true) {
+            seen_busy = true;
+            break;
+        }
+    }
+    assert!(seen_busy, "no probe saw the slot at work");
+    let _ = long.await;
+}

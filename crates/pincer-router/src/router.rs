@@ -836,9 +836,10 @@ impl Router {
     }
 
     /// Opens the stream up to the first token. When that is slow, asks the
-    /// server whether the model is loading and says so. Only a loading
-    /// server is waited for past `patience` (when there is one): one that is
-    /// up, not loading, and silent that long is given up on.
+    /// server whether the model is loading and says so. Only a server that
+    /// is loading, or says it is working on a request (llama.cpp's slots),
+    /// is waited for past `patience` (when there is one): one that is up,
+    /// idle, and silent that long is given up on.
     async fn try_one(
         &self,
         catalog: &Catalog<'_>,
@@ -864,12 +865,12 @@ impl Router {
         tokio::pin!(limit);
         let announce = self.announce_if_loading(catalog, spec, call.agent);
         tokio::pin!(announce);
-        let loading = tokio::select! {
+        let worth_waiting = tokio::select! {
             r = &mut work => return r,
-            loading = &mut announce => loading,
+            patient = &mut announce => patient,
             () = &mut limit => false,
         };
-        if loading || heard.load(Ordering::Relaxed) {
+        if worth_waiting || heard.load(Ordering::Relaxed) {
             return work.await;
         }
         tokio::select! {
@@ -882,8 +883,8 @@ impl Router {
         Err(ProviderError::new(
             ErrorKind::Timeout,
             format!(
-                "no first token in {} s, and {} is not loading the model \
-                 (params.firstTokenTimeoutSeconds)",
+                "no first token in {} s, and {} is neither loading the model nor \
+                 working on a request (params.firstTokenTimeoutSeconds)",
                 patience.unwrap_or_default().as_secs(),
                 spec.provider
             ),
@@ -891,7 +892,8 @@ impl Router {
     }
 
     /// Says so when the model is loading (or about to be: not in memory),
-    /// and returns whether it is.
+    /// and returns whether the server is worth waiting for: loading, or
+    /// (llama.cpp) working on a request, such as reading a long prompt.
     async fn announce_if_loading(
         &self,
         catalog: &Catalog<'_>,
@@ -908,7 +910,7 @@ impl Router {
                     None => spec.provider.clone(),
                 }
             }
-            Some(_) => return false,
+            Some(r) => return r.busy == Some(true),
             // The embedded engine: loading when the file is there but not in memory.
             None if self.providers.embedded_present(spec)
                 && !self.providers.embedded_loaded(spec).await =>

@@ -469,13 +469,18 @@ async fn a_short_wait_or_one_transient_failure_stays_on_the_primary_in_every_dia
     }
 }
 
-/// A llama.cpp server's own endpoints, as the router's probe asks them.
-fn llama_cpp_routes(health: Vec<Step>) -> Vec<(&'static str, Vec<Step>)> {
+/// A llama.cpp server's own endpoints, as the router's probe asks them;
+/// `busy`: a slot is working on a request.
+fn llama_cpp_routes(health: Vec<Step>, busy: bool) -> Vec<(&'static str, Vec<Step>)> {
     let list = r#"{"object":"list","data":[{"id":"a","object":"model","owned_by":"llamacpp"},{"id":"b","object":"model","owned_by":"llamacpp"}]}"#;
+    let slots = format!(
+        r#"[{{"id":0,"n_ctx":4096,"is_processing":{busy},"next_token":[{{"has_next_token":true,"n_remain":5,"n_decoded":0}}]}}]"#
+    );
     vec![
         ("/models", vec![Step::Send(http_response(200, &[], list))]),
         ("/props", vec![Step::Send(http_response(404, &[], "{}"))]),
         ("/health", health),
+        ("/slots", vec![Step::Send(http_response(200, &[], &slots))]),
     ]
 }
 
@@ -487,11 +492,10 @@ async fn a_silent_server_that_is_not_loading_is_left_at_the_first_token_limit() 
                 vec![Step::Sleep(std::time::Duration::from_secs(30))],
                 whole(api, &["Hello"]),
             ],
-            llama_cpp_routes(vec![Step::Send(http_response(
-                200,
-                &[],
-                r#"{"status":"ok"}"#,
-            ))]),
+            llama_cpp_routes(
+                vec![Step::Send(http_response(200, &[], r#"{"status":"ok"}"#))],
+                false,
+            ),
         );
         let text = catalog_with(
             api,
@@ -532,7 +536,7 @@ async fn a_server_loading_the_model_is_waited_for_past_the_limit() {
     let loading = r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#;
     let up = FakeUpstream::routed(
         vec![slow, whole("openai-completions", &["Fallback"])],
-        llama_cpp_routes(vec![Step::Send(http_response(503, &[], loading))]),
+        llama_cpp_routes(vec![Step::Send(http_response(503, &[], loading))], false),
     );
     let text = catalog_with(
         "openai-completions",
@@ -544,6 +548,35 @@ async fn a_server_loading_the_model_is_waited_for_past_the_limit() {
     assert_eq!(
         (o.model.as_str(), o.text.as_str()),
         ("box/a", "Loaded"),
+        "{:?}",
+        o.errors
+    );
+    assert_eq!(chat_calls(&up), ["a"]);
+}
+
+#[tokio::test]
+async fn a_server_reading_a_long_prompt_is_waited_for_past_the_limit() {
+    // llama.cpp's /health says ok while a slot processes the prompt; its
+    // /slots says a request is being worked on.
+    let mut slow = vec![Step::Sleep(std::time::Duration::from_secs(5))];
+    slow.extend(whole("openai-completions", &["Read it"]));
+    let up = FakeUpstream::routed(
+        vec![slow, whole("openai-completions", &["Fallback"])],
+        llama_cpp_routes(
+            vec![Step::Send(http_response(200, &[], r#"{"status":"ok"}"#))],
+            true,
+        ),
+    );
+    let text = catalog_with(
+        "openai-completions",
+        &up.base_url(),
+        "params: { firstTokenTimeoutSeconds: 3 },",
+    )
+    .replace("timeoutSeconds: 2,", "timeoutSeconds: 60,");
+    let o = turn_on(&plain_router(), &text).await;
+    assert_eq!(
+        (o.model.as_str(), o.text.as_str()),
+        ("box/a", "Read it"),
         "{:?}",
         o.errors
     );
