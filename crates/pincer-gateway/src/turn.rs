@@ -71,10 +71,7 @@ impl Gateway {
         let key = plan.session_key.clone();
         let input = new_input(&req.messages).to_vec();
         let (model, reply) = (model.to_string(), reply.clone());
-        let attempts: Vec<String> = attempts
-            .iter()
-            .map(|a| format!("{a}; {}", a.next))
-            .collect();
+        let attempts: Vec<String> = attempts.iter().map(Attempt::told).collect();
         // File writes stay off the async workers.
         let written = tokio::task::spawn_blocking(move || {
             let turn = TurnRecord {

@@ -47,7 +47,7 @@ impl std::fmt::Display for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Notice::Loading { model, on } => write!(f, "loading model {model} on {on}…"),
-            Notice::Attempt(a) => write!(f, "{a}; {}", a.next),
+            Notice::Attempt(a) => f.write_str(&a.told()),
             Notice::Continued { from, to } => {
                 write!(f, "{from} stopped mid-answer; {to} continues it")
             }
@@ -109,6 +109,13 @@ pub struct Attempt {
     pub message: String,
     pub took: Duration,
     pub next: Next,
+}
+
+impl Attempt {
+    /// The attempt and what came next, as the log and transcripts tell it.
+    pub fn told(&self) -> String {
+        format!("{self}; {}", self.next)
+    }
 }
 
 impl std::fmt::Display for Attempt {

@@ -497,12 +497,7 @@ async fn a_silent_server_that_is_not_loading_is_left_at_the_first_token_limit() 
                 false,
             ),
         );
-        let text = catalog_with(
-            api,
-            &up.base_url(),
-            "params: { firstTokenTimeoutSeconds: 3 },",
-        )
-        .replace("timeoutSeconds: 2,", "timeoutSeconds: 60,");
+        let text = with_first_token_limit(api, &up.base_url());
         let started = std::time::Instant::now();
         let o = turn_on(&plain_router(), &text).await;
         let took = started.elapsed();
@@ -529,56 +524,54 @@ async fn a_silent_server_that_is_not_loading_is_left_at_the_first_token_limit() 
     }
 }
 
-#[tokio::test]
-async fn a_server_loading_the_model_is_waited_for_past_the_limit() {
+/// Models `a` and `b` with a 3 s first-token limit inside a 60 s timeout.
+fn with_first_token_limit(api: &str, url: &str) -> String {
+    catalog_with(api, url, "params: { firstTokenTimeoutSeconds: 3 },")
+        .replace("timeoutSeconds: 2,", "timeoutSeconds: 60,")
+}
+
+/// `a` answers after 5 s (past the limit) behind llama.cpp endpoints that
+/// say `routes`; the model that answered, and the chat calls made.
+async fn after_five_seconds(routes: Vec<(&'static str, Vec<Step>)>) -> (Outcome, Vec<String>) {
     let mut slow = vec![Step::Sleep(std::time::Duration::from_secs(5))];
-    slow.extend(whole("openai-completions", &["Loaded"]));
-    let loading = r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#;
+    slow.extend(whole("openai-completions", &["From a"]));
     let up = FakeUpstream::routed(
         vec![slow, whole("openai-completions", &["Fallback"])],
-        llama_cpp_routes(vec![Step::Send(http_response(503, &[], loading))], false),
+        routes,
     );
-    let text = catalog_with(
-        "openai-completions",
-        &up.base_url(),
-        "params: { firstTokenTimeoutSeconds: 3 },",
-    )
-    .replace("timeoutSeconds: 2,", "timeoutSeconds: 60,");
+    let text = with_first_token_limit("openai-completions", &up.base_url());
     let o = turn_on(&plain_router(), &text).await;
+    (o, chat_calls(&up))
+}
+
+#[tokio::test]
+async fn a_server_loading_the_model_is_waited_for_past_the_limit() {
+    let loading = r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#;
+    let (o, calls) = after_five_seconds(llama_cpp_routes(
+        vec![Step::Send(http_response(503, &[], loading))],
+        false,
+    ))
+    .await;
     assert_eq!(
         (o.model.as_str(), o.text.as_str()),
-        ("box/a", "Loaded"),
+        ("box/a", "From a"),
         "{:?}",
         o.errors
     );
-    assert_eq!(chat_calls(&up), ["a"]);
+    assert_eq!(calls, ["a"]);
 }
 
 #[tokio::test]
 async fn a_server_reading_a_long_prompt_is_waited_for_past_the_limit() {
     // llama.cpp's /health says ok while a slot processes the prompt; its
     // /slots says a request is being worked on.
-    let mut slow = vec![Step::Sleep(std::time::Duration::from_secs(5))];
-    slow.extend(whole("openai-completions", &["Read it"]));
-    let up = FakeUpstream::routed(
-        vec![slow, whole("openai-completions", &["Fallback"])],
-        llama_cpp_routes(
-            vec![Step::Send(http_response(200, &[], r#"{"status":"ok"}"#))],
-            true,
-        ),
-    );
-    let text = catalog_with(
-        "openai-completions",
-        &up.base_url(),
-        "params: { firstTokenTimeoutSeconds: 3 },",
-    )
-    .replace("timeoutSeconds: 2,", "timeoutSeconds: 60,");
-    let o = turn_on(&plain_router(), &text).await;
+    let ok = vec![Step::Send(http_response(200, &[], r#"{"status":"ok"}"#))];
+    let (o, calls) = after_five_seconds(llama_cpp_routes(ok, true)).await;
     assert_eq!(
         (o.model.as_str(), o.text.as_str()),
-        ("box/a", "Read it"),
+        ("box/a", "From a"),
         "{:?}",
         o.errors
     );
-    assert_eq!(chat_calls(&up), ["a"]);
+    assert_eq!(calls, ["a"]);
 }

@@ -272,16 +272,13 @@ impl Session<'_> {
 
     /// The conversation that fits the first candidate's window: whole turns
     /// from the oldest are left out when it does not.
-    fn prompt(&self, user: &Message) -> Result<Vec<Message>> {
+    fn prompt(&self, user: &Message, req: &ChatRequest) -> Result<Vec<Message>> {
         let Some(spec) = self.candidates.first() else {
             bail!("no model to ask");
         };
         let budget = Budget {
             window: spec.budget(),
-            output: self
-                .args
-                .max_tokens
-                .map_or(spec.max_tokens, |m| m.min(spec.max_tokens)),
+            output: req.output_cap(spec.max_tokens),
         };
         // A message too large even alone goes without history: the router's
         // preflight refuses it, or a fallback with a larger window takes it.
@@ -303,12 +300,12 @@ impl Session<'_> {
 
     /// One answer to the conversation so far, printed as it streams.
     async fn turn(&self, user: &Message) -> Result<Answer> {
-        let req = ChatRequest {
-            messages: self.prompt(user)?,
+        let mut req = ChatRequest {
             max_tokens: self.args.max_tokens,
             temperature: self.args.temperature,
             ..ChatRequest::default()
         };
+        req.messages = self.prompt(user, &req)?;
         let started = Instant::now();
         if self.args.json {
             // Nothing is shown before the end, so a failure mid-answer can
