@@ -13,8 +13,9 @@
 
 use pincer_types::Message;
 
-/// OpenClaw's compaction reserve floor, and its cap as a share of the window.
-const RESERVE_TOKENS: u64 = 20_000;
+/// OpenClaw's compaction reserve floor (`reserveTokensFloor`), and Pincer's
+/// cap on it as a share of the window.
+pub const RESERVE_TOKENS: u64 = 20_000;
 const MAX_RESERVE_SHARE: f64 = 0.25;
 /// Role and framing tokens per message, beyond its text.
 const PER_MESSAGE: u64 = 4;
@@ -48,6 +49,9 @@ pub struct Budget {
     pub window: u64,
     /// The output cap sent with the request.
     pub output: u64,
+    /// The compaction reserve the config asks for (`reserveTokensFloor`,
+    /// pi's `reserveTokens`); at most a quarter of the window is kept.
+    pub reserve_tokens: u64,
 }
 
 /// The new message (with the system prompt) cannot fit even without history.
@@ -73,9 +77,11 @@ pub struct Fit {
 }
 
 impl Budget {
-    /// Tokens kept free before compaction: 20,000, at most a quarter of the window.
+    /// Tokens kept free before compaction: 20,000 (or as configured), at
+    /// most a quarter of the window.
     pub fn reserve(&self) -> u64 {
-        RESERVE_TOKENS.min((self.window as f64 * MAX_RESERVE_SHARE) as u64)
+        self.reserve_tokens
+            .min((self.window as f64 * MAX_RESERVE_SHARE) as u64)
     }
 
     /// Room for the prompt.
@@ -130,6 +136,36 @@ impl Budget {
     }
 }
 
+/// Tool results longer than this are trimmed in the prompt once they are
+/// old, and the share of them kept at each end.
+const TRIM_ABOVE_CHARS: usize = 4_000;
+const TRIM_KEEP_CHARS: usize = 1_500;
+/// Results after this many of the newest assistant messages stay whole.
+const KEEP_LAST_ASSISTANTS: usize = 3;
+
+/// Trims old tool results in a prompt (never in the transcript): a result
+/// older than the last three assistant messages and over 4,000 characters
+/// keeps its head and tail. Done for every provider, local ones included.
+pub fn trim_old_tool_results(messages: &mut [Message]) {
+    let mut assistants = 0;
+    for m in messages.iter_mut().rev() {
+        match m {
+            Message::Assistant { .. } => assistants += 1,
+            Message::Tool { content, .. } if assistants >= KEEP_LAST_ASSISTANTS => {
+                let n = content.chars().count();
+                if n > TRIM_ABOVE_CHARS {
+                    let head: String = content.chars().take(TRIM_KEEP_CHARS).collect();
+                    let tail: String = content.chars().skip(n - TRIM_KEEP_CHARS).collect();
+                    *content = format!(
+                        "{head}\n...\n{tail}\n[Old tool result trimmed from {n} characters.]"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +207,7 @@ mod tests {
             let b = Budget {
                 window,
                 output: 512,
+                reserve_tokens: RESERVE_TOKENS,
             };
             assert_eq!(b.reserve(), reserve, "{window}");
             assert!(!b.should_compact(compact_above), "{window}");
@@ -184,6 +221,7 @@ mod tests {
         let b = Budget {
             window: 1000,
             output: 200,
+            reserve_tokens: RESERVE_TOKENS,
         };
         let system = [Message::system("s".repeat(400))];
         let new = [user(400)];
@@ -213,10 +251,34 @@ mod tests {
     }
 
     #[test]
+    fn old_long_tool_results_are_trimmed_in_the_prompt() {
+        let mut ms = vec![
+            user(10),
+            call("c1"),
+            result(10_000),
+            Message::assistant("a"),
+            user(10),
+            Message::assistant("b"),
+            user(10),
+            call("c2"),
+            result(10_000),
+            Message::assistant("c"),
+        ];
+        trim_old_tool_results(&mut ms);
+        let len = |m: &Message| match m {
+            Message::Tool { content, .. } => content.chars().count(),
+            _ => 0,
+        };
+        assert!(len(&ms[2]) < 3_100, "the old one is trimmed");
+        assert_eq!(len(&ms[8]), 10_000, "the recent one stays whole");
+    }
+
+    #[test]
     fn a_message_larger_than_the_room_is_an_overflow_before_any_call() {
         let b = Budget {
             window: 1000,
             output: 200,
+            reserve_tokens: RESERVE_TOKENS,
         };
         let e = b.fit(&[], &[], &[user(4000)]).unwrap_err();
         assert_eq!((e.needed, e.room), (1004, 800));

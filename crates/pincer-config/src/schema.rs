@@ -77,6 +77,41 @@ pub struct AgentSettings {
     pub allow: Option<Vec<Spanned<String>>>,
     pub params: Option<serde_json::Value>,
     pub timeout_seconds: Option<u64>,
+    /// The agent runtime's settings (OpenClaw's keys).
+    pub runtime: RuntimeSettings,
+}
+
+/// What shapes an agent's turns: its workspace, prompt and context.
+#[derive(Debug, Default, Clone)]
+pub struct RuntimeSettings {
+    /// `workspace`: where the bootstrap files (`AGENTS.md`…) are.
+    pub workspace: Option<Spanned<String>>,
+    /// `contextTokens`: a cap on every model's window.
+    pub context_tokens: Option<u64>,
+    /// `bootstrapMaxChars` / `bootstrapTotalMaxChars`.
+    pub bootstrap_max_chars: Option<u64>,
+    pub bootstrap_total_max_chars: Option<u64>,
+    /// `userTimezone` (IANA name) for the prompt's runtime line.
+    pub user_timezone: Option<String>,
+    /// `thinkingDefault`.
+    pub thinking_default: Option<String>,
+    pub compaction: CompactionConfig,
+}
+
+/// `compaction`: when and how old history is summarised.
+#[derive(Debug, Default, Clone)]
+pub struct CompactionConfig {
+    /// `enabled` (default on).
+    pub enabled: Option<bool>,
+    /// `reserveTokensFloor` (0 turns the floor off) and pi's `reserveTokens`.
+    pub reserve_tokens_floor: Option<u64>,
+    pub reserve_tokens: Option<u64>,
+    /// `keepRecentTokens`: the tail kept word for word.
+    pub keep_recent_tokens: Option<u64>,
+    /// `model`: who writes the summary (a ref or an alias).
+    pub model: Option<Spanned<String>>,
+    /// `timeoutSeconds` for the summary call.
+    pub timeout_seconds: Option<u64>,
 }
 
 /// `model: "p/m"` or `model: { primary, fallbacks }`.

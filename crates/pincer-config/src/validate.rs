@@ -52,7 +52,20 @@ const ROOT_SILENT: &[&str] = &["$schema", "meta"];
 const ROOT_USED: &[&str] = &["agents", "models", "env", "gateway", "auth", "session"];
 
 const AGENTS_USED: &[&str] = &["defaults", "list", "entries", "ownership"];
-const SETTINGS_USED: &[&str] = &["model", "models", "modelPolicy", "params", "timeoutSeconds"];
+const SETTINGS_USED: &[&str] = &[
+    "model",
+    "models",
+    "modelPolicy",
+    "params",
+    "timeoutSeconds",
+    "workspace",
+    "contextTokens",
+    "bootstrapMaxChars",
+    "bootstrapTotalMaxChars",
+    "userTimezone",
+    "thinkingDefault",
+    "compaction",
+];
 const ENTRY_USED: &[&str] = &[
     "id",
     "default",
@@ -62,6 +75,39 @@ const ENTRY_USED: &[&str] = &[
     "modelPolicy",
     "params",
     "timeoutSeconds",
+    "workspace",
+    "contextTokens",
+    "bootstrapMaxChars",
+    "bootstrapTotalMaxChars",
+    "userTimezone",
+    "thinkingDefault",
+    "compaction",
+];
+/// `compaction` keys Pincer acts on, and those it accepts as OpenClaw's.
+const COMPACTION_USED: &[&str] = &[
+    "enabled",
+    "reserveTokensFloor",
+    "reserveTokens",
+    "keepRecentTokens",
+    "model",
+    "timeoutSeconds",
+];
+const COMPACTION_NOT_USED: &[&str] = &[
+    "mode",
+    "maxHistoryShare",
+    "memoryFlush",
+    "thinkingLevel",
+    "recentTurnsPreserve",
+    "identifierPolicy",
+    "qualityGuard",
+    "midTurnPrecheck",
+    "postIndexSync",
+    "postCompactionSections",
+    "provider",
+    "notifyOnStart",
+    "notifyUser",
+    "maxActiveTranscriptBytes",
+    "customInstructions",
 ];
 const SETTINGS_NOT_USED: &[&str] = &[
     "modelSelectionScope",
@@ -71,7 +117,6 @@ const SETTINGS_NOT_USED: &[&str] = &[
     "mediaModels",
     "utilityModel",
     "decisionModel",
-    "thinkingDefault",
     "reasoningDefault",
     "verboseDefault",
     "fastModeDefault",
@@ -79,14 +124,9 @@ const SETTINGS_NOT_USED: &[&str] = &[
     "blockStreamingDefault",
     "blockStreamingBreak",
     "blockStreamingChunk",
-    "compaction",
     "contextPruning",
-    "contextTokens",
-    "workspace",
     "repoRoot",
     "skipBootstrap",
-    "bootstrapMaxChars",
-    "userTimezone",
     "timeFormat",
     "heartbeat",
     "maxConcurrent",
@@ -775,10 +815,60 @@ impl<'a> Checker<'a> {
                 }
                 "params" => s.params = self.object_json(value, &p),
                 "timeoutSeconds" => s.timeout_seconds = self.positive_int(value, &p),
+                "workspace" => s.runtime.workspace = self.nonempty_string(value, &p),
+                "contextTokens" => s.runtime.context_tokens = self.positive_int(value, &p),
+                "bootstrapMaxChars" => {
+                    s.runtime.bootstrap_max_chars = self.positive_int(value, &p);
+                }
+                "bootstrapTotalMaxChars" => {
+                    s.runtime.bootstrap_total_max_chars = self.positive_int(value, &p);
+                }
+                "userTimezone" => {
+                    s.runtime.user_timezone = self.nonempty_string(value, &p).map(|v| v.value);
+                }
+                "thinkingDefault" => {
+                    s.runtime.thinking_default = self
+                        .one_of(
+                            value,
+                            &p,
+                            &["off", "minimal", "low", "medium", "high", "xhigh", "adaptive"],
+                        )
+                        .map(|v| if v == "adaptive" { "medium".into() } else { v });
+                }
+                "compaction" => s.runtime.compaction = self.compaction(value, &p),
                 _ => {}
             }
         }
         s
+    }
+
+    fn compaction(&mut self, node: &Node, path: &JsonPath) -> CompactionConfig {
+        let mut c = CompactionConfig::default();
+        for (key, value, p) in self.fields(node, path, COMPACTION_USED, COMPACTION_NOT_USED) {
+            match key {
+                "enabled" => c.enabled = self.bool(value, &p),
+                "reserveTokensFloor" => c.reserve_tokens_floor = self.count(value, &p),
+                "reserveTokens" => c.reserve_tokens = self.count(value, &p),
+                "keepRecentTokens" => c.keep_recent_tokens = self.positive_int(value, &p),
+                "model" => c.model = self.nonempty_string(value, &p),
+                "timeoutSeconds" => c.timeout_seconds = self.positive_int(value, &p),
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// A whole number ≥ 0.
+    fn count(&mut self, node: &Node, path: &JsonPath) -> Option<u64> {
+        match node.value {
+            Value::Number(n, _) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= 1e15 => {
+                Some(n as u64)
+            }
+            _ => {
+                self.mismatch(path, node, "a whole number ≥ 0");
+                None
+            }
+        }
     }
 
     fn model_selection(&mut self, node: &Node, path: &JsonPath) -> Option<ModelSelection> {

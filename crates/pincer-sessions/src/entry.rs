@@ -442,7 +442,7 @@ impl Tree {
             .iter()
             .rposition(|e| matches!(e.body, Body::Compaction { .. } | Body::Reset { .. }));
         let Some(cut) = cut else {
-            return messages(&branch);
+            return messages_of(&branch);
         };
         let (summary, kept) = match &branch[cut].body {
             Body::Compaction {
@@ -466,9 +466,9 @@ impl Tree {
             )));
         }
         if let Some(from) = from {
-            out.extend(messages(&branch[from..cut]));
+            out.extend(messages_of(&branch[from..cut]));
         }
-        out.extend(messages(&branch[cut + 1..]));
+        out.extend(messages_of(&branch[cut + 1..]));
         out
     }
 
@@ -492,7 +492,7 @@ impl Tree {
 /// The messages of `entries`, without turns that failed: a turn whose
 /// answer has an `errorMessage` is left out whole (its user message too), so
 /// the model never sees half an answer or two questions in a row.
-fn messages(entries: &[&Entry]) -> Vec<Message> {
+pub fn messages_of(entries: &[&Entry]) -> Vec<Message> {
     let mut out = Vec::new();
     let mut turn_start = 0;
     for e in entries {

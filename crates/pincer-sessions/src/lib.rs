@@ -15,7 +15,7 @@
 
 mod entry;
 
-pub use entry::{Body, Entry, SUMMARY_PREFIX, Tree};
+pub use entry::{Body, Entry, SUMMARY_PREFIX, Tree, messages_of};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
@@ -155,6 +155,27 @@ pub enum Mark {
     ModelChange { provider: String, model_id: String },
     /// A session thinking level (`/think`).
     ThinkingLevel(String),
+    /// Older history summarised: the model sees `summary`, then the
+    /// entries from `first_kept_entry_id` on.
+    Compaction {
+        summary: String,
+        first_kept_entry_id: Option<String>,
+        tokens_before: u64,
+    },
+}
+
+fn new_entry(now: u64) -> SessionEntry {
+    SessionEntry {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        session_started_at: now,
+        updated_at: now,
+        input_tokens: 0,
+        output_tokens: 0,
+        total_tokens: 0,
+        turns: 0,
+        cost_usd: 0.0,
+        other: serde_json::Map::new(),
+    }
 }
 
 /// The sessions of one agent.
@@ -378,52 +399,50 @@ impl SessionStore {
         Ok(out)
     }
 
-    /// Appends one turn to `key`'s transcript (creating the session on its
-    /// first turn, which is written to the index at once) and adds its usage
-    /// to the index's totals in memory (see `flush`).
-    pub fn record(&self, key: &str, turn: &TurnRecord<'_>) -> Result<(), SessionError> {
-        let now = now_ms();
+    /// Finds `key`'s session, creating it (in the index, on disk at once,
+    /// pruning others as maintenance says) when it has none. Returns its id
+    /// and, for a new one, the transcript's header line to write first.
+    fn open_session(&self, key: &str, now: u64) -> Result<(String, Option<Value>), SessionError> {
         let (id, fresh) = {
             let mut index = self.lock_index()?;
             let fresh = !index.entries.contains_key(key);
             let entry = index
                 .entries
                 .entry(key.to_string())
-                .or_insert_with(|| SessionEntry {
-                    session_id: uuid::Uuid::new_v4().to_string(),
-                    session_started_at: now,
-                    updated_at: now,
-                    input_tokens: 0,
-                    output_tokens: 0,
-                    total_tokens: 0,
-                    turns: 0,
-                    cost_usd: 0.0,
-                    other: serde_json::Map::new(),
-                });
+                .or_insert_with(|| new_entry(now));
             let id = entry.session_id.clone();
             let pruned = if fresh {
+                index.version += 1;
                 self.prune(&mut index, now, key)
             } else {
                 Vec::new()
             };
-            if fresh {
-                index.version += 1;
-            }
             (id, fresh.then_some((index.version, pruned)))
         };
-        let mut lines = Vec::new();
-        let new_session = fresh.is_some();
-        if let Some((version, pruned)) = fresh {
-            // The index names the session before its transcript exists.
-            self.commit(version)?;
-            self.drop_transcripts(&pruned);
-            lines
-                .push(json!({"type": "session", "version": 4, "id": id, "timestamp": timestamp()}));
-        }
-        let leaf = if new_session { None } else { self.leaf(&id)? };
+        let Some((version, pruned)) = fresh else {
+            return Ok((id, None));
+        };
+        // The index names the session before its transcript exists.
+        self.commit(version)?;
+        self.drop_transcripts(&pruned);
+        let header = json!({"type": "session", "version": 4, "id": id, "timestamp": timestamp()});
+        Ok((id, Some(header)))
+    }
+
+    /// Appends one turn to `key`'s transcript (creating the session on its
+    /// first turn, which is written to the index at once) and adds its usage
+    /// to the index's totals in memory (see `flush`). Returns the entries
+    /// written, for a caller that keeps the conversation in memory.
+    pub fn record(&self, key: &str, turn: &TurnRecord<'_>) -> Result<Vec<Entry>, SessionError> {
+        let now = now_ms();
+        let (id, header) = self.open_session(key, now)?;
+        let leaf = if header.is_some() {
+            None
+        } else {
+            self.leaf(&id)?
+        };
         let (turn_lines, leaf) = turn_lines(turn, leaf);
-        lines.extend(turn_lines);
-        self.append(&id, &lines)?;
+        let written = self.append(&id, header, &turn_lines)?;
         self.remember_leaf(&id, leaf);
         let mut index = self.lock_index()?;
         if let Some(entry) = index.entries.get_mut(key) {
@@ -438,9 +457,25 @@ impl SessionStore {
         // The totals reach the file with the next `flush` (the transcript,
         // already written, is the record; the index only sums it up).
         index.version += 1;
-        Ok(())
+        Ok(written)
     }
 
+    /// Gives `key` a new session (`/new`, `/reset`): a new id and an empty
+    /// transcript. The old transcript stays where it was, whole.
+    pub fn renew(&self, key: &str) -> Result<String, SessionError> {
+        let now = now_ms();
+        let version = {
+            let mut index = self.lock_index()?;
+            index.entries.insert(key.to_string(), new_entry(now));
+            index.version += 1;
+            index.version
+        };
+        self.commit(version)?;
+        let (id, header) = self.open_session(key, now)?;
+        self.append(&id, header, &[])?;
+        self.remember_leaf(&id, None);
+        Ok(id)
+    }
     /// Writes the index if it changed since it was last written. A server
     /// calls this every second and when it stops; after a crash the totals
     /// in the index may trail the transcripts by that much.
@@ -498,14 +533,15 @@ impl SessionStore {
         }
     }
 
-    /// Appends `mark` to `key`'s transcript, after its last entry. A session
-    /// with no turn yet has nothing to mark (`false`).
-    pub fn mark(&self, key: &str, mark: &Mark) -> Result<bool, SessionError> {
-        let Some(entry) = self.get(key) else {
-            return Ok(false);
+    /// Appends `mark` to `key`'s transcript, after its last entry (creating
+    /// the session when it has none yet); returns the entry written.
+    pub fn mark(&self, key: &str, mark: &Mark) -> Result<Entry, SessionError> {
+        let (session_id, header) = self.open_session(key, now_ms())?;
+        let leaf = if header.is_some() {
+            None
+        } else {
+            self.leaf(&session_id)?
         };
-        let session_id = entry.session_id;
-        let leaf = self.leaf(&session_id)?;
         let id = entry_id();
         let (kind, fields) = match mark {
             Mark::Reset { reason } => ("reset", json!({"reason": reason})),
@@ -516,14 +552,32 @@ impl SessionStore {
             Mark::ThinkingLevel(level) => {
                 ("thinking_level_change", json!({"thinkingLevel": level}))
             }
+            Mark::Compaction {
+                summary,
+                first_kept_entry_id,
+                tokens_before,
+            } => (
+                "compaction",
+                json!({"summary": summary, "firstKeptEntryId": first_kept_entry_id,
+                    "tokensBefore": tokens_before}),
+            ),
         };
         let mut line = json!({"type": kind, "id": id, "parentId": leaf, "timestamp": timestamp()});
         if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
             line.extend(fields);
         }
-        self.append(&session_id, &[line])?;
+        let mut written = self.append(&session_id, header, &[line])?;
         self.remember_leaf(&session_id, Some(id));
-        Ok(true)
+        if let Mark::Compaction { .. } = mark {
+            let mut index = self.lock_index()?;
+            if let Some(e) = index.entries.get_mut(key) {
+                let n = e.other.get("compactionCount").and_then(Value::as_u64);
+                e.other
+                    .insert("compactionCount".into(), (n.unwrap_or(0) + 1).into());
+                index.version += 1;
+            }
+        }
+        written.pop().ok_or(SessionError::Unknown(session_id))
     }
 
     fn remember_leaf(&self, session_id: &str, leaf: Option<String>) {
@@ -552,7 +606,14 @@ impl SessionStore {
         self.dir.join(format!("{session_id}.jsonl"))
     }
 
-    fn append(&self, session_id: &str, lines: &[Value]) -> Result<(), SessionError> {
+    /// Appends `lines` (after `header`, for a new transcript) in one write,
+    /// and returns them as entries.
+    fn append(
+        &self,
+        session_id: &str,
+        header: Option<Value>,
+        lines: &[Value],
+    ) -> Result<Vec<Entry>, SessionError> {
         let path = self.transcript_path(session_id);
         let mut file = OpenOptions::new()
             .create(true)
@@ -564,13 +625,19 @@ impl SessionStore {
         if ends_without_newline(&mut file).map_err(io("read", &path))? {
             out.push('\n');
         }
+        if let Some(h) = header {
+            out.push_str(&h.to_string());
+            out.push('\n');
+        }
+        let from = out.len();
         for line in lines {
             out.push_str(&line.to_string());
             out.push('\n');
         }
         // One write for the whole turn: a crash leaves at most its tail torn.
         file.write_all(out.as_bytes())
-            .map_err(io("append to", &path))
+            .map_err(io("append to", &path))?;
+        Ok(Tree::parse(&out[from..]).entries)
     }
 
     fn save(&self, text: &str) -> Result<(), SessionError> {
@@ -781,18 +848,43 @@ mod tests {
             provider: "lmstudio".into(),
             model_id: "qwen3".into(),
         };
-        assert!(again.mark(key, &model).unwrap());
+        assert_eq!(
+            again.mark(key, &model).unwrap().body,
+            Body::ModelChange {
+                provider: "lmstudio".into(),
+                model_id: "qwen3".into()
+            }
+        );
         let reset = Mark::Reset {
             reason: "new".into(),
         };
-        assert!(again.mark(key, &reset).unwrap());
+        again.mark(key, &reset).unwrap();
         again
             .record(key, &turn(&[Message::user("Hello again")], &reply("Hi")))
             .unwrap();
         let tree = again.tree(&entry.session_id).unwrap();
         assert_eq!(tree.model(), Some(("lmstudio".into(), "qwen3".into())));
         assert_eq!(tree.context().len(), 2, "{:?}", tree.context());
-        assert!(!again.mark("no-such-key", &reset).unwrap());
+        // A new session for the key: a new id, the old transcript untouched.
+        let before = again.transcript(&entry.session_id).unwrap().events.len();
+        let renewed = again.renew(key).unwrap();
+        assert_ne!(renewed, entry.session_id);
+        assert_eq!(again.get(key).unwrap().session_id, renewed);
+        assert_eq!(again.transcript(&entry.session_id).unwrap().events.len(), before);
+        assert!(again.tree(&renewed).unwrap().entries.is_empty());
+        let written = again
+            .record(key, &turn(&[Message::user("Fresh")], &reply("Yes")))
+            .unwrap();
+        assert_eq!(written.len(), 2);
+        assert_eq!(written[0].parent_id, None, "the new transcript's root");
+        let summary = Mark::Compaction {
+            summary: "## Goal\nchat".into(),
+            first_kept_entry_id: Some(written[0].id.clone()),
+            tokens_before: 99,
+        };
+        again.mark(key, &summary).unwrap();
+        assert_eq!(again.get(key).unwrap().other["compactionCount"], 1);
+        assert_eq!(again.tree(&renewed).unwrap().context().len(), 3);
     }
 
     #[test]

@@ -1,0 +1,1489 @@
+//! The agent runtime: one entry point, [`Runtime::deliver`], that takes a
+//! user's message to a session of an agent and answers it. Every surface
+//! (the gateway's OpenAI endpoints, `pincer chat`, later the web chat and
+//! the chat apps) calls it.
+//!
+//! A delivery, in order:
+//! 1. `/stop` aborts the session's run at once; any other command waits its
+//!    turn and is answered without a model call.
+//! 2. One run per session: a message that arrives while one runs waits for
+//!    it (OpenClaw's `followup` queue).
+//! 3. The session is found warm in memory or read once from its transcript.
+//! 4. The models: the session's override, else the agent's chain; the
+//!    window is the smallest of the configured one, `contextTokens` and
+//!    what the server really runs (probed once a minute).
+//! 5. The prompt: the agent's system prompt (lean below 32k), the history
+//!    (compacted first when it no longer leaves the reserve free), the new
+//!    message; old tool results trimmed; refused before any call when the
+//!    message alone cannot fit.
+//! 6. The call, through the router (failover, continuation), streamed to the
+//!    caller as [`AgentEvent`]s; a context overflow from the server is
+//!    compacted and retried, at most three times.
+//! 7. The turn is appended to the transcript before the caller hears it is
+//!    complete; the final text is what [`final_text`] leaves.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pincer_catalog::{
+    AgentModels, Catalog, ChainError, ModelSpec, configured_refs, turn_candidates,
+};
+use pincer_config::{Config, RuntimeSettings};
+use pincer_llm::cost;
+use pincer_router::{AllFailed, Attempt, Router};
+use pincer_sessions::{Entry, Mark, SessionError, SessionStore, Tree, TurnRecord};
+use pincer_types::{ChatRequest, ErrorKind, Event, Message, ProviderError, ReasoningEffort, Reply};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::budget::{Budget, Overflow, RESERVE_TOKENS, estimate, trim_old_tool_results};
+use crate::command::{Command, ModelArg};
+use crate::compact::{self, KEEP_RECENT_TOKENS};
+use crate::prompt::{LEAN_BELOW_TOKENS, PromptFacts, PromptReport, Workspace, system_prompt};
+use crate::reply::final_text;
+
+/// Context overflows answered by compacting and trying again, per turn.
+const MAX_OVERFLOW_COMPACTIONS: usize = 3;
+/// How long a probed server context is trusted.
+const WINDOW_TTL: Duration = Duration::from_secs(60);
+/// How long the workspace files are trusted before they are read again.
+const WORKSPACE_TTL: Duration = Duration::from_secs(2);
+/// Warm sessions kept, by count and by transcript bytes.
+const WARM_SESSIONS: usize = 1_024;
+const WARM_BYTES: usize = 256 << 20;
+/// The summary call's default time limit (OpenClaw's `timeoutSeconds`).
+const COMPACTION_TIMEOUT: Duration = Duration::from_secs(180);
+/// The text OpenClaw answers when nothing brings a prompt under the window.
+pub const CONTEXT_OVERFLOW_TEXT: &str = "Context overflow: prompt too large for the model. \
+Try /reset (or /new) to start a fresh session, or use a larger-context model.";
+
+/// One message to deliver.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    pub agent: String,
+    pub session_key: String,
+    /// The new messages: the user's (last) and any tool results before it.
+    pub input: Vec<Message>,
+    /// The conversation as the caller keeps it, when it sends one: used
+    /// instead of the session's own history (still recorded in it).
+    pub history: Option<Vec<Message>>,
+    /// System text sent with the message (an API request's system messages).
+    pub system: Vec<String>,
+    /// A model for this message only (the request's `model`, `--model`).
+    pub model: Option<String>,
+    /// Sampling and output settings; `messages` is filled in here.
+    pub request: ChatRequest,
+    /// Build the agent's system prompt (off for a plain model call).
+    pub agent_prompt: bool,
+    /// The caller shows nothing before the end: a failure mid-answer starts
+    /// again on the next model instead of continuing.
+    pub whole: bool,
+}
+
+/// What a delivery tells its caller while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentEvent {
+    /// The run began, on this session.
+    Started { session_id: String },
+    /// A model started answering (again after a failover).
+    Model { model: String },
+    /// A piece of the answer: text, reasoning, tool-call deltas, usage.
+    Llm(Event),
+    /// Something the user should know (a compaction, a failed one).
+    Note(String),
+}
+
+/// A delivered message.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The model that answered (for a command, the session's model).
+    pub spec: ModelSpec,
+    /// The answer as the model gave it.
+    pub reply: Reply,
+    /// What the user receives (`None`: nothing, e.g. `NO_REPLY`).
+    pub final_text: Option<String>,
+    pub attempts: Vec<Attempt>,
+    pub cost_usd: f64,
+    /// The message was a command, answered without a model call.
+    pub command: bool,
+    pub session_id: String,
+    /// Compactions done for this message.
+    pub compactions: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("unknown agent {0:?}")]
+    UnknownAgent(String),
+    #[error("{0}")]
+    Models(#[from] ChainError),
+    #[error("{0}")]
+    Upstream(Box<AllFailed>),
+    #[error("{0}")]
+    MidAnswer(Box<MidAnswer>),
+    /// The message cannot fit even alone: refused before any call.
+    #[error("{0}")]
+    TooLarge(Overflow),
+    /// The server said the prompt is too long, and compacting did not help.
+    #[error("{CONTEXT_OVERFLOW_TEXT}")]
+    ContextOverflow(Box<AllFailed>),
+    #[error("the run was aborted")]
+    Aborted,
+    #[error("the client went away")]
+    ClientGone,
+    #[error("session {key}: {source}")]
+    Store {
+        key: String,
+        #[source]
+        source: SessionError,
+    },
+}
+
+/// An answer that broke after it began.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", mid_answer(.model, .error, .attempts))]
+pub struct MidAnswer {
+    pub model: String,
+    pub error: ProviderError,
+    pub attempts: Vec<Attempt>,
+}
+
+fn mid_answer(model: &str, error: &ProviderError, attempts: &[Attempt]) -> String {
+    let mut s = format!("{model} stopped mid-answer: {error}");
+    let rescues: Vec<String> = attempts
+        .iter()
+        .filter(|a| a.model != model)
+        .map(ToString::to_string)
+        .collect();
+    if !rescues.is_empty() {
+        s.push_str(&format!(
+            "; no other model could continue it ({})",
+            rescues.join("; ")
+        ));
+    }
+    s
+}
+
+/// An agent's runtime settings, resolved once from the config.
+#[derive(Debug, Clone)]
+struct AgentSetup {
+    models: AgentModels,
+    workspace: PathBuf,
+    context_cap: Option<u64>,
+    file_max_chars: Option<usize>,
+    total_max_chars: Option<usize>,
+    timezone: String,
+    thinking_default: String,
+    /// `params.leanPrompt`: true/false forces it, a number sets the window
+    /// below which it is automatic.
+    lean: Lean,
+    compaction: Compaction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Lean {
+    Always,
+    Never,
+    Below(u64),
+}
+
+#[derive(Debug, Clone)]
+struct Compaction {
+    enabled: bool,
+    reserve_tokens: u64,
+    keep_recent: u64,
+    model: Option<String>,
+    timeout: Duration,
+}
+
+/// A session kept in memory between turns.
+struct Warm {
+    tree: Tree,
+    bytes: usize,
+    /// The last prompt's size as the provider counted it.
+    last_prompt_tokens: Option<u64>,
+    used: u64,
+}
+
+#[derive(Default)]
+struct WarmCache {
+    sessions: HashMap<String, Warm>,
+    bytes: usize,
+    clock: u64,
+}
+
+impl WarmCache {
+    fn take(&mut self, id: &str) -> Option<Warm> {
+        let w = self.sessions.remove(id)?;
+        self.bytes -= w.bytes;
+        Some(w)
+    }
+
+    fn put(&mut self, id: String, mut w: Warm) {
+        self.clock += 1;
+        w.used = self.clock;
+        self.bytes += w.bytes;
+        self.sessions.insert(id, w);
+        while self.sessions.len() > WARM_SESSIONS || self.bytes > WARM_BYTES {
+            let Some(oldest) = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, w)| w.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            self.take(&oldest);
+        }
+    }
+}
+
+/// The runtime every surface shares.
+pub struct Runtime<'c> {
+    config: &'c Config,
+    catalog: Catalog<'c>,
+    agents: Vec<AgentSetup>,
+    router: Router,
+    stores: HashMap<String, SessionStore>,
+    warm: Mutex<WarmCache>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    active: Mutex<HashMap<String, CancellationToken>>,
+    windows: Mutex<HashMap<String, (Instant, Option<u64>)>>,
+    workspaces: Mutex<HashMap<String, (Instant, Arc<Workspace>)>>,
+}
+
+impl<'c> Runtime<'c> {
+    /// The runtime for `config`'s agents, their sessions under `state_dir`.
+    pub fn new(
+        config: &'c Config,
+        router: Router,
+        state_dir: &Path,
+        maintenance: pincer_sessions::Maintenance,
+    ) -> Result<Runtime<'c>, AgentError> {
+        let catalog = Catalog::new(&config.models);
+        let mut agents = Vec::new();
+        let mut stores = HashMap::new();
+        for models in pincer_catalog::agents(config) {
+            let store = SessionStore::open(state_dir, &models.id)
+                .map_err(|source| AgentError::Store {
+                    key: format!("agent:{}", models.id),
+                    source,
+                })?
+                .with_maintenance(maintenance);
+            stores.insert(models.id.clone(), store);
+            agents.push(setup(config, state_dir, models));
+        }
+        if agents.is_empty() {
+            return Err(AgentError::UnknownAgent(String::new()));
+        }
+        Ok(Runtime {
+            config,
+            catalog,
+            agents,
+            router,
+            stores,
+            warm: Mutex::new(WarmCache::default()),
+            locks: Mutex::new(HashMap::new()),
+            active: Mutex::new(HashMap::new()),
+            windows: Mutex::new(HashMap::new()),
+            workspaces: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn catalog(&self) -> &Catalog<'c> {
+        &self.catalog
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Every agent's models, the default first-listed.
+    pub fn agents(&self) -> impl Iterator<Item = &AgentModels> {
+        self.agents.iter().map(|a| &a.models)
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&AgentModels> {
+        self.setup(id).map(|a| &a.models)
+    }
+
+    pub fn default_agent(&self) -> &AgentModels {
+        self.agents
+            .iter()
+            .find(|a| a.models.is_default)
+            .map_or(&self.agents[0].models, |a| &a.models)
+    }
+
+    /// The session store of each agent.
+    pub fn stores(&self) -> &HashMap<String, SessionStore> {
+        &self.stores
+    }
+
+    fn setup(&self, id: &str) -> Option<&AgentSetup> {
+        self.agents
+            .iter()
+            .find(|a| a.models.id.eq_ignore_ascii_case(id))
+    }
+
+    /// Writes every session index whose totals changed.
+    pub fn flush(&self) {
+        for (agent, store) in &self.stores {
+            if let Err(e) = store.flush() {
+                tracing::error!("sessions of agent {agent}: {e}");
+            }
+        }
+    }
+
+    async fn session_lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            // Drop the locks nobody holds, so the map stays small.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(key.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// Delivers `d` and answers it, telling `events` as it goes. The turn
+    /// is in the transcript before this returns.
+    pub async fn deliver(
+        &self,
+        d: Delivery,
+        events: mpsc::Sender<AgentEvent>,
+    ) -> Result<Delivered, AgentError> {
+        let setup = self
+            .setup(&d.agent)
+            .ok_or_else(|| AgentError::UnknownAgent(d.agent.clone()))?;
+        let store = self
+            .stores
+            .get(&setup.models.id)
+            .ok_or_else(|| AgentError::UnknownAgent(d.agent.clone()))?;
+        let text = match d.input.last() {
+            Some(Message::User { text }) => text.trim().to_string(),
+            _ => String::new(),
+        };
+        let command = crate::command::parse(&text);
+        if command == Some(Command::Stop) {
+            let stopped = self
+                .active
+                .lock()
+                .ok()
+                .and_then(|a| a.get(&d.session_key).cloned());
+            if let Some(token) = stopped {
+                token.cancel();
+            }
+            let spec = self.candidates(setup, None, None)?.remove(0);
+            return Ok(self
+                .said(spec, "⚙️ Agent was aborted.".into(), String::new(), &events)
+                .await);
+        }
+        let _turn = self.session_lock(&d.session_key).await;
+        let mut s = self.open(store, &d.session_key)?;
+        let _ = events
+            .send(AgentEvent::Started {
+                session_id: s.id.clone(),
+            })
+            .await;
+        let result = match command {
+            Some(c) => self.command(setup, store, &d, &mut s, c, &events).await,
+            None => self.turn(setup, store, &d, &mut s, &events).await,
+        };
+        self.close(s);
+        result
+    }
+
+    fn open(&self, store: &SessionStore, key: &str) -> Result<Open, AgentError> {
+        let store_err = |source| AgentError::Store {
+            key: key.to_string(),
+            source,
+        };
+        let Some(entry) = store.get(key) else {
+            return Ok(Open {
+                key: key.to_string(),
+                id: String::new(),
+                warm: Warm {
+                    tree: Tree::default(),
+                    bytes: 0,
+                    last_prompt_tokens: None,
+                    used: 0,
+                },
+                entry: None,
+            });
+        };
+        let id = entry.session_id.clone();
+        let cached = self.warm.lock().ok().and_then(|mut w| w.take(&id));
+        let warm = match cached {
+            Some(w) => w,
+            None => {
+                let tree = store.tree(&id).map_err(store_err)?;
+                if tree.skipped > 0 {
+                    tracing::warn!(
+                        "session {key}: {} damaged transcript line(s) skipped",
+                        tree.skipped
+                    );
+                }
+                let bytes = tree_bytes(&tree);
+                Warm {
+                    tree,
+                    bytes,
+                    last_prompt_tokens: None,
+                    used: 0,
+                }
+            }
+        };
+        Ok(Open {
+            key: key.to_string(),
+            id,
+            warm,
+            entry: Some(entry),
+        })
+    }
+
+    fn close(&self, s: Open) {
+        if s.id.is_empty() {
+            return;
+        }
+        if let Ok(mut w) = self.warm.lock() {
+            w.put(s.id, s.warm);
+        }
+    }
+
+    /// The models for a turn: `picked`, else the session's override, else
+    /// the agent's chain.
+    fn candidates(
+        &self,
+        setup: &AgentSetup,
+        picked: Option<&str>,
+        tree: Option<&Tree>,
+    ) -> Result<Vec<ModelSpec>, AgentError> {
+        let session = tree.and_then(Tree::model).map(|(p, m)| format!("{p}/{m}"));
+        let picked = picked.map(str::to_string).or(session);
+        let (specs, bad) = turn_candidates(&self.catalog, &setup.models, picked.as_deref())?;
+        for (input, e) in bad {
+            tracing::debug!("agent {}: skipping {input}: {e}", setup.models.id);
+        }
+        Ok(specs)
+    }
+
+    /// The window `spec` really has: the configured one, capped by the
+    /// agent's `contextTokens` and by what its server runs.
+    async fn window(&self, setup: &AgentSetup, spec: &ModelSpec) -> u64 {
+        let mut window = spec.budget();
+        if let Some(cap) = setup.context_cap {
+            window = window.min(cap);
+        }
+        if spec.is_embedded() || !spec.local {
+            return window;
+        }
+        let cached = self
+            .windows
+            .lock()
+            .ok()
+            .and_then(|w| w.get(&spec.reference).copied())
+            .filter(|(at, _)| at.elapsed() < WINDOW_TTL);
+        let served = match cached {
+            Some((_, n)) => n,
+            None => {
+                let report = self
+                    .router
+                    .providers()
+                    .probe(
+                        &self.catalog,
+                        spec,
+                        &setup.models.id,
+                        Duration::from_secs(2),
+                    )
+                    .await;
+                let n = report.and_then(|r| r.context_limit);
+                if let Some(n) = n
+                    && n < window
+                {
+                    tracing::info!(
+                        "{}: the server runs a {n}-token context, smaller than the configured {window}; using {n}",
+                        spec.reference
+                    );
+                }
+                self.remember_window(&spec.reference, n);
+                n
+            }
+        };
+        served.map_or(window, |n| window.min(n))
+    }
+
+    fn remember_window(&self, model: &str, n: Option<u64>) {
+        if let Ok(mut w) = self.windows.lock() {
+            w.insert(model.to_string(), (Instant::now(), n));
+        }
+    }
+
+    fn workspace(&self, setup: &AgentSetup) -> Arc<Workspace> {
+        let id = &setup.models.id;
+        if let Some((at, w)) = self.workspaces.lock().ok().and_then(|w| w.get(id).cloned())
+            && at.elapsed() < WORKSPACE_TTL
+        {
+            return w;
+        }
+        let w = Arc::new(Workspace::load(&setup.workspace));
+        for (name, why) in &w.unreadable {
+            tracing::warn!(
+                "agent {id}: cannot read {} in its workspace: {why}; the prompt goes without it",
+                name
+            );
+        }
+        if let Ok(mut ws) = self.workspaces.lock() {
+            ws.insert(id.clone(), (Instant::now(), w.clone()));
+        }
+        w
+    }
+
+    fn system(
+        &self,
+        setup: &AgentSetup,
+        d: &Delivery,
+        spec: &ModelSpec,
+        window: u64,
+        thinking: &str,
+    ) -> (Vec<Message>, PromptReport) {
+        if !d.agent_prompt {
+            let report = PromptReport::default();
+            return (d.system.iter().map(Message::system).collect(), report);
+        }
+        let lean = match setup.lean {
+            Lean::Always => true,
+            Lean::Never => false,
+            Lean::Below(n) => window < n,
+        };
+        let workspace = self.workspace(setup);
+        let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let default_model = self
+            .candidates(setup, None, None)
+            .ok()
+            .and_then(|c| c.into_iter().next())
+            .map(|s| s.reference)
+            .unwrap_or_default();
+        let facts = PromptFacts {
+            agent: &setup.models.id,
+            model: &spec.reference,
+            default_model: &default_model,
+            lean,
+            reasoning_tags: spec.reasoning && spec.local,
+            thinking,
+            timezone: &setup.timezone,
+            date: date.get(..10).unwrap_or(&date),
+            file_max_chars: setup.file_max_chars,
+            total_max_chars: setup.total_max_chars,
+            extra: &d.system,
+        };
+        let (text, report) = system_prompt(&workspace, &facts);
+        (vec![Message::system(text)], report)
+    }
+
+    async fn turn(
+        &self,
+        setup: &AgentSetup,
+        store: &SessionStore,
+        d: &Delivery,
+        s: &mut Open,
+        events: &mpsc::Sender<AgentEvent>,
+    ) -> Result<Delivered, AgentError> {
+        let candidates = self.candidates(setup, d.model.as_deref(), Some(&s.warm.tree))?;
+        let spec = candidates[0].clone();
+        let thinking = s
+            .warm
+            .tree
+            .thinking_level()
+            .unwrap_or_else(|| setup.thinking_default.clone());
+        let mut req = d.request.clone();
+        if req.reasoning_effort.is_none() {
+            req.reasoning_effort = effort(&thinking);
+        }
+        let window = self.window(setup, &spec).await;
+        let budget = Budget {
+            window,
+            output: req.output_cap(spec.max_tokens),
+            reserve_tokens: setup.compaction.reserve_tokens,
+        };
+        let (system, _) = self.system(setup, d, &spec, window, &thinking);
+        let server_history = d.history.is_none();
+        let mut compactions = 0;
+        // Compact before the turn when the conversation leaves less than
+        // the reserve free (by the provider's count when there is one).
+        if server_history && setup.compaction.enabled {
+            let history = s.warm.tree.context();
+            let estimated: u64 = system
+                .iter()
+                .chain(&history)
+                .chain(&d.input)
+                .map(estimate)
+                .sum();
+            let tokens = estimated.max(s.warm.last_prompt_tokens.unwrap_or(0));
+            if budget.should_compact(tokens) {
+                match self
+                    .compact(setup, store, s, &candidates, budget, None)
+                    .await
+                {
+                    Ok(Some(done)) => {
+                        compactions += 1;
+                        let _ = events
+                            .send(AgentEvent::Note(format!(
+                                "🧹 Auto-compaction complete ({} → {} tokens)",
+                                done.0, done.1
+                            )))
+                            .await;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let _ = events
+                            .send(AgentEvent::Note(format!(
+                                "Compaction failed: {e}; the oldest messages are left out of this turn instead (the transcript keeps them)"
+                            )))
+                            .await;
+                    }
+                }
+            }
+        }
+        let token = CancellationToken::new();
+        if let Ok(mut a) = self.active.lock() {
+            a.insert(d.session_key.clone(), token.clone());
+        }
+        let outcome = loop {
+            let history = match &d.history {
+                Some(h) => h.clone(),
+                None => s.warm.tree.context(),
+            };
+            let messages = match fit(&system, history, &d.input, budget, &candidates) {
+                Ok(m) => m,
+                Err(e) => break Err(AgentError::TooLarge(e)),
+            };
+            req.messages = messages;
+            let answer = self
+                .call(
+                    setup,
+                    &candidates,
+                    &d.session_key,
+                    &req,
+                    d.whole,
+                    &token,
+                    events,
+                )
+                .await;
+            match answer {
+                Err(AgentError::Upstream(f))
+                    if overflowed(&f)
+                        && server_history
+                        && setup.compaction.enabled
+                        && compactions < MAX_OVERFLOW_COMPACTIONS =>
+                {
+                    if let Some(limit) = f
+                        .last
+                        .as_ref()
+                        .and_then(|e| e.overflow)
+                        .and_then(|o| o.limit)
+                    {
+                        self.remember_window(&spec.reference, Some(limit));
+                    }
+                    let smaller = Budget {
+                        window: f
+                            .last
+                            .as_ref()
+                            .and_then(|e| e.overflow)
+                            .and_then(|o| o.limit)
+                            .map_or(budget.window, |l| l.min(budget.window)),
+                        ..budget
+                    };
+                    match self
+                        .compact(setup, store, s, &candidates, smaller, None)
+                        .await
+                    {
+                        Ok(Some(done)) => {
+                            compactions += 1;
+                            let _ = events
+                                .send(AgentEvent::Note(format!(
+                                    "🧹 The prompt was too long for {}: compacted ({} → {} tokens) and trying again",
+                                    spec.reference, done.0, done.1
+                                )))
+                                .await;
+                        }
+                        Ok(None) => break Err(AgentError::ContextOverflow(f)),
+                        Err(e) => {
+                            let _ = events
+                                .send(AgentEvent::Note(format!("Compaction failed: {e}")))
+                                .await;
+                            break Err(AgentError::ContextOverflow(f));
+                        }
+                    }
+                }
+                Err(AgentError::Upstream(f)) if overflowed(&f) => {
+                    break Err(AgentError::ContextOverflow(f));
+                }
+                other => break other,
+            }
+        };
+        if let Ok(mut a) = self.active.lock() {
+            a.remove(&d.session_key);
+        }
+        // A message refused before any call is not a turn.
+        let outcome = match outcome {
+            Err(AgentError::TooLarge(e)) => return Err(AgentError::TooLarge(e)),
+            other => other,
+        };
+        // Every turn goes into the transcript, failed ones with why.
+        let (model, reply, attempts, error) = match &outcome {
+            Ok(a) => (a.spec.clone(), a.reply.clone(), a.attempts.clone(), None),
+            Err(e) => (
+                spec.clone(),
+                Reply::default(),
+                attempts_of(e),
+                Some(e.to_string()),
+            ),
+        };
+        let usd = cost(&model, &reply.usage);
+        let told: Vec<String> = attempts.iter().map(Attempt::told).collect();
+        let record = TurnRecord {
+            input: &d.input,
+            model: &model.reference,
+            api: model.api.as_str(),
+            reply: &reply,
+            cost_usd: usd,
+            attempts: &told,
+            error,
+        };
+        let written =
+            store
+                .record(&d.session_key, &record)
+                .map_err(|source| AgentError::Store {
+                    key: d.session_key.clone(),
+                    source,
+                })?;
+        self.grew(s, store, written);
+        if reply.usage.prompt_tokens() > 0 {
+            s.warm.last_prompt_tokens = Some(reply.usage.prompt_tokens() + reply.usage.output);
+        }
+        let answered = outcome?;
+        Ok(Delivered {
+            final_text: final_text(&answered.reply.text),
+            spec: answered.spec,
+            reply: answered.reply,
+            attempts: answered.attempts,
+            cost_usd: usd,
+            command: false,
+            session_id: s.id.clone(),
+            compactions,
+        })
+    }
+
+    /// Adds entries just written to the warm session.
+    fn grew(&self, s: &mut Open, store: &SessionStore, written: Vec<Entry>) {
+        if s.id.is_empty()
+            && let Some(e) = store.get(&s.key)
+        {
+            s.id = e.session_id;
+        }
+        for e in written {
+            s.warm.bytes += entry_bytes(&e);
+            s.warm.tree.leaf = Some(e.id.clone());
+            s.warm.tree.entries.push(e);
+        }
+    }
+
+    /// One model answer, streamed to `events`.
+    #[allow(clippy::too_many_arguments)]
+    async fn call(
+        &self,
+        setup: &AgentSetup,
+        candidates: &[ModelSpec],
+        key: &str,
+        req: &ChatRequest,
+        whole: bool,
+        token: &CancellationToken,
+        events: &mpsc::Sender<AgentEvent>,
+    ) -> Result<Answer, AgentError> {
+        let agent = &setup.models.id;
+        if whole {
+            let done = tokio::select! {
+                done = self.router.complete(&self.catalog, candidates, agent, key, req) => done,
+                () = token.cancelled() => return Err(AgentError::Aborted),
+                () = events.closed() => return Err(AgentError::ClientGone),
+            };
+            let done = done.map_err(|f| AgentError::Upstream(Box::new(f)))?;
+            return Ok(Answer {
+                spec: done.spec,
+                reply: done.reply,
+                attempts: done.attempts,
+            });
+        }
+        let started = tokio::select! {
+            a = self.router.start(&self.catalog, candidates, agent, key, req) => a,
+            () = token.cancelled() => return Err(AgentError::Aborted),
+            () = events.closed() => return Err(AgentError::ClientGone),
+        };
+        let mut a = started.map_err(|f| AgentError::Upstream(Box::new(f)))?;
+        let _ = events
+            .send(AgentEvent::Model {
+                model: a.spec.reference.clone(),
+            })
+            .await;
+        let mut reply = Reply::default();
+        loop {
+            let item = tokio::select! {
+                item = a.next() => item,
+                () = token.cancelled() => return Err(AgentError::Aborted),
+                () = events.closed() => return Err(AgentError::ClientGone),
+            };
+            match item {
+                None => break,
+                Some(Ok(event)) => {
+                    reply.apply(&event);
+                    if events.send(AgentEvent::Llm(event)).await.is_err() {
+                        return Err(AgentError::ClientGone);
+                    }
+                }
+                Some(Err(error)) => {
+                    return Err(AgentError::MidAnswer(Box::new(MidAnswer {
+                        model: a.stopped_model().to_string(),
+                        error,
+                        attempts: a.attempts.clone(),
+                    })));
+                }
+            }
+        }
+        Ok(Answer {
+            spec: a.spec.clone(),
+            reply,
+            attempts: a.attempts.clone(),
+        })
+    }
+
+    /// Summarises the older part of `s` into a `compaction` entry. Returns
+    /// the estimated tokens before and after, or `None` when there was
+    /// nothing to summarise; on failure the transcript is untouched.
+    async fn compact(
+        &self,
+        setup: &AgentSetup,
+        store: &SessionStore,
+        s: &mut Open,
+        candidates: &[ModelSpec],
+        budget: Budget,
+        focus: Option<&str>,
+    ) -> Result<Option<(u64, u64)>, String> {
+        let keep_recent = setup.compaction.keep_recent.min(budget.window / 4).max(1);
+        let branch = s.warm.tree.branch();
+        let Some(cut) = compact::plan(&branch, keep_recent) else {
+            return Ok(None);
+        };
+        drop(branch);
+        let summarisers = match &setup.compaction.model {
+            Some(m) => self
+                .candidates(setup, Some(m), None)
+                .map_err(|e| format!("compaction.model: {e}"))?,
+            None => candidates.to_vec(),
+        };
+        let spec = &summarisers[0];
+        let window = self.window(setup, spec).await;
+        let reserve = Budget {
+            window,
+            output: 0,
+            reserve_tokens: setup.compaction.reserve_tokens,
+        }
+        .reserve();
+        let max_tokens = (reserve * 4 / 5).min(window / 8).max(128);
+        let room = window.saturating_sub(max_tokens);
+        let stages = compact::stages(&cut, room, focus);
+        let work = async {
+            let mut summary = cut.previous_summary.clone();
+            for lines in &stages {
+                let req = compact::request(lines, summary.as_deref(), max_tokens);
+                let done = self
+                    .router
+                    .complete(&self.catalog, &summarisers, &setup.models.id, &s.key, &req)
+                    .await
+                    .map_err(|f| f.to_string())?;
+                let text = final_text(&done.reply.text)
+                    .ok_or_else(|| format!("{} wrote an empty summary", done.spec.reference))?;
+                summary = Some(text);
+            }
+            summary.ok_or_else(|| "nothing to summarise".to_string())
+        };
+        let summary = tokio::time::timeout(setup.compaction.timeout, work)
+            .await
+            .map_err(|_| {
+                format!(
+                    "the summary took longer than {} s (compaction.timeoutSeconds)",
+                    setup.compaction.timeout.as_secs()
+                )
+            })??;
+        let after = estimate(&Message::user(summary.clone())) + cut.tokens_kept;
+        let mark = Mark::Compaction {
+            summary,
+            first_kept_entry_id: Some(cut.first_kept_entry_id.clone()),
+            tokens_before: cut.tokens_before,
+        };
+        let entry = store.mark(&s.key, &mark).map_err(|e| e.to_string())?;
+        self.grew(s, store, vec![entry]);
+        s.warm.last_prompt_tokens = None;
+        Ok(Some((cut.tokens_before, after)))
+    }
+
+    /// A reply that is not a model's (a command's acknowledgement), told to
+    /// `events` as a model's text would be.
+    async fn said(
+        &self,
+        spec: ModelSpec,
+        text: String,
+        session_id: String,
+        events: &mpsc::Sender<AgentEvent>,
+    ) -> Delivered {
+        let _ = events
+            .send(AgentEvent::Model {
+                model: spec.reference.clone(),
+            })
+            .await;
+        let _ = events
+            .send(AgentEvent::Llm(Event::Text {
+                delta: text.clone(),
+            }))
+            .await;
+        Delivered {
+            spec,
+            reply: Reply {
+                text: text.clone(),
+                ..Reply::default()
+            },
+            final_text: Some(text),
+            attempts: Vec::new(),
+            cost_usd: 0.0,
+            command: true,
+            session_id,
+            compactions: 0,
+        }
+    }
+
+    async fn command(
+        &self,
+        setup: &AgentSetup,
+        store: &SessionStore,
+        d: &Delivery,
+        s: &mut Open,
+        command: Command,
+        events: &mpsc::Sender<AgentEvent>,
+    ) -> Result<Delivered, AgentError> {
+        let store_err = |source| AgentError::Store {
+            key: d.session_key.clone(),
+            source,
+        };
+        let current = self.candidates(setup, d.model.as_deref(), Some(&s.warm.tree))?;
+        let spec = current[0].clone();
+        let mut compactions = 0;
+        let text = match command {
+            Command::New { model } => {
+                let picked = match model.as_deref() {
+                    Some(m) => match self.candidates(setup, Some(m), None) {
+                        Ok(c) => Some(c[0].clone()),
+                        Err(e) => {
+                            return Ok(self.said(spec, format!("{e}"), s.id.clone(), events).await);
+                        }
+                    },
+                    None => None,
+                };
+                self.renew(store, s).map_err(store_err)?;
+                if let Some(p) = &picked {
+                    let mark = Mark::ModelChange {
+                        provider: p.provider.clone(),
+                        model_id: p.id.clone(),
+                    };
+                    let e = store.mark(&d.session_key, &mark).map_err(store_err)?;
+                    self.grew(s, store, vec![e]);
+                }
+                let model = picked.map_or_else(
+                    || {
+                        self.candidates(setup, None, None)
+                            .map(|c| c[0].reference.clone())
+                            .unwrap_or_default()
+                    },
+                    |p| p.reference,
+                );
+                format!("✅ New session started · model: {model}")
+            }
+            Command::Reset => {
+                self.renew(store, s).map_err(store_err)?;
+                let model = self
+                    .candidates(setup, None, None)
+                    .map(|c| c[0].reference.clone())
+                    .unwrap_or_default();
+                format!("✅ New session started · model: {model}")
+            }
+            Command::Stop => "⚙️ Agent was aborted.".into(),
+            Command::Compact { instructions } => {
+                let window = self.window(setup, &spec).await;
+                let budget = Budget {
+                    window,
+                    output: d.request.output_cap(spec.max_tokens),
+                    reserve_tokens: setup.compaction.reserve_tokens,
+                };
+                let label = match self
+                    .compact(setup, store, s, &current, budget, instructions.as_deref())
+                    .await
+                {
+                    Ok(Some((before, after))) => {
+                        compactions += 1;
+                        format!("Compacted ({} → {})", short(before), short(after))
+                    }
+                    Ok(None) => "Compaction skipped: nothing to compact yet".into(),
+                    Err(e) => format!("Compaction failed: {e}"),
+                };
+                let used = self.context_tokens(setup, d, s, &spec, window);
+                format!("⚙️ {label} • {}", context_short(used, window))
+            }
+            Command::Model(arg) => self.model_command(setup, store, d, s, arg, &spec).await?,
+            Command::Think { level } => match level {
+                None => format!(
+                    "Current thinking level: {}.",
+                    s.warm
+                        .tree
+                        .thinking_level()
+                        .unwrap_or_else(|| setup.thinking_default.clone())
+                ),
+                Some(level) => {
+                    let mark = Mark::ThinkingLevel(level.clone());
+                    let e = store.mark(&d.session_key, &mark).map_err(store_err)?;
+                    self.refresh_id(s, store);
+                    self.grew(s, store, vec![e]);
+                    if level == "off" {
+                        "Thinking disabled.".into()
+                    } else {
+                        format!("Thinking level set to {level}.")
+                    }
+                }
+            },
+            Command::Status => {
+                let window = self.window(setup, &spec).await;
+                self.status(setup, d, s, &spec, window)
+            }
+            Command::Context { .. } => {
+                let window = self.window(setup, &spec).await;
+                self.context_report(setup, d, s, &spec, window)
+            }
+            Command::Usage { mode } => {
+                let mode = mode.unwrap_or_else(|| "tokens".into());
+                format!("⚙️ Usage footer: {mode}.")
+            }
+            Command::Reasoning { mode } => {
+                let mode = mode.unwrap_or_else(|| "off".into());
+                format!("⚙️ Reasoning visibility: {mode}.")
+            }
+            Command::Help => HELP.into(),
+            Command::Whoami => format!("🧵 Session: {}", d.session_key),
+            Command::Invalid { hint, .. } => hint,
+            Command::Verbose { .. } | Command::Approve { .. } => {
+                "This command needs tools, which Pincer's agents do not have yet.".into()
+            }
+        };
+        let mut done = self.said(spec, text, s.id.clone(), events).await;
+        done.compactions = compactions;
+        Ok(done)
+    }
+
+    fn refresh_id(&self, s: &mut Open, store: &SessionStore) {
+        if s.id.is_empty()
+            && let Some(e) = store.get(&s.key)
+        {
+            s.id = e.session_id;
+        }
+    }
+
+    /// `/new`, `/reset`: a new session id; the old transcript stays.
+    fn renew(&self, store: &SessionStore, s: &mut Open) -> Result<(), SessionError> {
+        let old = std::mem::take(&mut s.id);
+        if !old.is_empty()
+            && let Ok(mut w) = self.warm.lock()
+        {
+            w.take(&old);
+        }
+        s.id = store.renew(&s.key)?;
+        s.warm = Warm {
+            tree: Tree::default(),
+            bytes: 0,
+            last_prompt_tokens: None,
+            used: 0,
+        };
+        Ok(())
+    }
+
+    async fn model_command(
+        &self,
+        setup: &AgentSetup,
+        store: &SessionStore,
+        d: &Delivery,
+        s: &mut Open,
+        arg: ModelArg,
+        spec: &ModelSpec,
+    ) -> Result<String, AgentError> {
+        let store_err = |source| AgentError::Store {
+            key: d.session_key.clone(),
+            source,
+        };
+        let choices = self.choices(setup);
+        let set = |picked: &str| -> Result<ModelSpec, String> {
+            self.candidates(setup, Some(picked), None)
+                .map(|mut c| c.remove(0))
+                .map_err(|e| e.to_string())
+        };
+        let picked = match arg {
+            ModelArg::List => {
+                let mut out = vec![format!("Models (current: {}):", spec.reference)];
+                for (i, c) in choices.iter().enumerate() {
+                    let alias = setup.models.aliases.of(c).map(|a| format!(" ({a})"));
+                    out.push(format!("{}. {c}{}", i + 1, alias.unwrap_or_default()));
+                }
+                out.push("Pick with /model <number>, an alias or provider/model.".into());
+                return Ok(out.join("\n"));
+            }
+            ModelArg::Status => {
+                let window = self.window(setup, spec).await;
+                return Ok(format!(
+                    "🧠 Model: {} · api {} · {}\n📚 Window: {} tokens · output cap {}",
+                    spec.reference,
+                    spec.api.as_str(),
+                    spec.base_url.as_deref().unwrap_or("in-process"),
+                    window,
+                    spec.max_tokens
+                ));
+            }
+            ModelArg::Pick(n) => match choices.get(n.wrapping_sub(1)) {
+                Some(r) => set(r),
+                None => Err(format!(
+                    "There is no model {n}: pick 1 to {}, or see /model list.",
+                    choices.len()
+                )),
+            },
+            ModelArg::Set(m) => set(&m),
+            ModelArg::Default => {
+                let default = self.candidates(setup, None, None).map(|c| c[0].clone())?;
+                let mark = Mark::ModelChange {
+                    provider: default.provider.clone(),
+                    model_id: default.id.clone(),
+                };
+                let e = store.mark(&d.session_key, &mark).map_err(store_err)?;
+                self.refresh_id(s, store);
+                self.grew(s, store, vec![e]);
+                return Ok(format!("Model reset to default ({}).", default.reference));
+            }
+        };
+        match picked {
+            Err(e) => Ok(e),
+            Ok(p) => {
+                let mark = Mark::ModelChange {
+                    provider: p.provider.clone(),
+                    model_id: p.id.clone(),
+                };
+                let e = store.mark(&d.session_key, &mark).map_err(store_err)?;
+                self.refresh_id(s, store);
+                self.grew(s, store, vec![e]);
+                Ok(match setup.models.aliases.of(&p.reference) {
+                    Some(alias) => format!("Model set to {alias} ({}).", p.reference),
+                    None => format!("Model set to {}.", p.reference),
+                })
+            }
+        }
+    }
+
+    /// The models `/model` offers: those the config names that the agent
+    /// may use.
+    fn choices(&self, setup: &AgentSetup) -> Vec<String> {
+        configured_refs(self.config, &self.catalog)
+            .into_iter()
+            .filter(|r| self.candidates(setup, Some(r), None).is_ok())
+            .collect()
+    }
+
+    fn context_tokens(
+        &self,
+        setup: &AgentSetup,
+        d: &Delivery,
+        s: &Open,
+        spec: &ModelSpec,
+        window: u64,
+    ) -> u64 {
+        let thinking = setup.thinking_default.clone();
+        let (system, _) = self.system(setup, d, spec, window, &thinking);
+        system
+            .iter()
+            .chain(&s.warm.tree.context())
+            .map(estimate)
+            .sum()
+    }
+
+    fn status(
+        &self,
+        setup: &AgentSetup,
+        d: &Delivery,
+        s: &Open,
+        spec: &ModelSpec,
+        window: u64,
+    ) -> String {
+        let entry = s.entry.as_ref();
+        let (input, output) = entry.map_or((0, 0), |e| (e.input_tokens, e.output_tokens));
+        let used = self.context_tokens(setup, d, s, spec, window);
+        let compactions = s
+            .warm
+            .tree
+            .branch()
+            .iter()
+            .filter(|e| matches!(e.body, pincer_sessions::Body::Compaction { .. }))
+            .count();
+        let thinking = s
+            .warm
+            .tree
+            .thinking_level()
+            .unwrap_or_else(|| setup.thinking_default.clone());
+        let updated = entry.map_or("new".to_string(), |e| {
+            let ago = pincer_sessions::now_ms().saturating_sub(e.updated_at) / 1000;
+            if ago < 60 {
+                "updated just now".into()
+            } else {
+                format!(
+                    "updated {} ago",
+                    humantime::format_duration(Duration::from_secs(ago))
+                )
+            }
+        });
+        [
+            format!("🦞 Pincer {}", env!("CARGO_PKG_VERSION")),
+            format!("🧠 Model: {}", spec.reference),
+            format!("🧮 Tokens: {} in / {} out", short(input), short(output)),
+            format!(
+                "📚 {} · 🧹 Compactions: {compactions}",
+                context_short(used, window)
+            ),
+            format!("🧵 Session: {} • {updated}", d.session_key),
+            format!("⚙️ Think: {thinking} · 🪢 Queue: followup"),
+        ]
+        .join("\n")
+    }
+
+    fn context_report(
+        &self,
+        setup: &AgentSetup,
+        d: &Delivery,
+        s: &Open,
+        spec: &ModelSpec,
+        window: u64,
+    ) -> String {
+        let (system, report) = self.system(setup, d, spec, window, &setup.thinking_default);
+        let system_tokens: u64 = system.iter().map(estimate).sum();
+        let history = s.warm.tree.context();
+        let history_tokens: u64 = history.iter().map(estimate).sum();
+        let mut out = vec![format!(
+            "System prompt: {} chars (~{} tok)",
+            report.chars, system_tokens
+        )];
+        for (name, used, all) in &report.files {
+            out.push(format!("  {name}: {used} of {all} chars"));
+        }
+        let w = self.workspace(setup);
+        for (name, why) in &w.unreadable {
+            out.push(format!("  {name}: not read ({why})"));
+        }
+        if !w.exists {
+            out.push(format!("  workspace {} does not exist", w.dir.display()));
+        }
+        out.push(format!(
+            "History: {} messages (~{} tok)",
+            history.len(),
+            history_tokens
+        ));
+        out.push(context_short(system_tokens + history_tokens, window));
+        out.join("\n")
+    }
+}
+
+/// A session during one delivery.
+struct Open {
+    key: String,
+    /// Empty until the session's first entry is written.
+    id: String,
+    warm: Warm,
+    entry: Option<pincer_sessions::SessionEntry>,
+}
+
+/// A model's answer.
+struct Answer {
+    spec: ModelSpec,
+    reply: Reply,
+    attempts: Vec<Attempt>,
+}
+
+const HELP: &str = "Commands: /new [model] · /reset · /stop · /compact [focus] · \
+/model [list|status|<n>|<ref>|default] · /think <off|minimal|low|medium|high|xhigh> · \
+/reasoning on|off · /status · /usage off|tokens|full|cost · /context · /whoami · /help";
+
+fn setup(config: &Config, state_dir: &Path, models: AgentModels) -> AgentSetup {
+    let d = &config.agents.defaults;
+    let own = config
+        .agents
+        .entries
+        .iter()
+        .find(|e| e.id.value.eq_ignore_ascii_case(&models.id))
+        .map(|e| &e.settings);
+    let pick = |f: fn(&RuntimeSettings) -> Option<u64>| {
+        own.and_then(|s| f(&s.runtime)).or_else(|| f(&d.runtime))
+    };
+    let rt = |s: &pincer_config::AgentSettings| s.runtime.clone();
+    let (mine, defaults) = (own.map(rt).unwrap_or_default(), rt(d));
+    let workspace = mine
+        .workspace
+        .or(defaults.workspace.clone())
+        .map(|w| expand_home(&w.value))
+        .unwrap_or_else(|| {
+            if models.is_default {
+                state_dir.join("workspace")
+            } else {
+                state_dir.join(format!("workspace-{}", models.id))
+            }
+        });
+    let c = |f: fn(&pincer_config::CompactionConfig) -> Option<u64>| {
+        f(&mine.compaction).or_else(|| f(&defaults.compaction))
+    };
+    let floor = c(|c| c.reserve_tokens_floor).unwrap_or(RESERVE_TOKENS);
+    let reserve_tokens = c(|c| c.reserve_tokens).unwrap_or(16_384).max(floor);
+    let params = own
+        .and_then(|s| s.params.as_ref())
+        .and_then(|p| p.get("leanPrompt"))
+        .or_else(|| d.params.as_ref().and_then(|p| p.get("leanPrompt")));
+    let lean = match params {
+        Some(serde_json::Value::Bool(true)) => Lean::Always,
+        Some(serde_json::Value::Bool(false)) => Lean::Never,
+        Some(v) => Lean::Below(v.as_u64().unwrap_or(LEAN_BELOW_TOKENS)),
+        None => Lean::Below(LEAN_BELOW_TOKENS),
+    };
+    AgentSetup {
+        workspace,
+        context_cap: pick(|r| r.context_tokens),
+        file_max_chars: pick(|r| r.bootstrap_max_chars).map(|n| n as usize),
+        total_max_chars: pick(|r| r.bootstrap_total_max_chars).map(|n| n as usize),
+        timezone: mine
+            .user_timezone
+            .or(defaults.user_timezone)
+            .unwrap_or_else(|| "UTC".into()),
+        thinking_default: mine
+            .thinking_default
+            .or(defaults.thinking_default)
+            .unwrap_or_else(|| "off".into()),
+        lean,
+        compaction: Compaction {
+            enabled: mine
+                .compaction
+                .enabled
+                .or(defaults.compaction.enabled)
+                .unwrap_or(true),
+            reserve_tokens,
+            keep_recent: c(|c| c.keep_recent_tokens).unwrap_or(KEEP_RECENT_TOKENS),
+            model: mine
+                .compaction
+                .model
+                .clone()
+                .or(defaults.compaction.model.clone())
+                .map(|m| m.value),
+            timeout: c(|c| c.timeout_seconds).map_or(COMPACTION_TIMEOUT, Duration::from_secs),
+        },
+        models,
+    }
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// The prompt: system, the history that fits, the new messages; refused
+/// when the new messages cannot fit even alone in any candidate's window.
+fn fit(
+    system: &[Message],
+    history: Vec<Message>,
+    input: &[Message],
+    budget: Budget,
+    candidates: &[ModelSpec],
+) -> Result<Vec<Message>, Overflow> {
+    let keep_from = match budget.fit(system, &history, input) {
+        Ok(fit) => fit.keep_from,
+        Err(e) => {
+            // A fallback with a larger window may still take it, alone.
+            let larger = candidates.iter().skip(1).any(|c| {
+                Budget {
+                    window: c.budget(),
+                    ..budget
+                }
+                .fit(system, &[], input)
+                .is_ok()
+            });
+            if !larger {
+                return Err(e);
+            }
+            history.len()
+        }
+    };
+    let mut messages = system.to_vec();
+    messages.extend(history.into_iter().skip(keep_from));
+    trim_old_tool_results(&mut messages);
+    messages.extend_from_slice(input);
+    Ok(messages)
+}
+
+fn overflowed(f: &AllFailed) -> bool {
+    f.last
+        .as_ref()
+        .is_some_and(|e| e.kind == ErrorKind::ContextOverflow)
+        || f.attempts
+            .iter()
+            .any(|a| a.kind == Some(ErrorKind::ContextOverflow))
+}
+
+fn effort(level: &str) -> Option<ReasoningEffort> {
+    match level {
+        "minimal" => Some(ReasoningEffort::Minimal),
+        "low" => Some(ReasoningEffort::Low),
+        "medium" => Some(ReasoningEffort::Medium),
+        "high" | "xhigh" => Some(ReasoningEffort::High),
+        _ => None,
+    }
+}
+
+fn attempts_of(e: &AgentError) -> Vec<Attempt> {
+    match e {
+        AgentError::Upstream(f) | AgentError::ContextOverflow(f) => f.attempts.clone(),
+        AgentError::MidAnswer(m) => m.attempts.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Tokens as `/status` shows them: `950`, `12k`, `1.2M`.
+fn short(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..10_000 => format!("{:.1}k", n as f64 / 1e3),
+        10_000..1_000_000 => format!("{}k", n / 1_000),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+fn context_short(used: u64, window: u64) -> String {
+    let pct = if window == 0 { 0 } else { used * 100 / window };
+    format!("Context {}/{} ({pct}%)", short(used), short(window))
+}
+
+fn tree_bytes(tree: &Tree) -> usize {
+    tree.entries.iter().map(entry_bytes).sum()
+}
+
+fn entry_bytes(e: &Entry) -> usize {
+    let body = match &e.body {
+        pincer_sessions::Body::Message(m) => m.prompt_chars(),
+        pincer_sessions::Body::Compaction { summary, .. } => summary.len(),
+        _ => 16,
+    };
+    body + e.id.len() + 64
+}
