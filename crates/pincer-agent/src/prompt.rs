@@ -314,10 +314,9 @@ mod tests {
         let soul = full.find("## SOUL.md").unwrap();
         assert!(agents < soul, "OpenClaw's order");
         assert!(full.contains("AGENTS.md is cut here"));
-        assert_eq!(
-            report.files[0],
-            ("AGENTS.md".into(), FILE_MAX_CHARS, 30_000)
-        );
+        let (name, used, all) = &report.files[0];
+        assert_eq!((name.as_str(), *all), ("AGENTS.md", 30_000));
+        assert!(*used <= FILE_MAX_CHARS && *used > FILE_MAX_CHARS - 10, "{used}");
         assert!(full.contains("Runtime: agent=main |"));
         assert!(full.contains("Date: 2026-12-02"));
 

@@ -122,6 +122,9 @@ pub struct ChatArgs {
     /// continue it next time (`agent:<id>:cli:<NAME>`)
     #[arg(long, value_name = "NAME")]
     pub session: Option<String>,
+    /// Start the --session over (a new session id; the old transcript stays)
+    #[arg(long, requires = "session")]
+    pub new: bool,
     /// Output cap in tokens (never above the model's maxTokens)
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u64>,

@@ -4,8 +4,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pincer_llm::{ErrorKind, ProviderError};
-use pincer_router::{AllFailed, Attempt};
+use pincer_llm::ErrorKind;
+use pincer_router::AllFailed;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,32 +34,18 @@ pub enum ApiError {
     /// it: the upstream's own words, and what was tried to rescue it.
     #[error("{0}")]
     MidAnswer(Box<MidAnswer>),
+    /// The prompt is too long for the model, even after compaction.
+    #[error("{0}")]
+    ContextOverflow(String),
+    /// A `/stop` ended the run.
+    #[error("the run was aborted by /stop")]
+    Aborted,
+    /// The gateway itself failed (a session that cannot be written).
+    #[error("{0}")]
+    Internal(String),
 }
 
-/// An answer that broke after it began.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", mid_answer(.model, .error, .attempts))]
-pub struct MidAnswer {
-    pub model: String,
-    pub error: ProviderError,
-    pub attempts: Vec<Attempt>,
-}
-
-fn mid_answer(model: &str, error: &ProviderError, attempts: &[Attempt]) -> String {
-    let mut s = format!("{model} stopped mid-answer: {error}");
-    let rescues: Vec<String> = attempts
-        .iter()
-        .filter(|a| a.model != model)
-        .map(ToString::to_string)
-        .collect();
-    if !rescues.is_empty() {
-        s.push_str(&format!(
-            "; no other model could continue it ({})",
-            rescues.join("; ")
-        ));
-    }
-    s
-}
+pub use pincer_agent::MidAnswer;
 
 impl ApiError {
     fn status(&self) -> StatusCode {
@@ -73,6 +59,9 @@ impl ApiError {
             ApiError::Upstream(f) => status_of(f.last.as_ref().map(|e| e.kind)),
             ApiError::MidAnswer(m) => status_of(Some(m.error.kind)),
             ApiError::Incomplete => StatusCode::BAD_GATEWAY,
+            ApiError::ContextOverflow(_) => StatusCode::BAD_REQUEST,
+            ApiError::Aborted => StatusCode::CONFLICT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
@@ -84,7 +73,8 @@ impl ApiError {
             ApiError::LockedOut(_) => ("rate_limit_error", None),
             ApiError::NotFound(_) | ApiError::Disabled(_) => ("not_found_error", None),
             ApiError::UnknownModel { .. } => ("invalid_request_error", Some("model_not_found")),
-            ApiError::Incomplete => ("api_error", None),
+            ApiError::Incomplete | ApiError::Aborted | ApiError::Internal(_) => ("api_error", None),
+            ApiError::ContextOverflow(_) => kind_of(Some(ErrorKind::ContextOverflow)),
             ApiError::Upstream(f) => kind_of(f.last.as_ref().map(|e| e.kind)),
             ApiError::MidAnswer(m) => kind_of(Some(m.error.kind)),
         }
@@ -130,5 +120,38 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
+    }
+}
+
+impl From<pincer_agent::AgentError> for ApiError {
+    fn from(e: pincer_agent::AgentError) -> ApiError {
+        use pincer_agent::AgentError as A;
+        match e {
+            A::UnknownAgent(id) => ApiError::UnknownModel {
+                message: format!("unknown agent {id:?}"),
+            },
+            A::Models(e) => chain_error(e),
+            A::Upstream(f) => ApiError::Upstream(f),
+            A::MidAnswer(m) => ApiError::MidAnswer(m),
+            A::TooLarge(o) => ApiError::ContextOverflow(o.to_string()),
+            e @ A::ContextOverflow(_) => ApiError::ContextOverflow(e.to_string()),
+            A::Aborted => ApiError::Aborted,
+            A::ClientGone => ApiError::Incomplete,
+            e @ A::Store { .. } => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// A model the request (or the session) named that cannot be used.
+pub fn chain_error(e: pincer_catalog::ChainError) -> ApiError {
+    use pincer_catalog::ChainError;
+    match e {
+        ChainError::NoUsableModel { .. } => ApiError::BadRequest(e.to_string()),
+        ChainError::UnknownModel { .. } => ApiError::UnknownModel {
+            message: format!("{e}; use \"openclaw\" for the agent, or a model ref"),
+        },
+        ChainError::NotAllowed { .. } => ApiError::UnknownModel {
+            message: e.to_string(),
+        },
     }
 }

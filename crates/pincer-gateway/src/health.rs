@@ -47,7 +47,7 @@ impl Readiness {
 
 /// The default agent's primary, by the one chain every turn uses.
 fn primary(gw: &Gateway) -> Option<ModelSpec> {
-    candidate_chain(&gw.catalog, gw.default_agent())
+    candidate_chain(gw.catalog(), gw.default_agent())
         .0
         .into_iter()
         .next()
@@ -58,10 +58,10 @@ async fn probe_primary(gw: &Gateway) -> Vec<String> {
     match primary(gw).as_ref() {
         None => failing.push("config: the default agent has no usable model".to_string()),
         Some(spec) => {
-            let providers = gw.router.providers();
+            let providers = gw.rt.router().providers();
             match providers
                 .probe(
-                    &gw.catalog,
+                    gw.catalog(),
                     spec,
                     &gw.default_agent().id,
                     Duration::from_secs(2),

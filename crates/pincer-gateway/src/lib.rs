@@ -1,9 +1,9 @@
 //! `pincer gateway`: OpenAI's HTTP API in front of the user's agents.
 //!
 //! Every request is an agent turn: `plan` picks the agent, its candidate
-//! models and the session from the request; `turn` runs it through the
-//! router (failover, continuation) with one turn at a time per session and
-//! records it in the session's transcript; `surface` is the one handler path
+//! models and the session from the request; `turn` hands it to the agent
+//! runtime (`pincer_agent`: history, commands, compaction, one turn at a
+//! time per session, the transcript) and counts it; `surface` is the one handler path
 //! of both OpenAI surfaces, `chat` and `responses` their typed wire formats
 //! (`wire` what they share), streamed or whole; `models`, `health` and
 //! `metrics` answer the rest. Auth guards everything but the health checks.
@@ -22,17 +22,15 @@ mod turn;
 mod warm;
 mod wire;
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use pincer_catalog::{AgentModels, Catalog, agents, candidate_chain};
 use pincer_config::Loaded;
+use pincer_agent::Runtime;
 use pincer_router::Router;
-use pincer_sessions::{SessionError, SessionStore};
 
 pub use error::ApiError;
 pub use settings::{Auth, DEFAULT_PORT, RateLimit, Settings, SettingsError};
@@ -44,13 +42,9 @@ pub const MAX_BODY: usize = 20 * 1024 * 1024;
 /// Everything the routes share. Lives as long as the process.
 pub struct Gateway {
     pub settings: Settings,
-    catalog: Catalog<'static>,
-    agents: Vec<AgentModels>,
-    router: Router,
-    sessions: BTreeMap<String, SessionStore>,
+    /// The agents, their models and sessions: every turn goes through it.
+    rt: Runtime<'static>,
     failures: auth::Failures,
-    /// One turn at a time per session: later ones wait their turn.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     metrics: metrics::Metrics,
     last_used: warm::LastUsed,
     readiness: health::Readiness,
@@ -62,7 +56,7 @@ pub enum GatewayError {
     #[error("the config defines no agent")]
     NoAgent,
     #[error(transparent)]
-    Sessions(#[from] SessionError),
+    Runtime(#[from] pincer_agent::AgentError),
 }
 
 impl Gateway {
@@ -74,25 +68,19 @@ impl Gateway {
         router: Router,
         state_dir: &Path,
     ) -> Result<&'static Gateway, GatewayError> {
-        let catalog = Catalog::new(&loaded.config.models);
-        let agents = agents(&loaded.config);
-        if agents.is_empty() {
+        if agents(&loaded.config).is_empty() {
             return Err(GatewayError::NoAgent);
         }
-        let mut sessions = BTreeMap::new();
-        for a in &agents {
-            let store =
-                SessionStore::open(state_dir, &a.id)?.with_maintenance(maintenance(&loaded.config));
-            sessions.insert(a.id.clone(), store);
-        }
+        let rt = Runtime::new(
+            &loaded.config,
+            router,
+            state_dir,
+            maintenance(&loaded.config),
+        )?;
         Ok(Box::leak(Box::new(Gateway {
             settings,
-            catalog,
-            agents,
-            router,
-            sessions,
+            rt,
             failures: auth::Failures::default(),
-            locks: Mutex::new(HashMap::new()),
             metrics: metrics::Metrics::default(),
             last_used: warm::LastUsed::default(),
             readiness: health::Readiness::default(),
@@ -104,31 +92,28 @@ impl Gateway {
     /// engine, so the first request does not wait for it (and `/readyz`
     /// turns ready once it is in memory).
     pub async fn preload(&'static self) {
-        let (chain, _) = candidate_chain(&self.catalog, self.default_agent());
+        let (chain, _) = candidate_chain(self.rt.catalog(), self.rt.default_agent());
         let Some(spec) = chain.first() else { return };
         if !spec.is_embedded() {
             return;
         }
-        match self.router.providers().embedded(spec).await {
+        match self.rt.router().providers().embedded(spec).await {
             Ok(_) => tracing::info!("{} is loaded", spec.reference),
             Err(e) => tracing::warn!("cannot preload {}: {e}", spec.reference),
         }
     }
 
-    /// Session stores by agent, for `pincer sessions`.
-    pub fn sessions(&self) -> &BTreeMap<String, SessionStore> {
-        &self.sessions
+    /// The agent runtime behind every turn.
+    pub fn runtime(&self) -> &Runtime<'static> {
+        &self.rt
+    }
+
+    fn catalog(&self) -> &Catalog<'static> {
+        self.rt.catalog()
     }
 
     fn default_agent(&self) -> &AgentModels {
-        self.agents
-            .iter()
-            .find(|a| a.is_default)
-            .unwrap_or(&self.agents[0])
-    }
-
-    fn agent(&self, id: &str) -> Option<&AgentModels> {
-        self.agents.iter().find(|a| a.id.eq_ignore_ascii_case(id))
+        self.rt.default_agent()
     }
 }
 
@@ -164,14 +149,7 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 impl Gateway {
     /// Writes every session index whose totals changed.
     pub async fn flush_sessions(&'static self) {
-        let flushed = tokio::task::spawn_blocking(move || {
-            for (agent, store) in &self.sessions {
-                if let Err(e) = store.flush() {
-                    tracing::error!("sessions of agent {agent}: {e}");
-                }
-            }
-        })
-        .await;
+        let flushed = tokio::task::spawn_blocking(move || self.rt.flush()).await;
         if let Err(e) = flushed {
             tracing::error!("writing the session indexes failed: {e}");
         }

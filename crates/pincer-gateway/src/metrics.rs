@@ -210,7 +210,7 @@ pub async fn track(State(gw): State<&'static Gateway>, req: Request, next: Next)
 }
 
 pub async fn render(State(gw): State<&'static Gateway>) -> impl IntoResponse {
-    let cooling = gw.router.cooling_now();
+    let cooling = gw.rt.router().cooling_now();
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         gw.metrics.text(cooling),

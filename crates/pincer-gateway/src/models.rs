@@ -19,17 +19,17 @@ fn all(gw: &Gateway) -> Vec<Value> {
         entry("openclaw", "openclaw"),
         entry("openclaw/default", "openclaw"),
     ];
-    for a in &gw.agents {
+    for a in gw.rt.agents() {
         out.push(entry(&format!("openclaw/{}", a.id), "openclaw"));
     }
     let agent = gw.default_agent();
     let mut refs: Vec<String> = match &agent.allow {
         Allowlist::Only(list) => list
             .iter()
-            .filter_map(|m| resolve(&gw.catalog, &agent.aliases, m).ok())
+            .filter_map(|m| resolve(gw.catalog(), &agent.aliases, m).ok())
             .map(|r| r.spec.reference)
             .collect(),
-        Allowlist::Any => candidate_chain(&gw.catalog, agent)
+        Allowlist::Any => candidate_chain(gw.catalog(), agent)
             .0
             .into_iter()
             .map(|s| s.reference)
@@ -41,7 +41,7 @@ fn all(gw: &Gateway) -> Vec<Value> {
         out.push(entry(r, provider));
     }
     for a in agent.aliases.iter() {
-        if let Ok(r) = resolve(&gw.catalog, &agent.aliases, &a.alias) {
+        if let Ok(r) = resolve(gw.catalog(), &agent.aliases, &a.alias) {
             out.push(entry(&a.alias, &r.spec.provider));
         }
     }

@@ -4,10 +4,10 @@
 //! or an alias); headers may override each part.
 
 use axum::http::HeaderMap;
-use pincer_catalog::{AgentModels, ChainError, ModelSpec, turn_candidates};
+use pincer_catalog::{AgentModels, ModelSpec, turn_candidates};
 
 use crate::Gateway;
-use crate::error::ApiError;
+use crate::error::{ApiError, chain_error};
 
 /// Session namespaces that belong to OpenClaw's internals, not to HTTP callers.
 const RESERVED_SESSIONS: [&str; 3] = ["subagent:", "cron:", "acp:"];
@@ -16,6 +16,11 @@ pub struct Plan {
     pub agent: &'static AgentModels,
     pub candidates: Vec<ModelSpec>,
     pub session_key: String,
+    /// The model the request named itself (the `model` field or
+    /// `x-openclaw-model`), for this turn only.
+    pub direct: Option<String>,
+    /// The session outlives the request (`user`, `x-openclaw-session-key`).
+    pub stable: bool,
 }
 
 /// What the `model` field asks for.
@@ -59,54 +64,53 @@ pub fn plan(
         Wanted::Model(_) => None,
     });
     let agent = match agent_id {
-        Some(id) => gw.agent(id).ok_or_else(|| ApiError::UnknownModel {
+        Some(id) => gw.rt.agent(id).ok_or_else(|| ApiError::UnknownModel {
             message: format!(
                 "unknown agent {id:?}; agents: {}",
-                gw.agents
-                    .iter()
+                gw.rt
+                    .agents()
                     .map(|a| a.id.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
         })?,
-        None => gw.default_agent(),
+        None => gw.rt.default_agent(),
     };
     let direct = header(headers, "x-openclaw-model").or(match wanted {
         Wanted::Model(m) => Some(m),
         Wanted::Agent(_) => None,
     });
-    let (candidates, _) = turn_candidates(&gw.catalog, agent, direct).map_err(|e| match e {
-        ChainError::NoUsableModel { .. } => ApiError::BadRequest(e.to_string()),
-        ChainError::UnknownModel { .. } => ApiError::UnknownModel {
-            message: format!("{e}; use \"openclaw\" for the agent, or a model ref"),
-        },
-        ChainError::NotAllowed { .. } => ApiError::UnknownModel {
-            message: e.to_string(),
-        },
-    })?;
+    let (candidates, _) = turn_candidates(gw.rt.catalog(), agent, direct).map_err(chain_error)?;
+    let (session_key, stable) = session_key(headers, user, &agent.id, surface)?;
     Ok(Plan {
         agent,
         candidates,
-        session_key: session_key(headers, user, &agent.id, surface)?,
+        session_key,
+        direct: direct.map(str::to_string),
+        stable,
     })
 }
 
+/// The session's key, and whether it outlives the request.
 fn session_key(
     headers: &HeaderMap,
     user: Option<&str>,
     agent: &str,
     surface: &str,
-) -> Result<String, ApiError> {
+) -> Result<(String, bool), ApiError> {
     if let Some(key) = header(headers, "x-openclaw-session-key") {
         if RESERVED_SESSIONS.iter().any(|p| key.starts_with(p)) {
             return Err(ApiError::BadRequest(format!(
                 "x-openclaw-session-key {key:?} is in a reserved namespace"
             )));
         }
-        return Ok(key.to_string());
+        return Ok((key.to_string(), true));
     }
     Ok(match user.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(u) => format!("agent:{agent}:{surface}-user:{u}"),
-        None => format!("agent:{agent}:{surface}:{}", uuid::Uuid::new_v4()),
+        Some(u) => (format!("agent:{agent}:{surface}-user:{u}"), true),
+        None => (
+            format!("agent:{agent}:{surface}:{}", uuid::Uuid::new_v4()),
+            false,
+        ),
     })
 }

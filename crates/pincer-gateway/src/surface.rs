@@ -98,7 +98,7 @@ pub async fn serve<S: Surface>(
         set_header(&mut r, MODEL_HEADER, &started.model);
         r
     } else {
-        let done = gw.complete(&plan, &t.req).await?;
+        let done = gw.complete(&plan, t.req).await?;
         let mut r = S::whole(&t.echo, &done, &plan.agent.id);
         set_header(&mut r, MODEL_HEADER, &done.spec.reference);
         r

@@ -1,18 +1,26 @@
-//! Running one turn: one at a time per session, through the router, into
-//! the session's transcript and the metrics. Streamed turns run in their own
-//! task and hand events over a channel; when the client goes away the
-//! channel closes and the task drops the upstream call.
+//! Running one request as an agent turn: the request's messages become a
+//! delivery to the agent runtime (which keeps the session, its history and
+//! commands), and what comes back is counted in the metrics. Streamed turns
+//! run in their own task and hand events over a channel; when the client
+//! goes away the channel closes and the runtime drops the upstream call.
+//!
+//! How `messages` map onto the session (OpenClaw runs every request as an
+//! agent turn; Pincer keeps history server-side for stable sessions):
+//! - system and developer messages are the request's system text;
+//! - the messages after the last assistant message are the new input (the
+//!   user's message, and any tool results before it);
+//! - anything before that is the caller's own history: when it sends one,
+//!   it is used instead of the session's; when it sends only the new
+//!   message, a stable session (`user`, `x-openclaw-session-key`) continues
+//!   from its transcript.
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use pincer_llm::{ChatRequest, Event, Message, Reply, cost};
-use pincer_router::{AllFailed, Attempt, Completed};
-use pincer_sessions::TurnRecord;
+use pincer_agent::{AgentEvent, Delivered, Delivery};
+use pincer_llm::{ChatRequest, Event, Message};
+use pincer_router::{Attempt, Completed};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Gateway;
-use crate::error::{ApiError, MidAnswer};
+use crate::error::ApiError;
 use crate::plan::Plan;
 
 /// What a streamed turn hands to the response.
@@ -36,65 +44,43 @@ pub struct Started {
 }
 
 impl Gateway {
-    async fn session_lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            // Drop the locks nobody holds, so the map stays small.
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
-            locks.entry(key.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
+    fn delivery(&self, plan: &Plan, mut req: ChatRequest, whole: bool) -> Delivery {
+        let messages = std::mem::take(&mut req.messages);
+        let mut system = Vec::new();
+        let mut rest = Vec::new();
+        for m in messages {
+            match m {
+                Message::System { text } => system.push(text),
+                other => rest.push(other),
+            }
+        }
+        let from = rest
+            .iter()
+            .rposition(|m| matches!(m, Message::Assistant { .. }))
+            .map_or(0, |i| i + 1);
+        let input = rest.split_off(from);
+        Delivery {
+            agent: plan.agent.id.clone(),
+            session_key: plan.session_key.clone(),
+            input,
+            history: (!rest.is_empty()).then_some(rest),
+            system,
+            model: plan.direct.clone(),
+            request: req,
+            // A one-off call that names a model is a plain model call;
+            // everything else is the agent's turn, with its prompt.
+            agent_prompt: plan.direct.is_none() || plan.stable,
+            whole,
+        }
     }
 
-    /// Counts the turn and appends it to its session's transcript; done
-    /// before the caller hears the answer is complete, so a completed
-    /// answer is always on disk.
-    async fn record(
-        &'static self,
-        plan: &Plan,
-        req: &ChatRequest,
-        model: &str,
-        reply: &Reply,
-        attempts: &[Attempt],
-        error: Option<String>,
-    ) {
-        let spec = plan.candidates.iter().find(|s| s.reference == model);
-        let usd = spec.map_or(0.0, |s| cost(s, &reply.usage));
-        let api = spec.map_or("", |s| s.api.as_str());
-        self.metrics.turn(model, &reply.usage, usd);
-        if error.is_none() {
-            self.last_used.touch(model);
+    /// Counts a finished delivery.
+    fn count(&self, d: &Delivered) {
+        self.metrics.turn(&d.spec.reference, &d.reply.usage, d.cost_usd);
+        if !d.command {
+            self.last_used.touch(&d.spec.reference);
         }
-        let Some(store) = self.sessions.get(&plan.agent.id) else {
-            return;
-        };
-        let key = plan.session_key.clone();
-        let input = new_input(&req.messages).to_vec();
-        let (model, reply) = (model.to_string(), reply.clone());
-        let attempts: Vec<String> = attempts.iter().map(Attempt::told).collect();
-        // File writes stay off the async workers.
-        let written = tokio::task::spawn_blocking(move || {
-            let turn = TurnRecord {
-                input: &input,
-                model: &model,
-                api,
-                reply: &reply,
-                cost_usd: usd,
-                attempts: &attempts,
-                error,
-            };
-            store
-                .record(&key, &turn)
-                .map_err(|e| format!("session {key}: {e}"))
-        })
-        .await;
-        match written {
-            Ok(Ok(())) => {}
-            // The caller has its answer; a transcript that cannot be written
-            // is the operator's problem, said in the log.
-            Ok(Err(e)) => tracing::error!("{e}"),
-            Err(e) => tracing::error!("session {}: {e}", plan.session_key),
-        }
+        self.count_fallbacks(&d.attempts);
     }
 
     fn count_fallbacks(&self, attempts: &[Attempt]) {
@@ -104,63 +90,49 @@ impl Gateway {
         }
     }
 
-    /// A whole answer (`stream: false`).
-    pub async fn complete(
-        &'static self,
-        plan: &Plan,
-        req: &ChatRequest,
-    ) -> Result<Completed, ApiError> {
-        let _turn = self.session_lock(&plan.session_key).await;
-        let _active = self.metrics.active();
-        match self
-            .router
-            .complete(
-                &self.catalog,
-                &plan.candidates,
-                &plan.agent.id,
-                &plan.session_key,
-                req,
-            )
-            .await
-        {
-            Ok(done) => {
-                self.count_fallbacks(&done.attempts);
-                self.record(
-                    plan,
-                    req,
-                    &done.spec.reference,
-                    &done.reply,
-                    &done.attempts,
-                    None,
-                )
-                .await;
-                Ok(done)
-            }
-            Err(f) => Err(self.failed(plan, req, f).await),
+    fn count_failure(&self, e: &pincer_agent::AgentError) {
+        use pincer_agent::AgentError as A;
+        match e {
+            A::Upstream(f) | A::ContextOverflow(f) => self.count_fallbacks(&f.attempts),
+            A::MidAnswer(m) => self.count_fallbacks(&m.attempts),
+            A::ClientGone => self.metrics.cancelled(),
+            _ => {}
         }
     }
 
-    async fn failed(&'static self, plan: &Plan, req: &ChatRequest, f: AllFailed) -> ApiError {
-        self.count_fallbacks(&f.attempts);
-        let model = plan.candidates.first().map_or("", |s| s.reference.as_str());
-        self.record(
-            plan,
-            req,
-            model,
-            &Reply::default(),
-            &[],
-            Some(f.to_string()),
-        )
-        .await;
-        ApiError::Upstream(Box::new(f))
+    /// A whole answer (`stream: false`): the final text only.
+    pub async fn complete(&'static self, plan: &Plan, req: ChatRequest) -> Result<Completed, ApiError> {
+        let _active = self.metrics.active();
+        let d = self.delivery(plan, req, true);
+        let (tx, mut rx) = mpsc::channel(64);
+        let drain = async move { while rx.recv().await.is_some() {} };
+        let (done, ()) = tokio::join!(self.rt.deliver(d, tx), drain);
+        match done {
+            Ok(d) => {
+                self.count(&d);
+                let mut reply = d.reply;
+                reply.text = d.final_text.unwrap_or_default();
+                Ok(Completed {
+                    spec: d.spec,
+                    attempts: d.attempts,
+                    reply,
+                })
+            }
+            Err(e) => {
+                self.count_failure(&e);
+                Err(e.into())
+            }
+        }
     }
 
     /// Starts a streamed answer; returns once a model has started answering
-    /// (or every candidate failed, which is then an ordinary error response).
+    /// (or the turn failed before that, which is then an ordinary error
+    /// response).
     pub async fn stream(&'static self, plan: Plan, req: ChatRequest) -> Result<Started, ApiError> {
         let (start_tx, start_rx) = oneshot::channel();
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(self.run_stream(plan, req, start_tx, tx));
+        let d = self.delivery(&plan, req, false);
+        tokio::spawn(self.run_stream(d, start_tx, tx));
         match start_rx.await {
             Ok(Ok(model)) => Ok(Started { model, rx }),
             Ok(Err(e)) => Err(e),
@@ -170,94 +142,69 @@ impl Gateway {
 
     async fn run_stream(
         &'static self,
-        plan: Plan,
-        req: ChatRequest,
+        d: Delivery,
         start: oneshot::Sender<Result<String, ApiError>>,
         tx: mpsc::Sender<Out>,
     ) {
-        let _turn = self.session_lock(&plan.session_key).await;
         let _active = self.metrics.active();
-        let mut a = match self
-            .router
-            .start(
-                &self.catalog,
-                &plan.candidates,
-                &plan.agent.id,
-                &plan.session_key,
-                &req,
-            )
-            .await
-        {
-            Ok(a) => a,
-            Err(f) => {
-                let _ = start.send(Err(self.failed(&plan, &req, f).await));
-                return;
-            }
-        };
-        if start.send(Ok(a.spec.reference.clone())).is_err() {
-            return;
-        }
-        let started = Instant::now();
-        let mut reply = Reply::default();
-        let mut error = None;
-        loop {
-            let item = tokio::select! {
-                item = a.next() => item,
-                () = tx.closed() => {
-                    self.metrics.cancelled();
-                    error = Some("the client went away".to_string());
-                    break;
+        let began = std::time::Instant::now();
+        let (atx, mut arx) = mpsc::channel(64);
+        let mut start = Some(start);
+        let out = tx.clone();
+        let key = d.session_key.clone();
+        // Hands the runtime's events on; stops (and so drops the runtime's
+        // channel, which ends the run) when the client goes away.
+        let forward = async {
+            let mut start = start.take();
+            while let Some(e) = arx.recv().await {
+                match e {
+                    AgentEvent::Model { model } => {
+                        if let Some(s) = start.take()
+                            && s.send(Ok(model)).is_err()
+                        {
+                            return None;
+                        }
+                    }
+                    AgentEvent::Llm(event) => {
+                        if out.send(Out::Event(event)).await.is_err() {
+                            return None;
+                        }
+                    }
+                    AgentEvent::Note(note) => tracing::info!("{key}: {note}"),
+                    AgentEvent::Started { .. } => {}
                 }
-            };
-            match item {
-                None => break,
-                Some(Ok(event)) => {
-                    reply.apply(&event);
-                    if tx.send(Out::Event(event)).await.is_err() {
-                        self.metrics.cancelled();
-                        error = Some("the client went away".to_string());
-                        break;
+            }
+            start
+        };
+        let (done, start) = tokio::join!(self.rt.deliver(d, atx), forward);
+        self.metrics.stream_time(began.elapsed());
+        match done {
+            Ok(d) => {
+                self.count(&d);
+                let model = d.spec.reference.clone();
+                if let Some(s) = start {
+                    let _ = s.send(Ok(model.clone()));
+                }
+                let _ = tx
+                    .send(Out::Finished {
+                        model,
+                        attempts: d.attempts,
+                    })
+                    .await;
+            }
+            Err(e) => {
+                self.count_failure(&e);
+                tracing::debug!("{key}: {e}");
+                let e = ApiError::from(e);
+                match start {
+                    Some(s) => {
+                        let _ = s.send(Err(e));
+                    }
+                    None => {
+                        let _ = tx.send(Out::Error(e)).await;
                     }
                 }
-                Some(Err(e)) => {
-                    let broken = ApiError::MidAnswer(Box::new(MidAnswer {
-                        model: a.stopped_model().to_string(),
-                        error: e,
-                        attempts: a.attempts.clone(),
-                    }));
-                    error = Some(broken.to_string());
-                    let _ = tx.send(Out::Error(broken)).await;
-                    break;
-                }
             }
         }
-        self.count_fallbacks(&a.attempts);
-        self.metrics.stream_time(started.elapsed());
-        self.record(
-            &plan,
-            &req,
-            &a.spec.reference,
-            &reply,
-            &a.attempts,
-            error.clone(),
-        )
-        .await;
-        if error.is_none() {
-            let _ = tx
-                .send(Out::Finished {
-                    model: a.spec.reference.clone(),
-                    attempts: a.attempts.clone(),
-                })
-                .await;
-        }
     }
-}
-
-/// The messages of this turn: everything after the last assistant message.
-fn new_input(messages: &[Message]) -> &[Message] {
-    let from = messages
-        .iter()
-        .rposition(|m| matches!(m, Message::Assistant { .. }))
-        .map_or(0, |i| i + 1);
-    messages.get(from..).unwrap_or_default()
 }

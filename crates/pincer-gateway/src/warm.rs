@@ -65,8 +65,8 @@ impl Gateway {
     /// The models of `provider` any agent may run.
     fn models_of(&self, provider: &str) -> Vec<ModelSpec> {
         let mut out: Vec<ModelSpec> = Vec::new();
-        for agent in &self.agents {
-            for spec in candidate_chain(&self.catalog, agent).0 {
+        for agent in self.rt.agents() {
+            for spec in candidate_chain(self.catalog(), agent).0 {
                 if spec.provider == provider && !out.iter().any(|s| s.reference == spec.reference) {
                     out.push(spec);
                 }
@@ -105,13 +105,13 @@ impl Gateway {
             max_tokens: Some(1),
             ..ChatRequest::default()
         };
-        let providers = self.router.providers();
+        let providers = self.rt.router().providers();
         let key = providers
-            .keys(&self.catalog, spec, &self.default_agent().id)
+            .keys(self.catalog(), spec, &self.default_agent().id)
             .into_iter()
             .next();
         let mut stream = providers
-            .stream_with_key(&self.catalog, spec, "keep-warm", &req, key.as_ref())
+            .stream_with_key(self.catalog(), spec, "keep-warm", &req, key.as_ref())
             .await?;
         while let Some(event) = stream.next().await {
             event?;
@@ -122,7 +122,7 @@ impl Gateway {
     /// The `--keep-warm` providers that the config does not define.
     pub fn unknown_providers<'k>(&self, warm: &'k [KeepWarm]) -> Vec<&'k str> {
         warm.iter()
-            .filter(|w| self.catalog.provider(&w.provider).is_none())
+            .filter(|w| self.catalog().provider(&w.provider).is_none())
             .map(|w| w.provider.as_str())
             .collect()
     }
