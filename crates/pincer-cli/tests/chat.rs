@@ -275,7 +275,7 @@ fn a_prompt_over_the_window_is_refused_before_sending() {
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("context_overflow") && stderr.contains("context window of 2048 by"),
+        stderr.contains("the message needs about") && stderr.contains("(2048-token window"),
         "{stderr}"
     );
 }

@@ -15,7 +15,7 @@ fn config(dir: &Path, url: &str) -> String {
     models: {{ "acme/a": {{}}, "acme/b": {{}}, "acme/tiny": {{}} }} }} }},
   models: {{ mode: "replace", providers: {{ acme: {{ baseUrl: "{url}", api: "openai-completions",
     models: [{{ id: "a", contextWindow: 4096, maxTokens: 64 }}, {{ id: "b", contextWindow: 4096, maxTokens: 64 }},
-             {{ id: "tiny", contextWindow: 300, maxTokens: 64 }}] }} }} }} }}"#
+             {{ id: "tiny", contextWindow: 700, maxTokens: 64 }}] }} }} }} }}"#
     );
     let path = dir.join("openclaw.json");
     std::fs::write(&path, text).unwrap();
@@ -39,17 +39,22 @@ fn chat(home: &Path, config: &str, args: &[&str]) -> Output {
     out
 }
 
-/// (model, the contents of every message) of the n-th request.
+/// (model, the contents of every message after the system prompt) of the
+/// n-th request.
 fn sent(up: &FakeUpstream, n: usize) -> (String, Vec<String>) {
     let r = &up.requests()[n];
     let body: Value = serde_json::from_str(&r.body).unwrap();
-    let contents = body["messages"]
-        .as_array()
-        .unwrap()
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages[0]["role"], "system", "{body}");
+    let contents = messages[1..]
         .iter()
         .map(|m| m["content"].as_str().unwrap_or_default().to_string())
         .collect();
     (body["model"].as_str().unwrap().to_string(), contents)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -63,7 +68,7 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
     let out = chat(h, &cfg, &["--session", "s1", "-m", "What is my name?"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("continuing session agent:main:cli:s1 (2 messages)"),
+        said.contains("continuing session agent:main:cli:s1 (1 turn so far)"),
         "{said}"
     );
     assert_eq!(
@@ -80,7 +85,7 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
 
     // /model is kept with the session; no model is called for a command.
     let out = chat(h, &cfg, &["--session", "s1", "-m", "/model acme/b"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Model set to acme/b."));
+    assert!(stdout(&out).contains("Model set to acme/b."), "{}", stdout(&out));
     assert_eq!(up.requests().len(), 2);
     chat(h, &cfg, &["--session", "s1", "-m", "Still there?"]);
     let (model, contents) = sent(&up, 2);
@@ -88,7 +93,7 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
 
     // /new starts the context over; the old turns stay in the transcript.
     let out = chat(h, &cfg, &["--session", "s1", "-m", "/new"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("New session started"));
+    assert!(stdout(&out).contains("✅ New session started · model: acme/a"));
     chat(h, &cfg, &["--session", "s1", "-m", "Fresh start"]);
     assert_eq!(sent(&up, 3).1, ["Fresh start"]);
 
@@ -96,28 +101,32 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
     chat(h, &cfg, &["-m", "Who am I?"]);
     assert_eq!(sent(&up, 4).1, ["Who am I?"]);
 
-    // A small window: the oldest turn is left out, and the user is told.
+    // A small window: the third long message finds the conversation past
+    // the reserve, so older history is summarised first (a summary call),
+    // and the turn goes with the summary and the recent tail.
     let long = "x".repeat(600);
-    chat(
-        h,
-        &cfg,
-        &["--session", "s2", "-M", "acme/tiny", "-m", &long],
-    );
-    let out = chat(
-        h,
-        &cfg,
-        &["--session", "s2", "-M", "acme/tiny", "-m", &long],
-    );
+    for _ in 0..2 {
+        chat(h, &cfg, &["--session", "s2", "-M", "acme/tiny", "-m", &long]);
+    }
+    assert_eq!(up.requests().len(), 7);
+    let out = chat(h, &cfg, &["--session", "s2", "-M", "acme/tiny", "-m", &long]);
     let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("note: 🧹 Auto-compaction complete"), "{said}");
+    let summary: Value = serde_json::from_str(&up.requests()[7].body).unwrap();
     assert!(
-        said.contains("the oldest 2 messages do not fit acme/tiny's window of 300"),
-        "{said}"
+        summary["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("<conversation>\n[User]: xxx"),
+        "{summary}"
     );
-    assert_eq!(sent(&up, 6).1.len(), 1);
+    let (_, contents) = sent(&up, 8);
+    assert!(contents[0].starts_with(pincer_sessions::SUMMARY_PREFIX), "{contents:?}");
+    assert_eq!(contents.last().unwrap(), &long);
 
     // A message larger than the window is refused before any call (by the
     // router's preflight, which would also try a larger fallback).
-    let huge = "y".repeat(2000);
+    let huge = "y".repeat(4000);
     let out = Command::new(env!("CARGO_BIN_EXE_pincer"))
         .args(["--config", &cfg, "chat", "-M", "acme/tiny", "-m", &huge])
         .env_clear()
@@ -126,10 +135,16 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
         .unwrap();
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("context window of 300"), "{said}");
-    assert_eq!(
-        up.requests().len(),
-        7,
-        "no call for a message that cannot fit"
-    );
+    assert!(said.contains("(700-token window less 64"), "{said}");
+    assert_eq!(up.requests().len(), 9, "no call for a message that cannot fit");
+
+    // The transcript keeps everything: the compaction is an entry of its own.
+    let out = Command::new(env!("CARGO_BIN_EXE_pincer"))
+        .args(["--config", &cfg, "sessions", "show", "agent:main:cli:s2", "--json"])
+        .env_clear()
+        .env("HOME", h)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("\"type\": \"compaction\""), "{shown}");
 }

@@ -108,6 +108,11 @@ impl Gateway {
         &self.rt
     }
 
+    /// Session stores by agent, for `pincer sessions`.
+    pub fn sessions(&self) -> &std::collections::HashMap<String, pincer_sessions::SessionStore> {
+        self.rt.stores()
+    }
+
     fn catalog(&self) -> &Catalog<'static> {
         self.rt.catalog()
     }

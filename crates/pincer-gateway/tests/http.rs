@@ -722,11 +722,12 @@ async fn tool_choice_and_sampling_settings_reach_the_model() {
 
 #[tokio::test]
 async fn readiness_checks_do_not_turn_into_load_on_the_model_server() {
-    let up = FakeUpstream::start(vec![vec![Step::Send(pincer_testkit::http_response(
+    let list = pincer_testkit::http_response(
         200,
         &[],
         r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#,
-    ))]]);
+    );
+    let up = FakeUpstream::routed(vec![], vec![("/models", vec![Step::Send(list)])]);
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(&up.base_url(), &closed(), "", dir.path());
     let ready = || Request::get("/readyz").body(Body::empty()).unwrap();

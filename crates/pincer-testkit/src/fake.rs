@@ -40,7 +40,8 @@ pub struct FakeUpstream {
 }
 
 impl FakeUpstream {
-    /// Serve `scripts` in turn, one per connection; the last one repeats.
+    /// Serve `scripts` in turn, one per request; the last one repeats. A
+    /// GET (a probe) gets a 404 unless a route scripts it (`routed`).
     pub fn start(scripts: Vec<Vec<Step>>) -> FakeUpstream {
         FakeUpstream::routed(scripts, Vec::new())
     }
@@ -71,18 +72,27 @@ impl FakeUpstream {
                     Arc::clone(&served),
                 );
                 std::thread::spawn(move || {
-                    serve(conn, &seen, |path| {
+                    serve(conn, &seen, |method, path| {
                         if let Some((_, s)) =
                             routes.iter().find(|(p, _)| path.ends_with(p.as_str()))
                         {
-                            return s.clone();
+                            return Some(s.clone());
+                        }
+                        // A GET nobody scripted is a probe (of the window,
+                        // the load state): a 404, as from a plain
+                        // OpenAI-style server, neither recorded nor eating
+                        // a chat reply.
+                        if method == "GET" {
+                            return None;
                         }
                         let n = served.fetch_add(1, Ordering::SeqCst);
-                        scripts
-                            .get(n)
-                            .or(scripts.last())
-                            .cloned()
-                            .unwrap_or_default()
+                        Some(
+                            scripts
+                                .get(n)
+                                .or(scripts.last())
+                                .cloned()
+                                .unwrap_or_default(),
+                        )
                     })
                 });
             }
@@ -100,8 +110,12 @@ impl FakeUpstream {
 }
 
 /// Reads one request, records it, and plays the script `pick` chooses for
-/// its path.
-fn serve(conn: TcpStream, seen: &Mutex<Vec<Recorded>>, pick: impl FnOnce(&str) -> Vec<Step>) {
+/// its method and path (`None`: an unrecorded 404).
+fn serve(
+    conn: TcpStream,
+    seen: &Mutex<Vec<Recorded>>,
+    pick: impl FnOnce(&str, &str) -> Option<Vec<Step>>,
+) {
     let mut reader = BufReader::new(conn);
     let mut head = String::new();
     let mut length = 0usize;
@@ -124,19 +138,20 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<Recorded>>, pick: impl FnOnce(&str) -
     if reader.read_exact(&mut body).is_err() {
         return;
     }
-    let path = head
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or_default().to_string();
+    let path = words.next().unwrap_or_default().to_string();
+    let mut conn = reader.into_inner();
+    let Some(script) = pick(&method, &path) else {
+        let _ = conn.write_all(&http_response(404, &[], r#"{"error":"not found"}"#));
+        return;
+    };
     if let Ok(mut s) = seen.lock() {
         s.push(Recorded {
             head,
             body: String::from_utf8_lossy(&body).into_owned(),
         });
     }
-    let script = pick(&path);
-    let mut conn = reader.into_inner();
     for step in &script {
         match step {
             Step::Send(bytes) => {

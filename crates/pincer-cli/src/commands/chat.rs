@@ -67,8 +67,9 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
         && let Some(entry) = store.get(&chat.key)
         && !args.new
     {
+        let s = if entry.turns == 1 { "" } else { "s" };
         eprintln!(
-            "note: continuing session {} ({} turns)",
+            "note: continuing session {} ({} turn{s} so far)",
             chat.key, entry.turns
         );
     }
@@ -156,6 +157,7 @@ impl Chat<'_> {
             }
         };
         let (done, ()) = tokio::join!(self.rt.deliver(d, tx), show);
+        self.rt.flush();
         match done {
             Ok(d) => self.report(&d, started.elapsed()),
             Err(e @ pincer_agent::AgentError::MidAnswer(_)) => {
