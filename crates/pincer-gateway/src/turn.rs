@@ -149,14 +149,19 @@ impl Gateway {
         let _active = self.metrics.active();
         let began = std::time::Instant::now();
         let (atx, mut arx) = mpsc::channel(64);
-        let mut start = Some(start);
         let out = tx.clone();
         let key = d.session_key.clone();
-        // Hands the runtime's events on; stops (and so drops the runtime's
-        // channel, which ends the run) when the client goes away.
-        let forward = async {
-            let mut start = start.take();
-            while let Some(e) = arx.recv().await {
+        let note_key = key.clone();
+        // Hands the runtime's events on. When the client goes away it stops,
+        // dropping the runtime's channel, which ends the run.
+        let forward = async move {
+            let mut start = Some(start);
+            loop {
+                let e = tokio::select! {
+                    e = arx.recv() => e,
+                    () = out.closed() => return None,
+                };
+                let Some(e) = e else { return start };
                 match e {
                     AgentEvent::Model { model } => {
                         if let Some(s) = start.take()
@@ -170,11 +175,10 @@ impl Gateway {
                             return None;
                         }
                     }
-                    AgentEvent::Note(note) => tracing::info!("{key}: {note}"),
+                    AgentEvent::Note(note) => tracing::info!("{note_key}: {note}"),
                     AgentEvent::Started { .. } => {}
                 }
             }
-            start
         };
         let (done, start) = tokio::join!(self.rt.deliver(d, atx), forward);
         self.metrics.stream_time(began.elapsed());

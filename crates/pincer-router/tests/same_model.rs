@@ -189,11 +189,13 @@ async fn a_slow_first_token_on_a_cold_model_is_explained() {
         r#"{"object":"list","data":[{"id":"m","object":"model","owned_by":"organization_owner"}]}"#;
     let state =
         r#"{"object":"list","data":[{"id":"m","state":"not-loaded","max_context_length":32768}]}"#;
-    let up = FakeUpstream::start(vec![
-        slow,
-        vec![Step::Send(http_response(200, &[], list))],
-        vec![Step::Send(http_response(200, &[], state))],
-    ]);
+    let up = FakeUpstream::routed(
+        vec![slow],
+        vec![
+            ("/api/v0/models", vec![Step::Send(http_response(200, &[], state))]),
+            ("/models", vec![Step::Send(http_response(200, &[], list))]),
+        ],
+    );
     let (router, seen) = with_notices(&[]);
     let t = turn(&up, &[], Some(&router)).await;
     assert_eq!(t.text, "Loaded now");

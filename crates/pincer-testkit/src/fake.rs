@@ -34,6 +34,18 @@ impl Recorded {
     }
 }
 
+/// The paths servers are probed on (model lists, llama.cpp's `/props` and
+/// `/slots`, Ollama's `/api/*`, health checks).
+const PROBES: [&str; 7] = [
+    "/models",
+    "/props",
+    "/slots",
+    "/health",
+    "/api/tags",
+    "/api/ps",
+    "/api/version",
+];
+
 pub struct FakeUpstream {
     pub port: u16,
     requests: Arc<Mutex<Vec<Recorded>>>,
@@ -41,7 +53,8 @@ pub struct FakeUpstream {
 
 impl FakeUpstream {
     /// Serve `scripts` in turn, one per request; the last one repeats. A
-    /// GET (a probe) gets a 404 unless a route scripts it (`routed`).
+    /// probe (a GET of `/models`, `/props`…) gets a 404 unless a route
+    /// scripts it (`routed`).
     pub fn start(scripts: Vec<Vec<Step>>) -> FakeUpstream {
         FakeUpstream::routed(scripts, Vec::new())
     }
@@ -78,11 +91,10 @@ impl FakeUpstream {
                         {
                             return Some(s.clone());
                         }
-                        // A GET nobody scripted is a probe (of the window,
-                        // the load state): a 404, as from a plain
-                        // OpenAI-style server, neither recorded nor eating
-                        // a chat reply.
-                        if method == "GET" {
+                        // A probe nobody scripted (of the window, the load
+                        // state): a 404, as from a plain OpenAI-style
+                        // server, neither recorded nor eating a chat reply.
+                        if method == "GET" && PROBES.iter().any(|p| path.ends_with(p)) {
                             return None;
                         }
                         let n = served.fetch_add(1, Ordering::SeqCst);
