@@ -125,6 +125,10 @@ pub struct ChatArgs {
     /// Start the --session over (a new session id; the old transcript stays)
     #[arg(long, requires = "session")]
     pub new: bool,
+    /// Read stdin line by line, one message (or command) per line: a
+    /// scripted conversation in one run (exit 1 if any turn failed)
+    #[arg(long, conflicts_with = "message")]
+    pub lines: bool,
     /// Output cap in tokens (never above the model's maxTokens)
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u64>,

@@ -281,3 +281,98 @@ impl Drop for FileServer {
         let _ = self.child.wait();
     }
 }
+
+/// The agent runtime on the embedded 8k-window default: a scripted 60-turn
+/// conversation in one run (the engine keeps its cache between turns)
+/// outgrows the window, is compacted on its own and keeps answering;
+/// `/compact` works on demand; `/new` starts a new session id and the old
+/// transcript stays whole.
+#[test]
+#[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
+fn a_long_conversation_on_the_embedded_model_is_compacted_and_goes_on() {
+    use std::io::Write as _;
+    let home = tempfile::tempdir().unwrap();
+    let data = seeded_data_dir();
+    let mut script = String::new();
+    for n in 1..=60 {
+        if n == 30 {
+            script.push_str("/compact keep the notes' numbers\n");
+        }
+        script.push_str(&format!(
+            "Note {n}: the parcel for house {n} goes to the blue door on street {}, \
+             and the courier must ring twice before leaving it with the neighbour. \
+             Reply with one short sentence.\n",
+            n * 7
+        ));
+    }
+    script.push_str("/status\n/new\nHello again\n");
+    let mut child = command(
+        home.path(),
+        data.path(),
+        &[
+            "chat",
+            "--session",
+            "long",
+            "--lines",
+            "--max-tokens",
+            "32",
+            "--temperature",
+            "0",
+        ],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    // Every one of the 61 messages got its answer line.
+    let answered = stderr
+        .lines()
+        .filter(|l| l.starts_with("[embedded/smollm2-135m-instruct ·"))
+        .count();
+    assert_eq!(answered, 61, "{stderr}");
+    assert!(stderr.contains("note: 🧹 Auto-compaction complete"), "{stderr}");
+    assert!(stdout.contains("⚙️ Compacted ("), "{stdout}");
+    assert!(stdout.contains("🧹 Compactions: "), "{stdout}");
+    assert!(stdout.contains("✅ New session started"), "{stdout}");
+
+    // The first transcript keeps every turn and its compaction entries; the
+    // session's key now names a new one.
+    let sessions = home.path().join(".openclaw/agents/main/sessions");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sessions.join("sessions.json")).unwrap())
+            .unwrap();
+    let now = index["agent:main:cli:long"]["sessionId"].as_str().unwrap();
+    let mut transcripts: Vec<_> = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    transcripts.sort();
+    assert_eq!(transcripts.len(), 2, "{transcripts:?}");
+    let old = transcripts
+        .iter()
+        .find(|p| !p.to_string_lossy().contains(now))
+        .unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(old)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let users = lines
+        .iter()
+        .filter(|l| l["type"] == "message" && l["message"]["role"] == "user")
+        .count();
+    assert_eq!(users, 60, "every message is in the old transcript");
+    let compactions = lines.iter().filter(|l| l["type"] == "compaction").count();
+    assert!(compactions >= 2, "one automatic, one asked for: {compactions}");
+}

@@ -169,6 +169,32 @@ fn the_official_openai_sdk_works_against_the_gateway() {
     assert_eq!(t["answer"], "It is sunny in Paris.");
     assert_tool_result_reached(&responses_tools);
 
+    // A stable `user`: the second message came with the first turn as
+    // history (kept by the gateway), and the commands were answered.
+    let c = &seen["conversation"];
+    let status = c["status"].as_str().unwrap();
+    assert!(status.contains("🧠 Model: llama/smollm2"), "{status}");
+    assert!(status.contains("📚 Context ") && status.contains("/2.0k"), "{status}");
+    assert!(status.contains("agent:main:openai-user:sdk-conversation"), "{status}");
+    let context = c["context"].as_str().unwrap();
+    assert!(context.contains("History: 4 messages"), "{context}");
+    let store = &gw.sessions()["main"];
+    let entry = store.get("agent:main:openai-user:sdk-conversation").unwrap();
+    let tree = store.tree(&entry.session_id).unwrap();
+    let user_texts: Vec<String> = tree
+        .context()
+        .iter()
+        .filter_map(|m| match m {
+            pincer_llm::Message::User { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        user_texts,
+        ["My favourite colour is teal. Reply with OK.", "What is my favourite colour?"],
+        "commands are not turns"
+    );
+
     assert_eq!(seen["wrong_token"], "AuthenticationError");
     assert_eq!(seen["unknown_model"]["error"], "NotFoundError");
     assert!(

@@ -126,6 +126,32 @@ def responses_tool_round_trip():
     seen["responses_tools"] = {"name": call.name, "call_id": call.call_id, "answer": second.output_text}
 
 
+def conversation():
+    """A stable `user`: only the new message is sent each time, and the
+    gateway keeps the conversation; a command answers without a model."""
+    said = []
+    for text in ("My favourite colour is teal. Reply with OK.", "What is my favourite colour?"):
+        c = client.chat.completions.create(
+            model="openclaw",
+            messages=[{"role": "user", "content": text}],
+            max_tokens=16,
+            temperature=0,
+            user="sdk-conversation",
+        )
+        said.append(c.choices[0].message.content)
+    status = client.chat.completions.create(
+        model="openclaw", messages=[{"role": "user", "content": "/status"}], user="sdk-conversation"
+    )
+    context = client.chat.completions.create(
+        model="openclaw", messages=[{"role": "user", "content": "/context"}], user="sdk-conversation"
+    )
+    seen["conversation"] = {
+        "said": said,
+        "status": status.choices[0].message.content,
+        "context": context.choices[0].message.content,
+    }
+
+
 def errors():
     bad = openai.OpenAI(base_url=URL, api_key="wrong-token", max_retries=0)
     try:
@@ -146,7 +172,7 @@ def errors():
     seen["models"] = [m.id for m in client.models.list()]
 
 
-for step in (chat_whole, chat_stream, responses_whole, responses_stream, chat_tool_round_trip, responses_tool_round_trip, errors):
+for step in (chat_whole, chat_stream, responses_whole, responses_stream, chat_tool_round_trip, responses_tool_round_trip, conversation, errors):
     try:
         step()
     except Exception as e:  # reported, so one broken step does not hide the others

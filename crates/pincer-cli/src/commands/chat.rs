@@ -77,6 +77,27 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
         runtime.block_on(chat.say("/new"))?;
     }
 
+    if args.lines {
+        let mut failed = 0;
+        for line in std::io::stdin().lock().lines() {
+            let line = line.context("cannot read stdin")?;
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            eprintln!("> {line}");
+            if let Err(e) = runtime.block_on(chat.say(line)) {
+                eprintln!("error: {e:#}");
+                failed += 1;
+            }
+        }
+        return Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+
     let one_shot = match &args.message {
         Some(m) => Some(m.clone()),
         None if !std::io::stdin().is_terminal() => {
