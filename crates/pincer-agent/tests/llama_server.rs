@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use pincer_agent::{Delivered, Delivery, Runtime};
+use pincer_agent::{AgentEvent, Delivered, Delivery, Runtime};
 use pincer_config::{Env, Loaded, load_text};
 use pincer_gguf::Silent;
 use pincer_router::{Providers, Router};
@@ -32,6 +32,11 @@ fn loaded(port: u16) -> &'static Loaded {
 }
 
 async fn say(rt: &Runtime<'_>, text: &str) -> Delivered {
+    say_noting(rt, text).await.0
+}
+
+/// The delivery and the notes it gave.
+async fn say_noting(rt: &Runtime<'_>, text: &str) -> (Delivered, Vec<String>) {
     let d = Delivery {
         agent: "main".into(),
         session_key: "agent:main:test".into(),
@@ -44,17 +49,27 @@ async fn say(rt: &Runtime<'_>, text: &str) -> Delivered {
         ..Delivery::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let drain = async move { while rx.recv().await.is_some() {} };
-    let (done, ()) = tokio::join!(rt.deliver(d, tx), drain);
-    done.unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    let drain = async move {
+        let mut notes = Vec::new();
+        while let Some(e) = rx.recv().await {
+            if let AgentEvent::Note(n) = e {
+                notes.push(n);
+            }
+        }
+        notes
+    };
+    let (done, notes) = tokio::join!(rt.deliver(d, tx), drain);
+    (done.unwrap_or_else(|e| panic!("{text:?}: {e}")), notes)
 }
 
+/// About 150 tokens.
 fn note(n: usize) -> String {
-    format!(
-        "Note {n}: the parcel for house {n} goes to the blue door on street {}, and the \
-         courier must ring twice before leaving it with the neighbour. Reply briefly.",
+    let line = format!(
+        "The parcel for house {n} goes to the blue door on street {}, and the courier \
+         must ring twice before leaving it with the neighbour.",
         n * 7
-    )
+    );
+    format!("Note {n}: {line} {line} {line} Reply briefly.")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,11 +106,14 @@ async fn the_servers_real_context_is_the_window_and_an_overflow_is_compacted_awa
     // its last probe: the prompt overflows, is compacted, and goes again.
     server.stop();
     let small = LlamaServer::start_on(port, 768);
-    for n in 13..=14 {
-        let _ = say(&rt, &note(n)).await;
-    }
-    let done = say(&rt, &note(15)).await;
+    let (done, notes) = say_noting(&rt, &note(13)).await;
     assert!(done.final_text.is_some());
+    assert!(
+        notes.iter().any(|n| n.contains("was too long for llama/smollm2: compacted")),
+        "{notes:?}"
+    );
+    // From then on the runtime works in the 768 the server reported.
+    say(&rt, &note(14)).await;
     let store = &rt.stores()["main"];
     let entry = store.get("agent:main:test").unwrap();
     let tree = store.tree(&entry.session_id).unwrap();
