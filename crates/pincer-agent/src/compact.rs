@@ -5,7 +5,7 @@
 //! and writes the entry.
 //!
 //! - The tail kept word for word is about `keepRecentTokens` (20,000 by
-//!   default, at most a quarter of the window), cut only where a turn
+//!   default, at most an eighth of the window), cut only where a turn
 //!   starts, so a tool result never loses its call.
 //! - The older part is written out as plain text (`[User]: …`), so the
 //!   summariser does not continue the chat, and summarised with OpenClaw's

@@ -868,7 +868,7 @@ impl<'c> Runtime<'c> {
         budget: Budget,
         focus: Option<&str>,
     ) -> Result<Option<(u64, u64)>, String> {
-        let keep_recent = setup.compaction.keep_recent.min(budget.window / 4).max(1);
+        let keep_recent = setup.compaction.keep_recent.min(budget.window / 8).max(1);
         let branch = s.warm.tree.branch();
         let Some(cut) = compact::plan(&branch, keep_recent) else {
             return Ok(None);
@@ -888,7 +888,9 @@ impl<'c> Runtime<'c> {
             reserve_tokens: setup.compaction.reserve_tokens,
         }
         .reserve();
-        let max_tokens = (reserve * 4 / 5).min(window / 8).max(128);
+        // The summary and the tail must leave room: on a small window each
+        // gets an eighth at most, or a compaction would not make room.
+        let max_tokens = (reserve * 4 / 5).min(window / 16).max(128);
         let room = window.saturating_sub(max_tokens);
         let stages = compact::stages(&cut, room, focus);
         let work = async {

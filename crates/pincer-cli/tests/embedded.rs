@@ -285,7 +285,7 @@ impl Drop for FileServer {
 /// The agent runtime on the embedded 8k-window default: a scripted 60-turn
 /// conversation in one run (the engine keeps its cache between turns)
 /// outgrows the window, is compacted on its own and keeps answering;
-/// `/compact` works on demand; `/new` starts a new session id and the old
+/// `/compact` works on demand at the end; `/new` starts a new session id and the old
 /// transcript stays whole.
 #[test]
 #[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
@@ -295,17 +295,16 @@ fn a_long_conversation_on_the_embedded_model_is_compacted_and_goes_on() {
     let data = seeded_data_dir();
     let mut script = String::new();
     for n in 1..=60 {
-        if n == 30 {
-            script.push_str("/compact keep the notes' numbers\n");
-        }
-        script.push_str(&format!(
-            "Note {n}: the parcel for house {n} goes to the blue door on street {}, \
-             and the courier must ring twice before leaving it with the neighbour. \
-             Reply with one short sentence.\n",
+        let line = format!(
+            "the parcel for house {n} goes to the blue door on street {}, and the courier \
+             must ring twice before leaving it with the neighbour",
             n * 7
+        );
+        script.push_str(&format!(
+            "Note {n}: {line}. Again: {line}. Once more: {line}. Reply with one short sentence.\n"
         ));
     }
-    script.push_str("/status\n/new\nHello again\n");
+    script.push_str("/compact keep the notes' numbers\n/status\n/new\nHello again\n");
     let mut child = command(
         home.path(),
         data.path(),
@@ -375,4 +374,6 @@ fn a_long_conversation_on_the_embedded_model_is_compacted_and_goes_on() {
     assert_eq!(users, 60, "every message is in the old transcript");
     let compactions = lines.iter().filter(|l| l["type"] == "compaction").count();
     assert!(compactions >= 2, "one automatic, one asked for: {compactions}");
+    // The window was used, not overrun: no turn failed.
+    assert!(!lines.iter().any(|l| l["message"]["stopReason"] == "error"));
 }
