@@ -316,7 +316,10 @@ mod tests {
         assert!(full.contains("AGENTS.md is cut here"));
         let (name, used, all) = &report.files[0];
         assert_eq!((name.as_str(), *all), ("AGENTS.md", 30_000));
-        assert!(*used <= FILE_MAX_CHARS && *used > FILE_MAX_CHARS - 10, "{used}");
+        assert!(
+            *used <= FILE_MAX_CHARS && *used > FILE_MAX_CHARS - 10,
+            "{used}"
+        );
         assert!(full.contains("Runtime: agent=main |"));
         assert!(full.contains("Date: 2026-12-02"));
 

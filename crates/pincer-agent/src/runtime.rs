@@ -557,12 +557,7 @@ impl<'c> Runtime<'c> {
         };
         let workspace = self.workspace(setup);
         let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let default_model = self
-            .candidates(setup, None, None)
-            .ok()
-            .and_then(|c| c.into_iter().next())
-            .map(|s| s.reference)
-            .unwrap_or_default();
+        let default_model = self.default_model(setup);
         let facts = PromptFacts {
             agent: &setup.models.id,
             model: &spec.reference,
@@ -626,20 +621,20 @@ impl<'c> Runtime<'c> {
                 {
                     Ok(Some(done)) => {
                         compactions += 1;
-                        let _ = events
-                            .send(AgentEvent::Note(format!(
+                        note(
+                            events,
+                            format!(
                                 "🧹 Auto-compaction complete ({} → {} tokens)",
                                 done.0, done.1
-                            )))
-                            .await;
+                            ),
+                        )
+                        .await;
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        let _ = events
-                            .send(AgentEvent::Note(format!(
+                        note(events, format!(
                                 "Compaction failed: {e}; the oldest messages are left out of this turn instead (the transcript keeps them)"
-                            )))
-                            .await;
+                            )).await;
                     }
                 }
             }
@@ -699,18 +694,14 @@ impl<'c> Runtime<'c> {
                     {
                         Ok(Some(done)) => {
                             compactions += 1;
-                            let _ = events
-                                .send(AgentEvent::Note(format!(
+                            note(events, format!(
                                     "🧹 The prompt was too long for {}: compacted ({} → {} tokens) and trying again",
                                     spec.reference, done.0, done.1
-                                )))
-                                .await;
+                                )).await;
                         }
                         Ok(None) => break Err(AgentError::ContextOverflow(f)),
                         Err(e) => {
-                            let _ = events
-                                .send(AgentEvent::Note(format!("Compaction failed: {e}")))
-                                .await;
+                            note(events, format!("Compaction failed: {e}")).await;
                             break Err(AgentError::ContextOverflow(f));
                         }
                     }
@@ -971,51 +962,12 @@ impl<'c> Runtime<'c> {
         command: Command,
         events: &mpsc::Sender<AgentEvent>,
     ) -> Result<Delivered, AgentError> {
-        let store_err = |source| AgentError::Store {
-            key: d.session_key.clone(),
-            source,
-        };
         let current = self.candidates(setup, d.model.as_deref(), Some(&s.warm.tree))?;
         let spec = current[0].clone();
         let mut compactions = 0;
         let text = match command {
-            Command::New { model } => {
-                let picked = match model.as_deref() {
-                    Some(m) => match self.candidates(setup, Some(m), None) {
-                        Ok(c) => Some(c[0].clone()),
-                        Err(e) => {
-                            return Ok(self.said(spec, format!("{e}"), s.id.clone(), events).await);
-                        }
-                    },
-                    None => None,
-                };
-                self.renew(store, s).map_err(store_err)?;
-                if let Some(p) = &picked {
-                    let mark = Mark::ModelChange {
-                        provider: p.provider.clone(),
-                        model_id: p.id.clone(),
-                    };
-                    let e = store.mark(&d.session_key, &mark).map_err(store_err)?;
-                    self.grew(s, store, vec![e]);
-                }
-                let model = picked.map_or_else(
-                    || {
-                        self.candidates(setup, None, None)
-                            .map(|c| c[0].reference.clone())
-                            .unwrap_or_default()
-                    },
-                    |p| p.reference,
-                );
-                format!("✅ New session started · model: {model}")
-            }
-            Command::Reset => {
-                self.renew(store, s).map_err(store_err)?;
-                let model = self
-                    .candidates(setup, None, None)
-                    .map(|c| c[0].reference.clone())
-                    .unwrap_or_default();
-                format!("✅ New session started · model: {model}")
-            }
+            Command::New { model } => self.new_session(setup, store, s, model.as_deref())?,
+            Command::Reset => self.new_session(setup, store, s, None)?,
             Command::Stop => "⚙️ Agent was aborted.".into(),
             Command::Compact { instructions } => {
                 let window = self.window(setup, &spec).await;
@@ -1038,7 +990,7 @@ impl<'c> Runtime<'c> {
                 let used = self.context_tokens(setup, d, s, &spec, window);
                 format!("⚙️ {label} • {}", context_short(used, window))
             }
-            Command::Model(arg) => self.model_command(setup, store, d, s, arg, &spec).await?,
+            Command::Model(arg) => self.model_command(setup, store, s, arg, &spec).await?,
             Command::Think { level } => match level {
                 None => format!(
                     "Current thinking level: {}.",
@@ -1049,9 +1001,7 @@ impl<'c> Runtime<'c> {
                 ),
                 Some(level) => {
                     let mark = Mark::ThinkingLevel(level.clone());
-                    let e = store.mark(&d.session_key, &mark).map_err(store_err)?;
-                    self.refresh_id(s, store);
-                    self.grew(s, store, vec![e]);
+                    self.mark(store, s, &mark)?;
                     if level == "off" {
                         "Thinking disabled.".into()
                     } else {
@@ -1087,12 +1037,57 @@ impl<'c> Runtime<'c> {
         Ok(done)
     }
 
-    fn refresh_id(&self, s: &mut Open, store: &SessionStore) {
-        if s.id.is_empty()
-            && let Some(e) = store.get(&s.key)
-        {
-            s.id = e.session_id;
+    /// `/new [model]`, `/reset`: a new session id (the old transcript
+    /// stays), on `model` when one is named and usable.
+    fn new_session(
+        &self,
+        setup: &AgentSetup,
+        store: &SessionStore,
+        s: &mut Open,
+        model: Option<&str>,
+    ) -> Result<String, AgentError> {
+        let picked = match model {
+            Some(m) => match self.candidates(setup, Some(m), None) {
+                Ok(mut c) => Some(c.remove(0)),
+                Err(e) => return Ok(e.to_string()),
+            },
+            None => None,
+        };
+        self.renew(store, s).map_err(|source| AgentError::Store {
+            key: s.key.clone(),
+            source,
+        })?;
+        if let Some(p) = &picked {
+            let mark = Mark::ModelChange {
+                provider: p.provider.clone(),
+                model_id: p.id.clone(),
+            };
+            self.mark(store, s, &mark)?;
         }
+        let model = picked.map_or_else(|| self.default_model(setup), |p| p.reference);
+        Ok(format!("✅ New session started · model: {model}"))
+    }
+
+    /// The agent's own first model.
+    fn default_model(&self, setup: &AgentSetup) -> String {
+        self.candidates(setup, None, None)
+            .ok()
+            .and_then(|c| c.into_iter().next())
+            .map(|s| s.reference)
+            .unwrap_or_default()
+    }
+
+    /// Writes `mark` to the session (creating it when new) and keeps the
+    /// warm copy in step.
+    fn mark(&self, store: &SessionStore, s: &mut Open, mark: &Mark) -> Result<(), AgentError> {
+        let e = store
+            .mark(&s.key, mark)
+            .map_err(|source| AgentError::Store {
+                key: s.key.clone(),
+                source,
+            })?;
+        self.grew(s, store, vec![e]);
+        Ok(())
     }
 
     /// `/new`, `/reset`: a new session id; the old transcript stays.
@@ -1117,15 +1112,10 @@ impl<'c> Runtime<'c> {
         &self,
         setup: &AgentSetup,
         store: &SessionStore,
-        d: &Delivery,
         s: &mut Open,
         arg: ModelArg,
         spec: &ModelSpec,
     ) -> Result<String, AgentError> {
-        let store_err = |source| AgentError::Store {
-            key: d.session_key.clone(),
-            source,
-        };
         let choices = self.choices(setup);
         let set = |picked: &str| -> Result<ModelSpec, String> {
             self.candidates(setup, Some(picked), None)
@@ -1167,9 +1157,7 @@ impl<'c> Runtime<'c> {
                     provider: default.provider.clone(),
                     model_id: default.id.clone(),
                 };
-                let e = store.mark(&d.session_key, &mark).map_err(store_err)?;
-                self.refresh_id(s, store);
-                self.grew(s, store, vec![e]);
+                self.mark(store, s, &mark)?;
                 return Ok(format!("Model reset to default ({}).", default.reference));
             }
         };
@@ -1180,9 +1168,7 @@ impl<'c> Runtime<'c> {
                     provider: p.provider.clone(),
                     model_id: p.id.clone(),
                 };
-                let e = store.mark(&d.session_key, &mark).map_err(store_err)?;
-                self.refresh_id(s, store);
-                self.grew(s, store, vec![e]);
+                self.mark(store, s, &mark)?;
                 Ok(match setup.models.aliases.of(&p.reference) {
                     Some(alias) => format!("Model set to {alias} ({}).", p.reference),
                     None => format!("Model set to {}.", p.reference),
@@ -1299,6 +1285,11 @@ impl<'c> Runtime<'c> {
         out.push(context_short(system_tokens + history_tokens, window));
         out.join("\n")
     }
+}
+
+/// Tells the caller something while the run goes on.
+async fn note(events: &mpsc::Sender<AgentEvent>, text: String) {
+    let _ = events.send(AgentEvent::Note(text)).await;
 }
 
 /// A session during one delivery.
@@ -1473,7 +1464,7 @@ fn short(n: u64) -> String {
 }
 
 fn context_short(used: u64, window: u64) -> String {
-    let pct = if window == 0 { 0 } else { used * 100 / window };
+    let pct = (used * 100).checked_div(window).unwrap_or(0);
     format!("Context {}/{} ({pct}%)", short(used), short(window))
 }
 

@@ -109,7 +109,9 @@ async fn the_servers_real_context_is_the_window_and_an_overflow_is_compacted_awa
     let (done, notes) = say_noting(&rt, &note(13)).await;
     assert!(done.final_text.is_some());
     assert!(
-        notes.iter().any(|n| n.contains("was too long for llama/smollm2: compacted")),
+        notes
+            .iter()
+            .any(|n| n.contains("was too long for llama/smollm2: compacted")),
         "{notes:?}"
     );
     // From then on the runtime works in the 768 the server reported.

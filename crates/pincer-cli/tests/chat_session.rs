@@ -85,7 +85,11 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
 
     // /model is kept with the session; no model is called for a command.
     let out = chat(h, &cfg, &["--session", "s1", "-m", "/model acme/b"]);
-    assert!(stdout(&out).contains("Model set to acme/b."), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Model set to acme/b."),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(up.requests().len(), 2);
     chat(h, &cfg, &["--session", "s1", "-m", "Still there?"]);
     let (model, contents) = sent(&up, 2);
@@ -106,10 +110,18 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
     // and the turn goes with the summary and the recent tail.
     let long = "x".repeat(600);
     for _ in 0..2 {
-        chat(h, &cfg, &["--session", "s2", "-M", "acme/tiny", "-m", &long]);
+        chat(
+            h,
+            &cfg,
+            &["--session", "s2", "-M", "acme/tiny", "-m", &long],
+        );
     }
     assert_eq!(up.requests().len(), 7);
-    let out = chat(h, &cfg, &["--session", "s2", "-M", "acme/tiny", "-m", &long]);
+    let out = chat(
+        h,
+        &cfg,
+        &["--session", "s2", "-M", "acme/tiny", "-m", &long],
+    );
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("note: 🧹 Auto-compaction complete"), "{said}");
     let summary: Value = serde_json::from_str(&up.requests()[7].body).unwrap();
@@ -121,7 +133,10 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
         "{summary}"
     );
     let (_, contents) = sent(&up, 8);
-    assert!(contents[0].starts_with(pincer_sessions::SUMMARY_PREFIX), "{contents:?}");
+    assert!(
+        contents[0].starts_with(pincer_sessions::SUMMARY_PREFIX),
+        "{contents:?}"
+    );
     assert_eq!(contents.last().unwrap(), &long);
 
     // A message larger than the window is refused before any call (by the
@@ -136,11 +151,22 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("(700-token window less 64"), "{said}");
-    assert_eq!(up.requests().len(), 9, "no call for a message that cannot fit");
+    assert_eq!(
+        up.requests().len(),
+        9,
+        "no call for a message that cannot fit"
+    );
 
     // The transcript keeps everything: the compaction is an entry of its own.
     let out = Command::new(env!("CARGO_BIN_EXE_pincer"))
-        .args(["--config", &cfg, "sessions", "show", "agent:main:cli:s2", "--json"])
+        .args([
+            "--config",
+            &cfg,
+            "sessions",
+            "show",
+            "agent:main:cli:s2",
+            "--json",
+        ])
         .env_clear()
         .env("HOME", h)
         .output()

@@ -339,7 +339,10 @@ fn a_long_conversation_on_the_embedded_model_is_compacted_and_goes_on() {
         .filter(|l| l.starts_with("[embedded/smollm2-135m-instruct ·"))
         .count();
     assert_eq!(answered, 61, "{stderr}");
-    assert!(stderr.contains("note: 🧹 Auto-compaction complete"), "{stderr}");
+    assert!(
+        stderr.contains("note: 🧹 Auto-compaction complete"),
+        "{stderr}"
+    );
     assert!(stdout.contains("⚙️ Compacted ("), "{stdout}");
     assert!(stdout.contains("🧹 Compactions: "), "{stdout}");
     assert!(stdout.contains("✅ New session started"), "{stdout}");
@@ -373,7 +376,10 @@ fn a_long_conversation_on_the_embedded_model_is_compacted_and_goes_on() {
         .count();
     assert_eq!(users, 60, "every message is in the old transcript");
     let compactions = lines.iter().filter(|l| l["type"] == "compaction").count();
-    assert!(compactions >= 2, "one automatic, one asked for: {compactions}");
+    assert!(
+        compactions >= 2,
+        "one automatic, one asked for: {compactions}"
+    );
     // The window was used, not overrun: no turn failed.
     assert!(!lines.iter().any(|l| l["message"]["stopReason"] == "error"));
 }

@@ -831,7 +831,9 @@ impl<'a> Checker<'a> {
                         .one_of(
                             value,
                             &p,
-                            &["off", "minimal", "low", "medium", "high", "xhigh", "adaptive"],
+                            &[
+                                "off", "minimal", "low", "medium", "high", "xhigh", "adaptive",
+                            ],
                         )
                         .map(|v| if v == "adaptive" { "medium".into() } else { v });
                 }

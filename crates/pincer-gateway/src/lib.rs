@@ -27,9 +27,9 @@ use std::time::Instant;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use pincer_agent::Runtime;
 use pincer_catalog::{AgentModels, Catalog, agents, candidate_chain};
 use pincer_config::Loaded;
-use pincer_agent::Runtime;
 use pincer_router::Router;
 
 pub use error::ApiError;

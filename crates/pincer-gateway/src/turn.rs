@@ -76,7 +76,8 @@ impl Gateway {
 
     /// Counts a finished delivery.
     fn count(&self, d: &Delivered) {
-        self.metrics.turn(&d.spec.reference, &d.reply.usage, d.cost_usd);
+        self.metrics
+            .turn(&d.spec.reference, &d.reply.usage, d.cost_usd);
         if !d.command {
             self.last_used.touch(&d.spec.reference);
         }
@@ -101,7 +102,11 @@ impl Gateway {
     }
 
     /// A whole answer (`stream: false`): the final text only.
-    pub async fn complete(&'static self, plan: &Plan, req: ChatRequest) -> Result<Completed, ApiError> {
+    pub async fn complete(
+        &'static self,
+        plan: &Plan,
+        req: ChatRequest,
+    ) -> Result<Completed, ApiError> {
         let _active = self.metrics.active();
         let d = self.delivery(plan, req, true);
         let (tx, mut rx) = mpsc::channel(64);

@@ -174,12 +174,20 @@ fn the_official_openai_sdk_works_against_the_gateway() {
     let c = &seen["conversation"];
     let status = c["status"].as_str().unwrap();
     assert!(status.contains("🧠 Model: llama/smollm2"), "{status}");
-    assert!(status.contains("📚 Context ") && status.contains("/2.0k"), "{status}");
-    assert!(status.contains("agent:main:openai-user:sdk-conversation"), "{status}");
+    assert!(
+        status.contains("📚 Context ") && status.contains("/2.0k"),
+        "{status}"
+    );
+    assert!(
+        status.contains("agent:main:openai-user:sdk-conversation"),
+        "{status}"
+    );
     let context = c["context"].as_str().unwrap();
     assert!(context.contains("History: 4 messages"), "{context}");
     let store = &gw.sessions()["main"];
-    let entry = store.get("agent:main:openai-user:sdk-conversation").unwrap();
+    let entry = store
+        .get("agent:main:openai-user:sdk-conversation")
+        .unwrap();
     let tree = store.tree(&entry.session_id).unwrap();
     let user_texts: Vec<String> = tree
         .context()
@@ -191,7 +199,10 @@ fn the_official_openai_sdk_works_against_the_gateway() {
         .collect();
     assert_eq!(
         user_texts,
-        ["My favourite colour is teal. Reply with OK.", "What is my favourite colour?"],
+        [
+            "My favourite colour is teal. Reply with OK.",
+            "What is my favourite colour?"
+        ],
         "commands are not turns"
     );
 

@@ -192,7 +192,10 @@ async fn a_slow_first_token_on_a_cold_model_is_explained() {
     let up = FakeUpstream::routed(
         vec![slow],
         vec![
-            ("/api/v0/models", vec![Step::Send(http_response(200, &[], state))]),
+            (
+                "/api/v0/models",
+                vec![Step::Send(http_response(200, &[], state))],
+            ),
             ("/models", vec![Step::Send(http_response(200, &[], list))]),
         ],
     );

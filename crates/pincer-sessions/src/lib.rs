@@ -870,7 +870,10 @@ mod tests {
         let renewed = again.renew(key).unwrap();
         assert_ne!(renewed, entry.session_id);
         assert_eq!(again.get(key).unwrap().session_id, renewed);
-        assert_eq!(again.transcript(&entry.session_id).unwrap().events.len(), before);
+        assert_eq!(
+            again.transcript(&entry.session_id).unwrap().events.len(),
+            before
+        );
         assert!(again.tree(&renewed).unwrap().entries.is_empty());
         let written = again
             .record(key, &turn(&[Message::user("Fresh")], &reply("Yes")))
