@@ -92,6 +92,7 @@ pub fn plan(
 }
 
 /// The session's key, and whether it outlives the request.
+/// Keys are lowercased, as OpenClaw stores them.
 fn session_key(
     headers: &HeaderMap,
     user: Option<&str>,
@@ -104,10 +105,13 @@ fn session_key(
                 "x-openclaw-session-key {key:?} is in a reserved namespace"
             )));
         }
-        return Ok((key.to_string(), true));
+        return Ok((key.to_lowercase(), true));
     }
     Ok(match user.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(u) => (format!("agent:{agent}:{surface}-user:{u}"), true),
+        Some(u) => (
+            format!("agent:{agent}:{surface}-user:{u}").to_lowercase(),
+            true,
+        ),
         None => (
             format!("agent:{agent}:{surface}:{}", uuid::Uuid::new_v4()),
             false,
