@@ -122,7 +122,11 @@ fn show(loaded: &Loaded, env: &Env, args: &ShowArgs) -> Result<ExitCode> {
             }
             Body::Message(Message::User { text }) => println!("[user] {text}"),
             Body::Message(Message::System { text }) => println!("[system] {text}"),
-            Body::Compaction { summary, .. } => println!("[compacted] {summary}"),
+            Body::Compaction {
+                summary,
+                tokens_before,
+                ..
+            } => println!("[compacted from ~{tokens_before} tokens] {summary}"),
             Body::ModelChange { provider, model_id } => {
                 println!("[model set to {provider}/{model_id}]");
             }
