@@ -160,8 +160,14 @@ fn main() {
         println!(
             "  {:>16}: p50 {:>7.3} ms  p99 {:>7.3} ms",
             "added",
-            pct(&turns, 0.5).saturating_sub(pct(&calls, 0.5)).as_secs_f64() * 1e3,
-            pct(&turns, 0.99).saturating_sub(pct(&calls, 0.99)).as_secs_f64() * 1e3
+            pct(&turns, 0.5)
+                .saturating_sub(pct(&calls, 0.5))
+                .as_secs_f64()
+                * 1e3,
+            pct(&turns, 0.99)
+                .saturating_sub(pct(&calls, 0.99))
+                .as_secs_f64()
+                * 1e3
         );
     });
 

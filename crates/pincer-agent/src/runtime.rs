@@ -42,7 +42,7 @@ use crate::budget::{Budget, Overflow, RESERVE_TOKENS, estimate, trim_old_tool_re
 use crate::command::{Command, ModelArg};
 use crate::compact::{self, KEEP_RECENT_TOKENS};
 use crate::prompt::{LEAN_BELOW_TOKENS, PromptFacts, PromptReport, Workspace, system_prompt};
-use crate::reply::final_text;
+use crate::reply::{final_text, is_silent, may_be_silent};
 
 /// Context overflows answered by compacting and trying again, per turn.
 const MAX_OVERFLOW_COMPACTIONS: usize = 3;
@@ -754,7 +754,7 @@ impl<'c> Runtime<'c> {
         }
         let answered = outcome?;
         Ok(Delivered {
-            final_text: final_text(&answered.reply.text),
+            final_text: shaped(s, &answered, usd),
             spec: answered.spec,
             reply: answered.reply,
             attempts: answered.attempts,
@@ -817,6 +817,9 @@ impl<'c> Runtime<'c> {
             })
             .await;
         let mut reply = Reply::default();
+        // Text that may still turn out to be `NO_REPLY` is held back, so a
+        // streaming surface never shows the silent-reply token.
+        let mut held: Option<Vec<Event>> = Some(Vec::new());
         loop {
             let item = tokio::select! {
                 item = a.next() => item,
@@ -827,8 +830,30 @@ impl<'c> Runtime<'c> {
                 None => break,
                 Some(Ok(event)) => {
                     reply.apply(&event);
-                    if events.send(AgentEvent::Llm(event)).await.is_err() {
-                        return Err(AgentError::ClientGone);
+                    let out = match (&mut held, &event) {
+                        (Some(h), Event::Text { .. }) if may_be_silent(&reply.text) => {
+                            h.push(event);
+                            continue;
+                        }
+                        // Past the token's shape, or something else comes
+                        // while the text is not the whole token: the held
+                        // text goes first, in order.
+                        (Some(_), Event::Text { .. }) => {
+                            let mut out = held.take().unwrap_or_default();
+                            out.push(event);
+                            out
+                        }
+                        (Some(h), _) if !h.is_empty() && !is_silent(&reply.text) => {
+                            let mut out = held.take().unwrap_or_default();
+                            out.push(event);
+                            out
+                        }
+                        _ => vec![event],
+                    };
+                    for e in out {
+                        if events.send(AgentEvent::Llm(e)).await.is_err() {
+                            return Err(AgentError::ClientGone);
+                        }
                     }
                 }
                 Some(Err(error)) => {
@@ -838,6 +863,14 @@ impl<'c> Runtime<'c> {
                         attempts: a.attempts.clone(),
                     })));
                 }
+            }
+        }
+        // Held text that was not the silent token after all goes out now.
+        if let Some(h) = held
+            && !is_silent(&reply.text)
+        {
+            for e in h {
+                let _ = events.send(AgentEvent::Llm(e)).await;
             }
         }
         Ok(Answer {
@@ -1018,11 +1051,24 @@ impl<'c> Runtime<'c> {
                 self.context_report(setup, d, s, &spec, window)
             }
             Command::Usage { mode } => {
-                let mode = mode.unwrap_or_else(|| "tokens".into());
+                // Bare `/usage` cycles off → tokens → full → off.
+                let mode = mode.unwrap_or_else(|| {
+                    match session_field(s, USAGE_FIELD).as_deref() {
+                        Some("tokens") => "full",
+                        Some("full") => "off",
+                        _ => "tokens",
+                    }
+                    .into()
+                });
+                self.set_field(store, s, USAGE_FIELD, &mode)?;
                 format!("⚙️ Usage footer: {mode}.")
             }
-            Command::Reasoning { mode } => {
-                let mode = mode.unwrap_or_else(|| "off".into());
+            Command::Reasoning { mode: None } => format!(
+                "Reasoning visibility: {}.",
+                session_field(s, REASONING_FIELD).unwrap_or_else(|| "off".into())
+            ),
+            Command::Reasoning { mode: Some(mode) } => {
+                self.set_field(store, s, REASONING_FIELD, &mode)?;
                 format!("⚙️ Reasoning visibility: {mode}.")
             }
             Command::Help => HELP.into(),
@@ -1066,6 +1112,29 @@ impl<'c> Runtime<'c> {
         }
         let model = picked.map_or_else(|| self.default_model(setup), |p| p.reference);
         Ok(format!("✅ New session started · model: {model}"))
+    }
+
+    /// Sets a session field in the index and in this delivery's copy.
+    fn set_field(
+        &self,
+        store: &SessionStore,
+        s: &mut Open,
+        field: &str,
+        value: &str,
+    ) -> Result<(), AgentError> {
+        store
+            .set_field(&s.key, field, value.into())
+            .map_err(|source| AgentError::Store {
+                key: s.key.clone(),
+                source,
+            })?;
+        s.entry = store.get(&s.key);
+        if s.id.is_empty()
+            && let Some(e) = &s.entry
+        {
+            s.id = e.session_id.clone();
+        }
+        Ok(())
     }
 
     /// The agent's own first model.
@@ -1285,6 +1354,46 @@ impl<'c> Runtime<'c> {
         out.push(context_short(system_tokens + history_tokens, window));
         out.join("\n")
     }
+}
+
+/// The session fields `/usage` and `/reasoning` set (OpenClaw's names).
+const USAGE_FIELD: &str = "responseUsage";
+const REASONING_FIELD: &str = "reasoningLevel";
+
+fn session_field(s: &Open, field: &str) -> Option<String> {
+    s.entry
+        .as_ref()?
+        .other
+        .get(field)?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The final text as this session wants it: the reasoning first when
+/// `/reasoning on`, and a usage footer by `/usage`.
+fn shaped(s: &Open, a: &Answer, usd: f64) -> Option<String> {
+    let mut text = final_text(&a.reply.text)?;
+    if session_field(s, REASONING_FIELD).as_deref() == Some("on")
+        && !a.reply.reasoning.trim().is_empty()
+    {
+        text = format!("Reasoning:\n{}\n\n{text}", a.reply.reasoning.trim());
+    }
+    let u = &a.reply.usage;
+    let tokens = format!(
+        "🧮 {} in / {} out",
+        short(u.prompt_tokens()),
+        short(u.output)
+    );
+    let footer = match session_field(s, USAGE_FIELD).as_deref() {
+        Some("tokens") => Some(tokens),
+        Some("full") => Some(format!("{tokens} · {}", a.spec.reference)),
+        Some("cost") => Some(format!("{tokens} · 💸 ${usd:.4}")),
+        _ => None,
+    };
+    if let Some(f) = footer {
+        text.push_str(&format!("\n\n{f}"));
+    }
+    Some(text)
 }
 
 /// Tells the caller something while the run goes on.

@@ -173,4 +173,21 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
         .unwrap();
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("\"type\": \"compaction\""), "{shown}");
+
+    // `/usage` and `/reasoning` are the session's: kept in its index entry
+    // (OpenClaw's field names) and applied to the final text.
+    let out = chat(h, &cfg, &["--session", "s3", "-m", "/usage tokens"]);
+    assert!(stdout(&out).contains("⚙️ Usage footer: tokens."));
+    let out = chat(h, &cfg, &["--session", "s3", "-m", "/reasoning"]);
+    assert!(
+        stdout(&out).contains("Reasoning visibility: off."),
+        "{}",
+        stdout(&out)
+    );
+    let out = chat(h, &cfg, &["--session", "s3", "--json", "-m", "Count it"]);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["text"], "Hello\n\n🧮 0 in / 0 out", "{v}");
+    let index =
+        std::fs::read_to_string(h.join(".openclaw/agents/main/sessions/sessions.json")).unwrap();
+    assert!(index.contains("\"responseUsage\": \"tokens\""), "{index}");
 }

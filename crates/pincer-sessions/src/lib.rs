@@ -460,6 +460,25 @@ impl SessionStore {
         Ok(written)
     }
 
+    /// Sets one of the session's own fields in the index (`responseUsage`,
+    /// `reasoningLevel`…: OpenClaw's names), creating the session when new.
+    pub fn set_field(&self, key: &str, field: &str, value: Value) -> Result<(), SessionError> {
+        let (id, header) = self.open_session(key, now_ms())?;
+        if header.is_some() {
+            self.append(&id, header, &[])?;
+            self.remember_leaf(&id, None);
+        }
+        let version = {
+            let mut index = self.lock_index()?;
+            if let Some(e) = index.entries.get_mut(key) {
+                e.other.insert(field.to_string(), value);
+            }
+            index.version += 1;
+            index.version
+        };
+        self.commit(version)
+    }
+
     /// Gives `key` a new session (`/new`, `/reset`): a new id and an empty
     /// transcript. The old transcript stays where it was, whole.
     pub fn renew(&self, key: &str) -> Result<String, SessionError> {
