@@ -170,7 +170,8 @@ fn mid_answer(model: &str, error: &ProviderError, attempts: &[Attempt]) -> Strin
 #[derive(Debug, Clone)]
 struct AgentSetup {
     models: AgentModels,
-    workspace: PathBuf,
+    /// `workspace` as configured; else one under the workspace root.
+    workspace: Option<PathBuf>,
     context_cap: Option<u64>,
     file_max_chars: Option<usize>,
     total_max_chars: Option<usize>,
@@ -252,6 +253,9 @@ pub struct Runtime<'c> {
     active: Mutex<HashMap<String, CancellationToken>>,
     windows: Mutex<HashMap<String, (Instant, Option<u64>)>>,
     workspaces: Mutex<HashMap<String, (Instant, Arc<Workspace>)>>,
+    /// Where workspaces are by default: `<root>/workspace` for the default
+    /// agent, `<root>/workspace-<id>` for the others (OpenClaw's layout).
+    workspace_root: PathBuf,
 }
 
 impl<'c> Runtime<'c> {
@@ -273,7 +277,7 @@ impl<'c> Runtime<'c> {
                 })?
                 .with_maintenance(maintenance);
             stores.insert(models.id.clone(), store);
-            agents.push(setup(config, state_dir, models));
+            agents.push(setup(config, models));
         }
         if agents.is_empty() {
             return Err(AgentError::UnknownAgent(String::new()));
@@ -289,7 +293,26 @@ impl<'c> Runtime<'c> {
             active: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
             workspaces: Mutex::new(HashMap::new()),
+            workspace_root: state_dir.to_path_buf(),
         })
+    }
+
+    /// Default workspaces under `state_dir` instead of the sessions' one
+    /// (`pincer chat` keeps an unnamed session in a scratch folder, but the
+    /// user's workspace files are still theirs).
+    pub fn with_workspace_root(mut self, state_dir: &Path) -> Runtime<'c> {
+        self.workspace_root = state_dir.to_path_buf();
+        self
+    }
+
+    fn workspace_dir(&self, setup: &AgentSetup) -> PathBuf {
+        match &setup.workspace {
+            Some(w) => w.clone(),
+            None if setup.models.is_default => self.workspace_root.join("workspace"),
+            None => self
+                .workspace_root
+                .join(format!("workspace-{}", setup.models.id)),
+        }
     }
 
     pub fn catalog(&self) -> &Catalog<'c> {
@@ -525,7 +548,7 @@ impl<'c> Runtime<'c> {
         {
             return w;
         }
-        let w = Arc::new(Workspace::load(&setup.workspace));
+        let w = Arc::new(Workspace::load(&self.workspace_dir(setup)));
         for (name, why) in &w.unreadable {
             tracing::warn!(
                 "agent {id}: cannot read {} in its workspace: {why}; the prompt goes without it",
@@ -995,7 +1018,11 @@ impl<'c> Runtime<'c> {
         command: Command,
         events: &mpsc::Sender<AgentEvent>,
     ) -> Result<Delivered, AgentError> {
-        let current = self.candidates(setup, d.model.as_deref(), Some(&s.warm.tree))?;
+        // A session whose model can no longer be used still takes commands
+        // (`/new`, `/model` are how the user gets out of it).
+        let current = self
+            .candidates(setup, d.model.as_deref(), Some(&s.warm.tree))
+            .or_else(|_| self.candidates(setup, None, None))?;
         let spec = current[0].clone();
         let mut compactions = 0;
         let text = match command {
@@ -1421,7 +1448,7 @@ const HELP: &str = "Commands: /new [model] · /reset · /stop · /compact [focus
 /model [list|status|<n>|<ref>|default] · /think <off|minimal|low|medium|high|xhigh> · \
 /reasoning on|off · /status · /usage off|tokens|full|cost · /context · /whoami · /help";
 
-fn setup(config: &Config, state_dir: &Path, models: AgentModels) -> AgentSetup {
+fn setup(config: &Config, models: AgentModels) -> AgentSetup {
     let d = &config.agents.defaults;
     let own = config
         .agents
@@ -1437,14 +1464,7 @@ fn setup(config: &Config, state_dir: &Path, models: AgentModels) -> AgentSetup {
     let workspace = mine
         .workspace
         .or(defaults.workspace.clone())
-        .map(|w| expand_home(&w.value))
-        .unwrap_or_else(|| {
-            if models.is_default {
-                state_dir.join("workspace")
-            } else {
-                state_dir.join(format!("workspace-{}", models.id))
-            }
-        });
+        .map(|w| expand_home(&w.value));
     let c = |f: fn(&pincer_config::CompactionConfig) -> Option<u64>| {
         f(&mine.compaction).or_else(|| f(&defaults.compaction))
     };

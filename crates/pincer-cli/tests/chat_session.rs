@@ -101,9 +101,19 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
     chat(h, &cfg, &["--session", "s1", "-m", "Fresh start"]);
     assert_eq!(sent(&up, 3).1, ["Fresh start"]);
 
-    // Without --session nothing is remembered.
+    // Without --session nothing is remembered; the workspace's files are
+    // still the user's.
+    let workspace = h.join(".openclaw/workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::write(workspace.join("SOUL.md"), "Speak like a pirate.").unwrap();
     chat(h, &cfg, &["-m", "Who am I?"]);
     assert_eq!(sent(&up, 4).1, ["Who am I?"]);
+    let body: Value = serde_json::from_str(&up.requests()[4].body).unwrap();
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("## SOUL.md\n\nSpeak like a pirate."),
+        "{system}"
+    );
 
     // A small window: the third long message finds the conversation past
     // the reserve, so older history is summarised first (a summary call),

@@ -51,12 +51,15 @@ pub fn run(loaded: &Loaded, env: &Env, args: &ChatArgs) -> Result<ExitCode> {
     let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Bar::new()))?;
     let router = Router::new(providers, env.state_dir().map(|d| state_path(&d)))
         .with_notices(|n| eprintln!("note: {n}"));
-    let rt = Runtime::new(
+    let mut rt = Runtime::new(
         &loaded.config,
         router,
         &state_dir,
         pincer_gateway::maintenance(&loaded.config),
     )?;
+    if let Some(home) = env.state_dir() {
+        rt = rt.with_workspace_root(&home);
+    }
     let chat = Chat {
         rt: &rt,
         agent: agent.id.clone(),
