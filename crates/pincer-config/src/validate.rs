@@ -66,23 +66,8 @@ const SETTINGS_USED: &[&str] = &[
     "thinkingDefault",
     "compaction",
 ];
-const ENTRY_USED: &[&str] = &[
-    "id",
-    "default",
-    "name",
-    "model",
-    "models",
-    "modelPolicy",
-    "params",
-    "timeoutSeconds",
-    "workspace",
-    "contextTokens",
-    "bootstrapMaxChars",
-    "bootstrapTotalMaxChars",
-    "userTimezone",
-    "thinkingDefault",
-    "compaction",
-];
+/// An agent entry's own keys, besides the settings it shares with `defaults`.
+const ENTRY_OWN: &[&str] = &["id", "default", "name"];
 /// `compaction` keys Pincer acts on, and those it accepts as OpenClaw's.
 const COMPACTION_USED: &[&str] = &[
     "enabled",
@@ -742,7 +727,7 @@ impl<'a> Checker<'a> {
         path: &JsonPath,
         id_from_key: Option<&Node>,
     ) -> Option<AgentEntry> {
-        let settings = self.settings(node, path, ENTRY_USED);
+        let settings = self.settings(node, path, &[ENTRY_OWN, SETTINGS_USED].concat());
         let mut default = false;
         let mut name = None;
         let mut id = id_from_key.map(|n| (n, path.clone()));
