@@ -200,6 +200,7 @@ struct Compaction {
 }
 
 /// A session kept in memory between turns.
+#[derive(Default)]
 struct Warm {
     tree: Tree,
     bytes: usize,
@@ -426,12 +427,7 @@ impl<'c> Runtime<'c> {
             return Ok(Open {
                 key: key.to_string(),
                 id: String::new(),
-                warm: Warm {
-                    tree: Tree::default(),
-                    bytes: 0,
-                    last_prompt_tokens: None,
-                    used: 0,
-                },
+                warm: Warm::default(),
                 entry: None,
             });
         };
@@ -451,8 +447,7 @@ impl<'c> Runtime<'c> {
                 Warm {
                     tree,
                     bytes,
-                    last_prompt_tokens: None,
-                    used: 0,
+                    ..Warm::default()
                 }
             }
         };
@@ -625,11 +620,12 @@ impl<'c> Runtime<'c> {
         };
         let (system, _) = self.system(setup, d, &spec, window, &thinking);
         let server_history = d.history.is_none();
+        let history_now = |s: &Open| d.history.clone().unwrap_or_else(|| s.warm.tree.context());
+        let mut history = history_now(s);
         let mut compactions = 0;
         // Compact before the turn when the conversation leaves less than
         // the reserve free (by the provider's count when there is one).
         if server_history && setup.compaction.enabled {
-            let history = s.warm.tree.context();
             let estimated: u64 = system
                 .iter()
                 .chain(&history)
@@ -644,6 +640,7 @@ impl<'c> Runtime<'c> {
                 {
                     Ok(Some(done)) => {
                         compactions += 1;
+                        history = history_now(s);
                         note(
                             events,
                             format!(
@@ -666,12 +663,9 @@ impl<'c> Runtime<'c> {
         if let Ok(mut a) = self.active.lock() {
             a.insert(d.session_key.clone(), token.clone());
         }
+        let mut budget = budget;
         let outcome = loop {
-            let history = match &d.history {
-                Some(h) => h.clone(),
-                None => s.warm.tree.context(),
-            };
-            let messages = match fit(&system, history, &d.input, budget, &candidates) {
+            let messages = match fit(&system, history.clone(), &d.input, budget, &candidates) {
                 Ok(m) => m,
                 Err(e) => break Err(AgentError::TooLarge(e)),
             };
@@ -694,29 +688,24 @@ impl<'c> Runtime<'c> {
                         && setup.compaction.enabled
                         && compactions < MAX_OVERFLOW_COMPACTIONS =>
                 {
-                    if let Some(limit) = f
+                    // The server's own limit, when it says one, is the
+                    // window from now on (for this turn and the next).
+                    let limit = f
                         .last
                         .as_ref()
                         .and_then(|e| e.overflow)
-                        .and_then(|o| o.limit)
-                    {
+                        .and_then(|o| o.limit);
+                    if let Some(limit) = limit {
                         self.remember_window(&spec.reference, Some(limit));
+                        budget.window = budget.window.min(limit);
                     }
-                    let smaller = Budget {
-                        window: f
-                            .last
-                            .as_ref()
-                            .and_then(|e| e.overflow)
-                            .and_then(|o| o.limit)
-                            .map_or(budget.window, |l| l.min(budget.window)),
-                        ..budget
-                    };
                     match self
-                        .compact(setup, store, s, &candidates, smaller, None)
+                        .compact(setup, store, s, &candidates, budget, None)
                         .await
                     {
                         Ok(Some(done)) => {
                             compactions += 1;
+                            history = history_now(s);
                             note(events, format!(
                                     "🧹 The prompt was too long for {}: compacted ({} → {} tokens) and trying again",
                                     spec.reference, done.0, done.1
@@ -1195,12 +1184,7 @@ impl<'c> Runtime<'c> {
             w.take(&old);
         }
         s.id = store.renew(&s.key)?;
-        s.warm = Warm {
-            tree: Tree::default(),
-            bytes: 0,
-            last_prompt_tokens: None,
-            used: 0,
-        };
+        s.warm = Warm::default();
         Ok(())
     }
 
