@@ -9,6 +9,8 @@
 //! - `command`: the chat commands (`/new`, `/model`, `/compact`…), parsed
 //!   from a message with OpenClaw's rules;
 //! - `prompt`: the system prompt, full or lean, from the workspace files;
+//! - `queue`: what happens to messages that arrive while a session is busy
+//!   (`collect`, `followup`, `interrupt`);
 //! - `reply`: the final text a user receives.
 //!
 //! The conversation itself is the session's transcript tree
@@ -18,12 +20,14 @@ pub mod budget;
 pub mod command;
 pub mod compact;
 pub mod prompt;
+pub mod queue;
 pub mod reply;
 mod runtime;
 
 pub use budget::{Budget, Fit, Overflow, estimate};
 pub use command::{Command, ModelArg, parse};
+pub use queue::QueueSettings;
 pub use reply::final_text;
 pub use runtime::{
-    AgentError, AgentEvent, CONTEXT_OVERFLOW_TEXT, Delivered, Delivery, MidAnswer, Runtime,
+    AgentError, AgentEvent, CONTEXT_OVERFLOW_TEXT, Delivered, Delivery, MidAnswer, Queued, Runtime,
 };

@@ -6,8 +6,9 @@
 //! A delivery, in order:
 //! 1. `/stop` aborts the session's run at once; any other command waits its
 //!    turn and is answered without a model call.
-//! 2. One run per session: a message that arrives while one runs waits for
-//!    it (OpenClaw's `followup` queue).
+//! 2. One run per session: a message that arrives while one runs is
+//!    queued as `messages.queue` says (`queue`): collected with the others
+//!    into one turn, run after it, or run instead of it.
 //! 3. The session is found warm in memory or read once from its transcript.
 //! 4. The models: the session's override, else the agent's chain; the
 //!    window is the smallest of the configured one, `contextTokens` and
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 use pincer_catalog::{
     AgentModels, Catalog, ChainError, ModelSpec, configured_refs, turn_candidates,
 };
-use pincer_config::{Config, RuntimeSettings};
+use pincer_config::{Config, QueueMode, RuntimeSettings};
 use pincer_llm::cost;
 use pincer_router::{AllFailed, Attempt, Router};
 use pincer_sessions::{Entry, Mark, SessionError, SessionStore, Tree, TurnRecord};
@@ -42,6 +43,7 @@ use crate::budget::{Budget, Overflow, RESERVE_TOKENS, estimate, trim_old_tool_re
 use crate::command::{Command, ModelArg};
 use crate::compact::{self, KEEP_RECENT_TOKENS};
 use crate::prompt::{LEAN_BELOW_TOKENS, PromptFacts, PromptReport, Workspace, system_prompt};
+use crate::queue::{Admit, Pending, QueueSettings};
 use crate::reply::{final_text, is_silent, may_be_silent};
 
 /// Context overflows answered by compacting and trying again, per turn.
@@ -80,6 +82,11 @@ pub struct Delivery {
     /// The caller shows nothing before the end: a failure mid-answer starts
     /// again on the next model instead of continuing.
     pub whole: bool,
+    /// Where the message came from (`telegram`, `webchat`…): picks the
+    /// queue mode while the session is busy. `None`: a caller waiting for
+    /// its own answer (an HTTP request, `pincer chat`), which queues as
+    /// `followup`.
+    pub channel: Option<String>,
 }
 
 /// What a delivery tells its caller while it runs.
@@ -111,6 +118,19 @@ pub struct Delivered {
     pub session_id: String,
     /// Compactions done for this message.
     pub compactions: usize,
+    /// The message waited for a busy session and was not answered on its
+    /// own (nothing is to be sent for it).
+    pub queued: Option<Queued>,
+}
+
+/// What became of a message that waited while its session was busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// Answered with the others in one turn (`collect`), by the delivery
+    /// that ran it.
+    Collected,
+    /// Dropped: the session's queue was full (`messages.queue.cap`).
+    Dropped,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +262,65 @@ impl WarmCache {
     }
 }
 
+/// A message waiting in a busy session's `collect` queue. Dropped (the
+/// caller went away), it takes its message out of the queue.
+struct Ticket<'r, 'c> {
+    rt: &'r Runtime<'c>,
+    key: String,
+    n: u64,
+    debounce: Duration,
+}
+
+impl Ticket<'_, '_> {
+    /// Once the session is held: waits until the queue has been quiet for
+    /// the debounce, then takes everything waiting as one message, or
+    /// learns that an earlier delivery took this one (or that it was
+    /// dropped).
+    async fn batch(&self) -> Result<String, Queued> {
+        loop {
+            let quiet = self.with(|_, last| last.elapsed());
+            match quiet {
+                Some(q) if q < self.debounce => tokio::time::sleep(self.debounce - q).await,
+                _ => break,
+            }
+        }
+        let n = self.n;
+        self.with(|p, _| {
+            if p.holds(n) {
+                p.drain(QueueMode::Collect).map(|b| b.prompt)
+            } else {
+                None
+            }
+        })
+        .flatten()
+        .ok_or_else(|| {
+            if self.with(|p, _| p.was_dropped(n)) == Some(true) {
+                Queued::Dropped
+            } else {
+                Queued::Collected
+            }
+        })
+    }
+
+    /// Runs `f` on the session's queue; an emptied queue is removed.
+    fn with<T>(&self, f: impl FnOnce(&mut Pending, Instant) -> T) -> Option<T> {
+        let mut queues = self.rt.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let (pending, last) = queues.get_mut(&self.key)?;
+        let out = f(pending, *last);
+        if pending.is_empty() {
+            queues.remove(&self.key);
+        }
+        Some(out)
+    }
+}
+
+impl Drop for Ticket<'_, '_> {
+    fn drop(&mut self) {
+        let n = self.n;
+        self.with(|p, _| p.forget(n));
+    }
+}
+
 /// The runtime every surface shares.
 pub struct Runtime<'c> {
     config: &'c Config,
@@ -252,6 +331,9 @@ pub struct Runtime<'c> {
     warm: Mutex<WarmCache>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     active: Mutex<HashMap<String, CancellationToken>>,
+    /// Messages waiting for a busy session (`collect`), and when the last
+    /// one came.
+    queues: Mutex<HashMap<String, (Pending, Instant)>>,
     windows: Mutex<HashMap<String, (Instant, Option<u64>)>>,
     workspaces: Mutex<HashMap<String, (Instant, Arc<Workspace>)>>,
     /// Where workspaces are by default: `<root>/workspace` for the default
@@ -292,6 +374,7 @@ impl<'c> Runtime<'c> {
             warm: Mutex::new(WarmCache::default()),
             locks: Mutex::new(HashMap::new()),
             active: Mutex::new(HashMap::new()),
+            queues: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
             workspaces: Mutex::new(HashMap::new()),
             workspace_root: state_dir.to_path_buf(),
@@ -360,14 +443,69 @@ impl<'c> Runtime<'c> {
         }
     }
 
-    async fn session_lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            // Drop the locks nobody holds, so the map stays small.
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
-            locks.entry(key.to_string()).or_default().clone()
+    fn session_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Drop the locks nobody holds, so the map stays small.
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(key.to_string()).or_default().clone()
+    }
+
+    /// Takes the session for `d`: at once when it is free; else as the
+    /// queue mode says (see `queue`). Returns the guard and, for a message
+    /// that waited in `collect`, the ticket it waited with.
+    async fn take_session<'r>(
+        &'r self,
+        d: &Delivery,
+        text: &str,
+        command: bool,
+    ) -> Result<(tokio::sync::OwnedMutexGuard<()>, Option<Ticket<'r, 'c>>), Queued> {
+        let lock = self.session_lock(&d.session_key);
+        let busy = match lock.clone().try_lock_owned() {
+            Ok(guard) => return Ok((guard, None)),
+            Err(_) => lock,
         };
-        lock.lock_owned().await
+        let settings = QueueSettings::resolve(&self.config.messages.queue, d.channel.as_deref());
+        let mut ticket = None;
+        if !command {
+            match settings.mode {
+                QueueMode::Interrupt => {
+                    if let Some(token) = self.active_run(&d.session_key) {
+                        token.cancel();
+                    }
+                }
+                QueueMode::Collect => {
+                    let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+                    let (pending, last) = queues
+                        .entry(d.session_key.clone())
+                        .or_insert_with(|| (Pending::default(), Instant::now()));
+                    *last = Instant::now();
+                    match pending.push(text, &settings) {
+                        Admit::Queued(n) => {
+                            ticket = Some(Ticket {
+                                rt: self,
+                                key: d.session_key.clone(),
+                                n,
+                                debounce: settings.debounce,
+                            });
+                        }
+                        Admit::Refused => {
+                            tracing::warn!(
+                                "session {}: queue full ({} waiting), message dropped",
+                                d.session_key,
+                                settings.cap
+                            );
+                            return Err(Queued::Dropped);
+                        }
+                    }
+                }
+                QueueMode::Followup | QueueMode::Steer => {}
+            }
+        }
+        Ok((busy.lock_owned().await, ticket))
+    }
+
+    fn active_run(&self, key: &str) -> Option<CancellationToken> {
+        self.active.lock().ok().and_then(|a| a.get(key).cloned())
     }
 
     /// Delivers `d` and answers it, telling `events` as it goes. The turn
@@ -390,12 +528,7 @@ impl<'c> Runtime<'c> {
         };
         let command = crate::command::parse(&text);
         if command == Some(Command::Stop) {
-            let stopped = self
-                .active
-                .lock()
-                .ok()
-                .and_then(|a| a.get(&d.session_key).cloned());
-            if let Some(token) = stopped {
+            if let Some(token) = self.active_run(&d.session_key) {
                 token.cancel();
             }
             let spec = self.candidates(setup, None, None)?.remove(0);
@@ -403,7 +536,20 @@ impl<'c> Runtime<'c> {
                 .said(spec, "⚙️ Agent was aborted.".into(), String::new(), &events)
                 .await);
         }
-        let _turn = self.session_lock(&d.session_key).await;
+        let mut d = d;
+        let _turn = match self.take_session(&d, &text, command.is_some()).await {
+            Ok((guard, None)) => guard,
+            Ok((guard, Some(ticket))) => match ticket.batch().await {
+                Ok(prompt) => {
+                    if let Some(last) = d.input.last_mut() {
+                        *last = Message::user(prompt);
+                    }
+                    guard
+                }
+                Err(queued) => return self.not_answered(setup, queued),
+            },
+            Err(queued) => return self.not_answered(setup, queued),
+        };
         let mut s = self.open(store, &d.session_key)?;
         let _ = events
             .send(AgentEvent::Started {
@@ -416,6 +562,21 @@ impl<'c> Runtime<'c> {
         };
         self.close(s);
         result
+    }
+
+    /// The result for a message another delivery answered, or dropped.
+    fn not_answered(&self, setup: &AgentSetup, queued: Queued) -> Result<Delivered, AgentError> {
+        Ok(Delivered {
+            spec: self.candidates(setup, None, None)?.remove(0),
+            reply: Reply::default(),
+            final_text: None,
+            attempts: Vec::new(),
+            cost_usd: 0.0,
+            command: false,
+            session_id: String::new(),
+            compactions: 0,
+            queued: Some(queued),
+        })
     }
 
     fn open(&self, store: &SessionStore, key: &str) -> Result<Open, AgentError> {
@@ -774,6 +935,7 @@ impl<'c> Runtime<'c> {
             command: false,
             session_id: s.id.clone(),
             compactions,
+            queued: None,
         })
     }
 
@@ -995,6 +1157,7 @@ impl<'c> Runtime<'c> {
             command: true,
             session_id,
             compactions: 0,
+            queued: None,
         }
     }
 
@@ -1306,6 +1469,13 @@ impl<'c> Runtime<'c> {
             .tree
             .thinking_level()
             .unwrap_or_else(|| setup.thinking_default.clone());
+        let queue = QueueSettings::resolve(&self.config.messages.queue, d.channel.as_deref());
+        let depth = self
+            .queues
+            .lock()
+            .ok()
+            .and_then(|q| q.get(&d.session_key).map(|(p, _)| p.len()))
+            .unwrap_or(0);
         let updated = entry.map_or("new".to_string(), |e| {
             let ago = pincer_sessions::now_ms().saturating_sub(e.updated_at) / 1000;
             if ago < 60 {
@@ -1326,7 +1496,10 @@ impl<'c> Runtime<'c> {
                 context_short(used, window)
             ),
             format!("🧵 Session: {} • {updated}", d.session_key),
-            format!("⚙️ Think: {thinking} · 🪢 Queue: followup"),
+            format!(
+                "⚙️ Think: {thinking} · 🪢 Queue: {} (depth {depth})",
+                queue.mode.as_str()
+            ),
         ]
         .join("\n")
     }

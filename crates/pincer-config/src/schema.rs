@@ -55,6 +55,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub auth: AuthConfig,
     pub session: SessionConfig,
+    pub messages: MessagesConfig,
     /// Top-level sections (and some nested keys) that OpenClaw knows but
     /// Pincer does not act on yet, by JSON path. Kept, never fatal.
     pub not_used: Vec<String>,
@@ -322,6 +323,85 @@ pub struct CostConfig {
 #[derive(Debug, Default, Clone)]
 pub struct SessionConfig {
     pub maintenance: MaintenanceConfig,
+}
+
+/// `messages.*` (Pincer reads `queue`).
+#[derive(Debug, Default, Clone)]
+pub struct MessagesConfig {
+    pub queue: QueueConfig,
+}
+
+/// What happens to a message that arrives while its session is answering
+/// another (`messages.queue`; `None`: OpenClaw's default).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct QueueConfig {
+    pub mode: Option<QueueMode>,
+    /// `byChannel`: a mode per channel (`telegram`, `webchat`…).
+    pub by_channel: std::collections::BTreeMap<String, QueueMode>,
+    /// `debounceMs`: how long the queue must be quiet before it is run.
+    pub debounce_ms: Option<u64>,
+    /// `debounceMsByChannel`.
+    pub debounce_ms_by_channel: std::collections::BTreeMap<String, u64>,
+    /// `cap`: the most messages waiting.
+    pub cap: Option<u64>,
+    pub drop: Option<QueueDrop>,
+}
+
+/// `messages.queue.mode`, with OpenClaw's spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueMode {
+    /// Everything queued runs as one turn (`[Queued messages while agent was busy]`).
+    Collect,
+    /// Each queued message runs as its own turn, in order.
+    Followup,
+    /// Into the running turn before its next model call.
+    Steer,
+    /// The running turn is aborted and the newest message runs.
+    Interrupt,
+}
+
+impl QueueMode {
+    /// OpenClaw's names and aliases (`coalesce`, `follow-ups`, `abort`…).
+    pub fn parse(raw: &str) -> Option<QueueMode> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "collect" | "coalesce" => Some(QueueMode::Collect),
+            "followup" | "followups" | "follow-ups" => Some(QueueMode::Followup),
+            "steer" | "steering" => Some(QueueMode::Steer),
+            "interrupt" | "interrupts" | "abort" => Some(QueueMode::Interrupt),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueMode::Collect => "collect",
+            QueueMode::Followup => "followup",
+            QueueMode::Steer => "steer",
+            QueueMode::Interrupt => "interrupt",
+        }
+    }
+}
+
+/// `messages.queue.drop`: what a full queue does with one more message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueDrop {
+    /// The oldest waiting message goes.
+    Old,
+    /// The new message is refused.
+    New,
+    /// The oldest goes, and a line about it is kept for the next turn.
+    Summarize,
+}
+
+impl QueueDrop {
+    pub fn parse(raw: &str) -> Option<QueueDrop> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "old" | "oldest" => Some(QueueDrop::Old),
+            "new" | "newest" => Some(QueueDrop::New),
+            "summarize" | "summary" => Some(QueueDrop::Summarize),
+            _ => None,
+        }
+    }
 }
 
 /// `session.maintenance`: how the session index is kept from growing

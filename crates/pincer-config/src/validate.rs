@@ -15,7 +15,6 @@ const ROOT_NOT_USED: &[&str] = &[
     "channels",
     "tools",
     "skills",
-    "messages",
     "hooks",
     "cron",
     "plugins",
@@ -49,7 +48,9 @@ const ROOT_NOT_USED: &[&str] = &[
 ];
 /// Accepted at the root without comment.
 const ROOT_SILENT: &[&str] = &["$schema", "meta"];
-const ROOT_USED: &[&str] = &["agents", "models", "env", "gateway", "auth", "session"];
+const ROOT_USED: &[&str] = &[
+    "agents", "models", "env", "gateway", "auth", "session", "messages",
+];
 
 const AGENTS_USED: &[&str] = &["defaults", "list", "entries", "ownership"];
 const SETTINGS_USED: &[&str] = &[
@@ -408,6 +409,7 @@ impl<'a> Checker<'a> {
                 "gateway" => config.gateway = self.gateway(&m.node, &p),
                 "auth" => config.auth = self.auth(&m.node, &p),
                 "session" => config.session = self.session(&m.node, &p),
+                "messages" => config.messages = self.messages(&m.node, &p),
                 k if ROOT_SILENT.contains(&k) => {}
                 k if ROOT_NOT_USED.contains(&k) => self.not_used.push(p.to_string()),
                 k => {
@@ -465,6 +467,80 @@ impl<'a> Checker<'a> {
             }
         }
         s
+    }
+
+    /// `messages.*`: only `queue` is Pincer's business yet; OpenClaw's other
+    /// keys (`inbound`, `ackReaction`, `responsePrefix`…) are listed as not used.
+    fn messages(&mut self, node: &Node, path: &JsonPath) -> MessagesConfig {
+        let mut m = MessagesConfig::default();
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return m;
+        }
+        for (key, value, p) in self.fields_quiet(node, path) {
+            if key == "queue" {
+                m.queue = self.queue(value, &p);
+            } else {
+                self.not_used.push(p.to_string());
+            }
+        }
+        m
+    }
+
+    fn queue(&mut self, node: &Node, path: &JsonPath) -> QueueConfig {
+        const KEYS: &[&str] = &[
+            "mode",
+            "byChannel",
+            "debounceMs",
+            "debounceMsByChannel",
+            "cap",
+            "drop",
+        ];
+        let mut q = QueueConfig::default();
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return q;
+        }
+        for (key, value, p) in self.fields(node, path, KEYS, &[]) {
+            match key {
+                "mode" => q.mode = self.queue_mode(value, &p),
+                "drop" => {
+                    q.drop = self
+                        .one_of(value, &p, &["old", "new", "summarize"])
+                        .as_deref()
+                        .and_then(QueueDrop::parse);
+                }
+                "debounceMs" => q.debounce_ms = self.non_negative(value, &p).map(|n| n as u64),
+                "cap" => q.cap = self.positive_int(value, &p),
+                "byChannel" | "debounceMsByChannel" => {
+                    if value.members().is_none() {
+                        self.mismatch(&p, value, "an object");
+                        continue;
+                    }
+                    for (channel, v, pp) in self.fields_quiet(value, &p) {
+                        let channel = channel.to_ascii_lowercase();
+                        if key == "byChannel" {
+                            if let Some(mode) = self.queue_mode(v, &pp) {
+                                q.by_channel.insert(channel, mode);
+                            }
+                        } else if let Some(ms) = self.non_negative(v, &pp) {
+                            q.debounce_ms_by_channel.insert(channel, ms as u64);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        q
+    }
+
+    fn queue_mode(&mut self, node: &Node, path: &JsonPath) -> Option<QueueMode> {
+        let s = self.string(node, path)?;
+        let mode = QueueMode::parse(&s.value);
+        if mode.is_none() {
+            self.one_of(node, path, &["collect", "followup", "steer", "interrupt"]);
+        }
+        mode
     }
 
     /// A duration as OpenClaw writes one: `"30d"`, `"12h"`, `"90m"`.

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pincer_config::{Config, Env, MaintenanceConfig, Patience, SameModelRetry, load_text};
+use pincer_config::{
+    Config, Env, MaintenanceConfig, Patience, QueueDrop, QueueMode, SameModelRetry, load_text,
+};
 
 /// The config `text` makes, and its errors.
 fn read(text: &str) -> (Config, Vec<String>) {
@@ -126,6 +128,43 @@ fn maintenance_settings_and_their_errors() {
         ("{ maintenance: 5 }", "session.maintenance"),
     ] {
         let (_, errors) = maintenance(bad);
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert!(errors[0].contains(path), "{bad}: {}", errors[0]);
+    }
+}
+
+#[test]
+fn queue_settings_and_their_errors() {
+    let (config, errors) = read(
+        "{ messages: { ackReaction: '👀', queue: { mode: 'coalesce', byChannel: { Telegram: 'interrupt' }, \
+         debounceMs: 0, debounceMsByChannel: { whatsapp: 1500 }, cap: 5, drop: 'old' } } }",
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let q = config.messages.queue;
+    assert_eq!(q.mode, Some(QueueMode::Collect));
+    assert_eq!(q.by_channel.get("telegram"), Some(&QueueMode::Interrupt));
+    assert_eq!(
+        (
+            q.debounce_ms,
+            q.debounce_ms_by_channel.get("whatsapp"),
+            q.cap,
+            q.drop
+        ),
+        (Some(0), Some(&1500), Some(5), Some(QueueDrop::Old))
+    );
+    assert!(config.not_used.iter().any(|p| p == "messages.ackReaction"));
+    for (bad, path) in [
+        ("{ queue: { mode: 'stack' } }", "messages.queue.mode"),
+        (
+            "{ queue: { byChannel: { telegram: 'later' } } }",
+            "messages.queue.byChannel.telegram",
+        ),
+        ("{ queue: { drop: 'all' } }", "messages.queue.drop"),
+        ("{ queue: { cap: 0 } }", "messages.queue.cap"),
+        ("{ queue: { debounceMs: -1 } }", "messages.queue.debounceMs"),
+        ("{ queue: 'collect' }", "messages.queue"),
+    ] {
+        let (_, errors) = read(&format!("{{ messages: {bad} }}"));
         assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
         assert!(errors[0].contains(path), "{bad}: {}", errors[0]);
     }

@@ -71,6 +71,8 @@ impl Gateway {
             // everything else is the agent's turn, with its prompt.
             agent_prompt: plan.direct.is_none() || plan.stable,
             whole,
+            // Each request waits for its own answer (`followup`).
+            channel: None,
         }
     }
 

@@ -172,6 +172,7 @@ impl Chat<'_> {
             // `--json` shows nothing before the end, so a failure mid-answer
             // can start over on the next model instead of continuing.
             whole: self.args.json,
+            channel: None,
         };
         let started = Instant::now();
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
