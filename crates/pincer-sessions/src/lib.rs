@@ -1,25 +1,29 @@
-//! Sessions in OpenClaw's JSON layout, under the state dir:
+//! Sessions in OpenClaw's layouts, under the state dir:
 //!
 //! ```text
-//! agents/<agentId>/sessions/sessions.json      sessionKey → SessionEntry (the index)
-//! agents/<agentId>/sessions/<sessionId>.jsonl  the transcript, one event per line
+//! agents/<agentId>/agent/openclaw-agent.sqlite   OpenClaw's current store: the index
+//!                                                and every transcript (SQLite)
+//! agents/<agentId>/sessions/sessions.json        the legacy index (sessionKey → SessionEntry)
+//! agents/<agentId>/sessions/<sessionId>.jsonl    a legacy transcript, one event per line
 //! ```
 //!
-//! Crash safety: the index is written whole to a temp file and renamed, so it
-//! is always the old or the new one. Transcripts are only appended, one line
-//! per write; a line torn by a crash is the last one, is skipped when read,
-//! and is closed off before the next append. A session enters the index
-//! before its transcript is created, so every transcript has an entry; the
-//! index's running totals are written by `flush` (the transcripts hold
-//! every turn either way).
+//! A state dir with the database, or with neither, uses the database; one
+//! with only the legacy index keeps using it (OpenClaw's doctor, or
+//! `SessionStore::import`, moves it into the database). Both sit behind
+//! [`Backend`]; the rules (new sessions, pruning, entry chains) are here.
+//! A session enters the index before its transcript has an event, so every
+//! transcript has an entry.
 
+mod backend;
 mod entry;
+mod json;
+mod sqlite;
 
+pub use backend::{Backend, Durability, Pruned, Stamp};
 pub use entry::{Body, Entry, SUMMARY_PREFIX, Tree, messages_of};
+pub use sqlite::SCHEMA_VERSION;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -40,6 +44,21 @@ pub enum SessionError {
     #[error("{} is not a valid session index: {source}", path.display())]
     BadIndex {
         path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Db {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot use {} as a session store: {problem}", path.display())]
+    Schema { path: PathBuf, problem: String },
+    #[error("{}: the session {key:?} is not a valid entry: {source}", path.display())]
+    BadRow {
+        path: PathBuf,
+        key: String,
         #[source]
         source: serde_json::Error,
     },
@@ -178,13 +197,14 @@ fn new_entry(now: u64) -> SessionEntry {
     }
 }
 
+/// The database file of an agent, under `agents/<id>/agent/`.
+pub const DB_FILE: &str = "openclaw-agent.sqlite";
+
 /// The sessions of one agent.
 pub struct SessionStore {
+    /// The agent's `sessions` folder: legacy transcripts, set-aside ones.
     dir: PathBuf,
-    index: Mutex<Index>,
-    /// The index version on disk; held while the file is written, so turns
-    /// finishing together share one write (group commit).
-    saved: Mutex<u64>,
+    backend: Box<dyn Backend>,
     /// The last entry of each transcript written lately (the next entry's
     /// `parentId`); a session not here is read once to find it.
     leaves: Mutex<HashMap<String, Option<String>>>,
@@ -194,13 +214,6 @@ pub struct SessionStore {
 /// Past this many sessions, the leaf cache starts over (each is read again
 /// from its file on its next turn): memory stays bounded.
 const MAX_CACHED_LEAVES: usize = 10_000;
-
-#[derive(Default)]
-struct Index {
-    entries: BTreeMap<String, SessionEntry>,
-    /// Bumped by every change.
-    version: u64,
-}
 
 /// What one model did across an agent's sessions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -223,6 +236,15 @@ pub struct Transcript {
     pub torn_tail: bool,
 }
 
+/// What `SessionStore::import` moved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported {
+    pub sessions: usize,
+    pub events: usize,
+    /// Where the legacy index and transcripts went.
+    pub archive: PathBuf,
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -233,28 +255,105 @@ fn timestamp() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
+struct Paths {
+    sessions: PathBuf,
+    db: PathBuf,
+}
+
+fn paths(state_dir: &Path, agent: &str) -> Paths {
+    let agent_dir = state_dir.join("agents").join(agent);
+    Paths {
+        sessions: agent_dir.join("sessions"),
+        db: agent_dir.join("agent").join(DB_FILE),
+    }
+}
+
 impl SessionStore {
-    /// `<state_dir>/agents/<agent>/sessions`, created when missing.
+    /// The store of `agent` under `state_dir`: its database (created when
+    /// there is none), or its legacy `sessions.json` when only that exists.
     pub fn open(state_dir: &Path, agent: &str) -> Result<SessionStore, SessionError> {
-        let dir = state_dir.join("agents").join(agent).join("sessions");
-        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-        let path = dir.join("sessions.json");
-        let entries = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|source| SessionError::BadIndex { path, source })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(io("read", &path)(e)),
-        };
-        Ok(SessionStore {
+        let p = paths(state_dir, agent);
+        let backend: Box<dyn Backend> =
+            if !p.db.exists() && p.sessions.join("sessions.json").is_file() {
+                Box::new(json::JsonFiles::open(&p.sessions)?)
+            } else {
+                Box::new(sqlite::Sqlite::open(&p.db, agent, &p.sessions)?)
+            };
+        Ok(SessionStore::with_backend(&p.sessions, backend))
+    }
+
+    /// The legacy layout only (`sessions.json` and JSONL files in `dir`),
+    /// for tools and tests of that layout.
+    pub fn open_legacy(dir: &Path) -> Result<SessionStore, SessionError> {
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+        Ok(SessionStore::with_backend(
             dir,
-            index: Mutex::new(Index {
-                entries,
-                version: 0,
-            }),
-            saved: Mutex::new(0),
+            Box::new(json::JsonFiles::open(dir)?),
+        ))
+    }
+
+    /// A store over any backend; `dir` takes set-aside transcripts.
+    pub fn with_backend(dir: &Path, backend: Box<dyn Backend>) -> SessionStore {
+        SessionStore {
+            dir: dir.to_path_buf(),
+            backend,
             leaves: Mutex::new(HashMap::new()),
             maintenance: Maintenance::default(),
-        })
+        }
+    }
+
+    /// Moves `agent`'s legacy index and transcripts into its database (as
+    /// `openclaw doctor --fix` does): every entry and event is copied, then
+    /// the legacy files are moved to `agents/<id>/session-sqlite-import-archive/`.
+    /// `None` when there is no legacy index. A session already in the
+    /// database is left as it is.
+    pub fn import(state_dir: &Path, agent: &str) -> Result<Option<Imported>, SessionError> {
+        let p = paths(state_dir, agent);
+        let index = p.sessions.join("sessions.json");
+        if !index.is_file() {
+            return Ok(None);
+        }
+        let legacy = json::JsonFiles::open(&p.sessions)?;
+        let db = sqlite::Sqlite::open(&p.db, agent, &p.sessions)?;
+        let mut imported = Imported {
+            sessions: 0,
+            events: 0,
+            archive: state_dir
+                .join("agents")
+                .join(agent)
+                .join("session-sqlite-import-archive"),
+        };
+        let mut moved = Vec::new();
+        for (key, entry) in legacy.list()? {
+            let transcript = legacy.read(&entry.session_id)?;
+            let (_, fresh) = db.get_or_insert(&key, entry.clone())?;
+            if let Some(text) = &transcript {
+                if fresh {
+                    let events: Vec<Value> = text
+                        .split('\n')
+                        .filter_map(|l| serde_json::from_str(l).ok())
+                        .collect();
+                    db.append(&key, &entry.session_id, &events)?;
+                    imported.events += events.len();
+                }
+                moved.push(entry.session_id.clone());
+            }
+            imported.sessions += usize::from(fresh);
+        }
+        std::fs::create_dir_all(&imported.archive).map_err(io("create", &imported.archive))?;
+        let stamp = now_ms();
+        let archived = imported
+            .archive
+            .join(format!("legacy-store.sessions.json.imported-{stamp}"));
+        std::fs::rename(&index, &archived).map_err(io("move", &index))?;
+        for id in moved {
+            let from = p.sessions.join(format!("{id}.jsonl"));
+            let to = imported
+                .archive
+                .join(format!("{id}.jsonl.imported-{stamp}"));
+            std::fs::rename(&from, &to).map_err(io("move", &from))?;
+        }
+        Ok(Some(imported))
     }
 
     /// Prunes by `m` from now on (the default is OpenClaw's).
@@ -263,118 +362,84 @@ impl SessionStore {
         self
     }
 
-    /// Removes from `index` what maintenance prunes: sessions untouched for
-    /// `prune_after`, then the least recently used past `max_entries`.
-    /// Returns (session id, disposable) of each, for their transcripts.
-    fn prune(&self, index: &mut Index, now: u64, keep: &str) -> Vec<(String, bool)> {
+    /// What maintenance prunes, as a new session is made: sessions
+    /// untouched for `prune_after`, then the least recently used past
+    /// `max_entries`. Only counts and old rows are read unless the index
+    /// is over its cap, so a new session costs the same however many exist.
+    fn prunable(&self, now: u64, keep: &str) -> Result<Vec<Pruned>, SessionError> {
         let m = &self.maintenance;
         if !m.enforce {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let cutoff =
             now.saturating_sub(u64::try_from(m.prune_after.as_millis()).unwrap_or(u64::MAX));
         let prunable = |k: &str| !protected(k) && k != keep;
-        let mut gone: Vec<String> = index
-            .entries
-            .iter()
-            .filter(|(k, e)| prunable(k) && e.updated_at < cutoff)
-            .map(|(k, _)| k.clone())
+        let mut gone: Vec<Stamp> = self
+            .backend
+            .stamps(Some(cutoff))?
+            .into_iter()
+            .filter(|s| prunable(&s.key))
             .collect();
-        let left = index.entries.len() - gone.len();
+        let left = self.backend.count()?.saturating_sub(gone.len());
         if left > m.max_entries + m.slack() {
             // One-request sessions go first, then the least recently used:
             // a burst of stateless calls does not push out a conversation.
-            let mut by_age: Vec<(&String, (bool, u64))> = index
-                .entries
-                .iter()
-                .filter(|(k, e)| prunable(k) && e.updated_at >= cutoff)
-                .map(|(k, e)| (k, (!disposable(k), e.updated_at)))
+            let mut by_age: Vec<Stamp> = self
+                .backend
+                .stamps(None)?
+                .into_iter()
+                .filter(|s| prunable(&s.key) && s.updated_at >= cutoff)
                 .collect();
-            by_age.sort_by_key(|(_, order)| *order);
-            gone.extend(
-                by_age
-                    .iter()
-                    .take(left - m.max_entries)
-                    .map(|(k, _)| (*k).clone()),
-            );
+            by_age.sort_by_key(|s| (!disposable(&s.key), s.updated_at));
+            gone.extend(by_age.into_iter().take(left - m.max_entries));
         }
-        gone.into_iter()
-            .filter_map(|k| {
-                let e = index.entries.remove(&k)?;
-                Some((e.session_id, disposable(&k)))
+        Ok(gone
+            .into_iter()
+            .map(|s| Pruned {
+                keep_transcript: !disposable(&s.key),
+                key: s.key,
+                session_id: s.session_id,
             })
-            .collect()
+            .collect())
     }
 
-    /// Deletes (disposable) or sets aside the transcripts of pruned sessions,
-    /// after the index that no longer names them is on disk.
-    fn drop_transcripts(&self, pruned: &[(String, bool)]) {
-        let stamp = timestamp().replace(':', "-");
-        for (id, disposable) in pruned {
-            if let Ok(mut leaves) = self.leaves.lock() {
-                leaves.remove(id);
-            }
-            let path = self.transcript_path(id);
-            // A transcript that cannot be moved stays where it was: nothing
-            // is lost, and the index no longer lists it.
-            let _ = if *disposable {
-                std::fs::remove_file(&path)
-            } else {
-                std::fs::rename(&path, path.with_extension(format!("jsonl.deleted.{stamp}")))
-            };
-        }
-    }
-
+    /// The agent's `sessions` folder (legacy transcripts, set-aside ones).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The index's file or database.
+    pub fn location(&self) -> &Path {
+        self.backend.location()
+    }
+
     /// Every session, by key.
     pub fn list(&self) -> Vec<(String, SessionEntry)> {
-        self.index
-            .lock()
-            .map(|i| {
-                i.entries
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.backend.list().unwrap_or_default()
     }
 
     pub fn get(&self, key: &str) -> Option<SessionEntry> {
-        self.index.lock().ok()?.entries.get(key).cloned()
+        self.backend.get(key).ok().flatten()
     }
 
     /// A session by its key or its id.
     pub fn find(&self, key_or_id: &str) -> Option<(String, SessionEntry)> {
-        let index = self.index.lock().ok()?;
-        if let Some(e) = index.entries.get(key_or_id) {
-            return Some((key_or_id.to_string(), e.clone()));
+        if let Some(e) = self.get(key_or_id) {
+            return Some((key_or_id.to_string(), e));
         }
-        index
-            .entries
-            .iter()
-            .find(|(_, e)| e.session_id == key_or_id)
-            .map(|(k, e)| (k.clone(), e.clone()))
+        self.backend.find_id(key_or_id).ok().flatten()
     }
 
     /// Turns, tokens and cost by `provider/model`, read from every transcript.
     pub fn usage_by_model(&self) -> Result<BTreeMap<String, ModelUsage>, SessionError> {
         let mut out: BTreeMap<String, ModelUsage> = BTreeMap::new();
-        for (_, entry) in self.list() {
-            let transcript = match self.transcript(&entry.session_id) {
-                Ok(t) => t,
-                // An index entry whose transcript was never written (a crash
-                // between the two) has no turns.
-                Err(SessionError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e),
+        for (_, entry) in self.backend.list()? {
+            // An index entry whose transcript was never written (a crash
+            // between the two) has no turns.
+            let Some(text) = self.backend.read(&entry.session_id)? else {
+                continue;
             };
-            for event in &transcript.events {
+            for event in parse_events(&text).0 {
                 let m = &event["message"];
                 if event["type"] != "message" || m["role"] != "assistant" {
                     continue;
@@ -399,40 +464,28 @@ impl SessionStore {
         Ok(out)
     }
 
-    /// Finds `key`'s session, creating it (in the index, on disk at once,
-    /// pruning others as maintenance says) when it has none. Returns its id
-    /// and, for a new one, the transcript's header line to write first.
+    /// Finds `key`'s session, creating it (in the index, durably, pruning
+    /// others as maintenance says) when it has none. Returns its id and,
+    /// for a new one, the transcript's header line to write first.
     fn open_session(&self, key: &str, now: u64) -> Result<(String, Option<Value>), SessionError> {
-        let (id, fresh) = {
-            let mut index = self.lock_index()?;
-            let fresh = !index.entries.contains_key(key);
-            let entry = index
-                .entries
-                .entry(key.to_string())
-                .or_insert_with(|| new_entry(now));
-            let id = entry.session_id.clone();
-            let pruned = if fresh {
-                index.version += 1;
-                self.prune(&mut index, now, key)
-            } else {
-                Vec::new()
-            };
-            (id, fresh.then_some((index.version, pruned)))
-        };
-        let Some((version, pruned)) = fresh else {
-            return Ok((id, None));
-        };
-        // The index names the session before its transcript exists.
-        self.commit(version)?;
-        self.drop_transcripts(&pruned);
-        let header = json!({"type": "session", "version": 4, "id": id, "timestamp": timestamp()});
-        Ok((id, Some(header)))
+        let (entry, fresh) = self.backend.get_or_insert(key, new_entry(now))?;
+        if !fresh {
+            return Ok((entry.session_id, None));
+        }
+        let pruned = self.prunable(now, key)?;
+        self.backend.remove(&pruned)?;
+        if let Ok(mut leaves) = self.leaves.lock() {
+            for p in &pruned {
+                leaves.remove(&p.session_id);
+            }
+        }
+        Ok((entry.session_id.clone(), Some(header(&entry.session_id))))
     }
 
     /// Appends one turn to `key`'s transcript (creating the session on its
     /// first turn, which is written to the index at once) and adds its usage
-    /// to the index's totals in memory (see `flush`). Returns the entries
-    /// written, for a caller that keeps the conversation in memory.
+    /// to the index's totals (durable by the next `flush`). Returns the
+    /// entries written, for a caller that keeps the conversation in memory.
     pub fn record(&self, key: &str, turn: &TurnRecord<'_>) -> Result<Vec<Entry>, SessionError> {
         let now = now_ms();
         let (id, header) = self.open_session(key, now)?;
@@ -442,21 +495,23 @@ impl SessionStore {
             self.leaf(&id)?
         };
         let (turn_lines, leaf) = turn_lines(turn, leaf);
-        let written = self.append(&id, header, &turn_lines)?;
+        let written = self.append(key, &id, header, &turn_lines)?;
         self.remember_leaf(&id, leaf);
-        let mut index = self.lock_index()?;
-        if let Some(entry) = index.entries.get_mut(key) {
-            let u = &turn.reply.usage;
-            entry.updated_at = now;
-            entry.input_tokens += u.prompt_tokens();
-            entry.output_tokens += u.output;
-            entry.total_tokens += u.prompt_tokens() + u.output;
-            entry.turns += 1;
-            entry.cost_usd += turn.cost_usd;
-        }
-        // The totals reach the file with the next `flush` (the transcript,
-        // already written, is the record; the index only sums it up).
-        index.version += 1;
+        let u = &turn.reply.usage;
+        // The transcript, already written, is the record; the index only
+        // sums it up.
+        self.backend.update(
+            key,
+            &mut |entry| {
+                entry.updated_at = now;
+                entry.input_tokens += u.prompt_tokens();
+                entry.output_tokens += u.output;
+                entry.total_tokens += u.prompt_tokens() + u.output;
+                entry.turns += 1;
+                entry.cost_usd += turn.cost_usd;
+            },
+            Durability::Soon,
+        )?;
         Ok(written)
     }
 
@@ -465,91 +520,55 @@ impl SessionStore {
     pub fn set_field(&self, key: &str, field: &str, value: Value) -> Result<(), SessionError> {
         let (id, header) = self.open_session(key, now_ms())?;
         if header.is_some() {
-            self.append(&id, header, &[])?;
+            self.append(key, &id, header, &[])?;
             self.remember_leaf(&id, None);
         }
-        let version = {
-            let mut index = self.lock_index()?;
-            if let Some(e) = index.entries.get_mut(key) {
-                e.other.insert(field.to_string(), value);
-            }
-            index.version += 1;
-            index.version
-        };
-        self.commit(version)
+        self.backend.update(
+            key,
+            &mut |e| {
+                e.other.insert(field.to_string(), value.clone());
+            },
+            Durability::Now,
+        )?;
+        Ok(())
     }
 
     /// Gives `key` a new session (`/new`, `/reset`): a new id and an empty
     /// transcript. The old transcript stays where it was, whole.
     pub fn renew(&self, key: &str) -> Result<String, SessionError> {
-        let now = now_ms();
-        let version = {
-            let mut index = self.lock_index()?;
-            index.entries.insert(key.to_string(), new_entry(now));
-            index.version += 1;
-            index.version
-        };
-        self.commit(version)?;
-        let (id, header) = self.open_session(key, now)?;
-        self.append(&id, header, &[])?;
+        let entry = new_entry(now_ms());
+        self.backend.put(key, &entry, Durability::Now)?;
+        let id = entry.session_id;
+        self.append(key, &id, Some(header(&id)), &[])?;
         self.remember_leaf(&id, None);
         Ok(id)
     }
-    /// Writes the index if it changed since it was last written. A server
-    /// calls this every second and when it stops; after a crash the totals
-    /// in the index may trail the transcripts by that much.
+
+    /// Makes the index's running totals durable. A server calls this every
+    /// second and when it stops; after a crash the totals in a legacy index
+    /// may trail the transcripts by that much (the database has them at once).
     pub fn flush(&self) -> Result<(), SessionError> {
-        let version = self.lock_index()?.version;
-        self.commit(version)
-    }
-
-    fn lock_index(&self) -> Result<std::sync::MutexGuard<'_, Index>, SessionError> {
-        self.index.lock().map_err(|_| SessionError::Poisoned)
-    }
-
-    /// Makes sure the index on disk is at least at `version`: a write by
-    /// another turn that started later already covers this one.
-    fn commit(&self, version: u64) -> Result<(), SessionError> {
-        let mut saved = self.saved.lock().map_err(|_| SessionError::Poisoned)?;
-        if *saved >= version {
-            return Ok(());
-        }
-        let (text, now_at) = {
-            let index = self.lock_index()?;
-            let text = serde_json::to_string_pretty(&index.entries).unwrap_or_else(|_| "{}".into());
-            (text, index.version)
-        };
-        self.save(&text)?;
-        *saved = now_at;
-        Ok(())
+        self.backend.flush()
     }
 
     /// The transcript of `session_id`, skipping a torn last line.
     pub fn transcript(&self, session_id: &str) -> Result<Transcript, SessionError> {
-        let path = self.transcript_path(session_id);
-        let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
-        let mut events = Vec::new();
-        let mut torn_tail = false;
-        for line in text.split('\n').filter(|l| !l.trim().is_empty()) {
-            // Only a crash mid-append tears a line: at the end, or in the
-            // middle once a later append has closed it off.
-            match serde_json::from_str(line) {
-                Ok(v) => events.push(v),
-                Err(_) => torn_tail = true,
-            }
-        }
+        let text = self
+            .backend
+            .read(session_id)?
+            .ok_or_else(|| SessionError::Unknown(session_id.to_string()))?;
+        let (events, torn_tail) = parse_events(&text);
         Ok(Transcript { events, torn_tail })
     }
 
     /// The transcript of `session_id` as a conversation tree (entries,
-    /// branch, what the model sees); a missing file is an empty tree.
+    /// branch, what the model sees); none is an empty tree.
     pub fn tree(&self, session_id: &str) -> Result<Tree, SessionError> {
-        let path = self.transcript_path(session_id);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Tree::parse(&text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Tree::default()),
-            Err(e) => Err(io("read", &path)(e)),
-        }
+        Ok(self
+            .backend
+            .read(session_id)?
+            .map(|text| Tree::parse(&text))
+            .unwrap_or_default())
     }
 
     /// Appends `mark` to `key`'s transcript, after its last entry (creating
@@ -585,16 +604,18 @@ impl SessionStore {
         if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
             line.extend(fields);
         }
-        let mut written = self.append(&session_id, header, &[line])?;
+        let mut written = self.append(key, &session_id, header, &[line])?;
         self.remember_leaf(&session_id, Some(id));
         if let Mark::Compaction { .. } = mark {
-            let mut index = self.lock_index()?;
-            if let Some(e) = index.entries.get_mut(key) {
-                let n = e.other.get("compactionCount").and_then(Value::as_u64);
-                e.other
-                    .insert("compactionCount".into(), (n.unwrap_or(0) + 1).into());
-                index.version += 1;
-            }
+            self.backend.update(
+                key,
+                &mut |e| {
+                    let n = e.other.get("compactionCount").and_then(Value::as_u64);
+                    e.other
+                        .insert("compactionCount".into(), (n.unwrap_or(0) + 1).into());
+                },
+                Durability::Soon,
+            )?;
         }
         written.pop().ok_or(SessionError::Unknown(session_id))
     }
@@ -621,66 +642,40 @@ impl SessionStore {
         Ok(self.tree(session_id)?.leaf)
     }
 
-    fn transcript_path(&self, session_id: &str) -> PathBuf {
-        self.dir.join(format!("{session_id}.jsonl"))
-    }
-
-    /// Appends `lines` (after `header`, for a new transcript) in one write,
+    /// Appends `lines` (after `header`, for a new transcript) in one step,
     /// and returns them as entries.
     fn append(
         &self,
+        key: &str,
         session_id: &str,
         header: Option<Value>,
         lines: &[Value],
     ) -> Result<Vec<Entry>, SessionError> {
-        let path = self.transcript_path(session_id);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&path)
-            .map_err(io("open", &path))?;
-        let mut out = String::new();
-        if ends_without_newline(&mut file).map_err(io("read", &path))? {
-            out.push('\n');
-        }
-        if let Some(h) = header {
-            out.push_str(&h.to_string());
-            out.push('\n');
-        }
-        let from = out.len();
-        for line in lines {
-            out.push_str(&line.to_string());
-            out.push('\n');
-        }
-        // One write for the whole turn: a crash leaves at most its tail torn.
-        file.write_all(out.as_bytes())
-            .map_err(io("append to", &path))?;
-        Ok(Tree::parse(&out[from..]).entries)
-    }
-
-    fn save(&self, text: &str) -> Result<(), SessionError> {
-        let path = self.dir.join("sessions.json");
-        // Written beside the old index, synced, renamed over it and the
-        // folder synced: a crash leaves the old index or the new one, whole.
-        let mut file =
-            atomic_write_file::AtomicWriteFile::open(&path).map_err(io("write", &path))?;
-        file.write_all(text.as_bytes())
-            .map_err(io("write", &path))?;
-        file.commit().map_err(io("replace", &path))
+        let events: Vec<Value> = header.into_iter().chain(lines.iter().cloned()).collect();
+        self.backend.append(key, session_id, &events)?;
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        Ok(Tree::parse(&text).entries)
     }
 }
 
-/// A torn last line has no newline; the next append must not glue onto it.
-fn ends_without_newline(file: &mut std::fs::File) -> std::io::Result<bool> {
-    let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(false);
+/// The first line of a transcript (OpenClaw's version-4 header).
+fn header(session_id: &str) -> Value {
+    json!({"type": "session", "version": 4, "id": session_id, "timestamp": timestamp()})
+}
+
+/// The events of JSONL text, and whether a line was torn.
+fn parse_events(text: &str) -> (Vec<Value>, bool) {
+    let mut events = Vec::new();
+    let mut torn = false;
+    for line in text.split('\n').filter(|l| !l.trim().is_empty()) {
+        // Only a crash mid-append tears a line: at the end, or in the
+        // middle once a later append has closed it off.
+        match serde_json::from_str(line) {
+            Ok(v) => events.push(v),
+            Err(_) => torn = true,
+        }
     }
-    file.seek(SeekFrom::Start(len - 1))?;
-    let mut last = [0u8; 1];
-    file.read_exact(&mut last)?;
-    Ok(last[0] != b'\n')
+    (events, torn)
 }
 
 /// The entries of one turn, chained from `leaf`; returns them and the new leaf.
@@ -771,6 +766,8 @@ fn usage_json(u: &Usage, cost: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     fn reply(text: &str) -> Reply {
         Reply {
@@ -796,10 +793,35 @@ mod tests {
         }
     }
 
+    /// A store of the database layout, or of the legacy one (a state dir
+    /// that has only `sessions.json`).
+    fn open(dir: &Path, legacy: bool) -> SessionStore {
+        if legacy {
+            let sessions = dir.join("agents/main/sessions");
+            std::fs::create_dir_all(&sessions).unwrap();
+            if !sessions.join("sessions.json").exists() {
+                std::fs::write(sessions.join("sessions.json"), "{}").unwrap();
+            }
+        }
+        SessionStore::open(dir, "main").unwrap()
+    }
+
     #[test]
     fn turns_are_appended_and_counted() {
+        for legacy in [false, true] {
+            turns_are_appended_and_counted_in(legacy);
+        }
+    }
+
+    fn turns_are_appended_and_counted_in(legacy: bool) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path(), "main").unwrap();
+        let store = open(dir.path(), legacy);
+        assert_eq!(
+            store.location().ends_with("sessions.json"),
+            legacy,
+            "{}",
+            store.location().display()
+        );
         let r = reply("Paris");
         store
             .record(
@@ -815,8 +837,12 @@ mod tests {
             .unwrap();
         store.flush().unwrap();
         // A second process sees the same.
-        let again = SessionStore::open(dir.path(), "main").unwrap();
+        let again = open(dir.path(), legacy);
         let entry = again.get("agent:main:openai-user:ada").unwrap();
+        assert_eq!(
+            again.find(&entry.session_id).map(|(k, _)| k).as_deref(),
+            Some("agent:main:openai-user:ada")
+        );
         assert_eq!(
             (entry.turns, entry.input_tokens, entry.output_tokens),
             (2, 20, 6)
@@ -911,14 +937,18 @@ mod tests {
 
     #[test]
     fn maintenance_keeps_the_index_bounded_and_loses_nothing_durable() {
+        for legacy in [false, true] {
+            maintenance_in(legacy);
+        }
+    }
+
+    fn maintenance_in(legacy: bool) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path(), "main")
-            .unwrap()
-            .with_maintenance(Maintenance {
-                enforce: true,
-                prune_after: std::time::Duration::from_secs(3600),
-                max_entries: 3,
-            });
+        let store = open(dir.path(), legacy).with_maintenance(Maintenance {
+            enforce: true,
+            prune_after: std::time::Duration::from_secs(3600),
+            max_entries: 3,
+        });
         let r = reply("ok");
         let say = |key: &str| {
             store
@@ -953,28 +983,28 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|f| f != "sessions.json")
             .collect();
-        assert_eq!(files.len(), 4, "main, bob, cy and ada set aside: {files:?}");
-        assert!(
-            files
-                .iter()
-                .any(|f| f.starts_with(&format!("{ada}.jsonl.deleted."))),
-            "{files:?}"
-        );
-        // The file agrees with memory after a restart.
+        // Legacy: main's, bob's and cy's transcripts are files too.
+        let expected = if legacy { 4 } else { 1 };
+        assert_eq!(files.len(), expected, "ada set aside: {files:?}");
+        let aside = files
+            .iter()
+            .find(|f| f.starts_with(&format!("{ada}.jsonl.deleted.")))
+            .unwrap_or_else(|| panic!("{files:?}"));
+        let kept = std::fs::read_to_string(store.dir().join(aside)).unwrap();
+        assert_eq!(Tree::parse(&kept).context().len(), 2, "{kept}");
+        // The store agrees with memory after a restart.
         store.flush().unwrap();
-        let again = SessionStore::open(dir.path(), "main").unwrap();
+        let again = open(dir.path(), legacy);
         assert_eq!(again.list().len(), 3);
         assert!(again.get("agent:main:openai-user:ada").is_none());
 
         // `warn` prunes nothing.
         let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path(), "main")
-            .unwrap()
-            .with_maintenance(Maintenance {
-                enforce: false,
-                max_entries: 1,
-                ..Maintenance::default()
-            });
+        let store = open(dir.path(), legacy).with_maintenance(Maintenance {
+            enforce: false,
+            max_entries: 1,
+            ..Maintenance::default()
+        });
         for n in 0..3 {
             store
                 .record(
@@ -989,11 +1019,11 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_skipped_and_closed_off() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::open(dir.path(), "main").unwrap();
+        let store = SessionStore::open_legacy(dir.path()).unwrap();
         let r = reply("one");
         store.record("k", &turn(&[Message::user("1")], &r)).unwrap();
         let id = store.get("k").unwrap().session_id;
-        let path = store.transcript_path(&id);
+        let path = dir.path().join(format!("{id}.jsonl"));
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(br#"{"type":"message","message":{"role":"us"#)
             .unwrap();
