@@ -56,6 +56,8 @@ pub enum SessionsCommand {
     Show(ShowArgs),
     /// Turns, tokens and cost by model across the agent's sessions
     Usage(SessionsArgs),
+    /// Move a legacy sessions.json store (and its transcripts) into the agent's SQLite database, as `openclaw doctor --fix` does
+    Import(SessionsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -197,7 +197,7 @@ fn a_saved_conversation_continues_obeys_commands_and_fits_the_window() {
     let out = chat(h, &cfg, &["--session", "s3", "--json", "-m", "Count it"]);
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(v["text"], "Hello\n\n🧮 0 in / 0 out", "{v}");
-    let index =
-        std::fs::read_to_string(h.join(".openclaw/agents/main/sessions/sessions.json")).unwrap();
-    assert!(index.contains("\"responseUsage\": \"tokens\""), "{index}");
+    let store = pincer_sessions::SessionStore::open(&h.join(".openclaw"), "main").unwrap();
+    let entry = store.get("agent:main:cli:s3").unwrap();
+    assert_eq!(entry.other["responseUsage"], "tokens", "{entry:?}");
 }

@@ -349,27 +349,12 @@ fn a_long_conversation_on_the_embedded_model_is_compacted_and_goes_on() {
 
     // The first transcript keeps every turn and its compaction entries; the
     // session's key now names a new one.
-    let sessions = home.path().join(".openclaw/agents/main/sessions");
-    let index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sessions.join("sessions.json")).unwrap())
-            .unwrap();
-    let now = index["agent:main:cli:long"]["sessionId"].as_str().unwrap();
-    let mut transcripts: Vec<_> = std::fs::read_dir(&sessions)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    transcripts.sort();
-    assert_eq!(transcripts.len(), 2, "{transcripts:?}");
-    let old = transcripts
-        .iter()
-        .find(|p| !p.to_string_lossy().contains(now))
-        .unwrap();
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(old)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let store =
+        pincer_sessions::SessionStore::open(&home.path().join(".openclaw"), "main").unwrap();
+    let ids = store.generations("agent:main:cli:long").unwrap();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(store.get("agent:main:cli:long").unwrap().session_id, ids[1]);
+    let lines = store.transcript(&ids[0]).unwrap().events;
     let users = lines
         .iter()
         .filter(|l| l["type"] == "message" && l["message"]["role"] == "user")

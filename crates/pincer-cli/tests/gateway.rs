@@ -200,21 +200,12 @@ fn a_killed_gateway_loses_no_answered_turn_and_no_file_is_torn() {
     );
     assert!(answered.len() < 50, "every turn finished before the kill");
 
-    // Every file loads: no torn line anywhere.
-    let dir = home.path().join("state/agents/main/sessions");
-    let index: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("sessions.json")).unwrap()).unwrap();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            for line in std::fs::read_to_string(&path).unwrap().lines() {
-                assert!(
-                    serde_json::from_str::<Value>(line).is_ok(),
-                    "torn line in {}: {line}",
-                    path.display()
-                );
-            }
-        }
+    // The store opens, and every transcript reads whole.
+    let store = pincer_sessions::SessionStore::open(&home.path().join("state"), "main").unwrap();
+    let index = store.list();
+    for (key, entry) in &index {
+        let t = store.transcript(&entry.session_id).unwrap();
+        assert!(!t.torn_tail, "torn event in {key}");
     }
 
     // A restarted gateway serves again, and every answered turn is on record.
@@ -247,13 +238,9 @@ fn a_killed_gateway_loses_no_answered_turn_and_no_file_is_torn() {
             .unwrap()
             .iter()
             .find(|e| e["key"] == key.as_str())
-            .unwrap_or_else(|| panic!("{key} is not in the index: {index}"));
+            .unwrap_or_else(|| panic!("{key} is not in the index: {index:?}"));
         let id = entry["entry"]["sessionId"].as_str().unwrap();
-        let text = std::fs::read_to_string(dir.join(format!("{id}.jsonl"))).unwrap();
-        let events: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let events = store.transcript(id).unwrap().events;
         assert_eq!(assistant_texts(&events), vec![s.text.clone()], "{key}");
     }
 }
@@ -267,7 +254,6 @@ fn sigterm_lets_the_answer_in_flight_finish() {
     let mut gw = Gateway::start(home.path(), &config, free_port());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
-    let sessions = home.path().join("state/agents/main/sessions");
     // The answer is under way once its first chunk is here; then stop. It
     // is short enough to finish well within the 30 s the shutdown waits,
     // even on a machine busy with other tests.
@@ -298,8 +284,8 @@ fn sigterm_lets_the_answer_in_flight_finish() {
     assert!(!seen.text.is_empty());
     let exit = gw.child.wait().unwrap();
     assert!(exit.success(), "{exit}");
-    let index = std::fs::read_to_string(sessions.join("sessions.json")).unwrap();
-    assert!(index.contains("agent:main:openai-user:graceful"), "{index}");
+    let store = pincer_sessions::SessionStore::open(&home.path().join("state"), "main").unwrap();
+    assert!(store.get("agent:main:openai-user:graceful").is_some());
 }
 
 /// A whole chat turn over a plain connection; the status line and body.

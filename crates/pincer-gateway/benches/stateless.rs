@@ -71,12 +71,13 @@ fn main() {
     });
     let first = median(took[..500].to_vec());
     let last = median(took[TURNS - 500..].to_vec());
-    let files = std::fs::read_dir(state.path().join("agents/main/sessions"))
+    let kept = pincer_sessions::SessionStore::open(state.path(), "main")
         .unwrap()
-        .count();
+        .list()
+        .len();
     println!(
         "{TURNS} stateless turns: median of the first 500 {:.2} ms, of the last 500 {:.2} ms \
-         ({:.2}×); {files} files left in the sessions folder",
+         ({:.2}×); {kept} sessions kept",
         first.as_secs_f64() * 1e3,
         last.as_secs_f64() * 1e3,
         last.as_secs_f64() / first.as_secs_f64()

@@ -1,9 +1,10 @@
 //! `cargo bench -p pincer-sessions --bench stateless`: what a turn costs the
 //! session store as one-request sessions pile up (each stateless OpenAI call
-//! is a new session, as in OpenClaw). 4,000 sessions are recorded with
-//! OpenClaw's default maintenance (the index capped at 500) and with
-//! maintenance off; the table shows the median and p99 record time of the
-//! first and the last 500.
+//! is a new session, as in OpenClaw). 4,000 sessions are recorded in each
+//! layout (the SQLite database, the legacy `sessions.json`) with OpenClaw's
+//! default maintenance (the index capped at 500) and with maintenance off;
+//! the table shows the median and p99 record time of the first and the last
+//! 500.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,17 +15,26 @@ use pincer_types::{Message, Reply};
 
 const SESSIONS: usize = 4_000;
 const WINDOW: usize = 500;
+const OFF: Maintenance = Maintenance {
+    enforce: false,
+    prune_after: Duration::from_secs(30 * 86_400),
+    max_entries: 500,
+};
 
 fn percentile(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn run(maintenance: Maintenance) -> (Vec<Duration>, usize) {
+fn run(legacy: bool, maintenance: Maintenance) -> (Vec<Duration>, usize) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SessionStore::open(dir.path(), "main")
-        .unwrap()
-        .with_maintenance(maintenance);
+    let store = if legacy {
+        SessionStore::open_legacy(dir.path())
+    } else {
+        SessionStore::open(dir.path(), "main")
+    }
+    .unwrap()
+    .with_maintenance(maintenance);
     let input = [Message::user("What is the capital of France?")];
     let reply = Reply {
         text: "Paris.".into(),
@@ -46,8 +56,7 @@ fn run(maintenance: Maintenance) -> (Vec<Duration>, usize) {
         store.record(&key, &turn).unwrap();
         took.push(started.elapsed());
     }
-    let files = std::fs::read_dir(store.dir()).unwrap().count();
-    (took, files)
+    (took, store.list().len())
 }
 
 fn main() {
@@ -55,24 +64,32 @@ fn main() {
         return;
     }
     println!("### Session store, {SESSIONS} one-request sessions\n");
-    println!("| maintenance | first {WINDOW}: p50 | p99 | last {WINDOW}: p50 | p99 | files left |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, m) in [
-        ("default (maxEntries 500)", Maintenance::default()),
+    println!(
+        "| layout | maintenance | first {WINDOW}: p50 | p99 | last {WINDOW}: p50 | p99 | sessions kept |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for (layout, legacy, name, m) in [
         (
-            "off (mode warn)",
-            Maintenance {
-                enforce: false,
-                ..Maintenance::default()
-            },
+            "SQLite",
+            false,
+            "default (maxEntries 500)",
+            Maintenance::default(),
         ),
+        ("SQLite", false, "off (mode warn)", OFF),
+        (
+            "legacy JSON",
+            true,
+            "default (maxEntries 500)",
+            Maintenance::default(),
+        ),
+        ("legacy JSON", true, "off (mode warn)", OFF),
     ] {
-        let (took, files) = run(m);
+        let (took, kept) = run(legacy, m);
         let mut first = took[..WINDOW].to_vec();
         let mut last = took[SESSIONS - WINDOW..].to_vec();
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
         println!(
-            "| {name} | {} | {} | {} | {} | {files} |",
+            "| {layout} | {name} | {} | {} | {} | {} | {kept} |",
             ms(percentile(&mut first, 0.5)),
             ms(percentile(&mut first, 0.99)),
             ms(percentile(&mut last, 0.5)),

@@ -51,6 +51,10 @@ pub trait Backend: Send + Sync {
 
     fn count(&self) -> Result<usize, SessionError>;
 
+    /// The session ids `key` has had, oldest first, where the store keeps
+    /// them (the legacy index knows only the current one).
+    fn generations(&self, key: &str) -> Result<Vec<String>, SessionError>;
+
     /// Sessions last updated before `before` (ms since the epoch), or all of
     /// them when `before` is `None`.
     fn stamps(&self, before: Option<u64>) -> Result<Vec<Stamp>, SessionError>;

@@ -135,6 +135,10 @@ impl Backend for JsonFiles {
         Ok(self.lock()?.entries.len())
     }
 
+    fn generations(&self, key: &str) -> Result<Vec<String>, SessionError> {
+        Ok(self.get(key)?.into_iter().map(|e| e.session_id).collect())
+    }
+
     fn stamps(&self, before: Option<u64>) -> Result<Vec<Stamp>, SessionError> {
         Ok(self
             .lock()?

@@ -422,6 +422,12 @@ impl SessionStore {
         self.backend.get(key).ok().flatten()
     }
 
+    /// The session ids `key` has had (one per `/new`), oldest first; the
+    /// legacy layout knows only the current one.
+    pub fn generations(&self, key: &str) -> Result<Vec<String>, SessionError> {
+        self.backend.generations(key)
+    }
+
     /// A session by its key or its id.
     pub fn find(&self, key_or_id: &str) -> Option<(String, SessionEntry)> {
         if let Some(e) = self.get(key_or_id) {

@@ -299,16 +299,23 @@ impl Sqlite {
         Ok(())
     }
 
+    /// The transcript generations of `key`, oldest first.
+    fn windows(&self, db: &Connection, key: &str) -> Result<Vec<String>, SessionError> {
+        db.prepare_cached(
+            "SELECT session_id FROM session_windows WHERE session_key = ?1
+             ORDER BY created_at, rowid",
+        )
+        .and_then(|mut s| {
+            s.query_map([key], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()
+        })
+        .map_err(self.err())
+    }
+
     /// Writes the transcripts of `key`'s windows beside the index, as
     /// OpenClaw's archive files, before the rows go.
     fn set_aside(&self, db: &Connection, key: &str) -> Result<(), SessionError> {
-        let ids: Vec<String> = db
-            .prepare_cached("SELECT session_id FROM session_windows WHERE session_key = ?1")
-            .and_then(|mut s| {
-                s.query_map([key], |r| r.get(0))?
-                    .collect::<Result<Vec<String>, _>>()
-            })
-            .map_err(self.err())?;
+        let ids = self.windows(db, key)?;
         create_private_dir(&self.archive)?;
         for id in ids {
             let Some(text) = self.events(db, &id)? else {
@@ -469,6 +476,11 @@ impl Backend for Sqlite {
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(self.err())?;
         Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn generations(&self, key: &str) -> Result<Vec<String>, SessionError> {
+        let db = self.lock()?;
+        self.windows(&db, key)
     }
 
     fn stamps(&self, before: Option<u64>) -> Result<Vec<Stamp>, SessionError> {

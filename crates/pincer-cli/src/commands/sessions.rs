@@ -1,5 +1,5 @@
-//! `pincer sessions list|show|usage`: what the gateway recorded, read from
-//! the session stores in the state dir (OpenClaw's layout).
+//! `pincer sessions list|show|usage|import`: what the gateway recorded, read
+//! from the session stores in the state dir (OpenClaw's layouts).
 
 use std::process::ExitCode;
 
@@ -26,7 +26,37 @@ pub fn run(loaded: &Loaded, env: &Env, command: &SessionsCommand) -> Result<Exit
         SessionsCommand::List(args) => list(loaded, env, args),
         SessionsCommand::Show(args) => show(loaded, env, args),
         SessionsCommand::Usage(args) => usage(loaded, env, args),
+        SessionsCommand::Import(args) => import(loaded, env, args),
     }
+}
+
+fn import(loaded: &Loaded, env: &Env, args: &SessionsArgs) -> Result<ExitCode> {
+    let agent = super::models::pick_agent(loaded, args.agent.as_deref())?;
+    let state_dir = env
+        .state_dir()
+        .context("no state dir: set OPENCLAW_STATE_DIR or HOME")?;
+    let imported = SessionStore::import(&state_dir, &agent.id)?;
+    if args.json {
+        let out = imported
+            .as_ref()
+            .map(|i| json!({"sessions": i.sessions, "events": i.events, "archive": i.archive}));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"agent": agent.id, "imported": out}))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    match imported {
+        None => println!("agent {}: no legacy sessions.json to import", agent.id),
+        Some(i) => println!(
+            "agent {}: imported {} sessions ({} transcript events); the legacy files are in {}",
+            agent.id,
+            i.sessions,
+            i.events,
+            i.archive.display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(loaded: &Loaded, env: &Env, args: &SessionsArgs) -> Result<ExitCode> {
@@ -44,7 +74,7 @@ fn list(loaded: &Loaded, env: &Env, args: &SessionsArgs) -> Result<ExitCode> {
     if sessions.is_empty() {
         println!(
             "agent {agent} has no sessions yet (in {})",
-            store.dir().display()
+            store.location().display()
         );
         return Ok(ExitCode::SUCCESS);
     }
