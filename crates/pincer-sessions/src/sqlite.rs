@@ -573,13 +573,13 @@ impl Backend for Sqlite {
             )
             .and_then(|mut s| s.execute(params![session_id, key, now]))
             .map_err(&err)?;
-            let mut seq: i64 = tx
+            let first: i64 = tx
                 .prepare_cached(
                     "SELECT coalesce(max(seq) + 1, 0) FROM transcript_events WHERE session_id = ?1",
                 )
                 .and_then(|mut s| s.query_row([session_id], |r| r.get(0)))
                 .map_err(&err)?;
-            for event in events {
+            for (seq, event) in (first..).zip(events) {
                 let json = event.to_string();
                 tx.prepare_cached(
                     "INSERT INTO transcript_events
@@ -615,7 +615,6 @@ impl Backend for Sqlite {
                     })
                     .map_err(&err)?;
                 }
-                seq += 1;
             }
             tx.prepare_cached(
                 "UPDATE session_windows

@@ -2,6 +2,8 @@
 //! is not one Pincer can use, rows OpenClaw wrote compressed, and the move
 //! of a legacy store into the database.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use pincer_sessions::{SCHEMA_VERSION, SessionError, SessionStore, TurnRecord};
@@ -146,7 +148,8 @@ fn the_rows_are_openclaws() {
 
 #[test]
 fn a_database_pincer_cannot_use_is_refused_with_the_reason() {
-    let cases: [(&str, &dyn Fn(&Connection), &str); 4] = [
+    type Spoil<'a> = &'a dyn Fn(&Connection);
+    let cases: [(&str, Spoil, &str); 4] = [
         (
             "newer",
             &|db| db.pragma_update(None, "user_version", 24).unwrap(),
