@@ -111,7 +111,7 @@ impl Sqlite {
         }
         create_private_file(path)?;
         let db_err = db_error(path);
-        let db = Connection::open(path).map_err(&db_err)?;
+        let mut db = Connection::open(path).map_err(&db_err)?;
         db.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(&db_err)?;
         let version: i64 = db
@@ -141,21 +141,17 @@ impl Sqlite {
         }
         db.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(&db_err)?;
-        if version == 0 {
-            let objects: i64 = db
-                .query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
-                    [],
-                    |r| r.get(0),
-                )
+        // Made here, or by another process that got there first.
+        let made = version == 0 && create(&mut db, agent).map_err(&db_err)?;
+        if !made {
+            let version: i64 = db
+                .pragma_query_value(None, "user_version", |r| r.get(0))
                 .map_err(&db_err)?;
-            if objects > 0 {
+            if version == 0 {
                 return Err(schema(
                     "it is not an OpenClaw agent database (no schema version)".into(),
                 ));
             }
-            create(&db, agent).map_err(&db_err)?;
-        } else {
             let owner: Option<(String, Option<String>)> = db
                 .query_row(
                     "SELECT role, agent_id FROM schema_meta WHERE meta_key = 'primary'",
@@ -405,11 +401,22 @@ fn create_private_file(path: &Path) -> Result<(), SessionError> {
     }
 }
 
-/// A new database: the tables, the version and whose it is.
-fn create(db: &Connection, agent: &str) -> rusqlite::Result<()> {
-    db.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA}"))?;
+/// Makes an empty database a new one (the tables, the version and whose
+/// it is), in one transaction that first checks it is still empty: `false`
+/// when it is not (another process made it, or it is not OpenClaw's).
+fn create(db: &mut Connection, agent: &str) -> rusqlite::Result<bool> {
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let objects: i64 = tx.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
+        [],
+        |r| r.get(0),
+    )?;
+    if objects > 0 {
+        return Ok(false);
+    }
+    tx.execute_batch(SCHEMA)?;
     let now = int(now_ms());
-    db.execute(
+    tx.execute(
         "INSERT INTO schema_meta
            (meta_key, role, schema_version, agent_id, app_version, created_at, updated_at)
          VALUES ('primary', 'agent', ?1, ?2, ?3, ?4, ?4)",
@@ -420,7 +427,9 @@ fn create(db: &Connection, agent: &str) -> rusqlite::Result<()> {
             now
         ],
     )?;
-    db.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(true)
 }
 
 impl Backend for Sqlite {

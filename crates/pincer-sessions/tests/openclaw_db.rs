@@ -5,11 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::say;
+
 use std::path::Path;
 use std::process::Command;
 
-use pincer_sessions::{SessionStore, TurnRecord};
-use pincer_types::{Message, Reply};
+use pincer_sessions::SessionStore;
+use pincer_types::Message;
 use serde_json::Value;
 
 const NEEDS: &str = "set PINCER_TEST_NODE (Node.js 24) and PINCER_TEST_OPENCLAW_PKG (the openclaw npm package); scripts/test-deps installs both";
@@ -38,27 +42,6 @@ fn openclaw(script: &str, state: &Path) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{script}: {e}: {stdout}"))
-}
-
-fn say(store: &SessionStore, key: &str, text: &str) {
-    let reply = Reply {
-        text: format!("re: {text}"),
-        ..Reply::default()
-    };
-    store
-        .record(
-            key,
-            &TurnRecord {
-                input: &[Message::user(text)],
-                model: "local/smollm2",
-                api: "openai-completions",
-                reply: &reply,
-                cost_usd: 0.0,
-                attempts: &[],
-                error: None,
-            },
-        )
-        .unwrap();
 }
 
 /// The texts of OpenClaw's page of visible messages.

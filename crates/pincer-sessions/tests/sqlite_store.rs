@@ -4,40 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::say;
+
 use std::path::{Path, PathBuf};
 
-use pincer_sessions::{SCHEMA_VERSION, SessionError, SessionStore, TurnRecord};
-use pincer_types::{Message, Reply, Usage};
+use pincer_sessions::{SCHEMA_VERSION, SessionError, SessionStore};
+use pincer_types::Message;
 use rusqlite::{Connection, params};
 
 fn db_path(state: &Path) -> PathBuf {
     state.join("agents/main/agent/openclaw-agent.sqlite")
-}
-
-fn say(store: &SessionStore, key: &str, text: &str) {
-    let reply = Reply {
-        text: format!("re: {text}"),
-        usage: Usage {
-            input: 7,
-            output: 2,
-            ..Usage::default()
-        },
-        ..Reply::default()
-    };
-    store
-        .record(
-            key,
-            &TurnRecord {
-                input: &[Message::user(text)],
-                model: "local/smollm2",
-                api: "openai-completions",
-                reply: &reply,
-                cost_usd: 0.0,
-                attempts: &[],
-                error: None,
-            },
-        )
-        .unwrap();
 }
 
 fn said(store: &SessionStore, key: &str) -> Vec<String> {
@@ -319,4 +297,19 @@ fn a_legacy_store_moves_into_the_database() {
             .unwrap()
             .is_none()
     );
+}
+
+#[test]
+fn processes_starting_together_share_one_new_database() {
+    let state = tempfile::tempdir().unwrap();
+    let opened: Vec<Result<SessionStore, SessionError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| SessionStore::open(state.path(), "main")))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let stores: Vec<SessionStore> = opened.into_iter().map(Result::unwrap).collect();
+    say(&stores[0], "agent:main:main", "one");
+    say(&stores[3], "agent:main:cli:x", "two");
+    assert_eq!(stores[1].list().len(), 2);
 }
