@@ -71,6 +71,7 @@ fn seed(state: &Path, turns: usize, chars: usize) {
             cost_usd: 0.0,
             attempts: &[],
             error: None,
+            continues: false,
         };
         store.record(KEY, &turn).unwrap();
     }

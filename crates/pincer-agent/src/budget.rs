@@ -192,6 +192,7 @@ mod tests {
             call_id: "c".into(),
             name: "read".into(),
             content: "r".repeat(chars),
+            is_error: false,
         }
     }
 

@@ -30,4 +30,5 @@ pub use queue::QueueSettings;
 pub use reply::final_text;
 pub use runtime::{
     AgentError, AgentEvent, CONTEXT_OVERFLOW_TEXT, Delivered, Delivery, MidAnswer, Queued, Runtime,
+    ToolEvent,
 };

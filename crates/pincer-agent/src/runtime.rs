@@ -23,7 +23,7 @@
 //! 7. The turn is appended to the transcript before the caller hears it is
 //!    complete; the final text is what [`final_text`] leaves.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,7 +35,12 @@ use pincer_config::{Config, QueueMode, RuntimeSettings};
 use pincer_llm::cost;
 use pincer_router::{AllFailed, Attempt, Router};
 use pincer_sessions::{Entry, Mark, SessionError, SessionStore, Tree, TurnRecord};
-use pincer_types::{ChatRequest, ErrorKind, Event, Message, ProviderError, ReasoningEffort, Reply};
+use pincer_tools::exec::{RESULT_CHARS, Verdict};
+use pincer_tools::{AgentTools, Call, Outcome, SessionsView, Toolbox, catalog, policy, textcall};
+use pincer_types::{
+    ChatRequest, ErrorKind, Event, FinishReason, Message, ProviderError, ReasoningEffort, Reply,
+    Tool, ToolCall, Usage,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +62,10 @@ const WARM_SESSIONS: usize = 1_024;
 const WARM_BYTES: usize = 256 << 20;
 /// The summary call's default time limit (OpenClaw's `timeoutSeconds`).
 const COMPACTION_TIMEOUT: Duration = Duration::from_secs(180);
+/// Tool rounds per turn, and identical calls with identical results,
+/// before the loop is stopped with a summary.
+const MAX_TOOL_ROUNDS: usize = 25;
+const REPEAT_LIMIT: usize = 3;
 /// The text OpenClaw answers when nothing brings a prompt under the window.
 pub const CONTEXT_OVERFLOW_TEXT: &str = "Context overflow: prompt too large for the model. \
 Try /reset (or /new) to start a fresh session, or use a larger-context model.";
@@ -100,6 +109,19 @@ pub enum AgentEvent {
     Llm(Event),
     /// Something the user should know (a compaction, a failed one).
     Note(String),
+    /// One of the agent's own tools starts (`result: None`) or has run.
+    Tool(ToolEvent),
+}
+
+/// A tool call the agent runs, and its result once it has run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolEvent {
+    pub id: String,
+    pub name: String,
+    /// As the model wrote them (JSON text).
+    pub arguments: String,
+    pub result: Option<String>,
+    pub is_error: bool,
 }
 
 /// A delivered message.
@@ -201,6 +223,14 @@ struct AgentSetup {
     /// below which it is automatic.
     lean: Lean,
     compaction: Compaction,
+    /// The agent's own `tools` section.
+    tools: Option<pincer_config::ToolsConfig>,
+    /// Model replies with tool calls in one turn before the loop is
+    /// stopped (`params.maxToolIterations`, default 25).
+    max_tool_rounds: usize,
+    /// The same call with the same result this many times stops the loop
+    /// (`tools.loopDetection.criticalThreshold`, default 3).
+    repeat_limit: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -339,6 +369,9 @@ pub struct Runtime<'c> {
     /// Where workspaces are by default: `<root>/workspace` for the default
     /// agent, `<root>/workspace-<id>` for the others (OpenClaw's layout).
     workspace_root: PathBuf,
+    state_dir: PathBuf,
+    toolbox: Toolbox,
+    agent_tools: Mutex<HashMap<String, Arc<AgentTools>>>,
 }
 
 impl<'c> Runtime<'c> {
@@ -378,6 +411,9 @@ impl<'c> Runtime<'c> {
             windows: Mutex::new(HashMap::new()),
             workspaces: Mutex::new(HashMap::new()),
             workspace_root: state_dir.to_path_buf(),
+            state_dir: state_dir.to_path_buf(),
+            toolbox: Toolbox::new(state_dir),
+            agent_tools: Mutex::new(HashMap::new()),
         })
     }
 
@@ -386,7 +422,90 @@ impl<'c> Runtime<'c> {
     /// user's workspace files are still theirs).
     pub fn with_workspace_root(mut self, state_dir: &Path) -> Runtime<'c> {
         self.workspace_root = state_dir.to_path_buf();
+        self.toolbox = Toolbox::new(state_dir);
+        self.state_dir = state_dir.to_path_buf();
         self
+    }
+
+    /// The agent's tool settings (workspace files, exec, web), resolved once.
+    fn agent_tools(&self, setup: &AgentSetup) -> Arc<AgentTools> {
+        let id = &setup.models.id;
+        if let Some(t) = self.agent_tools.lock().ok().and_then(|m| m.get(id).cloned()) {
+            return t;
+        }
+        let mut hidden = vec![self.state_dir.clone()];
+        if let Some(home) = std::env::var_os("HOME") {
+            hidden.push(PathBuf::from(home));
+        }
+        let t = Arc::new(AgentTools::new(
+            &self.config.tools,
+            setup.tools.as_ref(),
+            &self.workspace_dir(setup),
+            hidden,
+        ));
+        if let Ok(mut m) = self.agent_tools.lock() {
+            m.insert(id.clone(), t.clone());
+        }
+        t
+    }
+
+    /// The policy of `agent`'s tools for `model` (`provider/model`): what
+    /// `pincer tools list` shows.
+    pub fn tool_policy(&self, agent: &str, model: &str) -> Option<policy::Policy> {
+        let setup = self.setup(agent)?;
+        Some(policy::resolve(&self.config.tools, setup.tools.as_ref(), model))
+    }
+
+    /// The agent's tools for this turn on `spec`: none for a plain model
+    /// call, or for a model that takes none.
+    fn turn_tools(&self, setup: &AgentSetup, d: &Delivery, spec: &ModelSpec) -> TurnTools {
+        if !d.agent_prompt {
+            return TurnTools::default();
+        }
+        let policy = policy::resolve(&self.config.tools, setup.tools.as_ref(), &spec.reference);
+        for w in &policy.warnings {
+            tracing::debug!("agent {}: {w}", setup.models.id);
+        }
+        let allowed = policy.allowed();
+        if allowed.is_empty() {
+            return TurnTools::default();
+        }
+        if spec.tool_call == Some(false) {
+            return TurnTools {
+                note: Some(format!(
+                    "🔧 {} does not take tools (compat.supportsTools: false): this turn runs without them",
+                    spec.reference
+                )),
+                ..TurnTools::default()
+            };
+        }
+        // The caller's own tools keep their names; an agent tool of the
+        // same name is not offered.
+        let clash = |n: &str| d.request.tools.iter().any(|t| t.name.eq_ignore_ascii_case(n));
+        let offered = catalog::definitions(allowed.into_iter().filter(|n| !clash(n)));
+        TurnTools {
+            names: offered.iter().map(|t| t.name.clone()).collect(),
+            offered,
+            note: None,
+        }
+    }
+
+    /// Writes `messages` to the transcript (tool results of a cut turn).
+    fn record_messages(
+        &self,
+        store: &SessionStore,
+        s: &mut Open,
+        key: &str,
+        messages: &[Message],
+    ) -> Result<(), AgentError> {
+        let written = store
+            .record_messages(key, messages)
+            .map_err(|source| AgentError::Store {
+                key: key.to_string(),
+                source,
+            })?;
+        self.grew(s, store, written);
+        Ok(())
     }
 
     fn workspace_dir(&self, setup: &AgentSetup) -> PathBuf {
@@ -749,6 +868,18 @@ impl<'c> Runtime<'c> {
             file_max_chars: setup.file_max_chars,
             total_max_chars: setup.total_max_chars,
             extra: &d.system,
+            tools: &[],
+        };
+        let turn_tools = self.turn_tools(setup, d, spec);
+        let tools: Vec<(&str, &str)> = turn_tools
+            .offered
+            .iter()
+            .filter_map(|t| catalog::def(&t.name))
+            .map(|def| (def.name, def.summary))
+            .collect();
+        let facts = PromptFacts {
+            tools: &tools,
+            ..facts
         };
         let (text, report) = system_prompt(&workspace, &facts);
         (vec![Message::system(text)], report)
@@ -824,110 +955,329 @@ impl<'c> Runtime<'c> {
         if let Ok(mut a) = self.active.lock() {
             a.insert(d.session_key.clone(), token.clone());
         }
+        let tools = self.turn_tools(setup, d, &spec);
+        if let Some(n) = &tools.note {
+            note(events, n.clone()).await;
+        }
+        let client_tools = d.request.tools.clone();
+        let client_names: HashSet<String> = client_tools.iter().map(|t| t.name.clone()).collect();
+        // The messages new in this turn: the input, then each round's
+        // assistant message and tool results.
+        let mut turn_msgs = d.input.clone();
+        let mut recorded = 0;
+        let mut rounds = 0usize;
+        let mut total = Usage::default();
+        let mut usd = 0.0;
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut stop: Option<String> = None;
+        let mut pending: Vec<String> = Vec::new();
+        let mut refused_tools = false;
         let mut budget = budget;
-        let outcome = loop {
-            let messages = match fit(&system, history.clone(), &d.input, budget, &candidates) {
-                Ok(m) => m,
-                Err(e) => break Err(AgentError::TooLarge(e)),
+        let result_chars = (budget.window as usize * 4 * 3 / 10).clamp(2_000, RESULT_CHARS);
+        let no_tools = HashSet::new();
+        let outcome: Result<Answer, AgentError> = loop {
+            let offering = stop.is_none() && !refused_tools && !tools.offered.is_empty();
+            req.tools = client_tools.clone();
+            if offering {
+                req.tools.extend(tools.offered.iter().cloned());
+            }
+            if !offering && client_tools.is_empty() {
+                req.tool_choice = None;
+            }
+            let ctl = StepCtl {
+                agent_tools: if offering { &tools.names } else { &no_tools },
+                hold_end: !tools.offered.is_empty(),
+                separate: rounds > 0,
             };
-            req.messages = messages;
-            let answer = self
-                .call(
-                    setup,
-                    &candidates,
-                    &d.session_key,
-                    &req,
-                    d.whole,
-                    &token,
-                    events,
-                )
-                .await;
-            match answer {
-                Err(AgentError::Upstream(f))
-                    if overflowed(&f)
-                        && server_history
-                        && setup.compaction.enabled
-                        && compactions < MAX_OVERFLOW_COMPACTIONS =>
-                {
-                    // The server's own limit, when it says one, is the
-                    // window from now on (for this turn and the next).
-                    let limit = f
-                        .last
-                        .as_ref()
-                        .and_then(|e| e.overflow)
-                        .and_then(|o| o.limit);
-                    if let Some(limit) = limit {
-                        self.remember_window(&spec.reference, Some(limit));
-                        budget.window = budget.window.min(limit);
-                    }
-                    match self
-                        .compact(setup, store, s, &candidates, budget, None)
-                        .await
+            let answer = loop {
+                let mut input = turn_msgs.clone();
+                trim_old_tool_results(&mut input);
+                let messages = match fit(&system, history.clone(), &input, budget, &candidates) {
+                    Ok(m) => m,
+                    Err(e) => break Err(AgentError::TooLarge(e)),
+                };
+                req.messages = messages;
+                let answer = self
+                    .call(
+                        setup,
+                        &candidates,
+                        &d.session_key,
+                        &req,
+                        d.whole,
+                        &token,
+                        events,
+                        &ctl,
+                    )
+                    .await;
+                match answer {
+                    Err(AgentError::Upstream(f))
+                        if overflowed(&f)
+                            && server_history
+                            && setup.compaction.enabled
+                            && compactions < MAX_OVERFLOW_COMPACTIONS =>
                     {
-                        Ok(Some(done)) => {
-                            compactions += 1;
-                            history = history_now(s);
-                            note(events, format!(
+                        // The server's own limit, when it says one, is the
+                        // window from now on (for this turn and the next).
+                        let limit = f
+                            .last
+                            .as_ref()
+                            .and_then(|e| e.overflow)
+                            .and_then(|o| o.limit);
+                        if let Some(limit) = limit {
+                            self.remember_window(&spec.reference, Some(limit));
+                            budget.window = budget.window.min(limit);
+                        }
+                        match self
+                            .compact(setup, store, s, &candidates, budget, None)
+                            .await
+                        {
+                            Ok(Some(done)) => {
+                                compactions += 1;
+                                history = history_now(s);
+                                note(events, format!(
                                     "🧹 The prompt was too long for {}: compacted ({} → {} tokens) and trying again",
                                     spec.reference, done.0, done.1
                                 )).await;
-                        }
-                        Ok(None) => break Err(AgentError::ContextOverflow(f)),
-                        Err(e) => {
-                            note(events, format!("Compaction failed: {e}")).await;
-                            break Err(AgentError::ContextOverflow(f));
+                            }
+                            Ok(None) => break Err(AgentError::ContextOverflow(f)),
+                            Err(e) => {
+                                note(events, format!("Compaction failed: {e}")).await;
+                                break Err(AgentError::ContextOverflow(f));
+                            }
                         }
                     }
+                    Err(AgentError::Upstream(f)) if overflowed(&f) => {
+                        break Err(AgentError::ContextOverflow(f));
+                    }
+                    Err(AgentError::Upstream(f)) if offering && !refused_tools && refuses_tools(&f) => {
+                        // A model that cannot take tools answers without them.
+                        refused_tools = true;
+                        req.tools = client_tools.clone();
+                        req.tool_choice = None;
+                        note(events, format!(
+                            "🔧 {} does not take tools ({}); answering without them. Set compat.supportsTools: false for this model to skip the attempt.",
+                            spec.reference,
+                            f.last.as_ref().map_or(String::new(), |e| e.message.chars().take(160).collect())
+                        )).await;
+                    }
+                    other => break other,
                 }
-                Err(AgentError::Upstream(f)) if overflowed(&f) => {
-                    break Err(AgentError::ContextOverflow(f));
+            };
+            let offering = offering && !refused_tools;
+            // A message refused before any call is not a turn.
+            if let Err(AgentError::TooLarge(e)) = answer {
+                break Err(AgentError::TooLarge(e));
+            }
+            let mut answer = answer;
+            // A call printed as text, to a tool this turn offered, runs.
+            if let Ok(a) = &mut answer
+                && offering
+                && a.reply.tool_calls.is_empty()
+            {
+                let accepts = |n: &str, args: &serde_json::Value| {
+                    tools.names.contains(n) && catalog::check(n, args).is_ok()
+                };
+                if let Some(calls) = textcall::promote(&a.reply.text, &accepts) {
+                    a.reply.tool_calls = calls
+                        .into_iter()
+                        .map(|(name, arguments)| ToolCall {
+                            id: call_id(),
+                            name,
+                            arguments,
+                        })
+                        .collect();
+                    a.reply.text.clear();
+                    a.reply.finish = Some(FinishReason::ToolCalls);
                 }
-                other => break other,
+            }
+            // Every round goes into the transcript, failed ones with why.
+            let (model, reply, attempts, error) = match &answer {
+                Ok(a) => (a.spec.clone(), a.reply.clone(), a.attempts.clone(), None),
+                Err(e) => (
+                    spec.clone(),
+                    Reply::default(),
+                    attempts_of(e),
+                    Some(e.to_string()),
+                ),
+            };
+            let step_usd = cost(&model, &reply.usage);
+            usd += step_usd;
+            total.add(&reply.usage);
+            let told: Vec<String> = attempts.iter().map(Attempt::told).collect();
+            let record = TurnRecord {
+                input: &turn_msgs[recorded..],
+                model: &model.reference,
+                api: model.api.as_str(),
+                reply: &reply,
+                cost_usd: step_usd,
+                attempts: &told,
+                error,
+                continues: rounds > 0,
+            };
+            let written =
+                store
+                    .record(&d.session_key, &record)
+                    .map_err(|source| AgentError::Store {
+                        key: d.session_key.clone(),
+                        source,
+                    })?;
+            self.grew(s, store, written);
+            recorded = turn_msgs.len();
+            if reply.usage.prompt_tokens() > 0 {
+                s.warm.last_prompt_tokens = Some(reply.usage.prompt_tokens() + reply.usage.output);
+            }
+            let a = match answer {
+                Ok(a) => a,
+                Err(e) => break Err(e),
+            };
+            let agent_calls = offering
+                && a
+                    .reply
+                    .tool_calls
+                    .iter()
+                    .any(|c| !client_names.contains(&c.name));
+            if !agent_calls {
+                break Ok(a);
+            }
+            // Run the agent's calls, in order; the caller's own go back to it.
+            let truncated = a.reply.finish == Some(FinishReason::Length);
+            let mut results = Vec::new();
+            for c in a.reply.tool_calls.iter().filter(|c| !client_names.contains(&c.name)) {
+                let _ = events
+                    .send(AgentEvent::Tool(ToolEvent {
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        arguments: c.arguments.clone(),
+                        result: None,
+                        is_error: false,
+                    }))
+                    .await;
+                let out = if truncated {
+                    Outcome::error(format!(
+                        "Tool call \"{}\" was not executed: the response hit the output token limit, so its arguments may be cut. Re-issue the tool call with complete arguments.",
+                        c.name
+                    ))
+                } else if !tools.names.contains(&c.name) {
+                    Outcome::error(format!(
+                        "Tool {} not found. Available tools: {}.",
+                        c.name,
+                        tools.offered.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                } else {
+                    let view = SessionsOf {
+                        rt: self,
+                        setup,
+                        store,
+                    };
+                    let agent_tools = self.agent_tools(setup);
+                    let call = Call {
+                        agent: &setup.models.id,
+                        session_key: &d.session_key,
+                        tools: &agent_tools,
+                        sessions: &view,
+                        background: tools.names.contains("process"),
+                    };
+                    tokio::select! {
+                        out = self.toolbox.run(&call, &c.name, &c.arguments) => out,
+                        () = token.cancelled() => Outcome::error("The run was aborted while this tool ran."),
+                    }
+                };
+                let mut text = out.text;
+                if text.chars().count() > result_chars {
+                    let n = text.chars().count();
+                    text = text.chars().take(result_chars).collect::<String>()
+                        + &format!("\n[… result cut from {n} to {result_chars} characters to fit the context]");
+                }
+                if let Some(p) = &out.approval {
+                    pending.push(pincer_tools::exec::approval_text(p));
+                }
+                let key = format!("{}\u{0}{}\u{0}{}", c.name, c.arguments, text);
+                *seen.entry(key).or_default() += 1;
+                let _ = events
+                    .send(AgentEvent::Tool(ToolEvent {
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        arguments: c.arguments.clone(),
+                        result: Some(text.clone()),
+                        is_error: out.is_error,
+                    }))
+                    .await;
+                results.push(Message::Tool {
+                    call_id: c.id.clone(),
+                    name: c.name.clone(),
+                    content: text,
+                    is_error: out.is_error,
+                });
+            }
+            if token.is_cancelled() {
+                turn_msgs.push(a.reply.as_message());
+                turn_msgs.extend(results);
+                let _ = self.record_messages(store, s, &d.session_key, &turn_msgs[recorded..]);
+                break Err(AgentError::Aborted);
+            }
+            turn_msgs.push(a.reply.as_message());
+            turn_msgs.extend(results);
+            rounds += 1;
+            let client_calls = a.reply.tool_calls.iter().any(|c| client_names.contains(&c.name));
+            if client_calls {
+                // The caller runs its own tools: the turn ends with its calls.
+                let _ = self.record_messages(store, s, &d.session_key, &turn_msgs[recorded..]);
+                let mut a = a;
+                a.reply.tool_calls.retain(|c| client_names.contains(&c.name));
+                a.reply.text.clear();
+                break Ok(a);
+            }
+            let repeated = seen.values().copied().max().unwrap_or(0);
+            if rounds >= setup.max_tool_rounds {
+                stop = Some(format!(
+                    "the turn reached {} tool rounds (params.maxToolIterations)",
+                    setup.max_tool_rounds
+                ));
+            } else if repeated >= setup.repeat_limit {
+                stop = Some(format!(
+                    "the same tool call gave the same result {repeated} times"
+                ));
+            }
+            if let Some(why) = &stop {
+                note(events, format!("🛑 Tool loop stopped: {why}. Asking the model for a summary.")).await;
+                turn_msgs.push(Message::user(format!(
+                    "[Pincer] Stop using tools now: {why}. Summarize what you did and found so far, and answer the user."
+                )));
             }
         };
         if let Ok(mut a) = self.active.lock() {
             a.remove(&d.session_key);
         }
-        // A message refused before any call is not a turn.
-        let outcome = match outcome {
-            Err(AgentError::TooLarge(e)) => return Err(AgentError::TooLarge(e)),
-            other => other,
-        };
-        // Every turn goes into the transcript, failed ones with why.
-        let (model, reply, attempts, error) = match &outcome {
-            Ok(a) => (a.spec.clone(), a.reply.clone(), a.attempts.clone(), None),
-            Err(e) => (
-                spec.clone(),
-                Reply::default(),
-                attempts_of(e),
-                Some(e.to_string()),
-            ),
-        };
-        let usd = cost(&model, &reply.usage);
-        let told: Vec<String> = attempts.iter().map(Attempt::told).collect();
-        let record = TurnRecord {
-            input: &d.input,
-            model: &model.reference,
-            api: model.api.as_str(),
-            reply: &reply,
-            cost_usd: usd,
-            attempts: &told,
-            error,
-        };
-        let written =
-            store
-                .record(&d.session_key, &record)
-                .map_err(|source| AgentError::Store {
-                    key: d.session_key.clone(),
-                    source,
-                })?;
-        self.grew(s, store, written);
-        if reply.usage.prompt_tokens() > 0 {
-            s.warm.last_prompt_tokens = Some(reply.usage.prompt_tokens() + reply.usage.output);
+        let mut answered = outcome?;
+        answered.reply.usage = total;
+        // Told after the answer, in the stream as in the final text.
+        let mut told = Vec::new();
+        if let Some(why) = &stop {
+            told.push(format!("⚠️ Tool loop stopped: {why}."));
         }
-        let answered = outcome?;
+        told.extend(pending);
+        let mut final_text = shaped(s, &answered, usd);
+        if !told.is_empty() {
+            let extra = told.join("\n\n");
+            let _ = events
+                .send(AgentEvent::Llm(Event::Text {
+                    delta: format!("\n\n{extra}"),
+                }))
+                .await;
+            final_text = Some(match final_text {
+                Some(t) => format!("{t}\n\n{extra}"),
+                None => extra,
+            });
+        }
+        if ctl_holds_end(&tools) {
+            let _ = events
+                .send(AgentEvent::Llm(Event::Usage { usage: total }))
+                .await;
+            let finish = answered.reply.finish.clone().unwrap_or(FinishReason::Stop);
+            let _ = events.send(AgentEvent::Llm(Event::Done { finish })).await;
+        }
         Ok(Delivered {
-            final_text: shaped(s, &answered, usd),
+            final_text,
             spec: answered.spec,
             reply: answered.reply,
             attempts: answered.attempts,
@@ -964,8 +1314,10 @@ impl<'c> Runtime<'c> {
         whole: bool,
         token: &CancellationToken,
         events: &mpsc::Sender<AgentEvent>,
+        ctl: &StepCtl<'_>,
     ) -> Result<Answer, AgentError> {
         let agent = &setup.models.id;
+        let mut filter = Filter::new(ctl);
         if whole {
             let done = tokio::select! {
                 done = self.router.complete(&self.catalog, candidates, agent, key, req) => done,
@@ -1024,7 +1376,7 @@ impl<'c> Runtime<'c> {
                         }
                         _ => vec![event],
                     };
-                    for e in out {
+                    for e in out.into_iter().filter_map(|e| filter.pass(e)) {
                         if events.send(AgentEvent::Llm(e)).await.is_err() {
                             return Err(AgentError::ClientGone);
                         }
@@ -1043,7 +1395,7 @@ impl<'c> Runtime<'c> {
         if let Some(h) = held
             && !is_silent(&reply.text)
         {
-            for e in h {
+            for e in h.into_iter().filter_map(|e| filter.pass(e)) {
                 let _ = events.send(AgentEvent::Llm(e)).await;
             }
         }
@@ -1253,13 +1605,47 @@ impl<'c> Runtime<'c> {
             Command::Help => HELP.into(),
             Command::Whoami => format!("🧵 Session: {}", d.session_key),
             Command::Invalid { hint, .. } => hint,
-            Command::Verbose { .. } | Command::Approve { .. } => {
-                "This command needs tools, which Pincer's agents do not have yet.".into()
+            Command::Approve { id, decision } => {
+                self.approve(setup, store, d, s, &id, &decision).await?
+            }
+            Command::Verbose { .. } => {
+                "Verbose tool output is not available in Pincer yet; tool calls are shown as they run.".into()
             }
         };
         let mut done = self.said(spec, text, s.id.clone(), events).await;
         done.compactions = compactions;
         Ok(done)
+    }
+
+    /// `/approve <id> allow-once|allow-always|deny`: runs (or drops) the
+    /// waiting command; its outcome goes into the transcript, so the
+    /// model knows it next turn.
+    async fn approve(
+        &self,
+        setup: &AgentSetup,
+        store: &SessionStore,
+        d: &Delivery,
+        s: &mut Open,
+        id: &str,
+        decision: &str,
+    ) -> Result<String, AgentError> {
+        let Some(verdict) = Verdict::parse(decision) else {
+            return Ok("Usage: /approve <id> allow-once|allow-always|deny".into());
+        };
+        let tools = self.agent_tools(setup);
+        match self
+            .toolbox
+            .approve(&d.session_key, id, verdict, &tools)
+            .await
+        {
+            Ok(outcome) => {
+                let ack = format!("✅ Exec approval {} submitted for {id}.", verdict.as_str());
+                let note = Message::user(format!("System: {outcome}"));
+                self.record_messages(store, s, &d.session_key, &[note])?;
+                Ok(format!("{ack}\n{outcome}"))
+            }
+            Err(e) => Ok(format!("❌ Failed to submit approval: {e}")),
+        }
     }
 
     /// `/new [model]`, `/reset`: a new session id (the old transcript
@@ -1627,10 +2013,12 @@ fn setup(config: &Config, models: AgentModels) -> AgentSetup {
     };
     let floor = c(|c| c.reserve_tokens_floor).unwrap_or(RESERVE_TOKENS);
     let reserve_tokens = c(|c| c.reserve_tokens).unwrap_or(16_384).max(floor);
-    let params = own
-        .and_then(|s| s.params.as_ref())
-        .and_then(|p| p.get("leanPrompt"))
-        .or_else(|| d.params.as_ref().and_then(|p| p.get("leanPrompt")));
+    let param = |key: &str| {
+        own.and_then(|s| s.params.as_ref())
+            .and_then(|p| p.get(key))
+            .or_else(|| d.params.as_ref().and_then(|p| p.get(key)))
+    };
+    let params = param("leanPrompt");
     let lean = match params {
         Some(serde_json::Value::Bool(true)) => Lean::Always,
         Some(serde_json::Value::Bool(false)) => Lean::Never,
@@ -1667,6 +2055,14 @@ fn setup(config: &Config, models: AgentModels) -> AgentSetup {
                 .map(|m| m.value),
             timeout: c(|c| c.timeout_seconds).map_or(COMPACTION_TIMEOUT, Duration::from_secs),
         },
+        max_tool_rounds: param("maxToolIterations")
+            .and_then(serde_json::Value::as_u64)
+            .map_or(MAX_TOOL_ROUNDS, |n| n.max(1) as usize),
+        repeat_limit: own
+            .and_then(|s| s.tools.loop_detection.critical_threshold)
+            .or(config.tools.loop_detection.critical_threshold)
+            .map_or(REPEAT_LIMIT, |n| n.max(2) as usize),
+        tools: own.map(|s| s.tools.clone()),
         models,
     }
 }
@@ -1765,4 +2161,217 @@ fn entry_bytes(e: &Entry) -> usize {
         _ => 16,
     };
     body + e.id.len() + 64
+}
+
+/// What one round of a turn streams.
+struct StepCtl<'t> {
+    /// The agent's own tools: their calls run here and are not streamed as
+    /// calls for the caller.
+    agent_tools: &'t HashSet<String>,
+    /// Usage and `Done` are told once, for the whole turn, at its end.
+    hold_end: bool,
+    /// Text of this round follows an earlier round's.
+    separate: bool,
+}
+
+/// Whether a turn with these tools holds usage and `Done` to its end.
+fn ctl_holds_end(tools: &TurnTools) -> bool {
+    !tools.offered.is_empty()
+}
+
+/// Passes a round's events to the caller: the agent's tool calls are kept
+/// back (they are told as [`AgentEvent::Tool`]), the caller's own are
+/// numbered from 0.
+struct Filter<'t> {
+    ctl: &'t StepCtl<'t>,
+    texted: bool,
+    calls: HashMap<usize, Option<usize>>,
+    next: usize,
+}
+
+impl<'t> Filter<'t> {
+    fn new(ctl: &'t StepCtl<'t>) -> Filter<'t> {
+        Filter {
+            ctl,
+            texted: false,
+            calls: HashMap::new(),
+            next: 0,
+        }
+    }
+
+    fn pass(&mut self, e: Event) -> Option<Event> {
+        match e {
+            Event::Text { delta } if self.ctl.separate && !self.texted && !delta.is_empty() => {
+                self.texted = true;
+                Some(Event::Text {
+                    delta: format!("\n\n{delta}"),
+                })
+            }
+            Event::Text { delta } => {
+                self.texted |= !delta.is_empty();
+                Some(Event::Text { delta })
+            }
+            Event::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            } => {
+                let slot = match self.calls.get(&index) {
+                    Some(slot) => *slot,
+                    None => {
+                        let agent = name
+                            .as_deref()
+                            .is_some_and(|n| self.ctl.agent_tools.contains(n));
+                        let slot = (!agent).then(|| {
+                            self.next += 1;
+                            self.next - 1
+                        });
+                        self.calls.insert(index, slot);
+                        slot
+                    }
+                };
+                slot.map(|index| Event::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                })
+            }
+            Event::Usage { .. } | Event::Done { .. } if self.ctl.hold_end => None,
+            other => Some(other),
+        }
+    }
+}
+
+/// The tools of one turn.
+#[derive(Default)]
+struct TurnTools {
+    /// Definitions sent to the model.
+    offered: Vec<Tool>,
+    names: HashSet<String>,
+    /// Why the turn goes without tools, when the user should know.
+    note: Option<String>,
+}
+
+/// A fresh tool-call id, for calls a model printed as text.
+fn call_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("call_{}", &id[..12])
+}
+
+/// A server's words for "this model takes no tools" (Ollama, vLLM,
+/// OpenRouter, llama.cpp without `--jinja`).
+fn refuses_tools(f: &AllFailed) -> bool {
+    let Some(e) = &f.last else { return false };
+    if !matches!(e.kind, ErrorKind::BadRequest | ErrorKind::ModelNotFound | ErrorKind::Server) {
+        return false;
+    }
+    let m = e.message.to_ascii_lowercase();
+    [
+        "does not support tools",
+        "tool choice requires --enable-auto-tool-choice",
+        "support tool use",
+        "tools param requires --jinja",
+        "tools are not supported",
+        "does not support function calling",
+        "tool_choice is not supported",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
+}
+
+/// The sessions of one agent, as its session tools see them.
+struct SessionsOf<'a, 'c> {
+    rt: &'a Runtime<'c>,
+    setup: &'a AgentSetup,
+    store: &'a SessionStore,
+}
+
+impl SessionsView for SessionsOf<'_, '_> {
+    fn status(&self, key: &str) -> Result<String, String> {
+        let key = key.to_ascii_lowercase();
+        let e = self
+            .store
+            .get(&key)
+            .ok_or_else(|| format!("no session {key:?} for agent {}", self.setup.models.id))?;
+        let model = self
+            .store
+            .tree(&e.session_id)
+            .ok()
+            .and_then(|t| t.model())
+            .map(|(p, m)| format!("{p}/{m}"))
+            .unwrap_or_else(|| self.rt.default_model(self.setup));
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        Ok([
+            format!("🧵 Session: {key}"),
+            format!("🧠 Model: {model}"),
+            format!(
+                "🧮 Tokens: {} in / {} out · turns {} · 💸 ${:.4}",
+                short(e.input_tokens),
+                short(e.output_tokens),
+                e.turns,
+                e.cost_usd
+            ),
+            format!("🕒 Time: {now} (time zone {})", self.setup.timezone),
+        ]
+        .join("\n"))
+    }
+
+    fn list(&self, limit: usize, active_minutes: Option<u64>) -> String {
+        let now = pincer_sessions::now_ms();
+        let mut rows = self.store.list();
+        rows.sort_by_key(|(_, e)| std::cmp::Reverse(e.updated_at));
+        let rows: Vec<String> = rows
+            .into_iter()
+            .filter(|(_, e)| {
+                active_minutes.is_none_or(|m| now.saturating_sub(e.updated_at) <= m * 60_000)
+            })
+            .take(limit)
+            .map(|(k, e)| {
+                let ago = now.saturating_sub(e.updated_at) / 1000;
+                format!("{k} · {} turns · updated {ago} s ago", e.turns)
+            })
+            .collect();
+        if rows.is_empty() {
+            "No sessions.".into()
+        } else {
+            rows.join("\n")
+        }
+    }
+
+    fn history(&self, key: &str, limit: usize, include_tools: bool) -> Result<String, String> {
+        let key = key.to_ascii_lowercase();
+        let (_, e) = self
+            .store
+            .find(&key)
+            .ok_or_else(|| format!("no session {key:?} for agent {}", self.setup.models.id))?;
+        let tree = self.store.tree(&e.session_id).map_err(|e| e.to_string())?;
+        let lines: Vec<String> = tree
+            .context()
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::User { text } => Some(format!("user: {text}")),
+                Message::Assistant { text, tool_calls, .. } => {
+                    let calls: Vec<String> = tool_calls
+                        .iter()
+                        .filter(|_| include_tools)
+                        .map(|c| format!("[called {} {}]", c.name, c.arguments))
+                        .collect();
+                    let body = [text, calls.join(" ")].join(" ").trim().to_string();
+                    (!body.is_empty()).then(|| format!("assistant: {body}"))
+                }
+                Message::Tool { name, content, .. } if include_tools => {
+                    Some(format!("tool {name}: {}", content.chars().take(500).collect::<String>()))
+                }
+                _ => None,
+            })
+            .collect();
+        let from = lines.len().saturating_sub(limit);
+        Ok(if lines.is_empty() {
+            "No messages.".into()
+        } else {
+            lines[from..].join("\n")
+        })
+    }
 }

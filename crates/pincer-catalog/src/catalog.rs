@@ -586,7 +586,9 @@ fn merge_model(
             })
             .unwrap_or_default(),
         reasoning,
-        tool_call: b.map(|b| b.tool_call()),
+        tool_call: c
+            .and_then(|c| c.supports_tools)
+            .or_else(|| b.map(|b| b.tool_call())),
         input,
         output: b
             .map(|b| b.output.iter().map(|s| s.to_string()).collect())

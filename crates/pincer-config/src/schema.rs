@@ -56,6 +56,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub session: SessionConfig,
     pub messages: MessagesConfig,
+    pub tools: ToolsConfig,
     /// Top-level sections (and some nested keys) that OpenClaw knows but
     /// Pincer does not act on yet, by JSON path. Kept, never fatal.
     pub not_used: Vec<String>,
@@ -80,6 +81,8 @@ pub struct AgentSettings {
     pub timeout_seconds: Option<u64>,
     /// The agent runtime's settings (OpenClaw's keys).
     pub runtime: RuntimeSettings,
+    /// The agent's own `tools` (narrows the top-level `tools`).
+    pub tools: ToolsConfig,
 }
 
 /// What shapes an agent's turns: its workspace, prompt and context.
@@ -301,6 +304,8 @@ pub struct ModelConfig {
     pub max_tokens: Option<u64>,
     /// Path of a GGUF file, for `api: "embedded"` providers.
     pub path: Option<Spanned<String>>,
+    /// `compat.supportsTools`: `false` sends no tools to this model.
+    pub supports_tools: Option<bool>,
     pub loc: Option<Location>,
 }
 
@@ -458,4 +463,74 @@ pub struct AuthProfile {
     pub provider: String,
     /// `api_key`, `oauth` or `token`.
     pub mode: Option<String>,
+}
+
+/// `tools.*` (and an agent's `tools`): which tools an agent may use and how
+/// they run. `None` everywhere: Pincer's defaults (see `pincer-tools`).
+#[derive(Debug, Default, Clone)]
+pub struct ToolsConfig {
+    /// `profile`: `minimal`, `coding`, `messaging` or `full`.
+    pub profile: Option<Spanned<String>>,
+    /// `allow`, `alsoAllow`, `deny`: tool names, groups (`group:fs`) and `*` patterns.
+    pub allow: Option<Vec<Spanned<String>>>,
+    pub also_allow: Option<Vec<Spanned<String>>>,
+    pub deny: Option<Vec<Spanned<String>>>,
+    /// `byProvider["provider" | "provider/model"]`: narrows further.
+    pub by_provider: Vec<(String, ToolRules)>,
+    pub exec: ExecConfig,
+    pub web_fetch: WebFetchConfig,
+    /// `fs.workspaceOnly` (default true): file tools stay in the workspace.
+    pub fs_workspace_only: Option<bool>,
+    /// `loopDetection`.
+    pub loop_detection: LoopDetectionConfig,
+}
+
+/// A `byProvider` entry: profile, allow and deny, as at the top.
+#[derive(Debug, Default, Clone)]
+pub struct ToolRules {
+    pub profile: Option<Spanned<String>>,
+    pub allow: Option<Vec<Spanned<String>>>,
+    pub also_allow: Option<Vec<Spanned<String>>>,
+    pub deny: Option<Vec<Spanned<String>>>,
+}
+
+/// `tools.exec`: when a command may run.
+#[derive(Debug, Default, Clone)]
+pub struct ExecConfig {
+    /// `security`: `deny`, `allowlist` or `full`.
+    pub security: Option<String>,
+    /// `ask`: `off`, `on-miss` or `always`.
+    pub ask: Option<String>,
+    /// `host`: `sandbox` (Pincer: bubblewrap where present) or `gateway` (no sandbox).
+    pub host: Option<String>,
+    /// `timeoutSec`: a command's time limit.
+    pub timeout_sec: Option<u64>,
+    /// `backgroundMs`: how long a command runs before it is left in the background.
+    pub background_ms: Option<u64>,
+    /// `safeBins`: commands that run without approval in `allowlist` mode.
+    pub safe_bins: Option<Vec<Spanned<String>>>,
+}
+
+/// `tools.web.fetch`.
+#[derive(Debug, Default, Clone)]
+pub struct WebFetchConfig {
+    pub enabled: Option<bool>,
+    pub max_chars: Option<u64>,
+    pub max_chars_cap: Option<u64>,
+    pub timeout_seconds: Option<u64>,
+    pub max_redirects: Option<u64>,
+    pub user_agent: Option<String>,
+    /// `ssrfPolicy.allowPrivateNetwork` (Pincer's; OpenClaw has no such
+    /// switch): fetching loopback, private and link-local addresses.
+    pub allow_private_network: Option<bool>,
+}
+
+/// `tools.loopDetection` (OpenClaw's), plus the per-turn cap.
+#[derive(Debug, Default, Clone)]
+pub struct LoopDetectionConfig {
+    pub enabled: Option<bool>,
+    /// `criticalThreshold`: the same call this many times ends the loop.
+    pub critical_threshold: Option<u64>,
+    /// `globalCircuitBreakerThreshold`.
+    pub global_circuit_breaker_threshold: Option<u64>,
 }

@@ -13,7 +13,6 @@ use crate::tree::{Member, Node, Value};
 /// Top-level sections OpenClaw has that Pincer keeps but does not act on yet.
 const ROOT_NOT_USED: &[&str] = &[
     "channels",
-    "tools",
     "skills",
     "hooks",
     "cron",
@@ -49,7 +48,7 @@ const ROOT_NOT_USED: &[&str] = &[
 /// Accepted at the root without comment.
 const ROOT_SILENT: &[&str] = &["$schema", "meta"];
 const ROOT_USED: &[&str] = &[
-    "agents", "models", "env", "gateway", "auth", "session", "messages",
+    "agents", "models", "env", "gateway", "auth", "session", "messages", "tools",
 ];
 
 const AGENTS_USED: &[&str] = &["defaults", "list", "entries", "ownership"];
@@ -66,6 +65,7 @@ const SETTINGS_USED: &[&str] = &[
     "userTimezone",
     "thinkingDefault",
     "compaction",
+    "tools",
 ];
 /// An agent entry's own keys, besides the settings it shares with `defaults`.
 const ENTRY_OWN: &[&str] = &["id", "default", "name"];
@@ -118,7 +118,6 @@ const SETTINGS_NOT_USED: &[&str] = &[
     "maxConcurrent",
     "subagents",
     "sandbox",
-    "tools",
     "skills",
     "humanDelay",
     "typingMode",
@@ -173,19 +172,86 @@ const MODEL_USED: &[&str] = &[
     "contextTokens",
     "maxTokens",
     "path",
+    "compat",
 ];
 const MODEL_NOT_USED: &[&str] = &[
     "thinkingLevelMap",
     "params",
     "agentRuntime",
     "headers",
-    "compat",
     "mediaInput",
     "metadataSource",
 ];
 const COST_USED: &[&str] = &["input", "output", "cacheRead", "cacheWrite"];
 const COST_NOT_USED: &[&str] = &["tieredPricing"];
 const INPUT_KINDS: &[&str] = &["text", "image", "video", "audio"];
+
+/// `tools` keys Pincer acts on, and OpenClaw's others.
+const TOOLS_USED: &[&str] = &[
+    "profile",
+    "allow",
+    "alsoAllow",
+    "deny",
+    "byProvider",
+    "exec",
+    "web",
+    "fs",
+    "loopDetection",
+];
+const TOOLS_NOT_USED: &[&str] = &[
+    "media",
+    "links",
+    "message",
+    "agentToAgent",
+    "elevated",
+    "sandbox",
+    "subagents",
+    "sessions",
+    "experimental",
+    "codeMode",
+    "sessionsSpawn",
+];
+const TOOL_RULES: &[&str] = &["profile", "allow", "alsoAllow", "deny"];
+const EXEC_USED: &[&str] = &[
+    "security",
+    "ask",
+    "host",
+    "timeoutSec",
+    "backgroundMs",
+    "safeBins",
+];
+const EXEC_NOT_USED: &[&str] = &[
+    "node",
+    "notifyOnExit",
+    "notifyOnExitEmptySuccess",
+    "approvalRunningNoticeMs",
+    "cleanupMs",
+    "pathPrepend",
+    "applyPatch",
+    "askFallback",
+    "safeBinProfiles",
+    "safeBinTrustedDirs",
+    "strictInlineEval",
+];
+const WEB_FETCH_USED: &[&str] = &[
+    "enabled",
+    "maxChars",
+    "maxCharsCap",
+    "timeoutSeconds",
+    "maxRedirects",
+    "userAgent",
+    "ssrfPolicy",
+];
+const WEB_FETCH_NOT_USED: &[&str] = &[
+    "cacheTtlMinutes",
+    "readability",
+    "firecrawl",
+    "maxResponseBytes",
+    "provider",
+];
+const LOOP_USED: &[&str] = &["enabled", "criticalThreshold", "globalCircuitBreakerThreshold"];
+const LOOP_NOT_USED: &[&str] = &["warningThreshold", "historySize", "detectors"];
+const PROFILES: &[&str] = &["minimal", "coding", "messaging", "full"];
 
 /// A `${VAR}` that was replaced (or could not be), by JSON path.
 #[derive(Default)]
@@ -410,6 +476,7 @@ impl<'a> Checker<'a> {
                 "auth" => config.auth = self.auth(&m.node, &p),
                 "session" => config.session = self.session(&m.node, &p),
                 "messages" => config.messages = self.messages(&m.node, &p),
+                "tools" => config.tools = self.tools(&m.node, &p),
                 k if ROOT_SILENT.contains(&k) => {}
                 k if ROOT_NOT_USED.contains(&k) => self.not_used.push(p.to_string()),
                 k => {
@@ -899,10 +966,137 @@ impl<'a> Checker<'a> {
                         .map(|v| if v == "adaptive" { "medium".into() } else { v });
                 }
                 "compaction" => s.runtime.compaction = self.compaction(value, &p),
+                "tools" => s.tools = self.tools(value, &p),
                 _ => {}
             }
         }
         s
+    }
+
+    fn tools(&mut self, node: &Node, path: &JsonPath) -> ToolsConfig {
+        let mut t = ToolsConfig::default();
+        for (key, value, p) in self.fields(node, path, TOOLS_USED, TOOLS_NOT_USED) {
+            match key {
+                "byProvider" => {
+                    if value.members().is_none() {
+                        self.mismatch(&p, value, "an object");
+                        continue;
+                    }
+                    for (provider, v, pp) in self.fields_quiet(value, &p) {
+                        let rules = self.tool_rules(v, &pp);
+                        t.by_provider.push((provider.to_ascii_lowercase(), rules));
+                    }
+                }
+                "exec" => t.exec = self.exec(value, &p),
+                "web" => {
+                    for (k, v, pp) in self.fields(value, &p, &["fetch"], &["search"]) {
+                        if k == "fetch" {
+                            t.web_fetch = self.web_fetch(v, &pp);
+                        }
+                    }
+                }
+                "fs" => {
+                    for (k, v, pp) in self.fields(value, &p, &["workspaceOnly"], &[]) {
+                        if k == "workspaceOnly" {
+                            t.fs_workspace_only = self.bool(v, &pp);
+                        }
+                    }
+                }
+                "loopDetection" => {
+                    let l = &mut t.loop_detection;
+                    for (k, v, pp) in self.fields(value, &p, LOOP_USED, LOOP_NOT_USED) {
+                        match k {
+                            "enabled" => l.enabled = self.bool(v, &pp),
+                            "criticalThreshold" => l.critical_threshold = self.positive_int(v, &pp),
+                            "globalCircuitBreakerThreshold" => {
+                                l.global_circuit_breaker_threshold = self.positive_int(v, &pp);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let rules = self.tool_rules_of(node, path);
+        t.profile = rules.profile;
+        t.allow = rules.allow;
+        t.also_allow = rules.also_allow;
+        t.deny = rules.deny;
+        t
+    }
+
+    fn tool_rules(&mut self, node: &Node, path: &JsonPath) -> ToolRules {
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return ToolRules::default();
+        }
+        // Unknown keys are reported here; `tool_rules_of` reads the values.
+        self.fields(node, path, TOOL_RULES, &[]);
+        self.tool_rules_of(node, path)
+    }
+
+    /// `profile`, `allow`, `alsoAllow`, `deny` of an object whose other keys
+    /// were checked already.
+    fn tool_rules_of(&mut self, node: &Node, path: &JsonPath) -> ToolRules {
+        let mut r = ToolRules::default();
+        for (key, value, p) in self.fields_quiet(node, path) {
+            match key {
+                "profile" => {
+                    r.profile = self
+                        .one_of(value, &p, PROFILES)
+                        .map(|v| Spanned::new(v, p.as_str(), self.loc(value)));
+                }
+                "allow" => r.allow = self.string_list(value, &p),
+                "alsoAllow" => r.also_allow = self.string_list(value, &p),
+                "deny" => r.deny = self.string_list(value, &p),
+                _ => {}
+            }
+        }
+        r
+    }
+
+    fn exec(&mut self, node: &Node, path: &JsonPath) -> ExecConfig {
+        let mut e = ExecConfig::default();
+        for (key, value, p) in self.fields(node, path, EXEC_USED, EXEC_NOT_USED) {
+            match key {
+                "security" => e.security = self.one_of(value, &p, &["deny", "allowlist", "full"]),
+                "ask" => e.ask = self.one_of(value, &p, &["off", "on-miss", "always"]),
+                "host" => e.host = self.one_of(value, &p, &["sandbox", "gateway", "node", "auto"]),
+                "timeoutSec" => e.timeout_sec = self.positive_int(value, &p),
+                "backgroundMs" => e.background_ms = self.count(value, &p),
+                "safeBins" => e.safe_bins = self.string_list(value, &p),
+                _ => {}
+            }
+        }
+        e
+    }
+
+    fn web_fetch(&mut self, node: &Node, path: &JsonPath) -> WebFetchConfig {
+        let mut w = WebFetchConfig::default();
+        for (key, value, p) in self.fields(node, path, WEB_FETCH_USED, WEB_FETCH_NOT_USED) {
+            match key {
+                "enabled" => w.enabled = self.bool(value, &p),
+                "maxChars" => w.max_chars = self.positive_int(value, &p),
+                "maxCharsCap" => w.max_chars_cap = self.positive_int(value, &p),
+                "timeoutSeconds" => w.timeout_seconds = self.positive_int(value, &p),
+                "maxRedirects" => w.max_redirects = self.count(value, &p),
+                "userAgent" => w.user_agent = self.nonempty_string(value, &p).map(|s| s.value),
+                "ssrfPolicy" => {
+                    for (k, v, pp) in self.fields(value, &p, &["allowPrivateNetwork"], &[
+                        "dangerouslyAllowPrivateNetwork",
+                        "allowedHostnames",
+                        "hostnameAllowlist",
+                    ]) {
+                        if k == "allowPrivateNetwork" {
+                            w.allow_private_network = self.bool(v, &pp);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        w
     }
 
     fn compaction(&mut self, node: &Node, path: &JsonPath) -> CompactionConfig {
@@ -1349,6 +1543,19 @@ impl<'a> Checker<'a> {
                 "contextTokens" => model.context_tokens = self.positive_int(value, &p),
                 "maxTokens" => model.max_tokens = self.positive_int(value, &p),
                 "path" => model.path = self.nonempty_string(value, &p),
+                "compat" => {
+                    if value.members().is_none() {
+                        self.mismatch(&p, value, "an object");
+                        continue;
+                    }
+                    // Only `supportsTools` is Pincer's yet; OpenClaw's other
+                    // flags are kept as they are.
+                    for (k, v, pp) in self.fields_quiet(value, &p) {
+                        if k == "supportsTools" {
+                            model.supports_tools = self.bool(v, &pp);
+                        }
+                    }
+                }
                 _ => {}
             }
         }

@@ -237,6 +237,7 @@ fn messages(list: Vec<WireMessage>) -> Result<Vec<Message>, ApiError> {
                     call_id,
                     name,
                     content: text,
+                    is_error: false,
                 }
             }
             other => {
@@ -555,7 +556,8 @@ mod tests {
             Message::Tool {
                 call_id: "call_1".into(),
                 name: "get_weather".into(),
-                content: "sunny".into()
+                content: "sunny".into(),
+                is_error: false
             }
         );
         // Kept and named, not refused: OpenAI does not know `top_k`.

@@ -252,6 +252,7 @@ fn input_items(items: Vec<InputItem>, out: &mut Vec<Message>) -> Result<(), ApiE
                     call_id,
                     name,
                     content,
+                    is_error: false,
                 });
             }
             // Earlier reasoning is the model's own scratch work: not resent.
@@ -1047,7 +1048,8 @@ mod tests {
             Message::Tool {
                 call_id: "c1".into(),
                 name: "weather".into(),
-                content: "sunny".into()
+                content: "sunny".into(),
+                is_error: false
             }
         );
         assert!(parse(&json!({"input": [{"type": "item_reference", "id": "x"}]})).is_err());

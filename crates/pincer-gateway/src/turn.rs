@@ -183,7 +183,9 @@ impl Gateway {
                         }
                     }
                     AgentEvent::Note(note) => tracing::info!("{note_key}: {note}"),
-                    AgentEvent::Started { .. } => {}
+                    // The agent's own tools run here; the caller sees
+                    // their outcome in the answer.
+                    AgentEvent::Started { .. } | AgentEvent::Tool(_) => {}
                 }
             }
         };

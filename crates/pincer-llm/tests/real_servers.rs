@@ -99,6 +99,7 @@ async fn tool_call_round_trip_is_accepted() {
                 call_id: "call_1".into(),
                 name: "get_weather".into(),
                 content: tool_result.into(),
+                is_error: false,
             });
         }
         ChatRequest {

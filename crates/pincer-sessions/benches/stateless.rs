@@ -48,6 +48,7 @@ fn run(legacy: bool, maintenance: Maintenance) -> (Vec<Duration>, usize) {
         cost_usd: 0.0,
         attempts: &[],
         error: None,
+        continues: false,
     };
     let mut took = Vec::with_capacity(SESSIONS);
     for n in 0..SESSIONS {

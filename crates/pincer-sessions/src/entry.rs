@@ -183,6 +183,8 @@ enum AgentMessage {
         tool_name: String,
         #[serde(default)]
         content: Content,
+        #[serde(default)]
+        is_error: bool,
     },
     #[serde(other)]
     Other,
@@ -301,10 +303,12 @@ impl AgentMessage {
                 tool_call_id,
                 tool_name,
                 content,
+                is_error,
             } => Message::Tool {
                 call_id: tool_call_id,
                 name: tool_name,
                 content: content.text(),
+                is_error,
             },
             AgentMessage::Other => return None,
         })

@@ -118,6 +118,8 @@ pub struct TurnRecord<'a> {
     pub attempts: &'a [String],
     /// Why the turn failed, when it did (the reply is then what was said).
     pub error: Option<String>,
+    /// A later round of a turn already counted (after tool results).
+    pub continues: bool,
 }
 
 /// How the index is kept from growing without bound (OpenClaw's
@@ -513,11 +515,31 @@ impl SessionStore {
                 entry.input_tokens += u.prompt_tokens();
                 entry.output_tokens += u.output;
                 entry.total_tokens += u.prompt_tokens() + u.output;
-                entry.turns += 1;
+                if !turn.continues {
+                    entry.turns += 1;
+                }
                 entry.cost_usd += turn.cost_usd;
             },
             Durability::Soon,
         )?;
+        Ok(written)
+    }
+
+    /// Appends `messages` (tool results of a turn cut short) to `key`'s
+    /// transcript, without an answer.
+    pub fn record_messages(&self, key: &str, messages: &[Message]) -> Result<Vec<Entry>, SessionError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (id, header) = self.open_session(key, now_ms())?;
+        let leaf = if header.is_some() {
+            None
+        } else {
+            self.leaf(&id)?
+        };
+        let (lines, leaf) = message_lines(messages, leaf);
+        let written = self.append(key, &id, header, &lines)?;
+        self.remember_leaf(&id, leaf);
         Ok(written)
     }
 
@@ -684,15 +706,27 @@ fn parse_events(text: &str) -> (Vec<Value>, bool) {
     (events, torn)
 }
 
+/// One message entry chained to `leaf`, which becomes its id.
+fn message_line(message: Value, leaf: &mut Option<String>) -> Value {
+    let id = entry_id();
+    let line = json!({"type": "message", "id": id, "parentId": leaf, "timestamp": timestamp(), "message": message});
+    *leaf = Some(id);
+    line
+}
+
+/// The entries of `messages`, chained from `leaf`; returns them and the new leaf.
+fn message_lines(messages: &[Message], mut leaf: Option<String>) -> (Vec<Value>, Option<String>) {
+    let lines = messages
+        .iter()
+        .map(|m| message_line(message_json(m), &mut leaf))
+        .collect();
+    (lines, leaf)
+}
+
 /// The entries of one turn, chained from `leaf`; returns them and the new leaf.
-fn turn_lines(turn: &TurnRecord<'_>, mut leaf: Option<String>) -> (Vec<Value>, Option<String>) {
-    let mut entry = |message: Value| {
-        let id = entry_id();
-        let line = json!({"type": "message", "id": id, "parentId": leaf, "timestamp": timestamp(), "message": message});
-        leaf = Some(id);
-        line
-    };
-    let mut lines: Vec<Value> = turn.input.iter().map(|m| entry(message_json(m))).collect();
+fn turn_lines(turn: &TurnRecord<'_>, leaf: Option<String>) -> (Vec<Value>, Option<String>) {
+    let (mut lines, mut leaf) = message_lines(turn.input, leaf);
+    let mut entry = |message: Value| message_line(message, &mut leaf);
     let (provider, model) = turn.model.split_once('/').unwrap_or(("", turn.model));
     let mut content = Vec::new();
     if !turn.reply.reasoning.is_empty() {
@@ -751,9 +785,10 @@ fn message_json(m: &Message) -> Value {
             call_id,
             name,
             content,
+            is_error,
         } => {
             json!({"role": "toolResult", "toolCallId": call_id, "toolName": name,
-                "content": [{"type": "text", "text": content}], "isError": false, "timestamp": now_ms()})
+                "content": [{"type": "text", "text": content}], "isError": is_error, "timestamp": now_ms()})
         }
     }
 }
@@ -796,6 +831,7 @@ mod tests {
             cost_usd: 0.0,
             attempts: &[],
             error: None,
+            continues: false,
         }
     }
 

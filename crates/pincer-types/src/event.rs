@@ -118,6 +118,15 @@ impl Reply {
         }
     }
 
+    /// The reply as the assistant message a conversation continues from.
+    pub fn as_message(&self) -> crate::Message {
+        crate::Message::Assistant {
+            text: self.text.clone(),
+            reasoning: (!self.reasoning.is_empty()).then(|| self.reasoning.clone()),
+            tool_calls: self.tool_calls.clone(),
+        }
+    }
+
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Reply {
         let mut reply = Reply::default();
         for e in events {

@@ -81,6 +81,9 @@ pub enum Message {
         #[serde(default)]
         name: String,
         content: String,
+        /// The tool failed; `content` says why.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
     },
 }
 
@@ -118,6 +121,7 @@ impl Message {
                 call_id,
                 name,
                 content,
+                ..
             } => call_id.len() + name.len() + content.len(),
         }
     }

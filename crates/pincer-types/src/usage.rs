@@ -15,6 +15,14 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Adds `other`'s counts (the rounds of one turn).
+    pub fn add(&mut self, other: &Usage) {
+        self.input += other.input;
+        self.output += other.output;
+        self.cache_read += other.cache_read;
+        self.cache_write += other.cache_write;
+    }
+
     /// Everything the prompt occupied in the context window.
     pub fn prompt_tokens(&self) -> u64 {
         self.input + self.cache_read + self.cache_write

@@ -103,11 +103,18 @@ fn messages(msgs: &[Message]) -> Vec<Value> {
                 ("assistant", blocks)
             }
             Message::Tool {
-                call_id, content, ..
-            } => (
-                "user",
-                vec![json!({"type": "tool_result", "tool_use_id": call_id, "content": content})],
-            ),
+                call_id,
+                content,
+                is_error,
+                ..
+            } => {
+                let mut block =
+                    json!({"type": "tool_result", "tool_use_id": call_id, "content": content});
+                if *is_error {
+                    block["is_error"] = true.into();
+                }
+                ("user", vec![block])
+            }
         };
         match out.last_mut() {
             Some((r, b)) if *r == role => b.extend(blocks),

@@ -23,6 +23,7 @@ pub fn say(store: &SessionStore, key: &str, text: &str) {
         cost_usd: 0.0,
         attempts: &[],
         error: None,
+        continues: false,
     };
     if let Err(e) = store.record(key, &turn) {
         panic!("recording a turn on {key}: {e}");

@@ -1,0 +1,896 @@
+//! `exec` and `process`: shell commands in the workspace.
+//!
+//! Whether a command may run is one decision ([`decide`], table-tested):
+//! `tools.exec.security` (`deny`, `allowlist`, `full`) and `ask` (`off`,
+//! `on-miss`, `always`), with the agent's allowlist from OpenClaw's
+//! `exec-approvals.json`. Pincer's default is `allowlist` + `on-miss` with
+//! an empty allowlist: every command waits for the user's `/approve`
+//! until they allow it always.
+//!
+//! A command runs in a bubblewrap sandbox where the machine has one (no
+//! network, the workspace read-write, the rest of the system read-only,
+//! the home and state folders hidden), with a clean environment (no
+//! variable of the gateway's, so no key, ever reaches a command), a time
+//! limit, and bounded output (invalid UTF-8 replaced). One still running
+//! after `yieldMs` continues in the background for `process`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+
+/// The most output kept per command (the tail), and the most given to the model.
+const KEEP_BYTES: usize = 256 * 1024;
+pub const RESULT_CHARS: usize = 30_000;
+/// Background commands kept per runtime.
+const MAX_BACKGROUND: usize = 32;
+/// Approvals waiting, and how long one waits (OpenClaw: 30 min).
+const MAX_PENDING: usize = 64;
+const APPROVAL_TTL: Duration = Duration::from_secs(1800);
+/// Environment variables a call may not set.
+const BLOCKED_ENV: &[&str] = &["LD_", "DYLD_", "BASH_ENV", "ENV", "PATH", "HOME", "IFS"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Deny,
+    Allowlist,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    Off,
+    OnMiss,
+    Always,
+}
+
+/// How `exec` runs, resolved once from `tools.exec`.
+#[derive(Debug, Clone)]
+pub struct ExecSettings {
+    pub security: Security,
+    pub ask: Ask,
+    /// Run inside bubblewrap when the machine has it (`host: "sandbox"`,
+    /// the default); `host: "gateway"` runs commands directly.
+    pub sandbox: bool,
+    pub timeout: Duration,
+    pub yield_after: Duration,
+    pub safe_bins: Vec<String>,
+}
+
+impl ExecSettings {
+    pub fn from_config(global: &pincer_config::ExecConfig, agent: Option<&pincer_config::ExecConfig>) -> ExecSettings {
+        let pick = |f: fn(&pincer_config::ExecConfig) -> Option<String>| {
+            agent.and_then(f).or_else(|| f(global))
+        };
+        let security = match pick(|e| e.security.clone()).as_deref() {
+            Some("deny") => Security::Deny,
+            Some("full") => Security::Full,
+            _ => Security::Allowlist,
+        };
+        let ask = match pick(|e| e.ask.clone()).as_deref() {
+            Some("off") => Ask::Off,
+            Some("always") => Ask::Always,
+            _ => Ask::OnMiss,
+        };
+        let sandbox = pick(|e| e.host.clone()).as_deref() != Some("gateway");
+        let timeout = agent
+            .and_then(|e| e.timeout_sec)
+            .or(global.timeout_sec)
+            .unwrap_or(1800);
+        let yield_ms = agent
+            .and_then(|e| e.background_ms)
+            .or(global.background_ms)
+            .unwrap_or(10_000);
+        let safe_bins = agent
+            .and_then(|e| e.safe_bins.clone())
+            .or_else(|| global.safe_bins.clone())
+            .map(|l| l.into_iter().map(|s| s.value).collect())
+            .unwrap_or_default();
+        ExecSettings {
+            security,
+            ask,
+            sandbox,
+            timeout: Duration::from_secs(timeout),
+            yield_after: Duration::from_millis(yield_ms),
+            safe_bins,
+        }
+    }
+}
+
+/// What may happen to a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Run,
+    /// Waits for the user's `/approve`; `always` when allow-always is not offered.
+    Ask { why: String, every_time: bool },
+    Deny(String),
+}
+
+/// The one rule for whether `command` runs, given the settings and the
+/// agent's allowlist (binary names, or absolute paths with `*`).
+pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str) -> Decision {
+    match s.security {
+        Security::Deny => Decision::Deny("exec is turned off (tools.exec.security: \"deny\")".into()),
+        Security::Full if s.ask == Ask::Always => Decision::Ask {
+            why: "tools.exec.ask is \"always\"".into(),
+            every_time: true,
+        },
+        Security::Full => Decision::Run,
+        Security::Allowlist => {
+            let miss = allowlist_miss(command, allowlist, &s.safe_bins);
+            match (miss, s.ask) {
+                (None, Ask::Always) => Decision::Ask {
+                    why: "tools.exec.ask is \"always\"".into(),
+                    every_time: true,
+                },
+                (None, _) => Decision::Run,
+                (Some(why), Ask::Off) => Decision::Deny(format!(
+                    "{why}, and tools.exec.ask is \"off\" (allowlist mode)"
+                )),
+                (Some(why), _) => Decision::Ask {
+                    why,
+                    every_time: false,
+                },
+            }
+        }
+    }
+}
+
+/// Why `command` is not covered by the allowlist, or `None` when every
+/// part of it is.
+fn allowlist_miss(command: &str, allowlist: &[String], safe_bins: &[String]) -> Option<String> {
+    if command.contains("$(") || command.contains('`') || command.contains('>') || command.contains('<') {
+        return Some("redirections and command substitutions always need approval".into());
+    }
+    let segments = segments(command)?;
+    for words in &segments {
+        let Some(bin) = words.first() else {
+            return Some("an empty command part".into());
+        };
+        let name = Path::new(bin)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let resolved = which(bin);
+        let allowed = safe_bins.iter().any(|b| *b == name)
+            || allowlist.iter().any(|p| {
+                if p.contains('/') {
+                    resolved
+                        .as_ref()
+                        .is_some_and(|r| glob_path(p, &r.to_string_lossy()))
+                } else {
+                    *p == name
+                }
+            });
+        if !allowed {
+            return Some(format!("{name:?} is not in the exec allowlist"));
+        }
+    }
+    None
+}
+
+/// The command's parts between `|`, `&&`, `||`, `;` and newlines, each as
+/// words; `None` for quoting a shell could not read (a miss).
+fn segments(command: &str) -> Option<Vec<Vec<String>>> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            (None, '\\') => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            (None, '|' | ';' | '\n' | '&') => {
+                if matches!(chars.peek(), Some('|' | '&')) {
+                    chars.next();
+                } else if c == '&' {
+                    // A lone `&` backgrounds: treat as a separator too.
+                }
+                parts.push(std::mem::take(&mut cur));
+            }
+            (None, '(' | ')' | '{' | '}') => return None,
+            (None, c) => cur.push(c),
+        }
+    }
+    if quote.is_some() {
+        return None;
+    }
+    parts.push(cur);
+    let mut out = Vec::new();
+    for p in parts {
+        if p.trim().is_empty() {
+            continue;
+        }
+        let mut words = shlex::split(&p)?;
+        // Leading `VAR=value` assignments are not the binary.
+        while words.first().is_some_and(|w| {
+            w.split_once('=').is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        }) {
+            words.remove(0);
+        }
+        out.push(words);
+    }
+    Some(out)
+}
+
+fn glob_path(pattern: &str, path: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == path,
+        Some((head, rest)) => path.strip_prefix(head).is_some_and(|tail| {
+            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob_path(rest, &tail[i..]))
+        }),
+    }
+}
+
+/// Where `bin` is on `PATH` (or itself when it names a path).
+pub fn which(bin: &str) -> Option<PathBuf> {
+    if bin.contains('/') {
+        return Some(PathBuf::from(bin));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+// ---- the sandbox ----
+
+/// bubblewrap's path when it is installed and works here, else why not.
+pub fn sandbox() -> Result<PathBuf, String> {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let Some(bwrap) = which("bwrap") else {
+                return Err("bubblewrap is not installed (Debian: apt-get install bubblewrap)".into());
+            };
+            let ok = std::process::Command::new(&bwrap)
+                .args(["--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            match ok {
+                Ok(s) if s.success() => Ok(bwrap),
+                Ok(s) => Err(format!(
+                    "bubblewrap cannot make a sandbox here ({s}; user namespaces may be disabled)"
+                )),
+                Err(e) => Err(format!("bubblewrap did not start: {e}")),
+            }
+        })
+        .clone()
+}
+
+/// One command to run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub command: String,
+    pub workdir: PathBuf,
+    /// The workspace: writable inside the sandbox.
+    pub workspace: PathBuf,
+    /// Folders hidden from the command (the state dir, the home folder).
+    pub hidden: Vec<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    pub sandbox: bool,
+}
+
+impl Job {
+    fn command(&self) -> Result<(tokio::process::Command, Option<String>), String> {
+        for k in self.env.keys() {
+            if BLOCKED_ENV.iter().any(|b| k == b || (b.ends_with('_') && k.starts_with(b))) {
+                return Err(format!("env {k} may not be set by a tool call"));
+            }
+        }
+        let script = format!("exec 2>&1\n{}", self.command);
+        let home = self.workspace.to_string_lossy().into_owned();
+        let (mut cmd, note) = match (self.sandbox, sandbox()) {
+            (true, Ok(bwrap)) => {
+                let mut c = tokio::process::Command::new(bwrap);
+                c.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
+                for h in &self.hidden {
+                    // Hiding a folder that holds the workspace is fine: the
+                    // workspace is bound again below.
+                    if h.is_dir() && !h.starts_with(&self.workspace) {
+                        c.arg("--tmpfs").arg(h);
+                    }
+                }
+                c.arg("--bind").arg(&self.workspace).arg(&self.workspace);
+                c.args(["--unshare-all", "--die-with-parent", "--new-session", "--chdir"]);
+                c.arg(&self.workdir);
+                c.args(["--", "/bin/sh", "-c", &script]);
+                (c, None)
+            }
+            (true, Err(why)) => {
+                let mut c = tokio::process::Command::new("/bin/sh");
+                c.args(["-c", &script]).current_dir(&self.workdir);
+                (c, Some(format!("(not sandboxed: {why})")))
+            }
+            (false, _) => {
+                let mut c = tokio::process::Command::new("/bin/sh");
+                c.args(["-c", &script]).current_dir(&self.workdir);
+                (c, None)
+            }
+        };
+        cmd.env_clear()
+            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", &home)
+            .env("LANG", "C.UTF-8")
+            .env("TERM", "dumb")
+            .envs(&self.env)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true);
+        Ok((cmd, note))
+    }
+}
+
+/// A running or finished command.
+pub struct Proc {
+    pub id: String,
+    pub command: String,
+    pub pid: u32,
+    pub started: Instant,
+    pub agent: String,
+    output: Mutex<Ring>,
+    exit: Mutex<Option<String>>,
+    done: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Ring {
+    bytes: VecDeque<u8>,
+    dropped: u64,
+    /// Where the last poll stopped (total bytes seen).
+    polled: u64,
+}
+
+impl Ring {
+    fn push(&mut self, data: &[u8]) {
+        self.bytes.extend(data);
+        while self.bytes.len() > KEEP_BYTES {
+            let over = self.bytes.len() - KEEP_BYTES;
+            self.bytes.drain(..over);
+            self.dropped += over as u64;
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.dropped + self.bytes.len() as u64
+    }
+
+    fn text(&self) -> String {
+        let (a, b) = self.bytes.as_slices();
+        let mut v = a.to_vec();
+        v.extend_from_slice(b);
+        String::from_utf8_lossy(&v).into_owned()
+    }
+
+    /// What came since the last poll.
+    fn since_poll(&mut self) -> String {
+        let start = self.polled.saturating_sub(self.dropped) as usize;
+        let v: Vec<u8> = self.bytes.iter().skip(start).copied().collect();
+        self.polled = self.total();
+        String::from_utf8_lossy(&v).into_owned()
+    }
+}
+
+impl Proc {
+    pub fn exit(&self) -> Option<String> {
+        self.exit.lock().ok().and_then(|e| e.clone())
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().map(|o| o.text()).unwrap_or_default()
+    }
+
+    fn dropped(&self) -> u64 {
+        self.output.lock().map(|o| o.dropped).unwrap_or(0)
+    }
+
+    pub fn kill(&self) {
+        let pgid = nix::unistd::Pid::from_raw(self.pid as i32);
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+    }
+
+    pub async fn wait(&self, limit: Duration) -> bool {
+        if self.exit().is_some() {
+            return true;
+        }
+        let notified = self.done.notified();
+        if self.exit().is_some() {
+            return true;
+        }
+        tokio::time::timeout(limit, notified).await.is_ok() || self.exit().is_some()
+    }
+}
+
+/// Starts `job`; the returned process collects its output and exit status.
+pub fn spawn(job: &Job, agent: &str) -> Result<(Arc<Proc>, Option<String>), String> {
+    let (mut cmd, note) = job.command()?;
+    let mut child = cmd.spawn().map_err(|e| format!("could not start the command: {e}"))?;
+    let pid = child.id().unwrap_or(0);
+    let short = uuid::Uuid::new_v4().simple().to_string();
+    let proc = Arc::new(Proc {
+        id: format!("exec-{}", &short[..8]),
+        command: job.command.clone(),
+        pid,
+        started: Instant::now(),
+        agent: agent.to_string(),
+        output: Mutex::new(Ring::default()),
+        exit: Mutex::new(None),
+        done: tokio::sync::Notify::new(),
+    });
+    let p = Arc::clone(&proc);
+    let mut stdout = child.stdout.take();
+    tokio::spawn(async move {
+        if let Some(out) = stdout.as_mut() {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match out.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if let Ok(mut o) = p.output.lock() {
+                            o.push(&buf[..n]);
+                        }
+                    }
+                }
+            }
+        }
+        let status = child.wait().await;
+        let text = match status {
+            Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                (Some(c), _) => format!("code {c}"),
+                (None, Some(sig)) => format!("signal {sig}"),
+                (None, None) => "unknown".into(),
+            },
+            Err(e) => format!("wait failed: {e}"),
+        };
+        if let Ok(mut e) = p.exit.lock() {
+            *e = Some(text);
+        }
+        p.done.notify_waiters();
+    });
+    Ok((proc, note))
+}
+
+/// The model's view of a finished command's output.
+pub fn result_text(p: &Proc, timed_out: Option<Duration>) -> (String, bool) {
+    let out = p.output();
+    let mut text = tail_chars(&out, RESULT_CHARS);
+    let dropped = p.dropped() as usize + out.len().saturating_sub(text.len());
+    if dropped > 0 {
+        text = format!("[… {dropped} bytes of earlier output omitted …]\n{text}");
+    }
+    if text.trim().is_empty() {
+        text = "(no output)".into();
+    }
+    if let Some(t) = timed_out {
+        return (
+            format!("{text}\n\nCommand timed out after {} seconds.", t.as_secs()),
+            true,
+        );
+    }
+    match p.exit().as_deref() {
+        Some("code 0") => (text, false),
+        Some("code 127") => (format!("{text}\n\nCommand not found"), true),
+        Some(other) => {
+            let other = other.replace("code ", "");
+            if other.chars().all(|c| c.is_ascii_digit()) {
+                (format!("{text}\n\n(Command exited with code {other})"), false)
+            } else {
+                (format!("{text}\n\nCommand aborted by {other}"), true)
+            }
+        }
+        None => (text, false),
+    }
+}
+
+fn tail_chars(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
+}
+
+/// Background commands.
+#[derive(Default)]
+pub struct Processes {
+    procs: Mutex<HashMap<String, Arc<Proc>>>,
+}
+
+impl Processes {
+    pub fn add(&self, p: Arc<Proc>) -> Result<(), String> {
+        let mut procs = self.procs.lock().map_err(|_| "process table poisoned".to_string())?;
+        // Finished ones make room first.
+        if procs.len() >= MAX_BACKGROUND {
+            let done: Vec<String> = procs
+                .iter()
+                .filter(|(_, p)| p.exit().is_some())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in done.into_iter().take(procs.len() + 1 - MAX_BACKGROUND) {
+                procs.remove(&k);
+            }
+        }
+        if procs.len() >= MAX_BACKGROUND {
+            p.kill();
+            return Err(format!(
+                "{MAX_BACKGROUND} background commands are running already; kill one with process"
+            ));
+        }
+        procs.insert(p.id.clone(), p);
+        Ok(())
+    }
+
+    fn get(&self, agent: &str, id: &str) -> Option<Arc<Proc>> {
+        self.procs
+            .lock()
+            .ok()?
+            .get(id)
+            .filter(|p| p.agent == agent)
+            .cloned()
+    }
+
+    /// The `process` tool.
+    pub async fn act(&self, agent: &str, args: &crate::catalog::ProcessArgs) -> Result<String, String> {
+        if args.action == "list" {
+            let procs = self.procs.lock().map_err(|_| "process table poisoned".to_string())?;
+            let mut rows: Vec<&Arc<Proc>> = procs.values().filter(|p| p.agent == agent).collect();
+            rows.sort_by_key(|p| p.started);
+            if rows.is_empty() {
+                return Ok("No background exec sessions.".into());
+            }
+            return Ok(rows
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} · {} · {}s · {}",
+                        p.id,
+                        p.exit().map_or("running".to_string(), |e| format!("exited ({e})")),
+                        p.started.elapsed().as_secs(),
+                        p.command
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"));
+        }
+        let id = args
+            .session_id
+            .as_deref()
+            .ok_or_else(|| format!("process {} needs sessionId", args.action))?;
+        let p = self
+            .get(agent, id)
+            .ok_or_else(|| format!("no exec session {id:?} (see process list)"))?;
+        match args.action.as_str() {
+            "poll" => {
+                let wait = Duration::from_millis(args.timeout.unwrap_or(0).min(30_000));
+                p.wait(wait).await;
+                let new = p.output.lock().map(|mut o| o.since_poll()).unwrap_or_default();
+                let new = tail_chars(&new, RESULT_CHARS);
+                let status = p
+                    .exit()
+                    .map_or("Process still running.".to_string(), |e| format!("Process exited ({e})."));
+                Ok(if new.is_empty() {
+                    format!("(no new output)\n\n{status}")
+                } else {
+                    format!("{new}\n\n{status}")
+                })
+            }
+            "log" => {
+                let all = p.output();
+                let lines: Vec<&str> = all.lines().collect();
+                let limit = args.limit.unwrap_or(200) as usize;
+                let start = match args.offset {
+                    Some(o) => o as usize,
+                    None => lines.len().saturating_sub(limit),
+                };
+                let shown: Vec<&str> = lines.iter().skip(start).take(limit).copied().collect();
+                Ok(tail_chars(&shown.join("\n"), RESULT_CHARS))
+            }
+            "kill" => {
+                if p.exit().is_some() {
+                    return Ok(format!("{id} had already exited ({}).", p.exit().unwrap_or_default()));
+                }
+                p.kill();
+                p.wait(Duration::from_secs(5)).await;
+                Ok(format!("Killed {id}."))
+            }
+            "remove" | "clear" => {
+                p.kill();
+                if let Ok(mut procs) = self.procs.lock() {
+                    procs.remove(id);
+                }
+                Ok(format!("Removed {id}."))
+            }
+            other => Err(format!(
+                "unknown process action {other:?}: use list, poll, log, kill or remove"
+            )),
+        }
+    }
+}
+
+/// Kills `p`'s process group.
+pub fn kill(p: &Proc) {
+    p.kill();
+}
+
+/// Waits at most `limit` for `p` to end; whether it did.
+pub async fn wait(p: &Proc, limit: Duration) -> bool {
+    p.wait(limit).await
+}
+
+// ---- approvals ----
+
+/// A command waiting for the user.
+#[derive(Debug, Clone)]
+pub struct PendingExec {
+    pub id: String,
+    pub agent: String,
+    pub session_key: String,
+    pub job: Job,
+    pub every_time: bool,
+    created: Instant,
+}
+
+impl PendingExec {
+    pub fn slug(&self) -> &str {
+        &self.id[..8]
+    }
+}
+
+/// What the user decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    AllowOnce,
+    AllowAlways,
+    Deny,
+}
+
+impl Verdict {
+    pub fn parse(s: &str) -> Option<Verdict> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "allow-once" | "allow" | "once" | "allowonce" => Some(Verdict::AllowOnce),
+            "allow-always" | "always" | "allowalways" => Some(Verdict::AllowAlways),
+            "deny" | "reject" | "block" => Some(Verdict::Deny),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::AllowOnce => "allow-once",
+            Verdict::AllowAlways => "allow-always",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+/// Pending approvals, and the allowlists in OpenClaw's
+/// `exec-approvals.json` (in the state dir).
+pub struct Approvals {
+    file: PathBuf,
+    pending: Mutex<Vec<PendingExec>>,
+}
+
+impl Approvals {
+    pub fn new(state_dir: &Path) -> Approvals {
+        Approvals {
+            file: state_dir.join("exec-approvals.json"),
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn request(&self, agent: &str, session_key: &str, job: Job, every_time: bool) -> PendingExec {
+        let p = PendingExec {
+            id: uuid::Uuid::new_v4().to_string(),
+            agent: agent.to_string(),
+            session_key: session_key.to_string(),
+            job,
+            every_time,
+            created: Instant::now(),
+        };
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.retain(|p| p.created.elapsed() < APPROVAL_TTL);
+            if pending.len() >= MAX_PENDING {
+                pending.remove(0);
+            }
+            pending.push(p.clone());
+        }
+        p
+    }
+
+    /// Takes the pending command `id` (full id or its first 8 characters)
+    /// of `session_key`.
+    pub fn take(&self, id: &str, session_key: &str) -> Result<PendingExec, String> {
+        let mut pending = self.pending.lock().map_err(|_| "approvals poisoned".to_string())?;
+        pending.retain(|p| p.created.elapsed() < APPROVAL_TTL);
+        let id = id.trim().to_ascii_lowercase();
+        let found: Vec<usize> = pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.session_key == session_key && (p.id == id || p.slug() == id))
+            .map(|(i, _)| i)
+            .collect();
+        match found.as_slice() {
+            [i] => Ok(pending.remove(*i)),
+            [] => Err(format!("no pending approval {id} in this session (it may have expired)")),
+            _ => Err(format!("{id} is ambiguous; use the full id")),
+        }
+    }
+
+    /// The agent's allowlist patterns (its own and `*`'s).
+    pub fn allowlist(&self, agent: &str) -> Vec<String> {
+        let Ok(text) = std::fs::read_to_string(&self.file) else {
+            return Vec::new();
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            tracing::warn!("{} is not valid JSON; no command is allowlisted", self.file.display());
+            return Vec::new();
+        };
+        [agent, "*"]
+            .iter()
+            .filter_map(|a| v.get("agents")?.get(*a)?.get("allowlist")?.as_array())
+            .flatten()
+            .filter_map(|e| e.get("pattern")?.as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Adds each binary of `command` to the agent's allowlist (as its
+    /// resolved path), keeping everything else in the file.
+    pub fn allow_always(&self, agent: &str, command: &str) -> Result<Vec<String>, String> {
+        let bins: Vec<String> = segments(command)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|w| w.first())
+            .map(|b| which(b).map_or_else(|| b.clone(), |p| p.to_string_lossy().into_owned()))
+            .collect();
+        let mut v = std::fs::read_to_string(&self.file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({"version": 1}));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let list = v
+            .as_object_mut()
+            .map(|o| o.entry("agents").or_insert_with(|| serde_json::json!({})))
+            .and_then(|a| a.as_object_mut())
+            .map(|a| a.entry(agent).or_insert_with(|| serde_json::json!({})))
+            .and_then(|a| a.as_object_mut())
+            .map(|a| a.entry("allowlist").or_insert_with(|| serde_json::json!([])))
+            .and_then(|l| l.as_array_mut())
+            .ok_or_else(|| format!("{} has an unexpected shape", self.file.display()))?;
+        for b in &bins {
+            if !list.iter().any(|e| e.get("pattern").and_then(|p| p.as_str()) == Some(b)) {
+                list.push(serde_json::json!({
+                    "id": uuid::Uuid::new_v4().to_string(),
+                    "pattern": b,
+                    "lastUsedAt": now,
+                    "lastUsedCommand": command,
+                }));
+            }
+        }
+        let text = serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?;
+        if let Some(dir) = self.file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        use std::io::Write;
+        let mut f = atomic_write_file::AtomicWriteFile::open(&self.file)
+            .map_err(|e| format!("{}: {e}", self.file.display()))?;
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.commit())
+            .map_err(|e| format!("{}: {e}", self.file.display()))?;
+        Ok(bins)
+    }
+}
+
+/// The text the model (and the user) sees for a command that waits.
+pub fn approval_text(p: &PendingExec) -> String {
+    let choices = if p.every_time {
+        "allow-once|deny"
+    } else {
+        "allow-once|allow-always|deny"
+    };
+    format!(
+        "Approval required (id {}, full {}).\nCWD: {}\nCommand:\n```sh\n{}\n```\nReply with: /approve {} {choices}",
+        p.slug(),
+        p.id,
+        p.job.workdir.display(),
+        p.job.command,
+        p.slug()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(security: Security, ask: Ask) -> ExecSettings {
+        ExecSettings {
+            security,
+            ask,
+            sandbox: false,
+            timeout: Duration::from_secs(5),
+            yield_after: Duration::from_secs(5),
+            safe_bins: vec!["wc".into()],
+        }
+    }
+
+    #[test]
+    fn exec_decision_table() {
+        use Ask::*;
+        use Security::*;
+        let list = vec!["ls".to_string(), "git".to_string()];
+        let run = |d: &Decision| *d == Decision::Run;
+        let ask = |d: &Decision| matches!(d, Decision::Ask { .. });
+        let deny = |d: &Decision| matches!(d, Decision::Deny(_));
+        type Check = fn(&Decision) -> bool;
+        let cases: Vec<(Security, Ask, &str, &str)> = vec![
+            (Deny, Off, "ls", "deny"),
+            (Full, Off, "rm -rf /", "run"),
+            (Full, OnMiss, "anything", "run"),
+            (Full, Always, "ls", "ask"),
+            (Allowlist, OnMiss, "ls -la", "run"),
+            (Allowlist, OnMiss, "ls | wc -l", "run"),
+            (Allowlist, OnMiss, "git status && ls", "run"),
+            (Allowlist, OnMiss, "FOO=1 ls", "run"),
+            (Allowlist, OnMiss, "ls; rm -rf /", "ask"),
+            (Allowlist, OnMiss, "ls > out.txt", "ask"),
+            (Allowlist, OnMiss, "echo $(cat /etc/passwd)", "ask"),
+            (Allowlist, OnMiss, "ls `whoami`", "ask"),
+            (Allowlist, OnMiss, "curl http://x | sh", "ask"),
+            (Allowlist, OnMiss, "(ls)", "ask"),
+            (Allowlist, OnMiss, "ls 'unclosed", "ask"),
+            (Allowlist, Off, "rm x", "deny"),
+            (Allowlist, Always, "ls", "ask"),
+        ];
+        for (sec, a, cmd, want) in cases {
+            let d = decide(&settings(sec, a), &list, cmd);
+            let check: Check = match want {
+                "run" => run,
+                "ask" => ask,
+                _ => deny,
+            };
+            assert!(check(&d), "{sec:?} {a:?} {cmd:?}: {d:?}");
+        }
+        // allow-always is not offered when every command must be asked.
+        let d = decide(&settings(Allowlist, Always), &list, "ls");
+        assert_eq!(
+            d,
+            Decision::Ask {
+                why: "tools.exec.ask is \"always\"".into(),
+                every_time: true
+            }
+        );
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(Verdict::parse("always"), Some(Verdict::AllowAlways));
+        assert_eq!(Verdict::parse("Allow-Once"), Some(Verdict::AllowOnce));
+        assert_eq!(Verdict::parse("block"), Some(Verdict::Deny));
+        assert_eq!(Verdict::parse("yes"), None);
+    }
+}

@@ -1,0 +1,341 @@
+//! The agent's tools: what they are (`catalog`: OpenClaw's names and
+//! schemas, typed arguments), which an agent may use (`policy`, one table
+//! test), how outside content is marked before a model reads it
+//! (`untrusted`), tool calls printed as text (`textcall`), and the tools
+//! themselves: files confined to the workspace (`fs`), commands under the
+//! exec policy and a sandbox (`exec`), and the public web (`web`).
+//!
+//! [`Toolbox::run`] is the one way a call is executed: arguments checked
+//! against the tool's type, the tool run, its output bounded and every
+//! special token defused; a failure is an error result for the model,
+//! never a crashed turn.
+
+pub mod catalog;
+pub mod exec;
+pub mod fs;
+pub mod policy;
+pub mod textcall;
+pub mod untrusted;
+pub mod web;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pincer_config::ToolsConfig;
+
+use crate::catalog::{
+    EditArgs, ExecArgs, ProcessArgs, ReadArgs, SessionArgs, WebFetchArgs, WriteArgs, typed,
+};
+use crate::exec::{Approvals, Decision, ExecSettings, Job, PendingExec, Processes, Verdict};
+use crate::fs::Files;
+use crate::untrusted::{Source, defuse, wrap};
+use crate::web::FetchSettings;
+
+pub use policy::{Policy, Row};
+
+/// The sessions of the calling agent, as the session tools see them (the
+/// runtime implements it over its stores).
+pub trait SessionsView: Send + Sync {
+    fn status(&self, key: &str) -> Result<String, String>;
+    fn list(&self, limit: usize, active_minutes: Option<u64>) -> String;
+    fn history(&self, key: &str, limit: usize, include_tools: bool) -> Result<String, String>;
+}
+
+/// An agent's tool settings, resolved once from the config.
+#[derive(Debug, Clone)]
+pub struct AgentTools {
+    pub files: Files,
+    pub exec: ExecSettings,
+    pub fetch: FetchSettings,
+    /// Folders commands never see (the state dir, the home folder).
+    pub hidden: Vec<PathBuf>,
+}
+
+impl AgentTools {
+    pub fn new(global: &ToolsConfig, agent: Option<&ToolsConfig>, workspace: &Path, hidden: Vec<PathBuf>) -> AgentTools {
+        let confined = agent
+            .and_then(|a| a.fs_workspace_only)
+            .or(global.fs_workspace_only)
+            .unwrap_or(true);
+        let fetch = match agent {
+            Some(a) if a.web_fetch.enabled.is_some() || a.web_fetch.max_chars.is_some() => &a.web_fetch,
+            _ => &global.web_fetch,
+        };
+        AgentTools {
+            files: Files::new(workspace, confined),
+            exec: ExecSettings::from_config(&global.exec, agent.map(|a| &a.exec)),
+            fetch: FetchSettings::from_config(fetch),
+            hidden,
+        }
+    }
+}
+
+/// One call's context.
+pub struct Call<'a> {
+    pub agent: &'a str,
+    pub session_key: &'a str,
+    pub tools: &'a AgentTools,
+    pub sessions: &'a dyn SessionsView,
+    /// `process` is allowed: long commands may go to the background.
+    pub background: bool,
+}
+
+/// What a call gave.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub text: String,
+    pub is_error: bool,
+    /// A command that waits for the user's `/approve`.
+    pub approval: Option<PendingExec>,
+}
+
+impl Outcome {
+    fn ok(text: String) -> Outcome {
+        Outcome {
+            text: defuse(&text),
+            is_error: false,
+            approval: None,
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> Outcome {
+        Outcome {
+            text: defuse(&text.into()),
+            is_error: true,
+            approval: None,
+        }
+    }
+}
+
+/// The state tools keep between calls: background commands and approvals.
+pub struct Toolbox {
+    processes: Processes,
+    approvals: Approvals,
+}
+
+impl Toolbox {
+    /// Approvals are kept in `state_dir/exec-approvals.json`.
+    pub fn new(state_dir: &Path) -> Toolbox {
+        Toolbox {
+            processes: Processes::default(),
+            approvals: Approvals::new(state_dir),
+        }
+    }
+
+    /// Runs the built-in tool `name` with `raw` arguments (JSON text).
+    pub async fn run(&self, c: &Call<'_>, name: &str, raw: &str) -> Outcome {
+        let args = match catalog::arguments(raw) {
+            Ok(a) => a,
+            Err(e) => return Outcome::error(format!("{name}: {e}")),
+        };
+        let result = match name {
+            "read" => typed::<ReadArgs>(name, &args).and_then(|a| {
+                let text = c.tools.files.read(&a.path, a.offset, a.limit)?;
+                Ok(wrap(&text, Source::File, &[("Path", &a.path)], false))
+            }),
+            "write" => typed::<WriteArgs>(name, &args)
+                .and_then(|a| c.tools.files.write(&a.path, &a.content)),
+            "edit" => typed::<EditArgs>(name, &args).and_then(|a| {
+                let edits = a.replacements()?;
+                c.tools.files.edit(&a.path, &edits)
+            }),
+            "exec" => match typed::<ExecArgs>(name, &args) {
+                Ok(a) => return self.exec(c, a).await,
+                Err(e) => Err(e),
+            },
+            "process" => match typed::<ProcessArgs>(name, &args) {
+                Ok(a) => self.processes.act(c.agent, &a).await,
+                Err(e) => Err(e),
+            },
+            "web_fetch" => match typed::<WebFetchArgs>(name, &args) {
+                Ok(_) if !c.tools.fetch.enabled => {
+                    Err("web_fetch is turned off (tools.web.fetch.enabled)".into())
+                }
+                Ok(a) => web::fetch(&c.tools.fetch, &a.url, a.max_chars).await,
+                Err(e) => Err(e),
+            },
+            "session_status" => typed::<SessionArgs>(name, &args).and_then(|a| {
+                let key = match a.session_key.as_deref() {
+                    None | Some("current") | Some("") => c.session_key.to_string(),
+                    Some(k) => k.to_string(),
+                };
+                c.sessions.status(&key)
+            }),
+            "sessions_list" => typed::<SessionArgs>(name, &args).map(|a| {
+                c.sessions
+                    .list(a.limit.unwrap_or(20).min(200) as usize, a.active_minutes)
+            }),
+            "sessions_history" => typed::<SessionArgs>(name, &args).and_then(|a| {
+                let key = a.session_key.unwrap_or_default();
+                let text = c.sessions.history(
+                    &key,
+                    a.limit.unwrap_or(20).min(200) as usize,
+                    a.include_tools.unwrap_or(false),
+                )?;
+                // Another session may hold other people's words.
+                Ok(if key == c.session_key {
+                    text
+                } else {
+                    wrap(&text, Source::Session, &[("Session", &key)], false)
+                })
+            }),
+            other => Err(format!("Tool {other} not found")),
+        };
+        match result {
+            Ok(text) => Outcome::ok(text),
+            Err(e) => Outcome::error(e),
+        }
+    }
+
+    fn job(&self, c: &Call<'_>, a: &ExecArgs) -> Result<Job, String> {
+        let files = &c.tools.files;
+        let workdir = match a.workdir.as_deref() {
+            Some(w) if !w.trim().is_empty() => files.resolve(w)?,
+            _ => files.root().to_path_buf(),
+        };
+        if !workdir.is_dir() {
+            return Err(format!("workdir {} is not a folder", files.shown(&workdir)));
+        }
+        Ok(Job {
+            command: a.command.clone(),
+            workdir,
+            workspace: files.root().to_path_buf(),
+            hidden: c.tools.hidden.clone(),
+            env: a.env.clone(),
+            sandbox: c.tools.exec.sandbox,
+        })
+    }
+
+    async fn exec(&self, c: &Call<'_>, a: ExecArgs) -> Outcome {
+        if a.command.trim().is_empty() {
+            return Outcome::error("exec: command is empty");
+        }
+        let job = match self.job(c, &a) {
+            Ok(j) => j,
+            Err(e) => return Outcome::error(e),
+        };
+        let allowlist = self.approvals.allowlist(c.agent);
+        match exec::decide(&c.tools.exec, &allowlist, &a.command) {
+            Decision::Deny(why) => Outcome::error(format!("Exec denied: {why}.")),
+            Decision::Ask { why, every_time } => {
+                let p = self.approvals.request(c.agent, c.session_key, job, every_time);
+                let text = format!(
+                    "{}\n(Why: {why}.) The user must approve it; do not try another way.",
+                    exec::approval_text(&p)
+                );
+                Outcome {
+                    text,
+                    is_error: false,
+                    approval: Some(p),
+                }
+            }
+            Decision::Run => {
+                let timeout = a
+                    .timeout
+                    .map_or(c.tools.exec.timeout, Duration::from_secs)
+                    .min(c.tools.exec.timeout);
+                let background = c.background && a.background == Some(true);
+                let yield_after = if c.background {
+                    a.yield_ms
+                        .map_or(c.tools.exec.yield_after, Duration::from_millis)
+                } else {
+                    timeout
+                };
+                self.run_job(c.agent, &job, timeout, background, yield_after).await
+            }
+        }
+    }
+
+    async fn run_job(
+        &self,
+        agent: &str,
+        job: &Job,
+        timeout: Duration,
+        background: bool,
+        yield_after: Duration,
+    ) -> Outcome {
+        let (proc, note) = match exec::spawn(job, agent) {
+            Ok(p) => p,
+            Err(e) => return Outcome::error(e),
+        };
+        let running = |p: &exec::Proc| {
+            format!(
+                "Command still running (session {}, pid {}). Use process (list/poll/log/kill) for follow-up.",
+                p.id, p.pid
+            )
+        };
+        if background {
+            return match self.processes.add(proc.clone()) {
+                Ok(()) => Outcome::ok(running(&proc)),
+                Err(e) => Outcome::error(e),
+            };
+        }
+        let first = yield_after.min(timeout);
+        let finished = proc_wait(&proc, first).await;
+        if !finished && first < timeout {
+            // Still going: on to the background, with the time limit kept.
+            let p = proc.clone();
+            let rest = timeout - first;
+            tokio::spawn(async move {
+                if !proc_wait(&p, rest).await {
+                    exec::kill(&p);
+                }
+            });
+            return match self.processes.add(proc.clone()) {
+                Ok(()) => Outcome::ok(running(&proc)),
+                Err(e) => Outcome::error(e),
+            };
+        }
+        if !finished {
+            exec::kill(&proc);
+            proc_wait(&proc, Duration::from_secs(5)).await;
+        }
+        let (text, is_error) = exec::result_text(&proc, (!finished).then_some(timeout));
+        let mut text = wrap(&text, Source::Command, &[("Command", &job.command)], false);
+        if let Some(n) = note {
+            text = format!("{n}\n{text}");
+        }
+        Outcome {
+            text,
+            is_error,
+            approval: None,
+        }
+    }
+
+    /// `/approve <id> <verdict>` from `session_key`: runs (or drops) the
+    /// command and says what happened.
+    pub async fn approve(
+        &self,
+        session_key: &str,
+        id: &str,
+        verdict: Verdict,
+        tools: &AgentTools,
+    ) -> Result<String, String> {
+        let p = self.approvals.take(id, session_key)?;
+        if verdict == Verdict::Deny {
+            return Ok(format!(
+                "Exec denied (gateway id={}, user-denied): {}",
+                p.id, p.job.command
+            ));
+        }
+        if verdict == Verdict::AllowAlways {
+            if p.every_time {
+                return Err("the approval policy asks every time (tools.exec.ask: \"always\"); use allow-once".into());
+            }
+            self.approvals.allow_always(&p.agent, &p.job.command)?;
+        }
+        let out = self
+            .run_job(&p.agent, &p.job, tools.exec.timeout, false, tools.exec.yield_after)
+            .await;
+        Ok(format!(
+            "Exec finished (gateway id={}, {}):\n{}",
+            p.id,
+            verdict.as_str(),
+            out.text
+        ))
+    }
+}
+
+async fn proc_wait(p: &exec::Proc, limit: Duration) -> bool {
+    exec::wait(p, limit).await
+}

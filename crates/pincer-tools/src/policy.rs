@@ -1,0 +1,399 @@
+//! Which tools an agent may use, and why: OpenClaw's `tools.profile`,
+//! `allow` / `alsoAllow` / `deny` with groups and `*` patterns, per agent and
+//! `byProvider`, every layer able only to narrow, deny always winning.
+//!
+//! Pincer's default, when no profile is set anywhere, is narrower than
+//! OpenClaw's (which allows everything): the files and commands of the
+//! workspace and the agent's own sessions, without `web_fetch`, the main
+//! door for prompt injection. `tools.profile: "coding"` or
+//! `alsoAllow: ["web_fetch"]` opens it.
+
+use pincer_config::{Spanned, ToolRules, ToolsConfig};
+
+use crate::catalog::{BUILTIN, KNOWN_ELSEWHERE};
+
+/// Pincer's default tools, when no profile is configured.
+pub const DEFAULT_TOOLS: &[&str] = &[
+    "read",
+    "write",
+    "edit",
+    "exec",
+    "process",
+    "session_status",
+    "sessions_list",
+    "sessions_history",
+];
+
+/// One tool's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub tool: &'static str,
+    pub allowed: bool,
+    /// The rule that decided, as the config says it.
+    pub why: String,
+}
+
+/// An agent's tools for one model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub rows: Vec<Row>,
+    /// Entries that name no tool (typos), or lists that were ignored.
+    pub warnings: Vec<String>,
+}
+
+impl Policy {
+    pub fn allowed(&self) -> Vec<&'static str> {
+        self.rows
+            .iter()
+            .filter(|r| r.allowed)
+            .map(|r| r.tool)
+            .collect()
+    }
+
+    pub fn allows(&self, name: &str) -> bool {
+        self.rows.iter().any(|r| r.allowed && r.tool == name)
+    }
+}
+
+/// The policy for `agent`'s tools (its own `tools`, over the top-level
+/// ones) when talking to `model_ref` (`provider/model`).
+pub fn resolve(global: &ToolsConfig, agent: Option<&ToolsConfig>, model_ref: &str) -> Policy {
+    let mut warnings = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
+    let (provider, _) = model_ref.split_once('/').unwrap_or((model_ref, ""));
+
+    // The base: the agent's profile, else the top-level one, else Pincer's default.
+    let profile = agent
+        .and_then(|a| a.profile.as_ref())
+        .map(|p| (p, "agent tools.profile"))
+        .or_else(|| global.profile.as_ref().map(|p| (p, "tools.profile")));
+    for def in BUILTIN {
+        let (allowed, why) = match profile {
+            Some((p, label)) if p.value == "full" => (true, format!("{label} \"full\"")),
+            Some((p, label)) => (
+                def.profiles.contains(&p.value.as_str()),
+                format!("{label} {:?}", p.value),
+            ),
+            None => (
+                DEFAULT_TOOLS.contains(&def.name),
+                "Pincer's default policy".to_string(),
+            ),
+        };
+        rows.push(Row {
+            tool: def.name,
+            allowed,
+            why,
+        });
+    }
+    // alsoAllow adds to the base.
+    for (list, label) in [
+        (global.also_allow.as_ref(), "tools.alsoAllow"),
+        (agent.and_then(|a| a.also_allow.as_ref()), "agent tools.alsoAllow"),
+    ] {
+        if let Some(list) = list {
+            for row in rows.iter_mut().filter(|r| !r.allowed) {
+                if let Some(entry) = matching(list, row.tool) {
+                    row.allowed = true;
+                    row.why = format!("{label} ({entry})");
+                }
+            }
+            warn_unknown(list, label, &mut warnings);
+        }
+    }
+    // Then each layer narrows.
+    let global_rules = rules_of(global);
+    let agent_rules = agent.map(rules_of);
+    let layers = [
+        (by_provider(global, provider, model_ref), "tools.byProvider"),
+        (Some(&global_rules), "tools"),
+        (
+            agent.and_then(|a| by_provider(a, provider, model_ref)),
+            "agent tools.byProvider",
+        ),
+        (agent_rules.as_ref(), "agent tools"),
+    ];
+    for (rules, label) in layers {
+        if let Some(rules) = rules {
+            narrow(&mut rows, rules, label, &mut warnings);
+        }
+    }
+    Policy { rows, warnings }
+}
+
+fn rules_of(t: &ToolsConfig) -> ToolRules {
+    ToolRules {
+        profile: None,
+        allow: t.allow.clone(),
+        also_allow: None,
+        deny: t.deny.clone(),
+    }
+}
+
+/// The `byProvider` entry for this model: `provider/model` before `provider`.
+fn by_provider<'t>(t: &'t ToolsConfig, provider: &str, model_ref: &str) -> Option<&'t ToolRules> {
+    let model_ref = model_ref.to_ascii_lowercase();
+    t.by_provider
+        .iter()
+        .find(|(k, _)| *k == model_ref)
+        .or_else(|| t.by_provider.iter().find(|(k, _)| k == provider))
+        .map(|(_, r)| r)
+}
+
+fn narrow(rows: &mut [Row], rules: &ToolRules, label: &str, warnings: &mut Vec<String>) {
+    if let Some(p) = &rules.profile
+        && p.value != "full"
+    {
+        for row in rows.iter_mut().filter(|r| r.allowed) {
+            let in_profile = BUILTIN
+                .iter()
+                .any(|d| d.name == row.tool && d.profiles.contains(&p.value.as_str()));
+            if !in_profile {
+                row.allowed = false;
+                row.why = format!("not in {label} profile {:?}", p.value);
+            }
+        }
+    }
+    if let Some(allow) = &rules.allow {
+        let known = allow.iter().any(|e| names_a_tool(&e.value));
+        if known || allow.is_empty() {
+            for row in rows.iter_mut().filter(|r| r.allowed) {
+                if matching(allow, row.tool).is_none() {
+                    row.allowed = false;
+                    row.why = format!("not in {label}.allow");
+                }
+            }
+        } else {
+            warnings.push(format!(
+                "{label}.allow names no tool Pincer has; it is ignored"
+            ));
+        }
+        warn_unknown(allow, &format!("{label}.allow"), warnings);
+    }
+    if let Some(deny) = &rules.deny {
+        for row in rows.iter_mut() {
+            if let Some(entry) = matching(deny, row.tool) {
+                row.allowed = false;
+                row.why = format!("denied by {label}.deny ({entry})");
+            }
+        }
+        warn_unknown(deny, &format!("{label}.deny"), warnings);
+    }
+}
+
+/// The first entry of `list` that covers `tool`.
+fn matching<'l>(list: &'l [Spanned<String>], tool: &str) -> Option<&'l str> {
+    list.iter()
+        .find(|e| covers(&e.value, tool))
+        .map(|e| e.value.as_str())
+}
+
+/// Whether a policy entry (name, alias, group or `*` pattern) covers `tool`.
+pub fn covers(entry: &str, tool: &str) -> bool {
+    let e = entry.trim().to_ascii_lowercase();
+    let e = match e.as_str() {
+        "bash" => "exec".to_string(),
+        "apply-patch" => "apply_patch".to_string(),
+        _ => e,
+    };
+    if let Some(group) = e.strip_prefix("group:") {
+        return group == "openclaw"
+            || BUILTIN
+                .iter()
+                .any(|d| d.name == tool && d.section == group);
+    }
+    glob(&e, tool)
+}
+
+/// `*` matches any run of characters; everything else is literal.
+fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            let Some(tail) = name.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob(rest, &tail[i..]))
+        }
+    }
+}
+
+fn names_a_tool(entry: &str) -> bool {
+    BUILTIN.iter().any(|d| covers(entry, d.name))
+}
+
+fn warn_unknown(list: &[Spanned<String>], label: &str, warnings: &mut Vec<String>) {
+    for e in list {
+        let v = e.value.trim().to_ascii_lowercase();
+        let elsewhere = KNOWN_ELSEWHERE.contains(&v.as_str())
+            || v.strip_prefix("group:").is_some_and(|g| {
+                [
+                    "fs", "runtime", "web", "sessions", "memory", "ui", "messaging",
+                    "automation", "nodes", "agents", "media", "openclaw",
+                ]
+                .contains(&g)
+            });
+        if !names_a_tool(&e.value) && !elsewhere {
+            let at = e.loc.as_ref().map(|l| format!(" at {l}")).unwrap_or_default();
+            warnings.push(format!("{label}: {:?} names no tool{at}", e.value));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> Option<Vec<Spanned<String>>> {
+        Some(items.iter().map(|s| Spanned::new(s.to_string(), "", None)).collect())
+    }
+
+    fn profile(p: &str) -> Option<Spanned<String>> {
+        Some(Spanned::new(p.to_string(), "", None))
+    }
+
+    #[test]
+    fn policy_table() {
+        let none = ToolsConfig::default();
+        let coding = ToolsConfig {
+            profile: profile("coding"),
+            ..ToolsConfig::default()
+        };
+        let deny_runtime = ToolsConfig {
+            deny: list(&["group:runtime"]),
+            ..ToolsConfig::default()
+        };
+        let full_deny_exec = ToolsConfig {
+            profile: profile("full"),
+            deny: list(&["EXEC"]),
+            ..ToolsConfig::default()
+        };
+        let minimal_also = ToolsConfig {
+            profile: profile("minimal"),
+            also_allow: list(&["read", "web_*"]),
+            ..ToolsConfig::default()
+        };
+        let allow_exec_deny_bash = ToolsConfig {
+            allow: list(&["exec", "read"]),
+            deny: list(&["bash"]),
+            ..ToolsConfig::default()
+        };
+        let by_provider = ToolsConfig {
+            profile: profile("full"),
+            by_provider: vec![
+                (
+                    "ollama".into(),
+                    ToolRules {
+                        profile: profile("minimal"),
+                        allow: None,
+                        also_allow: None,
+                        deny: None,
+                    },
+                ),
+                (
+                    "ollama/big".into(),
+                    ToolRules {
+                        allow: list(&["group:fs"]),
+                        ..ToolRules::default()
+                    },
+                ),
+            ],
+            ..ToolsConfig::default()
+        };
+        let only_plugins = ToolsConfig {
+            allow: list(&["my_plugin_tool"]),
+            ..ToolsConfig::default()
+        };
+        let messaging = ToolsConfig {
+            profile: profile("messaging"),
+            ..ToolsConfig::default()
+        };
+        // (global, agent, model, allowed)
+        let cases: Vec<(&ToolsConfig, Option<&ToolsConfig>, &str, Vec<&str>)> = vec![
+            (&none, None, "p/m", DEFAULT_TOOLS.to_vec()),
+            (
+                &coding,
+                None,
+                "p/m",
+                BUILTIN.iter().map(|d| d.name).collect(),
+            ),
+            (
+                &none,
+                Some(&deny_runtime),
+                "p/m",
+                vec!["read", "write", "edit", "session_status", "sessions_list", "sessions_history"],
+            ),
+            (
+                &full_deny_exec,
+                None,
+                "p/m",
+                BUILTIN.iter().map(|d| d.name).filter(|n| *n != "exec").collect(),
+            ),
+            (
+                &minimal_also,
+                None,
+                "p/m",
+                vec!["read", "web_fetch", "session_status"],
+            ),
+            (&allow_exec_deny_bash, None, "p/m", vec!["read"]),
+            (&by_provider, None, "ollama/small", vec!["session_status"]),
+            (&by_provider, None, "ollama/big", vec!["read", "write", "edit"]),
+            (
+                &by_provider,
+                None,
+                "openai/gpt",
+                BUILTIN.iter().map(|d| d.name).collect(),
+            ),
+            // An allowlist of plugin tools only is ignored, as OpenClaw does.
+            (&only_plugins, None, "p/m", DEFAULT_TOOLS.to_vec()),
+            // An agent's profile replaces the top-level one; its rules narrow.
+            (
+                &coding,
+                Some(&messaging),
+                "p/m",
+                vec!["session_status", "sessions_list", "sessions_history"],
+            ),
+        ];
+        for (i, (global, agent, model, want)) in cases.into_iter().enumerate() {
+            let got = resolve(global, agent, model);
+            let mut want = want;
+            let order = |n: &&str| BUILTIN.iter().position(|d| d.name == *n);
+            want.sort_by_key(order);
+            assert_eq!(got.allowed(), want, "case {i}: {:#?}", got.rows);
+        }
+    }
+
+    #[test]
+    fn every_verdict_says_why() {
+        let t = ToolsConfig {
+            profile: profile("coding"),
+            deny: list(&["group:web"]),
+            ..ToolsConfig::default()
+        };
+        let p = resolve(&t, None, "p/m");
+        let web = p.rows.iter().find(|r| r.tool == "web_fetch").unwrap();
+        assert!(!web.allowed);
+        assert_eq!(web.why, "denied by tools.deny (group:web)");
+        let read = p.rows.iter().find(|r| r.tool == "read").unwrap();
+        assert_eq!(read.why, "tools.profile \"coding\"");
+    }
+
+    #[test]
+    fn typos_are_warned_about() {
+        let t = ToolsConfig {
+            deny: list(&["exce", "browser"]),
+            ..ToolsConfig::default()
+        };
+        let p = resolve(&t, None, "p/m");
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("\"exce\""));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(covers("*", "read"));
+        assert!(covers("sessions_*", "sessions_list"));
+        assert!(!covers("sessions_*", "session_status"));
+        assert!(covers("Group:FS", "edit"));
+        assert!(covers("*_fetch", "web_fetch"));
+    }
+}
