@@ -430,7 +430,12 @@ impl<'c> Runtime<'c> {
     /// The agent's tool settings (workspace files, exec, web), resolved once.
     fn agent_tools(&self, setup: &AgentSetup) -> Arc<AgentTools> {
         let id = &setup.models.id;
-        if let Some(t) = self.agent_tools.lock().ok().and_then(|m| m.get(id).cloned()) {
+        if let Some(t) = self
+            .agent_tools
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+        {
             return t;
         }
         let mut hidden = vec![self.state_dir.clone()];
@@ -453,7 +458,11 @@ impl<'c> Runtime<'c> {
     /// `pincer tools list` shows.
     pub fn tool_policy(&self, agent: &str, model: &str) -> Option<policy::Policy> {
         let setup = self.setup(agent)?;
-        Some(policy::resolve(&self.config.tools, setup.tools.as_ref(), model))
+        Some(policy::resolve(
+            &self.config.tools,
+            setup.tools.as_ref(),
+            model,
+        ))
     }
 
     /// The agent's tools for this turn on `spec`: none for a plain model
@@ -481,7 +490,12 @@ impl<'c> Runtime<'c> {
         }
         // The caller's own tools keep their names; an agent tool of the
         // same name is not offered.
-        let clash = |n: &str| d.request.tools.iter().any(|t| t.name.eq_ignore_ascii_case(n));
+        let clash = |n: &str| {
+            d.request
+                .tools
+                .iter()
+                .any(|t| t.name.eq_ignore_ascii_case(n))
+        };
         let offered = catalog::definitions(allowed.into_iter().filter(|n| !clash(n)));
         TurnTools {
             names: offered.iter().map(|t| t.name.clone()).collect(),
@@ -1049,7 +1063,9 @@ impl<'c> Runtime<'c> {
                     Err(AgentError::Upstream(f)) if overflowed(&f) => {
                         break Err(AgentError::ContextOverflow(f));
                     }
-                    Err(AgentError::Upstream(f)) if offering && !refused_tools && refuses_tools(&f) => {
+                    Err(AgentError::Upstream(f))
+                        if offering && !refused_tools && refuses_tools(&f) =>
+                    {
                         // A model that cannot take tools answers without them.
                         refused_tools = true;
                         req.tools = client_tools.clone();
@@ -1122,7 +1138,6 @@ impl<'c> Runtime<'c> {
                         source,
                     })?;
             self.grew(s, store, written);
-            recorded = turn_msgs.len();
             if reply.usage.prompt_tokens() > 0 {
                 s.warm.last_prompt_tokens = Some(reply.usage.prompt_tokens() + reply.usage.output);
             }
@@ -1131,8 +1146,7 @@ impl<'c> Runtime<'c> {
                 Err(e) => break Err(e),
             };
             let agent_calls = offering
-                && a
-                    .reply
+                && a.reply
                     .tool_calls
                     .iter()
                     .any(|c| !client_names.contains(&c.name));
@@ -1142,7 +1156,12 @@ impl<'c> Runtime<'c> {
             // Run the agent's calls, in order; the caller's own go back to it.
             let truncated = a.reply.finish == Some(FinishReason::Length);
             let mut results = Vec::new();
-            for c in a.reply.tool_calls.iter().filter(|c| !client_names.contains(&c.name)) {
+            for c in a
+                .reply
+                .tool_calls
+                .iter()
+                .filter(|c| !client_names.contains(&c.name))
+            {
                 let _ = events
                     .send(AgentEvent::Tool(ToolEvent {
                         id: c.id.clone(),
@@ -1161,7 +1180,12 @@ impl<'c> Runtime<'c> {
                     Outcome::error(format!(
                         "Tool {} not found. Available tools: {}.",
                         c.name,
-                        tools.offered.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                        tools
+                            .offered
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 } else {
                     let view = SessionsOf {
@@ -1186,12 +1210,20 @@ impl<'c> Runtime<'c> {
                 if text.chars().count() > result_chars {
                     let n = text.chars().count();
                     text = text.chars().take(result_chars).collect::<String>()
-                        + &format!("\n[… result cut from {n} to {result_chars} characters to fit the context]");
+                        + &format!(
+                            "\n[… result cut from {n} to {result_chars} characters to fit the context]"
+                        );
                 }
                 if let Some(p) = &out.approval {
                     pending.push(pincer_tools::exec::approval_text(p));
                 }
-                let key = format!("{}\u{0}{}\u{0}{}", c.name, c.arguments, text);
+                // The same call with the same outcome (marker ids aside).
+                let key = format!(
+                    "{}\u{0}{}\u{0}{}",
+                    c.name,
+                    c.arguments,
+                    without_marker_ids(&text)
+                );
                 *seen.entry(key).or_default() += 1;
                 let _ = events
                     .send(AgentEvent::Tool(ToolEvent {
@@ -1209,21 +1241,28 @@ impl<'c> Runtime<'c> {
                     is_error: out.is_error,
                 });
             }
+            // The assistant message is in the transcript already.
+            turn_msgs.push(a.reply.as_message());
+            recorded = turn_msgs.len();
             if token.is_cancelled() {
-                turn_msgs.push(a.reply.as_message());
                 turn_msgs.extend(results);
                 let _ = self.record_messages(store, s, &d.session_key, &turn_msgs[recorded..]);
                 break Err(AgentError::Aborted);
             }
-            turn_msgs.push(a.reply.as_message());
             turn_msgs.extend(results);
             rounds += 1;
-            let client_calls = a.reply.tool_calls.iter().any(|c| client_names.contains(&c.name));
+            let client_calls = a
+                .reply
+                .tool_calls
+                .iter()
+                .any(|c| client_names.contains(&c.name));
             if client_calls {
                 // The caller runs its own tools: the turn ends with its calls.
                 let _ = self.record_messages(store, s, &d.session_key, &turn_msgs[recorded..]);
                 let mut a = a;
-                a.reply.tool_calls.retain(|c| client_names.contains(&c.name));
+                a.reply
+                    .tool_calls
+                    .retain(|c| client_names.contains(&c.name));
                 a.reply.text.clear();
                 break Ok(a);
             }
@@ -1239,7 +1278,11 @@ impl<'c> Runtime<'c> {
                 ));
             }
             if let Some(why) = &stop {
-                note(events, format!("🛑 Tool loop stopped: {why}. Asking the model for a summary.")).await;
+                note(
+                    events,
+                    format!("🛑 Tool loop stopped: {why}. Asking the model for a summary."),
+                )
+                .await;
                 turn_msgs.push(Message::user(format!(
                     "[Pincer] Stop using tools now: {why}. Summarize what you did and found so far, and answer the user."
                 )));
@@ -2254,6 +2297,20 @@ struct TurnTools {
     note: Option<String>,
 }
 
+/// `text` without the untrusted-content markers' random ids.
+fn without_marker_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("id=\"") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 4..];
+        let id_len = after.find('"').unwrap_or(0);
+        rest = &after[id_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A fresh tool-call id, for calls a model printed as text.
 fn call_id() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -2264,7 +2321,10 @@ fn call_id() -> String {
 /// OpenRouter, llama.cpp without `--jinja`).
 fn refuses_tools(f: &AllFailed) -> bool {
     let Some(e) = &f.last else { return false };
-    if !matches!(e.kind, ErrorKind::BadRequest | ErrorKind::ModelNotFound | ErrorKind::Server) {
+    if !matches!(
+        e.kind,
+        ErrorKind::BadRequest | ErrorKind::ModelNotFound | ErrorKind::Server
+    ) {
         return false;
     }
     let m = e.message.to_ascii_lowercase();
@@ -2352,7 +2412,9 @@ impl SessionsView for SessionsOf<'_, '_> {
             .into_iter()
             .filter_map(|m| match m {
                 Message::User { text } => Some(format!("user: {text}")),
-                Message::Assistant { text, tool_calls, .. } => {
+                Message::Assistant {
+                    text, tool_calls, ..
+                } => {
                     let calls: Vec<String> = tool_calls
                         .iter()
                         .filter(|_| include_tools)
@@ -2361,9 +2423,10 @@ impl SessionsView for SessionsOf<'_, '_> {
                     let body = [text, calls.join(" ")].join(" ").trim().to_string();
                     (!body.is_empty()).then(|| format!("assistant: {body}"))
                 }
-                Message::Tool { name, content, .. } if include_tools => {
-                    Some(format!("tool {name}: {}", content.chars().take(500).collect::<String>()))
-                }
+                Message::Tool { name, content, .. } if include_tools => Some(format!(
+                    "tool {name}: {}",
+                    content.chars().take(500).collect::<String>()
+                )),
                 _ => None,
             })
             .collect();

@@ -249,7 +249,11 @@ const WEB_FETCH_NOT_USED: &[&str] = &[
     "maxResponseBytes",
     "provider",
 ];
-const LOOP_USED: &[&str] = &["enabled", "criticalThreshold", "globalCircuitBreakerThreshold"];
+const LOOP_USED: &[&str] = &[
+    "enabled",
+    "criticalThreshold",
+    "globalCircuitBreakerThreshold",
+];
 const LOOP_NOT_USED: &[&str] = &["warningThreshold", "historySize", "detectors"];
 const PROFILES: &[&str] = &["minimal", "coding", "messaging", "full"];
 
@@ -1083,11 +1087,16 @@ impl<'a> Checker<'a> {
                 "maxRedirects" => w.max_redirects = self.count(value, &p),
                 "userAgent" => w.user_agent = self.nonempty_string(value, &p).map(|s| s.value),
                 "ssrfPolicy" => {
-                    for (k, v, pp) in self.fields(value, &p, &["allowPrivateNetwork"], &[
-                        "dangerouslyAllowPrivateNetwork",
-                        "allowedHostnames",
-                        "hostnameAllowlist",
-                    ]) {
+                    for (k, v, pp) in self.fields(
+                        value,
+                        &p,
+                        &["allowPrivateNetwork"],
+                        &[
+                            "dangerouslyAllowPrivateNetwork",
+                            "allowedHostnames",
+                            "hostnameAllowlist",
+                        ],
+                    ) {
                         if k == "allowPrivateNetwork" {
                             w.allow_private_network = self.bool(v, &pp);
                         }

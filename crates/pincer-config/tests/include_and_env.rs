@@ -214,7 +214,7 @@ fn unused_sections_are_kept_and_listed() {
     let main = write(
         dir.path(),
         "openclaw.json",
-        "{ channels: { whatsapp: {} }, tools: { profile: 'full' }, session: { dmScope: 'main' }, gateway: { port: 18790, bind: 'lan', auth: { mode: 'token', token: 'tok-123' }, controlUi: {} }, auth: { profiles: { 'openai:work': { provider: 'openai', mode: 'api_key' } }, order: { openai: ['openai:work'] } }, agents: { defaults: { heartbeat: {} } } }",
+        "{ channels: { whatsapp: {} }, tools: { profile: 'full', elevated: {} }, session: { dmScope: 'main' }, gateway: { port: 18790, bind: 'lan', auth: { mode: 'token', token: 'tok-123' }, controlUi: {} }, auth: { profiles: { 'openai:work': { provider: 'openai', mode: 'api_key' } }, order: { openai: ['openai:work'] } }, agents: { defaults: { heartbeat: {} } } }",
     );
     let loaded = load(Some(&main), &env(&[])).unwrap();
     assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
@@ -222,10 +222,19 @@ fn unused_sections_are_kept_and_listed() {
         loaded.config.not_used,
         vec![
             "channels",
-            "tools",
+            "tools.elevated",
             "session.dmScope",
             "agents.defaults.heartbeat"
         ]
+    );
+    assert_eq!(
+        loaded
+            .config
+            .tools
+            .profile
+            .as_ref()
+            .map(|p| p.value.as_str()),
+        Some("full")
     );
     let g = &loaded.config.gateway;
     assert_eq!(g.port.as_ref().map(|p| p.value), Some(18790));

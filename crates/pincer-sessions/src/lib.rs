@@ -527,7 +527,11 @@ impl SessionStore {
 
     /// Appends `messages` (tool results of a turn cut short) to `key`'s
     /// transcript, without an answer.
-    pub fn record_messages(&self, key: &str, messages: &[Message]) -> Result<Vec<Entry>, SessionError> {
+    pub fn record_messages(
+        &self,
+        key: &str,
+        messages: &[Message],
+    ) -> Result<Vec<Entry>, SessionError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }

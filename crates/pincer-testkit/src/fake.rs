@@ -85,7 +85,7 @@ impl FakeUpstream {
                     Arc::clone(&served),
                 );
                 std::thread::spawn(move || {
-                    serve(conn, &seen, |method, path| {
+                    serve(conn, &seen, |method, path, _body| {
                         if let Some((_, s)) =
                             routes.iter().find(|(p, _)| path.ends_with(p.as_str()))
                         {
@@ -112,6 +112,32 @@ impl FakeUpstream {
         FakeUpstream { port, requests }
     }
 
+    /// An upstream whose every chat reply is what `answer` makes of the
+    /// request body: a model that does whatever its prompt says, for
+    /// testing defences that must not rely on the model. Probes get a 404.
+    pub fn responding(answer: impl Fn(&str) -> Vec<Step> + Send + Sync + 'static) -> FakeUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        let answer = Arc::new(answer);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (seen, answer) = (Arc::clone(&seen), Arc::clone(&answer));
+                std::thread::spawn(move || {
+                    serve(conn, &seen, |method, path, body| {
+                        if method == "GET" && PROBES.iter().any(|p| path.ends_with(p)) {
+                            return None;
+                        }
+                        Some(answer(body))
+                    })
+                });
+            }
+        });
+        FakeUpstream { port, requests }
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}/v1", self.port)
     }
@@ -126,7 +152,7 @@ impl FakeUpstream {
 fn serve(
     conn: TcpStream,
     seen: &Mutex<Vec<Recorded>>,
-    pick: impl FnOnce(&str, &str) -> Option<Vec<Step>>,
+    pick: impl FnOnce(&str, &str, &str) -> Option<Vec<Step>>,
 ) {
     let mut reader = BufReader::new(conn);
     let mut head = String::new();
@@ -154,15 +180,13 @@ fn serve(
     let method = words.next().unwrap_or_default().to_string();
     let path = words.next().unwrap_or_default().to_string();
     let mut conn = reader.into_inner();
-    let Some(script) = pick(&method, &path) else {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let Some(script) = pick(&method, &path, &text) else {
         let _ = conn.write_all(&http_response(404, &[], r#"{"error":"not found"}"#));
         return;
     };
     if let Ok(mut s) = seen.lock() {
-        s.push(Recorded {
-            head,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
+        s.push(Recorded { head, body: text });
     }
     for step in &script {
         match step {
@@ -207,6 +231,92 @@ pub fn completions_stream(deltas: &[&str]) -> Vec<Step> {
     }
     b.extend_from_slice(
         b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+    );
+    vec![Step::Send(b)]
+}
+
+/// A whole (non-streamed) reply in `dialect` (`openai-completions`,
+/// `openai-responses`, `anthropic-messages`): `text`, and tool calls as
+/// (id, name, arguments JSON), with the finish reason that goes with them.
+pub fn whole_reply(dialect: &str, text: &str, calls: &[(&str, &str, &str)]) -> Vec<Step> {
+    let body = match dialect {
+        "openai-responses" => {
+            let mut output = Vec::new();
+            if !text.is_empty() {
+                output.push(serde_json::json!({"type": "message", "id": "msg_1", "role": "assistant",
+                    "status": "completed", "content": [{"type": "output_text", "text": text, "annotations": []}]}));
+            }
+            for (id, name, args) in calls {
+                output.push(
+                    serde_json::json!({"type": "function_call", "id": format!("fc_{id}"),
+                    "call_id": id, "name": name, "arguments": args, "status": "completed"}),
+                );
+            }
+            serde_json::json!({"id": "resp_1", "object": "response", "status": "completed", "model": "m",
+                "output": output, "usage": {"input_tokens": 20, "output_tokens": 5, "total_tokens": 25}})
+        }
+        "anthropic-messages" => {
+            let mut content = Vec::new();
+            if !text.is_empty() {
+                content.push(serde_json::json!({"type": "text", "text": text}));
+            }
+            for (id, name, args) in calls {
+                let input: serde_json::Value = serde_json::from_str(args).unwrap_or_default();
+                content.push(
+                    serde_json::json!({"type": "tool_use", "id": id, "name": name, "input": input}),
+                );
+            }
+            let stop = if calls.is_empty() {
+                "end_turn"
+            } else {
+                "tool_use"
+            };
+            serde_json::json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+                "content": content, "stop_reason": stop, "usage": {"input_tokens": 20, "output_tokens": 5}})
+        }
+        _ => {
+            let tool_calls: Vec<serde_json::Value> = calls
+                .iter()
+                .map(|(id, name, args)| {
+                    serde_json::json!({"id": id, "type": "function",
+                    "function": {"name": name, "arguments": args}})
+                })
+                .collect();
+            let mut message = serde_json::json!({"role": "assistant", "content": text});
+            if !tool_calls.is_empty() {
+                message["tool_calls"] = tool_calls.into();
+            }
+            let finish = if calls.is_empty() {
+                "stop"
+            } else {
+                "tool_calls"
+            };
+            serde_json::json!({"id": "c1", "object": "chat.completion", "model": "m",
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}})
+        }
+    };
+    vec![Step::Send(http_response(200, &[], &body.to_string()))]
+}
+
+/// A streamed `openai-completions` reply that calls tools (id, name,
+/// arguments JSON), the arguments split in two chunks.
+pub fn completions_tool_stream(calls: &[(&str, &str, &str)]) -> Vec<Step> {
+    let mut b = sse_head();
+    for (i, (id, name, args)) in calls.iter().enumerate() {
+        let half = args.len() / 2;
+        let half = (0..=half)
+            .rev()
+            .find(|h| args.is_char_boundary(*h))
+            .unwrap_or(0);
+        let first = serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": i, "id": id,
+            "type": "function", "function": {"name": name, "arguments": &args[..half]}}]}}]});
+        let second = serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": i,
+            "function": {"arguments": &args[half..]}}]}}]});
+        b.extend_from_slice(format!("data: {first}\n\ndata: {second}\n\n").as_bytes());
+    }
+    b.extend_from_slice(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n",
     );
     vec![Step::Send(b)]
 }

@@ -12,5 +12,8 @@
 mod fake;
 mod servers;
 
-pub use fake::{FakeUpstream, Recorded, Step, completions_stream, http_response, sse_head};
+pub use fake::{
+    FakeUpstream, Recorded, Step, completions_stream, completions_tool_stream, http_response,
+    sse_head, whole_reply,
+};
 pub use servers::{LiteLlm, LlamaServer, free_port, gguf_path, litellm_available, openai_python};

@@ -342,7 +342,10 @@ pub fn arguments(raw: &str) -> Result<Value, String> {
         Ok(v @ Value::Object(_)) => Ok(v),
         // Some servers send the arguments object as a JSON string.
         Ok(Value::String(s)) => arguments(&s),
-        Ok(other) => Err(format!("arguments must be a JSON object, got {}", kind(&other))),
+        Ok(other) => Err(format!(
+            "arguments must be a JSON object, got {}",
+            kind(&other)
+        )),
         Err(e) => Err(format!("arguments are not valid JSON: {e}")),
     }
 }
@@ -374,9 +377,9 @@ pub fn check(name: &str, args: &Value) -> Result<(), String> {
         "web_fetch" => typed::<WebFetchArgs>(name, args).map(drop),
         "session_status" | "sessions_list" => typed::<SessionArgs>(name, args).map(drop),
         "sessions_history" => typed::<SessionArgs>(name, args).and_then(|a| {
-            a.session_key
-                .map(drop)
-                .ok_or_else(|| "invalid arguments for sessions_history: missing field `sessionKey`".into())
+            a.session_key.map(drop).ok_or_else(|| {
+                "invalid arguments for sessions_history: missing field `sessionKey`".into()
+            })
         }),
         other => Err(format!("unknown tool {other:?}")),
     }
@@ -396,8 +399,20 @@ mod tests {
         assert!(check("read", &json!({"path": "a", "offset": "3"})).is_ok());
         let e = check("read", &json!({"file": "a"})).unwrap_err();
         assert!(e.contains("file"), "{e}");
-        assert!(check("edit", &json!({"path": "a", "oldText": "x", "newText": "y"})).is_ok());
-        assert!(check("edit", &json!({"path": "a", "edits": [{"oldText": "x", "newText": "y"}]})).is_ok());
+        assert!(
+            check(
+                "edit",
+                &json!({"path": "a", "oldText": "x", "newText": "y"})
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                "edit",
+                &json!({"path": "a", "edits": [{"oldText": "x", "newText": "y"}]})
+            )
+            .is_ok()
+        );
         assert!(check("edit", &json!({"path": "a"})).is_err());
         assert!(check("exec", &json!({})).is_err());
         assert!(check("sessions_history", &json!({})).is_err());

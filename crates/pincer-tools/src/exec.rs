@@ -60,7 +60,10 @@ pub struct ExecSettings {
 }
 
 impl ExecSettings {
-    pub fn from_config(global: &pincer_config::ExecConfig, agent: Option<&pincer_config::ExecConfig>) -> ExecSettings {
+    pub fn from_config(
+        global: &pincer_config::ExecConfig,
+        agent: Option<&pincer_config::ExecConfig>,
+    ) -> ExecSettings {
         let pick = |f: fn(&pincer_config::ExecConfig) -> Option<String>| {
             agent.and_then(f).or_else(|| f(global))
         };
@@ -104,7 +107,10 @@ impl ExecSettings {
 pub enum Decision {
     Run,
     /// Waits for the user's `/approve`; `always` when allow-always is not offered.
-    Ask { why: String, every_time: bool },
+    Ask {
+        why: String,
+        every_time: bool,
+    },
     Deny(String),
 }
 
@@ -112,7 +118,9 @@ pub enum Decision {
 /// agent's allowlist (binary names, or absolute paths with `*`).
 pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str) -> Decision {
     match s.security {
-        Security::Deny => Decision::Deny("exec is turned off (tools.exec.security: \"deny\")".into()),
+        Security::Deny => {
+            Decision::Deny("exec is turned off (tools.exec.security: \"deny\")".into())
+        }
         Security::Full if s.ask == Ask::Always => Decision::Ask {
             why: "tools.exec.ask is \"always\"".into(),
             every_time: true,
@@ -141,7 +149,11 @@ pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str) -> Decision
 /// Why `command` is not covered by the allowlist, or `None` when every
 /// part of it is.
 fn allowlist_miss(command: &str, allowlist: &[String], safe_bins: &[String]) -> Option<String> {
-    if command.contains("$(") || command.contains('`') || command.contains('>') || command.contains('<') {
+    if command.contains("$(")
+        || command.contains('`')
+        || command.contains('>')
+        || command.contains('<')
+    {
         return Some("redirections and command substitutions always need approval".into());
     }
     let segments = segments(command)?;
@@ -154,7 +166,7 @@ fn allowlist_miss(command: &str, allowlist: &[String], safe_bins: &[String]) -> 
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let resolved = which(bin);
-        let allowed = safe_bins.iter().any(|b| *b == name)
+        let allowed = safe_bins.contains(&name)
             || allowlist.iter().any(|p| {
                 if p.contains('/') {
                     resolved
@@ -219,7 +231,9 @@ fn segments(command: &str) -> Option<Vec<Vec<String>>> {
         let mut words = shlex::split(&p)?;
         // Leading `VAR=value` assignments are not the binary.
         while words.first().is_some_and(|w| {
-            w.split_once('=').is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            w.split_once('=').is_some_and(|(k, _)| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
         }) {
             words.remove(0);
         }
@@ -256,10 +270,19 @@ pub fn sandbox() -> Result<PathBuf, String> {
     FOUND
         .get_or_init(|| {
             let Some(bwrap) = which("bwrap") else {
-                return Err("bubblewrap is not installed (Debian: apt-get install bubblewrap)".into());
+                return Err(
+                    "bubblewrap is not installed (Debian: apt-get install bubblewrap)".into(),
+                );
             };
             let ok = std::process::Command::new(&bwrap)
-                .args(["--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"])
+                .args([
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "--unshare-all",
+                    "--die-with-parent",
+                    "true",
+                ])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -291,7 +314,10 @@ pub struct Job {
 impl Job {
     fn command(&self) -> Result<(tokio::process::Command, Option<String>), String> {
         for k in self.env.keys() {
-            if BLOCKED_ENV.iter().any(|b| k == b || (b.ends_with('_') && k.starts_with(b))) {
+            if BLOCKED_ENV
+                .iter()
+                .any(|b| k == b || (b.ends_with('_') && k.starts_with(b)))
+            {
                 return Err(format!("env {k} may not be set by a tool call"));
             }
         }
@@ -300,7 +326,17 @@ impl Job {
         let (mut cmd, note) = match (self.sandbox, sandbox()) {
             (true, Ok(bwrap)) => {
                 let mut c = tokio::process::Command::new(bwrap);
-                c.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
+                c.args([
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "--dev",
+                    "/dev",
+                    "--proc",
+                    "/proc",
+                    "--tmpfs",
+                    "/tmp",
+                ]);
                 for h in &self.hidden {
                     // Hiding a folder that holds the workspace is fine: the
                     // workspace is bound again below.
@@ -309,7 +345,12 @@ impl Job {
                     }
                 }
                 c.arg("--bind").arg(&self.workspace).arg(&self.workspace);
-                c.args(["--unshare-all", "--die-with-parent", "--new-session", "--chdir"]);
+                c.args([
+                    "--unshare-all",
+                    "--die-with-parent",
+                    "--new-session",
+                    "--chdir",
+                ]);
                 c.arg(&self.workdir);
                 c.args(["--", "/bin/sh", "-c", &script]);
                 (c, None)
@@ -326,7 +367,10 @@ impl Job {
             }
         };
         cmd.env_clear()
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .env("HOME", &home)
             .env("LANG", "C.UTF-8")
             .env("TERM", "dumb")
@@ -423,7 +467,9 @@ impl Proc {
 /// Starts `job`; the returned process collects its output and exit status.
 pub fn spawn(job: &Job, agent: &str) -> Result<(Arc<Proc>, Option<String>), String> {
     let (mut cmd, note) = job.command()?;
-    let mut child = cmd.spawn().map_err(|e| format!("could not start the command: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("could not start the command: {e}"))?;
     let pid = child.id().unwrap_or(0);
     let short = uuid::Uuid::new_v4().simple().to_string();
     let proc = Arc::new(Proc {
@@ -492,7 +538,10 @@ pub fn result_text(p: &Proc, timed_out: Option<Duration>) -> (String, bool) {
         Some(other) => {
             let other = other.replace("code ", "");
             if other.chars().all(|c| c.is_ascii_digit()) {
-                (format!("{text}\n\n(Command exited with code {other})"), false)
+                (
+                    format!("{text}\n\n(Command exited with code {other})"),
+                    false,
+                )
             } else {
                 (format!("{text}\n\nCommand aborted by {other}"), true)
             }
@@ -520,7 +569,10 @@ pub struct Processes {
 
 impl Processes {
     pub fn add(&self, p: Arc<Proc>) -> Result<(), String> {
-        let mut procs = self.procs.lock().map_err(|_| "process table poisoned".to_string())?;
+        let mut procs = self
+            .procs
+            .lock()
+            .map_err(|_| "process table poisoned".to_string())?;
         // Finished ones make room first.
         if procs.len() >= MAX_BACKGROUND {
             let done: Vec<String> = procs
@@ -552,9 +604,16 @@ impl Processes {
     }
 
     /// The `process` tool.
-    pub async fn act(&self, agent: &str, args: &crate::catalog::ProcessArgs) -> Result<String, String> {
+    pub async fn act(
+        &self,
+        agent: &str,
+        args: &crate::catalog::ProcessArgs,
+    ) -> Result<String, String> {
         if args.action == "list" {
-            let procs = self.procs.lock().map_err(|_| "process table poisoned".to_string())?;
+            let procs = self
+                .procs
+                .lock()
+                .map_err(|_| "process table poisoned".to_string())?;
             let mut rows: Vec<&Arc<Proc>> = procs.values().filter(|p| p.agent == agent).collect();
             rows.sort_by_key(|p| p.started);
             if rows.is_empty() {
@@ -566,7 +625,8 @@ impl Processes {
                     format!(
                         "{} · {} · {}s · {}",
                         p.id,
-                        p.exit().map_or("running".to_string(), |e| format!("exited ({e})")),
+                        p.exit()
+                            .map_or("running".to_string(), |e| format!("exited ({e})")),
                         p.started.elapsed().as_secs(),
                         p.command
                     )
@@ -585,11 +645,15 @@ impl Processes {
             "poll" => {
                 let wait = Duration::from_millis(args.timeout.unwrap_or(0).min(30_000));
                 p.wait(wait).await;
-                let new = p.output.lock().map(|mut o| o.since_poll()).unwrap_or_default();
+                let new = p
+                    .output
+                    .lock()
+                    .map(|mut o| o.since_poll())
+                    .unwrap_or_default();
                 let new = tail_chars(&new, RESULT_CHARS);
-                let status = p
-                    .exit()
-                    .map_or("Process still running.".to_string(), |e| format!("Process exited ({e})."));
+                let status = p.exit().map_or("Process still running.".to_string(), |e| {
+                    format!("Process exited ({e}).")
+                });
                 Ok(if new.is_empty() {
                     format!("(no new output)\n\n{status}")
                 } else {
@@ -609,7 +673,10 @@ impl Processes {
             }
             "kill" => {
                 if p.exit().is_some() {
-                    return Ok(format!("{id} had already exited ({}).", p.exit().unwrap_or_default()));
+                    return Ok(format!(
+                        "{id} had already exited ({}).",
+                        p.exit().unwrap_or_default()
+                    ));
                 }
                 p.kill();
                 p.wait(Duration::from_secs(5)).await;
@@ -700,7 +767,13 @@ impl Approvals {
         }
     }
 
-    pub fn request(&self, agent: &str, session_key: &str, job: Job, every_time: bool) -> PendingExec {
+    pub fn request(
+        &self,
+        agent: &str,
+        session_key: &str,
+        job: Job,
+        every_time: bool,
+    ) -> PendingExec {
         let p = PendingExec {
             id: uuid::Uuid::new_v4().to_string(),
             agent: agent.to_string(),
@@ -722,7 +795,10 @@ impl Approvals {
     /// Takes the pending command `id` (full id or its first 8 characters)
     /// of `session_key`.
     pub fn take(&self, id: &str, session_key: &str) -> Result<PendingExec, String> {
-        let mut pending = self.pending.lock().map_err(|_| "approvals poisoned".to_string())?;
+        let mut pending = self
+            .pending
+            .lock()
+            .map_err(|_| "approvals poisoned".to_string())?;
         pending.retain(|p| p.created.elapsed() < APPROVAL_TTL);
         let id = id.trim().to_ascii_lowercase();
         let found: Vec<usize> = pending
@@ -733,7 +809,9 @@ impl Approvals {
             .collect();
         match found.as_slice() {
             [i] => Ok(pending.remove(*i)),
-            [] => Err(format!("no pending approval {id} in this session (it may have expired)")),
+            [] => Err(format!(
+                "no pending approval {id} in this session (it may have expired)"
+            )),
             _ => Err(format!("{id} is ambiguous; use the full id")),
         }
     }
@@ -744,7 +822,10 @@ impl Approvals {
             return Vec::new();
         };
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-            tracing::warn!("{} is not valid JSON; no command is allowlisted", self.file.display());
+            tracing::warn!(
+                "{} is not valid JSON; no command is allowlisted",
+                self.file.display()
+            );
             return Vec::new();
         };
         [agent, "*"]
@@ -779,11 +860,17 @@ impl Approvals {
             .and_then(|a| a.as_object_mut())
             .map(|a| a.entry(agent).or_insert_with(|| serde_json::json!({})))
             .and_then(|a| a.as_object_mut())
-            .map(|a| a.entry("allowlist").or_insert_with(|| serde_json::json!([])))
+            .map(|a| {
+                a.entry("allowlist")
+                    .or_insert_with(|| serde_json::json!([]))
+            })
             .and_then(|l| l.as_array_mut())
             .ok_or_else(|| format!("{} has an unexpected shape", self.file.display()))?;
         for b in &bins {
-            if !list.iter().any(|e| e.get("pattern").and_then(|p| p.as_str()) == Some(b)) {
+            if !list
+                .iter()
+                .any(|e| e.get("pattern").and_then(|p| p.as_str()) == Some(b))
+            {
                 list.push(serde_json::json!({
                     "id": uuid::Uuid::new_v4().to_string(),
                     "pattern": b,

@@ -72,7 +72,12 @@ impl Files {
             .unwrap_or_else(|_| p.display().to_string())
     }
 
-    pub fn read(&self, path: &str, offset: Option<u64>, limit: Option<u64>) -> Result<String, String> {
+    pub fn read(
+        &self,
+        path: &str,
+        offset: Option<u64>,
+        limit: Option<u64>,
+    ) -> Result<String, String> {
         let p = self.resolve(path)?;
         let shown = self.shown(&p);
         let meta = std::fs::metadata(&p).map_err(|e| io_error(&shown, &e))?;
@@ -152,10 +157,17 @@ impl Files {
             std::fs::create_dir_all(parent).map_err(|e| io_error(&shown, &e))?;
         }
         atomic_write(&p, content.as_bytes()).map_err(|e| io_error(&shown, &e))?;
-        Ok(format!("Successfully wrote {} bytes to {shown}", content.len()))
+        Ok(format!(
+            "Successfully wrote {} bytes to {shown}",
+            content.len()
+        ))
     }
 
-    pub fn edit(&self, path: &str, edits: &[crate::catalog::Replacement]) -> Result<String, String> {
+    pub fn edit(
+        &self,
+        path: &str,
+        edits: &[crate::catalog::Replacement],
+    ) -> Result<String, String> {
         let p = self.resolve(path)?;
         let shown = self.shown(&p);
         let meta = std::fs::metadata(&p).map_err(|_| format!("File not found: {shown}"))?;
@@ -177,7 +189,10 @@ impl Files {
             if e.old_text.is_empty() {
                 return Err("oldText is empty".into());
             }
-            let found: Vec<usize> = original.match_indices(&e.old_text).map(|(i, _)| i).collect();
+            let found: Vec<usize> = original
+                .match_indices(&e.old_text)
+                .map(|(i, _)| i)
+                .collect();
             match found.as_slice() {
                 [] => {
                     return Err(format!(
@@ -267,7 +282,10 @@ fn real_path(p: &Path) -> PathBuf {
             }
             return out;
         }
-        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+        match (
+            existing.file_name().map(|n| n.to_os_string()),
+            existing.parent(),
+        ) {
             (Some(name), Some(parent)) => {
                 rest.push(name);
                 existing = parent.to_path_buf();

@@ -52,13 +52,20 @@ pub struct AgentTools {
 }
 
 impl AgentTools {
-    pub fn new(global: &ToolsConfig, agent: Option<&ToolsConfig>, workspace: &Path, hidden: Vec<PathBuf>) -> AgentTools {
+    pub fn new(
+        global: &ToolsConfig,
+        agent: Option<&ToolsConfig>,
+        workspace: &Path,
+        hidden: Vec<PathBuf>,
+    ) -> AgentTools {
         let confined = agent
             .and_then(|a| a.fs_workspace_only)
             .or(global.fs_workspace_only)
             .unwrap_or(true);
         let fetch = match agent {
-            Some(a) if a.web_fetch.enabled.is_some() || a.web_fetch.max_chars.is_some() => &a.web_fetch,
+            Some(a) if a.web_fetch.enabled.is_some() || a.web_fetch.max_chars.is_some() => {
+                &a.web_fetch
+            }
             _ => &global.web_fetch,
         };
         AgentTools {
@@ -218,7 +225,9 @@ impl Toolbox {
         match exec::decide(&c.tools.exec, &allowlist, &a.command) {
             Decision::Deny(why) => Outcome::error(format!("Exec denied: {why}.")),
             Decision::Ask { why, every_time } => {
-                let p = self.approvals.request(c.agent, c.session_key, job, every_time);
+                let p = self
+                    .approvals
+                    .request(c.agent, c.session_key, job, every_time);
                 let text = format!(
                     "{}\n(Why: {why}.) The user must approve it; do not try another way.",
                     exec::approval_text(&p)
@@ -241,7 +250,8 @@ impl Toolbox {
                 } else {
                     timeout
                 };
-                self.run_job(c.agent, &job, timeout, background, yield_after).await
+                self.run_job(c.agent, &job, timeout, background, yield_after)
+                    .await
             }
         }
     }
@@ -325,7 +335,13 @@ impl Toolbox {
             self.approvals.allow_always(&p.agent, &p.job.command)?;
         }
         let out = self
-            .run_job(&p.agent, &p.job, tools.exec.timeout, false, tools.exec.yield_after)
+            .run_job(
+                &p.agent,
+                &p.job,
+                tools.exec.timeout,
+                false,
+                tools.exec.yield_after,
+            )
             .await;
         Ok(format!(
             "Exec finished (gateway id={}, {}):\n{}",

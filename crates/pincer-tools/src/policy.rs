@@ -88,7 +88,10 @@ pub fn resolve(global: &ToolsConfig, agent: Option<&ToolsConfig>, model_ref: &st
     // alsoAllow adds to the base.
     for (list, label) in [
         (global.also_allow.as_ref(), "tools.alsoAllow"),
-        (agent.and_then(|a| a.also_allow.as_ref()), "agent tools.alsoAllow"),
+        (
+            agent.and_then(|a| a.also_allow.as_ref()),
+            "agent tools.alsoAllow",
+        ),
     ] {
         if let Some(list) = list {
             for row in rows.iter_mut().filter(|r| !r.allowed) {
@@ -196,10 +199,7 @@ pub fn covers(entry: &str, tool: &str) -> bool {
         _ => e,
     };
     if let Some(group) = e.strip_prefix("group:") {
-        return group == "openclaw"
-            || BUILTIN
-                .iter()
-                .any(|d| d.name == tool && d.section == group);
+        return group == "openclaw" || BUILTIN.iter().any(|d| d.name == tool && d.section == group);
     }
     glob(&e, tool)
 }
@@ -227,13 +227,27 @@ fn warn_unknown(list: &[Spanned<String>], label: &str, warnings: &mut Vec<String
         let elsewhere = KNOWN_ELSEWHERE.contains(&v.as_str())
             || v.strip_prefix("group:").is_some_and(|g| {
                 [
-                    "fs", "runtime", "web", "sessions", "memory", "ui", "messaging",
-                    "automation", "nodes", "agents", "media", "openclaw",
+                    "fs",
+                    "runtime",
+                    "web",
+                    "sessions",
+                    "memory",
+                    "ui",
+                    "messaging",
+                    "automation",
+                    "nodes",
+                    "agents",
+                    "media",
+                    "openclaw",
                 ]
                 .contains(&g)
             });
         if !names_a_tool(&e.value) && !elsewhere {
-            let at = e.loc.as_ref().map(|l| format!(" at {l}")).unwrap_or_default();
+            let at = e
+                .loc
+                .as_ref()
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
             warnings.push(format!("{label}: {:?} names no tool{at}", e.value));
         }
     }
@@ -244,7 +258,12 @@ mod tests {
     use super::*;
 
     fn list(items: &[&str]) -> Option<Vec<Spanned<String>>> {
-        Some(items.iter().map(|s| Spanned::new(s.to_string(), "", None)).collect())
+        Some(
+            items
+                .iter()
+                .map(|s| Spanned::new(s.to_string(), "", None))
+                .collect(),
+        )
     }
 
     fn profile(p: &str) -> Option<Spanned<String>> {
@@ -320,13 +339,24 @@ mod tests {
                 &none,
                 Some(&deny_runtime),
                 "p/m",
-                vec!["read", "write", "edit", "session_status", "sessions_list", "sessions_history"],
+                vec![
+                    "read",
+                    "write",
+                    "edit",
+                    "session_status",
+                    "sessions_list",
+                    "sessions_history",
+                ],
             ),
             (
                 &full_deny_exec,
                 None,
                 "p/m",
-                BUILTIN.iter().map(|d| d.name).filter(|n| *n != "exec").collect(),
+                BUILTIN
+                    .iter()
+                    .map(|d| d.name)
+                    .filter(|n| *n != "exec")
+                    .collect(),
             ),
             (
                 &minimal_also,
@@ -336,7 +366,12 @@ mod tests {
             ),
             (&allow_exec_deny_bash, None, "p/m", vec!["read"]),
             (&by_provider, None, "ollama/small", vec!["session_status"]),
-            (&by_provider, None, "ollama/big", vec!["read", "write", "edit"]),
+            (
+                &by_provider,
+                None,
+                "ollama/big",
+                vec!["read", "write", "edit"],
+            ),
             (
                 &by_provider,
                 None,

@@ -15,7 +15,10 @@ const MAX_PAYLOAD: usize = 256_000;
 
 /// The calls in `text` as (name, arguments JSON), when it is only calls to
 /// tools that `accepts` (name, arguments) takes.
-pub fn promote(text: &str, accepts: &dyn Fn(&str, &Value) -> bool) -> Option<Vec<(String, String)>> {
+pub fn promote(
+    text: &str,
+    accepts: &dyn Fn(&str, &Value) -> bool,
+) -> Option<Vec<(String, String)>> {
     if text.len() > MAX_PAYLOAD {
         return None;
     }
@@ -58,7 +61,11 @@ fn block(s: &str) -> Option<(String, Map<String, Value>, &str)> {
     if let Some(r) = s.strip_prefix('[') {
         let end = r.find(']')?;
         let name = &r[..end];
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return None;
         }
         let r = &r[end + 1..];
@@ -133,16 +140,41 @@ mod tests {
 
     #[test]
     fn promotion_table() {
-        let read = Some(vec![("read".to_string(), r#"{"path":"a.txt"}"#.to_string())]);
-        let cases: Vec<(&str, Option<Vec<(String, String)>>)> = vec![
-            (r#"{"name": "read", "arguments": {"path": "a.txt"}}"#, read.clone()),
-            (r#"  {"name":"read","parameters":{"path":"a.txt"}}  "#, read.clone()),
-            ("```json\n{\"name\":\"read\",\"arguments\":{\"path\":\"a.txt\"}}\n```", read.clone()),
-            ("<tool_call>\n{\"name\":\"read\",\"arguments\":{\"path\":\"a.txt\"}}\n</tool_call>", read.clone()),
-            ("[read]\n{\"path\":\"a.txt\"}\n[END_TOOL_REQUEST]", read.clone()),
+        let read = Some(vec![(
+            "read".to_string(),
+            r#"{"path":"a.txt"}"#.to_string(),
+        )]);
+        type Calls = Option<Vec<(String, String)>>;
+        let cases: Vec<(&str, Calls)> = vec![
+            (
+                r#"{"name": "read", "arguments": {"path": "a.txt"}}"#,
+                read.clone(),
+            ),
+            (
+                r#"  {"name":"read","parameters":{"path":"a.txt"}}  "#,
+                read.clone(),
+            ),
+            (
+                "```json\n{\"name\":\"read\",\"arguments\":{\"path\":\"a.txt\"}}\n```",
+                read.clone(),
+            ),
+            (
+                "<tool_call>\n{\"name\":\"read\",\"arguments\":{\"path\":\"a.txt\"}}\n</tool_call>",
+                read.clone(),
+            ),
+            (
+                "[read]\n{\"path\":\"a.txt\"}\n[END_TOOL_REQUEST]",
+                read.clone(),
+            ),
             ("[read]\n{\"path\":\"a.txt\"}\n[/read]", read.clone()),
-            ("<|channel|>commentary to=read code<|message|>{\"path\":\"a.txt\"}<|call|>", read.clone()),
-            (r#"{"name":"read","arguments":"{\"path\":\"a.txt\"}"}"#, read.clone()),
+            (
+                "<|channel|>commentary to=read code<|message|>{\"path\":\"a.txt\"}<|call|>",
+                read.clone(),
+            ),
+            (
+                r#"{"name":"read","arguments":"{\"path\":\"a.txt\"}"}"#,
+                read.clone(),
+            ),
             // Two calls in a row.
             (
                 "<tool_call>{\"name\":\"read\",\"arguments\":{\"path\":\"a.txt\"}}</tool_call>\n<tool_call>{\"name\":\"read\",\"arguments\":{\"path\":\"b\"}}</tool_call>",
@@ -152,10 +184,19 @@ mod tests {
                 ]),
             ),
             // Not offered, bad arguments, prose around it, other JSON: text.
-            (r#"{"name": "exec", "arguments": {"command": "rm -rf /"}}"#, None),
+            (
+                r#"{"name": "exec", "arguments": {"command": "rm -rf /"}}"#,
+                None,
+            ),
             (r#"{"name": "read", "arguments": {"file": "a"}}"#, None),
-            (r#"Sure! {"name": "read", "arguments": {"path": "a.txt"}}"#, None),
-            (r#"{"name": "read", "arguments": {"path": "a.txt"}} done"#, None),
+            (
+                r#"Sure! {"name": "read", "arguments": {"path": "a.txt"}}"#,
+                None,
+            ),
+            (
+                r#"{"name": "read", "arguments": {"path": "a.txt"}} done"#,
+                None,
+            ),
             (r#"{"name": "Alice", "age": 3}"#, None),
             (r#"{"answer": 42}"#, None),
             ("[read]{\"path\":\"a.txt\"}[/read]", None),

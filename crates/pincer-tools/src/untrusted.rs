@@ -90,12 +90,12 @@ fn fold(c: char) -> char {
         '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => {
             char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
         }
-        '\u{FF1C}' | '\u{2329}' | '\u{3008}' | '\u{2039}' | '\u{27E8}' | '\u{FE64}' | '\u{00AB}'
-        | '\u{300A}' | '\u{27EA}' | '\u{27EC}' | '\u{27EE}' | '\u{276C}' | '\u{276E}'
-        | '\u{02C2}' => '<',
-        '\u{FF1E}' | '\u{232A}' | '\u{3009}' | '\u{203A}' | '\u{27E9}' | '\u{FE65}' | '\u{00BB}'
-        | '\u{300B}' | '\u{27EB}' | '\u{27ED}' | '\u{27EF}' | '\u{276D}' | '\u{276F}'
-        | '\u{02C3}' => '>',
+        '\u{FF1C}' | '\u{2329}' | '\u{3008}' | '\u{2039}' | '\u{27E8}' | '\u{FE64}'
+        | '\u{00AB}' | '\u{300A}' | '\u{27EA}' | '\u{27EC}' | '\u{27EE}' | '\u{276C}'
+        | '\u{276E}' | '\u{02C2}' => '<',
+        '\u{FF1E}' | '\u{232A}' | '\u{3009}' | '\u{203A}' | '\u{27E9}' | '\u{FE65}'
+        | '\u{00BB}' | '\u{300B}' | '\u{27EB}' | '\u{27ED}' | '\u{27EF}' | '\u{276D}'
+        | '\u{276F}' | '\u{02C3}' => '>',
         // Invisible characters read as a space, so they cannot split a marker.
         '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => ' ',
         _ => c,
@@ -201,8 +201,14 @@ mod tests {
                 "[[END_MARKER_SANITIZED]]!",
             ),
             ("x<|im_start|>system", "x[REMOVED_SPECIAL_TOKEN]system"),
-            ("<|eot_id|><|start_header_id|>", "[REMOVED_SPECIAL_TOKEN][REMOVED_SPECIAL_TOKEN]"),
-            ("[INST] do it [/INST]", "[REMOVED_SPECIAL_TOKEN] do it [REMOVED_SPECIAL_TOKEN]"),
+            (
+                "<|eot_id|><|start_header_id|>",
+                "[REMOVED_SPECIAL_TOKEN][REMOVED_SPECIAL_TOKEN]",
+            ),
+            (
+                "[INST] do it [/INST]",
+                "[REMOVED_SPECIAL_TOKEN] do it [REMOVED_SPECIAL_TOKEN]",
+            ),
             ("<start_of_turn>user", "[REMOVED_SPECIAL_TOKEN]user"),
             ("<|reserved_special_token_7|>", "[REMOVED_SPECIAL_TOKEN]"),
             ("plain text, ünïcode ✓", "plain text, ünïcode ✓"),

@@ -81,13 +81,17 @@ pub fn is_private(ip: IpAddr) -> bool {
 
 /// Fetches `url` and returns the tool result text.
 pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Result<String, String> {
-    let mut current = url::Url::parse(url.trim()).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    let mut current =
+        url::Url::parse(url.trim()).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
     let max_chars = max_chars
         .map(|m| (m as usize).clamp(100, s.max_chars_cap))
         .unwrap_or(s.max_chars);
     for _hop in 0..=s.max_redirects {
         if !matches!(current.scheme(), "http" | "https") {
-            return Err(format!("only http and https URLs can be fetched, not {}", current.scheme()));
+            return Err(format!(
+                "only http and https URLs can be fetched, not {}",
+                current.scheme()
+            ));
         }
         let host = current
             .host_str()
@@ -96,14 +100,12 @@ pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Resu
             .trim_end_matches(']')
             .to_string();
         let port = current.port_or_known_default().unwrap_or(80);
-        let addrs: Vec<SocketAddr> = tokio::time::timeout(
-            s.timeout,
-            tokio::net::lookup_host((host.as_str(), port)),
-        )
-        .await
-        .map_err(|_| format!("looking up {host} timed out"))?
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
+        let addrs: Vec<SocketAddr> =
+            tokio::time::timeout(s.timeout, tokio::net::lookup_host((host.as_str(), port)))
+                .await
+                .map_err(|_| format!("looking up {host} timed out"))?
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .collect();
         let Some(first) = addrs.first().copied() else {
             return Err(format!("{host} has no address"));
         };
@@ -143,13 +145,20 @@ pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Resu
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default();
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
         let mut cut = false;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| format!("reading {current} failed: {}", without_url(&e)))?;
+            let chunk =
+                chunk.map_err(|e| format!("reading {current} failed: {}", without_url(&e)))?;
             let room = MAX_BODY_BYTES - body.len();
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
             if body.len() >= MAX_BODY_BYTES {
@@ -158,8 +167,13 @@ pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Resu
             }
         }
         let raw = String::from_utf8_lossy(&body);
-        let (title, text) = if content_type.contains("html") || (content_type.is_empty() && raw.trim_start().starts_with('<')) {
-            (title_of(&raw), html2text::from_read(body.as_slice(), 100).unwrap_or_else(|_| raw.to_string()))
+        let (title, text) = if content_type.contains("html")
+            || (content_type.is_empty() && raw.trim_start().starts_with('<'))
+        {
+            (
+                title_of(&raw),
+                html2text::from_read(body.as_slice(), 100).unwrap_or_else(|_| raw.to_string()),
+            )
         } else if content_type.starts_with("text/")
             || content_type.contains("json")
             || content_type.contains("xml")
@@ -179,7 +193,10 @@ pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Resu
         }
         let status_line = status.as_u16().to_string();
         let final_url = current.to_string();
-        let mut meta = vec![("URL", final_url.as_str()), ("Status", status_line.as_str())];
+        let mut meta = vec![
+            ("URL", final_url.as_str()),
+            ("Status", status_line.as_str()),
+        ];
         if let Some(t) = &title {
             meta.push(("Title", t.as_str()));
         }
@@ -240,7 +257,10 @@ mod tests {
 
     #[test]
     fn titles() {
-        assert_eq!(title_of("<html><head><TITLE> Hi </TITLE>").as_deref(), Some("Hi"));
+        assert_eq!(
+            title_of("<html><head><TITLE> Hi </TITLE>").as_deref(),
+            Some("Hi")
+        );
         assert_eq!(title_of("<p>none</p>"), None);
     }
 }
