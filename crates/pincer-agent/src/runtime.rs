@@ -65,6 +65,8 @@ const COMPACTION_TIMEOUT: Duration = Duration::from_secs(180);
 /// Tool rounds per turn, and identical calls with identical results,
 /// before the loop is stopped with a summary.
 const MAX_TOOL_ROUNDS: usize = 25;
+/// Below this window the tools are offered only when the config chose them.
+const TOOLS_MIN_WINDOW: u64 = 16_384;
 const REPEAT_LIMIT: usize = 3;
 /// The text OpenClaw answers when nothing brings a prompt under the window.
 pub const CONTEXT_OVERFLOW_TEXT: &str = "Context overflow: prompt too large for the model. \
@@ -467,8 +469,26 @@ impl<'c> Runtime<'c> {
 
     /// The agent's tools for this turn on `spec`: none for a plain model
     /// call, or for a model that takes none.
-    fn turn_tools(&self, setup: &AgentSetup, d: &Delivery, spec: &ModelSpec) -> TurnTools {
+    fn turn_tools(
+        &self,
+        setup: &AgentSetup,
+        d: &Delivery,
+        spec: &ModelSpec,
+        window: u64,
+    ) -> TurnTools {
         if !d.agent_prompt {
+            return TurnTools::default();
+        }
+        // Unless the config chose tools, a small window keeps its room for
+        // the conversation: the definitions alone take about a thousand
+        // tokens.
+        let chosen = |t: &pincer_config::ToolsConfig| {
+            t.profile.is_some() || t.allow.is_some() || t.also_allow.is_some()
+        };
+        if window < TOOLS_MIN_WINDOW
+            && !chosen(&self.config.tools)
+            && !setup.tools.as_ref().is_some_and(chosen)
+        {
             return TurnTools::default();
         }
         let policy = policy::resolve(&self.config.tools, setup.tools.as_ref(), &spec.reference);
@@ -884,7 +904,7 @@ impl<'c> Runtime<'c> {
             extra: &d.system,
             tools: &[],
         };
-        let turn_tools = self.turn_tools(setup, d, spec);
+        let turn_tools = self.turn_tools(setup, d, spec, window);
         let tools: Vec<(&str, &str)> = turn_tools
             .offered
             .iter()
@@ -969,7 +989,7 @@ impl<'c> Runtime<'c> {
         if let Ok(mut a) = self.active.lock() {
             a.insert(d.session_key.clone(), token.clone());
         }
-        let tools = self.turn_tools(setup, d, &spec);
+        let tools = self.turn_tools(setup, d, &spec, window);
         if let Some(n) = &tools.note {
             note(events, n.clone()).await;
         }

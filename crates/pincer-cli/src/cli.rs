@@ -33,6 +33,25 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// Check the config, every model's server, keys and the fallback chain; print each problem with its fix (exit 1 on any error)
     Doctor(DoctorArgs),
+    /// The agent's tools: which it may use and which rule decided
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// Every tool, allowed or denied, with the rule that decided; the exec policy and sandbox
+    List(ToolsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    /// This agent's tools instead of the default agent's
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -196,6 +196,23 @@ impl Chat<'_> {
     fn show(&self, event: &AgentEvent) {
         match event {
             AgentEvent::Note(n) => eprintln!("note: {n}"),
+            AgentEvent::Tool(t) if !self.args.json => match &t.result {
+                None => eprintln!("🔧 {} {}", t.name, t.arguments),
+                Some(r) => {
+                    let lines = r.lines().count();
+                    let first = r
+                        .lines()
+                        .find(|l| {
+                            !l.trim().is_empty()
+                                && !l.starts_with("<<<")
+                                && !l.starts_with("Source:")
+                        })
+                        .unwrap_or("");
+                    let first: String = first.chars().take(100).collect();
+                    let tag = if t.is_error { "error" } else { "ok" };
+                    eprintln!("   → {tag} · {lines} lines · {first}");
+                }
+            },
             AgentEvent::Llm(_) if self.args.json => {}
             AgentEvent::Llm(Event::Text { delta }) => {
                 print!("{delta}");

@@ -8,6 +8,7 @@ mod models;
 mod progress;
 mod pull;
 mod sessions;
+mod tools;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use anyhow::{Result, bail};
 use pincer_catalog::Catalog;
 use pincer_config::{Diagnostic, Env, Loaded};
 
-use crate::cli::{Cli, Command, ConfigCommand, ModelsCommand};
+use crate::cli::{Cli, Command, ConfigCommand, ModelsCommand, ToolsCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let env = Env::Process;
@@ -47,6 +48,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             sessions::run(&usable_config(cli.config.as_deref(), &env)?, &env, &command)
         }
         Command::Chat(args) => chat::run(&usable_config(cli.config.as_deref(), &env)?, &env, &args),
+        Command::Tools(ToolsCommand::List(args)) => {
+            tools::list(&usable_config(cli.config.as_deref(), &env)?, &args)
+        }
         Command::Config(ConfigCommand::Show) => {
             config::show(&pincer_config::load(cli.config.as_deref(), &env)?)
         }

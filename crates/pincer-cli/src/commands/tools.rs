@@ -1,0 +1,74 @@
+//! `pincer tools list`: what an agent may use with its primary model, and
+//! which rule allowed or denied each tool.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use pincer_catalog::{Catalog, turn_candidates};
+use pincer_config::Loaded;
+use pincer_tools::exec::{Ask, ExecSettings, Security, sandbox};
+use pincer_tools::policy;
+use serde_json::json;
+
+use crate::cli::ToolsArgs;
+
+pub fn list(loaded: &Loaded, args: &ToolsArgs) -> Result<ExitCode> {
+    let config = &loaded.config;
+    let agent = super::models::pick_agent(loaded, args.agent.as_deref())?;
+    let catalog = Catalog::new(&config.models);
+    let model = turn_candidates(&catalog, &agent, None)
+        .ok()
+        .and_then(|(specs, _)| specs.into_iter().next())
+        .map(|s| s.reference)
+        .unwrap_or_else(|| agent.primary.clone());
+    let own = config
+        .agents
+        .entries
+        .iter()
+        .find(|e| e.id.value.eq_ignore_ascii_case(&agent.id))
+        .map(|e| &e.settings.tools);
+    let p = policy::resolve(&config.tools, own, &model);
+    let exec = ExecSettings::from_config(&config.tools.exec, own.map(|t| &t.exec));
+    let security = match exec.security {
+        Security::Deny => "deny",
+        Security::Allowlist => "allowlist",
+        Security::Full => "full",
+    };
+    let ask = match exec.ask {
+        Ask::Off => "off",
+        Ask::OnMiss => "on-miss",
+        Ask::Always => "always",
+    };
+    let sandboxed = match (exec.sandbox, sandbox()) {
+        (false, _) => "off (tools.exec.host: \"gateway\")".to_string(),
+        (true, Ok(path)) => format!("bubblewrap ({})", path.display()),
+        (true, Err(why)) => format!("none: {why}; commands run unsandboxed"),
+    };
+    if args.json {
+        let rows: Vec<_> = p
+            .rows
+            .iter()
+            .map(|r| json!({"tool": r.tool, "allowed": r.allowed, "why": r.why}))
+            .collect();
+        let out = json!({
+            "agent": agent.id,
+            "model": model,
+            "tools": rows,
+            "warnings": p.warnings,
+            "exec": {"security": security, "ask": ask, "sandbox": sandboxed},
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("agent {} · model {model}", agent.id);
+    let width = p.rows.iter().map(|r| r.tool.len()).max().unwrap_or(0);
+    for r in &p.rows {
+        let mark = if r.allowed { "allowed" } else { "denied " };
+        println!("  {:width$}  {mark}  {}", r.tool, r.why);
+    }
+    println!("exec: security {security}, ask {ask}; sandbox: {sandboxed}");
+    for w in &p.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
