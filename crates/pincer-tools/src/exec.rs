@@ -156,7 +156,9 @@ fn allowlist_miss(command: &str, allowlist: &[String], safe_bins: &[String]) -> 
     {
         return Some("redirections and command substitutions always need approval".into());
     }
-    let segments = segments(command)?;
+    let Some(segments) = segments(command) else {
+        return Some("subshells, groups and unclosed quotes always need approval".into());
+    };
     for words in &segments {
         let Some(bin) = words.first() else {
             return Some("an empty command part".into());
@@ -447,11 +449,17 @@ impl Proc {
         self.output.lock().map(|o| o.dropped).unwrap_or(0)
     }
 
+    /// Kills the command's process group (while it runs: a finished
+    /// one's group id may belong to someone else by now).
     pub fn kill(&self) {
+        if self.exit().is_some() {
+            return;
+        }
         let pgid = nix::unistd::Pid::from_raw(self.pid as i32);
         let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
     }
 
+    /// Waits at most `limit` for the command to end; whether it did.
     pub async fn wait(&self, limit: Duration) -> bool {
         if self.exit().is_some() {
             return true;
@@ -694,16 +702,6 @@ impl Processes {
             )),
         }
     }
-}
-
-/// Kills `p`'s process group.
-pub fn kill(p: &Proc) {
-    p.kill();
-}
-
-/// Waits at most `limit` for `p` to end; whether it did.
-pub async fn wait(p: &Proc, limit: Duration) -> bool {
-    p.wait(limit).await
 }
 
 // ---- approvals ----

@@ -136,16 +136,36 @@ impl Toolbox {
             Err(e) => return Outcome::error(format!("{name}: {e}")),
         };
         let result = match name {
-            "read" => typed::<ReadArgs>(name, &args).and_then(|a| {
-                let text = c.tools.files.read(&a.path, a.offset, a.limit)?;
-                Ok(wrap(&text, Source::File, &[("Path", &a.path)], false))
-            }),
-            "write" => typed::<WriteArgs>(name, &args)
-                .and_then(|a| c.tools.files.write(&a.path, &a.content)),
-            "edit" => typed::<EditArgs>(name, &args).and_then(|a| {
+            // File work runs off the async threads: a huge file or a slow
+            // disk never stalls other sessions.
+            "read" => match typed::<ReadArgs>(name, &args) {
+                Ok(a) => {
+                    let files = c.tools.files.clone();
+                    blocking(move || {
+                        let text = files.read(&a.path, a.offset, a.limit)?;
+                        Ok(wrap(&text, Source::File, &[("Path", &a.path)], false))
+                    })
+                    .await
+                }
+                Err(e) => Err(e),
+            },
+            "write" => match typed::<WriteArgs>(name, &args) {
+                Ok(a) => {
+                    let files = c.tools.files.clone();
+                    blocking(move || files.write(&a.path, &a.content)).await
+                }
+                Err(e) => Err(e),
+            },
+            "edit" => match typed::<EditArgs>(name, &args).and_then(|a| {
                 let edits = a.replacements()?;
-                c.tools.files.edit(&a.path, &edits)
-            }),
+                Ok((a.path, edits))
+            }) {
+                Ok((path, edits)) => {
+                    let files = c.tools.files.clone();
+                    blocking(move || files.edit(&path, &edits)).await
+                }
+                Err(e) => Err(e),
+            },
             "exec" => match typed::<ExecArgs>(name, &args) {
                 Ok(a) => return self.exec(c, a).await,
                 Err(e) => Err(e),
@@ -268,37 +288,36 @@ impl Toolbox {
             Ok(p) => p,
             Err(e) => return Outcome::error(e),
         };
-        let running = |p: &exec::Proc| {
-            format!(
-                "Command still running (session {}, pid {}). Use process (list/poll/log/kill) for follow-up.",
-                p.id, p.pid
-            )
+        // A turn aborted while the command runs takes the command with it.
+        let mut guard = KillOnDrop(Some(proc.clone()));
+        let first = if background {
+            Duration::ZERO
+        } else {
+            yield_after.min(timeout)
         };
-        if background {
-            return match self.processes.add(proc.clone()) {
-                Ok(()) => Outcome::ok(running(&proc)),
-                Err(e) => Outcome::error(e),
-            };
-        }
-        let first = yield_after.min(timeout);
-        let finished = proc_wait(&proc, first).await;
+        let finished = proc.wait(first).await;
         if !finished && first < timeout {
-            // Still going: on to the background, with the time limit kept.
+            // Still going: on to the background, its time limit kept.
+            guard.0 = None;
             let p = proc.clone();
             let rest = timeout - first;
             tokio::spawn(async move {
-                if !proc_wait(&p, rest).await {
-                    exec::kill(&p);
+                if !p.wait(rest).await {
+                    p.kill();
                 }
             });
             return match self.processes.add(proc.clone()) {
-                Ok(()) => Outcome::ok(running(&proc)),
+                Ok(()) => Outcome::ok(format!(
+                    "Command still running (session {}, pid {}). Use process (list/poll/log/kill) for follow-up.",
+                    proc.id, proc.pid
+                )),
                 Err(e) => Outcome::error(e),
             };
         }
+        guard.0 = None;
         if !finished {
-            exec::kill(&proc);
-            proc_wait(&proc, Duration::from_secs(5)).await;
+            proc.kill();
+            proc.wait(Duration::from_secs(5)).await;
         }
         let (text, is_error) = exec::result_text(&proc, (!finished).then_some(timeout));
         let mut text = wrap(&text, Source::Command, &[("Command", &job.command)], false);
@@ -352,6 +371,22 @@ impl Toolbox {
     }
 }
 
-async fn proc_wait(p: &exec::Proc, limit: Duration) -> bool {
-    exec::wait(p, limit).await
+/// Runs file work on the blocking pool.
+async fn blocking(
+    f: impl FnOnce() -> Result<String, String> + Send + 'static,
+) -> Result<String, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(format!("the tool failed: {e}")))
+}
+
+/// Kills a command whose caller went away before it was done with it.
+struct KillOnDrop(Option<std::sync::Arc<exec::Proc>>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            p.kill();
+        }
+    }
 }
