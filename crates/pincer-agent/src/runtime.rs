@@ -456,15 +456,37 @@ impl<'c> Runtime<'c> {
         t
     }
 
-    /// The policy of `agent`'s tools for `model` (`provider/model`): what
-    /// `pincer tools list` shows.
-    pub fn tool_policy(&self, agent: &str, model: &str) -> Option<policy::Policy> {
+    /// Runs one of `agent`'s tools outside a turn (`POST /tools/invoke`),
+    /// under the agent's policy for its own first model. `None`: no such
+    /// agent, or the tool is not one it may use.
+    pub async fn run_tool(
+        &self,
+        agent: &str,
+        session_key: &str,
+        name: &str,
+        args: &str,
+    ) -> Option<Outcome> {
         let setup = self.setup(agent)?;
-        Some(policy::resolve(
-            &self.config.tools,
-            setup.tools.as_ref(),
-            model,
-        ))
+        let store = self.stores.get(&setup.models.id)?;
+        let model = self.default_model(setup);
+        let policy = policy::resolve(&self.config.tools, setup.tools.as_ref(), &model);
+        if !policy.allows(name) {
+            return None;
+        }
+        let view = SessionsOf {
+            rt: self,
+            setup,
+            store,
+        };
+        let tools = self.agent_tools(setup);
+        let call = Call {
+            agent: &setup.models.id,
+            session_key,
+            tools: &tools,
+            sessions: &view,
+            background: policy.allows("process"),
+        };
+        Some(self.toolbox.run(&call, name, args).await)
     }
 
     /// The agent's tools for this turn on `spec`: none for a plain model

@@ -436,6 +436,10 @@ pub struct GatewayConfig {
     pub rate_limit: RateLimitConfig,
     pub chat_completions: Option<bool>,
     pub responses: Option<bool>,
+    /// `gateway.tools.allow` / `deny`: tools taken off, or added to, the
+    /// list `POST /tools/invoke` never runs.
+    pub tools_allow: Vec<Spanned<String>>,
+    pub tools_deny: Vec<Spanned<String>>,
 }
 
 /// `gateway.auth.rateLimit`: how many failed attempts an address gets.

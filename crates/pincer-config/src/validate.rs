@@ -662,6 +662,15 @@ impl<'a> Checker<'a> {
                     }
                 }
                 "customBindHost" => g.custom_bind_host = self.nonempty_string(value, &p),
+                "tools" => {
+                    for (k, v, pp) in self.fields(value, &p, &["allow", "deny"], &[]) {
+                        match k {
+                            "allow" => g.tools_allow = self.string_list(v, &pp).unwrap_or_default(),
+                            "deny" => g.tools_deny = self.string_list(v, &pp).unwrap_or_default(),
+                            _ => {}
+                        }
+                    }
+                }
                 "auth" => {
                     for (key, value, p) in self.fields_quiet(value, &p) {
                         match key {

@@ -18,6 +18,7 @@ mod plan;
 mod responses;
 mod settings;
 mod surface;
+mod tools;
 mod turn;
 mod warm;
 mod wire;
@@ -136,6 +137,10 @@ pub fn app(gw: &'static Gateway) -> axum::Router {
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::one))
         .route("/metrics", get(metrics::render))
+        .route(
+            "/tools/invoke",
+            post(tools::invoke).layer(DefaultBodyLimit::max(tools::MAX_BODY)),
+        )
         .layer(axum::middleware::from_fn_with_state(gw, auth::require));
     axum::Router::new()
         .route("/healthz", get(health::live))

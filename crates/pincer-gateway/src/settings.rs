@@ -53,6 +53,8 @@ pub struct Settings {
     /// How long a stream may be silent before a keep-alive comment is sent,
     /// so a proxy with a read timeout does not cut a slow model's answer.
     pub keep_alive: Duration,
+    /// Tools `POST /tools/invoke` refuses (lowercased).
+    pub http_tool_deny: Vec<String>,
 }
 
 /// Keep-alive comments every 15 s: well inside the 60 s read timeout of
@@ -130,6 +132,7 @@ impl Settings {
             chat_completions: g.chat_completions.unwrap_or(true),
             responses: g.responses.unwrap_or(true),
             keep_alive: KEEP_ALIVE,
+            http_tool_deny: pincer_tools::policy::http_deny(&g.tools_allow, &g.tools_deny),
         })
     }
 }

@@ -24,6 +24,42 @@ pub const DEFAULT_TOOLS: &[&str] = &[
     "sessions_history",
 ];
 
+/// Tools `POST /tools/invoke` never runs for an HTTP caller (OpenClaw's
+/// list, plus Pincer's own tools that change the workspace or drive
+/// commands); `gateway.tools.allow` takes names off it, `gateway.tools.deny`
+/// adds them.
+pub const HTTP_DENY: &[&str] = &[
+    "exec",
+    "spawn",
+    "shell",
+    "fs_write",
+    "fs_delete",
+    "fs_move",
+    "apply_patch",
+    "sessions_spawn",
+    "sessions_send",
+    "cron",
+    "gateway",
+    "nodes",
+    "whatsapp_login",
+    "process",
+    "write",
+    "edit",
+];
+
+/// The HTTP deny list after `gateway.tools.allow` and `deny`.
+pub fn http_deny(allow: &[Spanned<String>], deny: &[Spanned<String>]) -> Vec<String> {
+    let norm = |s: &Spanned<String>| s.value.trim().to_ascii_lowercase();
+    let allow: Vec<String> = allow.iter().map(norm).collect();
+    let mut out: Vec<String> = HTTP_DENY
+        .iter()
+        .filter(|n| !allow.iter().any(|a| a == *n))
+        .map(|n| n.to_string())
+        .collect();
+    out.extend(deny.iter().map(norm));
+    out
+}
+
 /// One tool's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -421,6 +457,14 @@ mod tests {
         let p = resolve(&t, None, "p/m");
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert!(p.warnings[0].contains("\"exce\""));
+    }
+
+    #[test]
+    fn http_deny_list() {
+        let d = http_deny(&list(&["Write"]).unwrap(), &list(&["read"]).unwrap());
+        assert!(d.contains(&"exec".to_string()));
+        assert!(!d.contains(&"write".to_string()));
+        assert!(d.contains(&"read".to_string()));
     }
 
     #[test]
