@@ -1293,6 +1293,9 @@ impl<'c> Runtime<'c> {
             }
             turn_msgs.extend(results);
             rounds += 1;
+            // A forced choice (`required`, one tool) is for the first
+            // round: forced every round, a model could never answer.
+            req.tool_choice = None;
             let client_calls = a
                 .reply
                 .tool_calls

@@ -167,8 +167,11 @@ fn a_sound_local_setup_passes_with_warnings_only() {
     );
     let report = json(&out);
     assert!(findings(&report, "error").is_empty());
+    // (Whether exec has its sandbox depends on the machine: bubblewrap.)
+    let mut warnings = findings(&report, "warning");
+    warnings.retain(|(check, _)| check != "tools.sandbox_missing");
     assert_eq!(
-        findings(&report, "warning"),
+        warnings,
         vec![("fallback.no_hosted".to_string(), "agent main".to_string())]
     );
     let text = String::from_utf8_lossy(&report.to_string().into_bytes()).into_owned();

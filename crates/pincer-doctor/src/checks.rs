@@ -358,9 +358,109 @@ pub fn gateway_findings(config: &Config, env: &Env) -> Vec<Finding> {
     findings
 }
 
+/// The tools: a command tool with no sandbox, one that runs anything
+/// unasked, names in the policy that are no tool.
+pub fn tool_findings(config: &Config) -> Vec<Finding> {
+    use pincer_tools::exec::{Ask, ExecSettings, Security};
+    let mut out = Vec::new();
+    let mut agents: Vec<(String, Option<&pincer_config::ToolsConfig>)> =
+        vec![("defaults".into(), None)];
+    for e in &config.agents.entries {
+        agents.push((e.id.value.clone(), Some(&e.settings.tools)));
+    }
+    for (agent, own) in agents {
+        let policy = pincer_tools::policy::resolve(&config.tools, own, "");
+        for w in &policy.warnings {
+            out.push(Finding::new(
+                Severity::Warning,
+                "tools.unknown_name",
+                format!("agent {agent}"),
+                w.clone(),
+                "use a tool name from `pincer tools list`, or a group such as group:fs",
+            ));
+        }
+        if !policy.allows("exec") {
+            continue;
+        }
+        let exec = ExecSettings::from_config(&config.tools.exec, own.map(|t| &t.exec));
+        if exec.security == Security::Deny {
+            continue;
+        }
+        let sandbox = pincer_tools::exec::sandbox();
+        if exec.sandbox
+            && let Err(why) = &sandbox
+        {
+            out.push(Finding::new(
+                Severity::Warning,
+                "tools.sandbox_missing",
+                format!("agent {agent}"),
+                format!("exec may run commands, but not in a sandbox: {why}"),
+                "install bubblewrap (Debian: apt-get install bubblewrap), or set tools.exec.host to \"gateway\" to run commands on the host on purpose",
+            ));
+        }
+        let sandboxed = exec.sandbox && sandbox.is_ok();
+        if exec.security == Security::Full && exec.ask == Ask::Off && !sandboxed {
+            out.push(Finding::new(
+                Severity::Warning,
+                "tools.exec_unguarded",
+                format!("agent {agent}"),
+                "exec runs any command the model asks for, unsandboxed and without asking: text the model reads (a web page, a file) can run commands on this machine",
+                "set tools.exec.security to \"allowlist\" (Pincer's default) or tools.exec.ask to \"on-miss\"",
+            ));
+        }
+    }
+    if config.tools.web_fetch.allow_private_network == Some(true) {
+        out.push(Finding::new(
+            Severity::Warning,
+            "tools.web_private",
+            "tools.web.fetch.ssrfPolicy.allowPrivateNetwork",
+            "web_fetch may reach loopback and private addresses: a page can send the model to your router or other local services",
+            "remove allowPrivateNetwork unless the agent must read pages on your own network",
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tool_checks(text: &str) -> Vec<&'static str> {
+        let loaded = pincer_config::load_text(
+            text,
+            std::path::Path::new("openclaw.json"),
+            &Env::from_pairs(&[]),
+        );
+        let mut ids: Vec<&str> = tool_findings(&loaded.config)
+            .iter()
+            .map(|f| f.check)
+            .collect();
+        // The sandbox may or may not be on this machine.
+        ids.retain(|c| *c != "tools.sandbox_missing");
+        ids
+    }
+
+    #[test]
+    fn tool_checks_table() {
+        for (text, want) in [
+            ("{}", vec![]),
+            ("{ tools: { deny: ['exce'] } }", vec!["tools.unknown_name"]),
+            (
+                "{ tools: { exec: { security: 'full', ask: 'off', host: 'gateway' } } }",
+                vec!["tools.exec_unguarded"],
+            ),
+            (
+                "{ tools: { exec: { security: 'full', ask: 'off', host: 'gateway' }, deny: ['exec'] } }",
+                vec![],
+            ),
+            (
+                "{ tools: { web: { fetch: { ssrfPolicy: { allowPrivateNetwork: true } } } } }",
+                vec!["tools.web_private"],
+            ),
+        ] {
+            assert_eq!(tool_checks(text), want, "{text}");
+        }
+    }
 
     fn gateway_checks(text: &str, env: &[(&str, &str)]) -> Vec<&'static str> {
         let env = Env::from_pairs(env);

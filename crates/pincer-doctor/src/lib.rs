@@ -86,6 +86,7 @@ pub async fn diagnose(
         loaded.config.models.mode == Mode::Replace,
     ));
     findings.extend(checks::gateway_findings(&loaded.config, env));
+    findings.extend(checks::tool_findings(&loaded.config));
     findings.sort_by_key(|f| f.severity);
     Report {
         ok: !findings.iter().any(|f| f.severity == Severity::Error),
