@@ -65,6 +65,8 @@ const COMPACTION_TIMEOUT: Duration = Duration::from_secs(180);
 /// Tool rounds per turn, and identical calls with identical results,
 /// before the loop is stopped with a summary.
 const MAX_TOOL_ROUNDS: usize = 25;
+/// Calls run from one reply; the rest get an error result.
+const MAX_CALLS_PER_ROUND: usize = 16;
 /// Below this window the tools are offered only when the config chose them.
 const TOOLS_MIN_WINDOW: u64 = 16_384;
 const REPEAT_LIMIT: usize = 3;
@@ -1198,11 +1200,12 @@ impl<'c> Runtime<'c> {
             // Run the agent's calls, in order; the caller's own go back to it.
             let truncated = a.reply.finish == Some(FinishReason::Length);
             let mut results = Vec::new();
-            for c in a
+            for (n, c) in a
                 .reply
                 .tool_calls
                 .iter()
                 .filter(|c| !client_names.contains(&c.name))
+                .enumerate()
             {
                 let _ = events
                     .send(AgentEvent::Tool(ToolEvent {
@@ -1213,7 +1216,12 @@ impl<'c> Runtime<'c> {
                         is_error: false,
                     }))
                     .await;
-                let out = if truncated {
+                let out = if n >= MAX_CALLS_PER_ROUND {
+                    Outcome::error(format!(
+                        "Tool call \"{}\" was not executed: one reply may make at most {MAX_CALLS_PER_ROUND} calls.",
+                        c.name
+                    ))
+                } else if truncated {
                     Outcome::error(format!(
                         "Tool call \"{}\" was not executed: the response hit the output token limit, so its arguments may be cut. Re-issue the tool call with complete arguments.",
                         c.name

@@ -632,3 +632,74 @@ async fn web_fetch_refuses_private_addresses_by_default() {
     assert!(result.result.unwrap().contains("private"));
     assert!(site.requests().is_empty(), "the internal page was fetched");
 }
+
+#[tokio::test]
+async fn a_reply_with_a_hundred_calls_runs_sixteen() {
+    // (A reply with more than 128 is refused by the decoder already.)
+    let calls: Vec<(String, String)> = (0..100)
+        .map(|i| (format!("c{i}"), format!(r#"{{"path":"f{i}.txt"}}"#)))
+        .collect();
+    let calls: Vec<(&str, &str, &str)> = calls
+        .iter()
+        .map(|(id, a)| (id.as_str(), "read", a.as_str()))
+        .collect();
+    let up = FakeUpstream::start(vec![
+        completions_tool_stream(&calls),
+        completions_stream(&[r#"{"content":"done"}"#]),
+    ]);
+    let s = setup(&up, "openai-completions", "", "");
+    let (done, events) = deliver(&s.rt, "read them all", false).await;
+    assert_eq!(done.final_text.as_deref(), Some("done"));
+    let results: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Tool(t) => t.result.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 100);
+    assert!(results[15].contains("File not found"));
+    assert!(results[16].contains("at most 16 calls"));
+}
+
+#[tokio::test]
+async fn a_slow_tool_in_one_session_does_not_hold_up_another() {
+    let up = FakeUpstream::responding(|body| {
+        let v: Value = serde_json::from_str(body).unwrap();
+        let msgs = v["messages"].as_array().unwrap();
+        let last = msgs.last().unwrap();
+        if last["role"] == "user" && last["content"].as_str().unwrap_or("").contains("slow") {
+            return completions_tool_stream(&[(
+                "c1",
+                "exec",
+                r#"{"command":"sleep 3; echo slept"}"#,
+            )]);
+        }
+        completions_stream(&[r#"{"content":"quick answer"}"#])
+    });
+    let s = setup(
+        &up,
+        "openai-completions",
+        r#"exec: { security: "full" }"#,
+        "",
+    );
+    let rt = &s.rt;
+    let run = |key: &'static str, text: &'static str| async move {
+        let d = Delivery {
+            session_key: key.into(),
+            ..message(text, false)
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+        let drain = async move { while rx.recv().await.is_some() {} };
+        let started = Instant::now();
+        let (done, ()) = tokio::join!(rt.deliver(d, tx), drain);
+        (done.unwrap().final_text, started.elapsed())
+    };
+    let (slow, quick) = tokio::join!(run("agent:main:a", "do the slow thing"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        run("agent:main:b", "hello").await
+    });
+    assert_eq!(quick.0.as_deref(), Some("quick answer"));
+    assert!(quick.1 < Duration::from_secs(2), "{:?}", quick.1);
+    assert!(slow.1 >= Duration::from_secs(3));
+}
