@@ -36,10 +36,12 @@ use pincer_llm::cost;
 use pincer_router::{AllFailed, Attempt, Router};
 use pincer_sessions::{Entry, Mark, SessionError, SessionStore, Tree, TurnRecord};
 use pincer_tools::exec::{RESULT_CHARS, Verdict};
-use pincer_tools::{AgentTools, Call, Outcome, SessionsView, Toolbox, catalog, policy, textcall};
+use pincer_tools::{
+    AgentTools, Call, Outcome, SessionsView, Toolbox, agent_layer, catalog, policy, textcall,
+};
 use pincer_types::{
     ChatRequest, ErrorKind, Event, FinishReason, Message, ProviderError, ReasoningEffort, Reply,
-    Tool, ToolCall, Usage,
+    Tool, ToolCall, ToolChoice, Usage,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -227,8 +229,8 @@ struct AgentSetup {
     /// below which it is automatic.
     lean: Lean,
     compaction: Compaction,
-    /// The agent's own `tools` section.
-    tools: Option<pincer_config::ToolsConfig>,
+    /// The agent's own `tools` over `agents.defaults.tools`.
+    tools: pincer_config::ToolsConfig,
     /// Model replies with tool calls in one turn before the loop is
     /// stopped (`params.maxToolIterations`, default 25).
     max_tool_rounds: usize,
@@ -448,7 +450,7 @@ impl<'c> Runtime<'c> {
         }
         let t = Arc::new(AgentTools::new(
             &self.config.tools,
-            setup.tools.as_ref(),
+            Some(&setup.tools),
             &self.workspace_dir(setup),
             hidden,
         ));
@@ -471,7 +473,7 @@ impl<'c> Runtime<'c> {
         let setup = self.setup(agent)?;
         let store = self.stores.get(&setup.models.id)?;
         let model = self.default_model(setup);
-        let policy = policy::resolve(&self.config.tools, setup.tools.as_ref(), &model);
+        let policy = policy::resolve(&self.config.tools, Some(&setup.tools), &model);
         if !policy.allows(name) {
             return None;
         }
@@ -487,6 +489,7 @@ impl<'c> Runtime<'c> {
             tools: &tools,
             sessions: &view,
             background: policy.allows("process"),
+            max_chars: RESULT_CHARS,
         };
         Some(self.toolbox.run(&call, name, args).await)
     }
@@ -509,13 +512,10 @@ impl<'c> Runtime<'c> {
         let chosen = |t: &pincer_config::ToolsConfig| {
             t.profile.is_some() || t.allow.is_some() || t.also_allow.is_some()
         };
-        if window < TOOLS_MIN_WINDOW
-            && !chosen(&self.config.tools)
-            && !setup.tools.as_ref().is_some_and(chosen)
-        {
+        if window < TOOLS_MIN_WINDOW && !chosen(&self.config.tools) && !chosen(&setup.tools) {
             return TurnTools::default();
         }
-        let policy = policy::resolve(&self.config.tools, setup.tools.as_ref(), &spec.reference);
+        let policy = policy::resolve(&self.config.tools, Some(&setup.tools), &spec.reference);
         for w in &policy.warnings {
             tracing::debug!("agent {}: {w}", setup.models.id);
         }
@@ -901,6 +901,7 @@ impl<'c> Runtime<'c> {
         spec: &ModelSpec,
         window: u64,
         thinking: &str,
+        tools: Option<&TurnTools>,
     ) -> (Vec<Message>, PromptReport) {
         if !d.agent_prompt {
             let report = PromptReport::default();
@@ -928,7 +929,14 @@ impl<'c> Runtime<'c> {
             extra: &d.system,
             tools: &[],
         };
-        let turn_tools = self.turn_tools(setup, d, spec, window);
+        let computed;
+        let turn_tools = match tools {
+            Some(t) => t,
+            None => {
+                computed = self.turn_tools(setup, d, spec, window);
+                &computed
+            }
+        };
         let tools: Vec<(&str, &str)> = turn_tools
             .offered
             .iter()
@@ -968,7 +976,8 @@ impl<'c> Runtime<'c> {
             output: req.output_cap(spec.max_tokens),
             reserve_tokens: setup.compaction.reserve_tokens,
         };
-        let (system, _) = self.system(setup, d, &spec, window, &thinking);
+        let tools = self.turn_tools(setup, d, &spec, window);
+        let (system, _) = self.system(setup, d, &spec, window, &thinking, Some(&tools));
         let server_history = d.history.is_none();
         let history_now = |s: &Open| d.history.clone().unwrap_or_else(|| s.warm.tree.context());
         let mut history = history_now(s);
@@ -1010,10 +1019,7 @@ impl<'c> Runtime<'c> {
             }
         }
         let token = CancellationToken::new();
-        if let Ok(mut a) = self.active.lock() {
-            a.insert(d.session_key.clone(), token.clone());
-        }
-        let tools = self.turn_tools(setup, d, &spec, window);
+        let _active = ActiveRun::start(self, &d.session_key, &token);
         if let Some(n) = &tools.note {
             note(events, n.clone()).await;
         }
@@ -1032,20 +1038,28 @@ impl<'c> Runtime<'c> {
         let mut refused_tools = false;
         let mut budget = budget;
         let result_chars = (budget.window as usize * 4 * 3 / 10).clamp(2_000, RESULT_CHARS);
-        let no_tools = HashSet::new();
+        let accepts = |n: &str, args: &serde_json::Value| {
+            tools.names.contains(n) && catalog::check(n, args).is_ok()
+        };
         let outcome: Result<Answer, AgentError> = loop {
             let offering = stop.is_none() && !refused_tools && !tools.offered.is_empty();
             req.tools = client_tools.clone();
-            if offering {
+            if !refused_tools {
+                // Still defined for the summary round: the conversation
+                // holds calls, and some APIs refuse those without tools.
                 req.tools.extend(tools.offered.iter().cloned());
             }
-            if !offering && client_tools.is_empty() {
+            if stop.is_some() && !req.tools.is_empty() {
+                req.tool_choice = Some(ToolChoice::None);
+            } else if refused_tools && client_tools.is_empty() {
                 req.tool_choice = None;
             }
             let ctl = StepCtl {
-                agent_tools: if offering { &tools.names } else { &no_tools },
-                hold_end: !tools.offered.is_empty(),
+                agent_tools: &tools.names,
+                hold_end: tools.holds_end(),
                 separate: rounds > 0,
+                promote: offering
+                    .then_some(&accepts as &(dyn Fn(&str, &serde_json::Value) -> bool + Sync)),
             };
             let answer = loop {
                 let mut input = turn_msgs.clone();
@@ -1092,6 +1106,10 @@ impl<'c> Runtime<'c> {
                             Ok(Some(done)) => {
                                 compactions += 1;
                                 history = history_now(s);
+                                // The rounds already recorded are in the
+                                // history now.
+                                turn_msgs.drain(..recorded);
+                                recorded = 0;
                                 note(events, format!(
                                     "🧹 The prompt was too long for {}: compacted ({} → {} tokens) and trying again",
                                     spec.reference, done.0, done.1
@@ -1124,8 +1142,10 @@ impl<'c> Runtime<'c> {
                 }
             };
             let offering = offering && !refused_tools;
-            // A message refused before any call is not a turn.
+            // A message refused before any call is not a turn; later in
+            // one, the results so far are kept.
             if let Err(AgentError::TooLarge(e)) = answer {
+                self.record_messages(store, s, &d.session_key, &turn_msgs[recorded..])?;
                 break Err(AgentError::TooLarge(e));
             }
             let mut answer = answer;
@@ -1133,22 +1153,18 @@ impl<'c> Runtime<'c> {
             if let Ok(a) = &mut answer
                 && offering
                 && a.reply.tool_calls.is_empty()
+                && let Some(calls) = textcall::promote(&a.reply.text, &accepts)
             {
-                let accepts = |n: &str, args: &serde_json::Value| {
-                    tools.names.contains(n) && catalog::check(n, args).is_ok()
-                };
-                if let Some(calls) = textcall::promote(&a.reply.text, &accepts) {
-                    a.reply.tool_calls = calls
-                        .into_iter()
-                        .map(|(name, arguments)| ToolCall {
-                            id: call_id(),
-                            name,
-                            arguments,
-                        })
-                        .collect();
-                    a.reply.text.clear();
-                    a.reply.finish = Some(FinishReason::ToolCalls);
-                }
+                a.reply.tool_calls = calls
+                    .into_iter()
+                    .map(|(name, arguments)| ToolCall {
+                        id: call_id(),
+                        name,
+                        arguments,
+                    })
+                    .collect();
+                a.reply.text.clear();
+                a.reply.finish = Some(FinishReason::ToolCalls);
             }
             // Every round goes into the transcript, failed ones with why.
             let (model, reply, attempts, error) = match &answer {
@@ -1195,6 +1211,16 @@ impl<'c> Runtime<'c> {
                     .iter()
                     .any(|c| !client_names.contains(&c.name));
             if !agent_calls {
+                // Only the caller's own calls go back to it; any other the
+                // model made after the loop was stopped is dropped.
+                let mut a = a;
+                let before = a.reply.tool_calls.len();
+                a.reply
+                    .tool_calls
+                    .retain(|c| client_names.contains(&c.name));
+                if before > 0 && a.reply.tool_calls.is_empty() {
+                    a.reply.finish = Some(FinishReason::Stop);
+                }
                 break Ok(a);
             }
             // Run the agent's calls, in order; the caller's own go back to it.
@@ -1250,20 +1276,16 @@ impl<'c> Runtime<'c> {
                         tools: &agent_tools,
                         sessions: &view,
                         background: tools.names.contains("process"),
+                        max_chars: result_chars,
                     };
                     tokio::select! {
                         out = self.toolbox.run(&call, &c.name, &c.arguments) => out,
                         () = token.cancelled() => Outcome::error("The run was aborted while this tool ran."),
                     }
                 };
-                let mut text = out.text;
-                if text.chars().count() > result_chars {
-                    let n = text.chars().count();
-                    text = text.chars().take(result_chars).collect::<String>()
-                        + &format!(
-                            "\n[… result cut from {n} to {result_chars} characters to fit the context]"
-                        );
-                }
+                // Tools cut their own content to fit; anything else longer
+                // keeps its head and tail (and so the end marker).
+                let text = pincer_tools::fit(&out.text, result_chars + 400);
                 if let Some(p) = &out.approval {
                     pending.push(pincer_tools::exec::approval_text(p));
                 }
@@ -1341,9 +1363,6 @@ impl<'c> Runtime<'c> {
                 )));
             }
         };
-        if let Ok(mut a) = self.active.lock() {
-            a.remove(&d.session_key);
-        }
         let mut answered = outcome?;
         answered.reply.usage = total;
         // Told after the answer, in the stream as in the final text.
@@ -1365,7 +1384,7 @@ impl<'c> Runtime<'c> {
                 None => extra,
             });
         }
-        if ctl_holds_end(&tools) {
+        if tools.holds_end() {
             let _ = events
                 .send(AgentEvent::Llm(Event::Usage { usage: total }))
                 .await;
@@ -1452,8 +1471,13 @@ impl<'c> Runtime<'c> {
                 None => break,
                 Some(Ok(event)) => {
                     reply.apply(&event);
+                    // Text that may still be a call printed as text is held
+                    // too: a call is not shown as an answer.
+                    let maybe_call = ctl.promote.is_some() && textcall::may_be_call(&reply.text);
                     let out = match (&mut held, &event) {
-                        (Some(h), Event::Text { .. }) if may_be_silent(&reply.text) => {
+                        (Some(h), Event::Text { .. })
+                            if may_be_silent(&reply.text) || maybe_call =>
+                        {
                             h.push(event);
                             continue;
                         }
@@ -1465,7 +1489,7 @@ impl<'c> Runtime<'c> {
                             out.push(event);
                             out
                         }
-                        (Some(h), _) if !h.is_empty() && !is_silent(&reply.text) => {
+                        (Some(h), _) if !h.is_empty() && !is_silent(&reply.text) && !maybe_call => {
                             let mut out = held.take().unwrap_or_default();
                             out.push(event);
                             out
@@ -1487,9 +1511,14 @@ impl<'c> Runtime<'c> {
                 }
             }
         }
-        // Held text that was not the silent token after all goes out now.
+        // Held text that was not the silent token (or a call) after all
+        // goes out now.
+        let promoted = ctl
+            .promote
+            .is_some_and(|accepts| textcall::promote(&reply.text, accepts).is_some());
         if let Some(h) = held
             && !is_silent(&reply.text)
+            && !promoted
         {
             for e in h.into_iter().filter_map(|e| filter.pass(e)) {
                 let _ = events.send(AgentEvent::Llm(e)).await;
@@ -1920,7 +1949,7 @@ impl<'c> Runtime<'c> {
         window: u64,
     ) -> u64 {
         let thinking = setup.thinking_default.clone();
-        let (system, _) = self.system(setup, d, spec, window, &thinking);
+        let (system, _) = self.system(setup, d, spec, window, &thinking, None);
         system
             .iter()
             .chain(&s.warm.tree.context())
@@ -1994,7 +2023,7 @@ impl<'c> Runtime<'c> {
         spec: &ModelSpec,
         window: u64,
     ) -> String {
-        let (system, report) = self.system(setup, d, spec, window, &setup.thinking_default);
+        let (system, report) = self.system(setup, d, spec, window, &setup.thinking_default, None);
         let system_tokens: u64 = system.iter().map(estimate).sum();
         let history = s.warm.tree.context();
         let history_tokens: u64 = history.iter().map(estimate).sum();
@@ -2088,6 +2117,7 @@ const HELP: &str = "Commands: /new [model] · /reset · /stop · /compact [focus
 /reasoning on|off · /status · /usage off|tokens|full|cost · /context · /whoami · /help";
 
 fn setup(config: &Config, models: AgentModels) -> AgentSetup {
+    let tools = agent_layer(config, &models.id);
     let d = &config.agents.defaults;
     let own = config
         .agents
@@ -2154,11 +2184,12 @@ fn setup(config: &Config, models: AgentModels) -> AgentSetup {
         max_tool_rounds: param("maxToolIterations")
             .and_then(serde_json::Value::as_u64)
             .map_or(MAX_TOOL_ROUNDS, |n| n.max(1) as usize),
-        repeat_limit: own
-            .and_then(|s| s.tools.loop_detection.critical_threshold)
-            .or(config.tools.loop_detection.critical_threshold)
+        repeat_limit: tools
+            .over(&config.tools)
+            .loop_detection
+            .critical_threshold
             .map_or(REPEAT_LIMIT, |n| n.max(2) as usize),
-        tools: own.map(|s| s.tools.clone()),
+        tools,
         models,
     }
 }
@@ -2259,6 +2290,9 @@ fn entry_bytes(e: &Entry) -> usize {
     body + e.id.len() + 64
 }
 
+/// Whether a tool (by name) takes these arguments.
+type Accepts<'a> = dyn Fn(&str, &serde_json::Value) -> bool + Sync + 'a;
+
 /// What one round of a turn streams.
 struct StepCtl<'t> {
     /// The agent's own tools: their calls run here and are not streamed as
@@ -2268,11 +2302,9 @@ struct StepCtl<'t> {
     hold_end: bool,
     /// Text of this round follows an earlier round's.
     separate: bool,
-}
-
-/// Whether a turn with these tools holds usage and `Done` to its end.
-fn ctl_holds_end(tools: &TurnTools) -> bool {
-    !tools.offered.is_empty()
+    /// Which printed calls would run (tools are offered): text that may
+    /// be one is held back, and not shown when it is one.
+    promote: Option<&'t Accepts<'t>>,
 }
 
 /// Passes a round's events to the caller: the agent's tool calls are kept
@@ -2362,6 +2394,39 @@ fn without_marker_ids(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+impl TurnTools {
+    /// A turn with tools tells usage and `Done` once, at its end.
+    fn holds_end(&self) -> bool {
+        !self.offered.is_empty()
+    }
+}
+
+/// The session's run, known to `/stop` while it lasts.
+struct ActiveRun<'r, 'c> {
+    rt: &'r Runtime<'c>,
+    key: String,
+}
+
+impl<'r, 'c> ActiveRun<'r, 'c> {
+    fn start(rt: &'r Runtime<'c>, key: &str, token: &CancellationToken) -> ActiveRun<'r, 'c> {
+        if let Ok(mut a) = rt.active.lock() {
+            a.insert(key.to_string(), token.clone());
+        }
+        ActiveRun {
+            rt,
+            key: key.to_string(),
+        }
+    }
+}
+
+impl Drop for ActiveRun<'_, '_> {
+    fn drop(&mut self) {
+        if let Ok(mut a) = self.rt.active.lock() {
+            a.remove(&self.key);
+        }
+    }
 }
 
 /// A fresh tool-call id, for calls a model printed as text.

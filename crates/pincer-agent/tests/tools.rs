@@ -280,7 +280,7 @@ async fn a_looping_model_is_stopped_with_a_summary() {
         let up = FakeUpstream::responding(move |body| {
             let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let v: Value = serde_json::from_str(body).unwrap();
-            if v.get("tools").is_none() {
+            if v["tool_choice"] == "none" {
                 return completions_stream(&[r#"{"content":"Summary: I kept reading a.txt."}"#]);
             }
             let args = if same {
@@ -298,9 +298,11 @@ async fn a_looping_model_is_stopped_with_a_summary() {
         let reqs = up.requests();
         let expected_rounds = if same { 3 } else { 25 };
         assert_eq!(reqs.len(), expected_rounds + 1, "same={same}");
-        // The last call has no tools, and asks for a summary.
+        // The last call may call no tool, and asks for a summary (the
+        // tools stay defined: the conversation holds calls).
         let last = body(reqs.last().unwrap());
-        assert!(last.get("tools").is_none());
+        assert_eq!(last["tool_choice"], "none");
+        assert!(last.get("tools").is_some());
         assert!(last.to_string().contains("Stop using tools now"));
         let text = done.final_text.unwrap();
         assert!(text.starts_with("Summary: I kept reading a.txt."), "{text}");
@@ -445,6 +447,15 @@ async fn tool_calls_printed_as_text_run_only_for_offered_tools() {
     let s = setup(&up, "openai-completions", "", "");
     std::fs::write(s.ws.join("a.txt"), "from the file").unwrap();
     let (done, events) = deliver(&s.rt, "read a.txt", false).await;
+    // The printed call was never shown as text.
+    let shown: String = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Llm(pincer_types::Event::Text { delta }) => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!shown.contains("tool_call"), "{shown}");
     // The read ran; web_fetch is not offered by default, so its JSON is text.
     assert!(events.iter().any(|e| matches!(e, AgentEvent::Tool(t) if t.name == "read" && t.result.as_deref().is_some_and(|r| r.contains("from the file")))));
     assert!(done.final_text.unwrap().contains("web_fetch"));
@@ -702,4 +713,32 @@ async fn a_slow_tool_in_one_session_does_not_hold_up_another() {
     assert_eq!(quick.0.as_deref(), Some("quick answer"));
     assert!(quick.1 < Duration::from_secs(2), "{:?}", quick.1);
     assert!(slow.1 >= Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn agent_defaults_tools_narrow_the_policy() {
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"ok"}"#])]);
+    let state = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"{{ models: {{ mode: "replace", providers: {{ up: {{ baseUrl: "{}", api: "openai-completions",
+      models: [{{ id: "m", contextWindow: 32768, maxTokens: 64 }}] }} }} }},
+  agents: {{ defaults: {{ model: {{ primary: "up/m" }}, tools: {{ deny: ["exec", "process"] }} }} }} }}"#,
+        up.base_url()
+    );
+    let env = Env::from_pairs(&[]);
+    let loaded = Box::leak(Box::new(load_text(
+        &text,
+        Path::new("/x/openclaw.json"),
+        &env,
+    )));
+    assert!(loaded.errors().next().is_none(), "{:?}", loaded.diagnostics);
+    let router = Router::new(Providers::new(env, Arc::new(Silent)).unwrap(), None);
+    let rt = Runtime::new(&loaded.config, router, state.path(), Default::default()).unwrap();
+    deliver(&rt, "hi", false).await;
+    let tools = body(&up.requests()[0])["tools"].to_string();
+    assert!(tools.contains("\"read\""), "{tools}");
+    assert!(
+        !tools.contains("\"exec\"") && !tools.contains("\"process\""),
+        "{tools}"
+    );
 }

@@ -489,6 +489,79 @@ pub struct ToolsConfig {
     pub loop_detection: LoopDetectionConfig,
 }
 
+impl ToolsConfig {
+    /// These settings over `base` (an agent's over `agents.defaults`', or
+    /// over the top level's): each field set here wins, the rest is `base`'s.
+    pub fn over(&self, base: &ToolsConfig) -> ToolsConfig {
+        let mut by_provider = self.by_provider.clone();
+        for (k, r) in &base.by_provider {
+            if !by_provider.iter().any(|(mine, _)| mine == k) {
+                by_provider.push((k.clone(), r.clone()));
+            }
+        }
+        ToolsConfig {
+            profile: self.profile.clone().or_else(|| base.profile.clone()),
+            allow: self.allow.clone().or_else(|| base.allow.clone()),
+            also_allow: self.also_allow.clone().or_else(|| base.also_allow.clone()),
+            deny: self.deny.clone().or_else(|| base.deny.clone()),
+            by_provider,
+            exec: ExecConfig {
+                security: self
+                    .exec
+                    .security
+                    .clone()
+                    .or_else(|| base.exec.security.clone()),
+                ask: self.exec.ask.clone().or_else(|| base.exec.ask.clone()),
+                host: self.exec.host.clone().or_else(|| base.exec.host.clone()),
+                timeout_sec: self.exec.timeout_sec.or(base.exec.timeout_sec),
+                background_ms: self.exec.background_ms.or(base.exec.background_ms),
+                safe_bins: self
+                    .exec
+                    .safe_bins
+                    .clone()
+                    .or_else(|| base.exec.safe_bins.clone()),
+            },
+            web_fetch: WebFetchConfig {
+                enabled: self.web_fetch.enabled.or(base.web_fetch.enabled),
+                max_chars: self.web_fetch.max_chars.or(base.web_fetch.max_chars),
+                max_chars_cap: self
+                    .web_fetch
+                    .max_chars_cap
+                    .or(base.web_fetch.max_chars_cap),
+                timeout_seconds: self
+                    .web_fetch
+                    .timeout_seconds
+                    .or(base.web_fetch.timeout_seconds),
+                max_redirects: self
+                    .web_fetch
+                    .max_redirects
+                    .or(base.web_fetch.max_redirects),
+                user_agent: self
+                    .web_fetch
+                    .user_agent
+                    .clone()
+                    .or_else(|| base.web_fetch.user_agent.clone()),
+                allow_private_network: self
+                    .web_fetch
+                    .allow_private_network
+                    .or(base.web_fetch.allow_private_network),
+            },
+            fs_workspace_only: self.fs_workspace_only.or(base.fs_workspace_only),
+            loop_detection: LoopDetectionConfig {
+                enabled: self.loop_detection.enabled.or(base.loop_detection.enabled),
+                critical_threshold: self
+                    .loop_detection
+                    .critical_threshold
+                    .or(base.loop_detection.critical_threshold),
+                global_circuit_breaker_threshold: self
+                    .loop_detection
+                    .global_circuit_breaker_threshold
+                    .or(base.loop_detection.global_circuit_breaker_threshold),
+            },
+        }
+    }
+}
+
 /// A `byProvider` entry: profile, allow and deny, as at the top.
 #[derive(Debug, Default, Clone)]
 pub struct ToolRules {

@@ -363,14 +363,20 @@ pub fn gateway_findings(config: &Config, env: &Env) -> Vec<Finding> {
 pub fn tool_findings(config: &Config) -> Vec<Finding> {
     use pincer_tools::exec::{Ask, ExecSettings, Security};
     let mut out = Vec::new();
-    let mut agents: Vec<(String, Option<&pincer_config::ToolsConfig>)> =
-        vec![("defaults".into(), None)];
-    for e in &config.agents.entries {
-        agents.push((e.id.value.clone(), Some(&e.settings.tools)));
-    }
-    for (agent, own) in agents {
-        let policy = pincer_tools::policy::resolve(&config.tools, own, "");
+    let agents: Vec<String> = pincer_catalog::agents(config)
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let mut warned: Vec<String> = Vec::new();
+    for agent in agents {
+        let own = pincer_tools::agent_layer(config, &agent);
+        let policy = pincer_tools::policy::resolve(&config.tools, Some(&own), "");
         for w in &policy.warnings {
+            // The top level's names are told once, not per agent.
+            if warned.contains(w) {
+                continue;
+            }
+            warned.push(w.clone());
             out.push(Finding::new(
                 Severity::Warning,
                 "tools.unknown_name",
@@ -382,7 +388,7 @@ pub fn tool_findings(config: &Config) -> Vec<Finding> {
         if !policy.allows("exec") {
             continue;
         }
-        let exec = ExecSettings::from_config(&config.tools.exec, own.map(|t| &t.exec));
+        let exec = ExecSettings::from_config(&own.over(&config.tools).exec);
         if exec.security == Security::Deny {
             continue;
         }

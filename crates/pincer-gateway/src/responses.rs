@@ -186,6 +186,7 @@ impl Surface for ResponsesBody {
                         kind: "function",
                         name: name.clone(),
                     },
+                    Some(ToolChoice::None) => ToolChoiceOut::Mode("none"),
                 },
             },
             model,

@@ -71,11 +71,8 @@ async fn run(gw: &'static Gateway, headers: &HeaderMap, bytes: &[u8]) -> Result<
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
     };
-    let takes_action = pincer_tools::catalog::parameters(&tool)["properties"]
-        .get("action")
-        .is_some();
     if let Some(a) = body.action
-        && takes_action
+        && pincer_tools::catalog::takes_action(&tool)
         && !args.contains_key("action")
     {
         args.insert("action".into(), a.into());

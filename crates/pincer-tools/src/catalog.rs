@@ -121,6 +121,12 @@ pub const KNOWN_ELSEWHERE: &[&str] = &[
     "bash",
 ];
 
+/// Whether the tool's arguments have an `action` (OpenClaw's
+/// `/tools/invoke` puts a request's `action` there).
+pub fn takes_action(name: &str) -> bool {
+    name == "process"
+}
+
 pub fn def(name: &str) -> Option<&'static ToolDef> {
     BUILTIN.iter().find(|d| d.name == name)
 }
@@ -310,8 +316,6 @@ pub struct SessionArgs {
     pub active_minutes: Option<u64>,
     #[serde(default)]
     pub include_tools: Option<bool>,
-    #[serde(default)]
-    pub model: Option<String>,
 }
 
 /// A number as small models write one: `5`, `5.0` or `"5"`.

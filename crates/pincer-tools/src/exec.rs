@@ -9,10 +9,13 @@
 //!
 //! A command runs in a bubblewrap sandbox where the machine has one (no
 //! network, the workspace read-write, the rest of the system read-only,
-//! the home and state folders hidden), with a clean environment (no
-//! variable of the gateway's, so no key, ever reaches a command), a time
+//! the home and state folders and `/run` hidden), with a clean
+//! environment (no variable of the gateway's reaches a command), a time
 //! limit, and bounded output (invalid UTF-8 replaced). One still running
-//! after `yieldMs` continues in the background for `process`.
+//! after `yieldMs` continues in the background for `process`. Without the
+//! sandbox (no bubblewrap, or `host: "gateway"`) a command runs as the
+//! gateway's user and could read what that user can, the gateway's
+//! `/proc` entry included: approvals say so, and `pincer doctor` warns.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -30,7 +33,25 @@ const MAX_BACKGROUND: usize = 32;
 const MAX_PENDING: usize = 64;
 const APPROVAL_TTL: Duration = Duration::from_secs(1800);
 /// Environment variables a call may not set.
-const BLOCKED_ENV: &[&str] = &["LD_", "DYLD_", "BASH_ENV", "ENV", "PATH", "HOME", "IFS"];
+const BLOCKED_ENV: &[&str] = &[
+    "LD_",
+    "DYLD_",
+    "BASH_ENV",
+    "BASH_FUNC_",
+    "ENV",
+    "PATH",
+    "HOME",
+    "IFS",
+    "SHELLOPTS",
+    "PROMPT_COMMAND",
+    "NODE_OPTIONS",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PERL5OPT",
+    "PERL5LIB",
+    "RUBYOPT",
+    "GIT_",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -39,11 +60,31 @@ pub enum Security {
     Full,
 }
 
+impl Security {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::Deny => "deny",
+            Security::Allowlist => "allowlist",
+            Security::Full => "full",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ask {
     Off,
     OnMiss,
     Always,
+}
+
+impl Ask {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ask::Off => "off",
+            Ask::OnMiss => "on-miss",
+            Ask::Always => "always",
+        }
+    }
 }
 
 /// How `exec` runs, resolved once from `tools.exec`.
@@ -60,35 +101,23 @@ pub struct ExecSettings {
 }
 
 impl ExecSettings {
-    pub fn from_config(
-        global: &pincer_config::ExecConfig,
-        agent: Option<&pincer_config::ExecConfig>,
-    ) -> ExecSettings {
-        let pick = |f: fn(&pincer_config::ExecConfig) -> Option<String>| {
-            agent.and_then(f).or_else(|| f(global))
-        };
-        let security = match pick(|e| e.security.clone()).as_deref() {
+    pub fn from_config(e: &pincer_config::ExecConfig) -> ExecSettings {
+        let security = match e.security.as_deref() {
             Some("deny") => Security::Deny,
             Some("full") => Security::Full,
             _ => Security::Allowlist,
         };
-        let ask = match pick(|e| e.ask.clone()).as_deref() {
+        let ask = match e.ask.as_deref() {
             Some("off") => Ask::Off,
             Some("always") => Ask::Always,
             _ => Ask::OnMiss,
         };
-        let sandbox = pick(|e| e.host.clone()).as_deref() != Some("gateway");
-        let timeout = agent
-            .and_then(|e| e.timeout_sec)
-            .or(global.timeout_sec)
-            .unwrap_or(1800);
-        let yield_ms = agent
-            .and_then(|e| e.background_ms)
-            .or(global.background_ms)
-            .unwrap_or(10_000);
-        let safe_bins = agent
-            .and_then(|e| e.safe_bins.clone())
-            .or_else(|| global.safe_bins.clone())
+        let sandbox = e.host.as_deref() != Some("gateway");
+        let timeout = e.timeout_sec.unwrap_or(1800);
+        let yield_ms = e.background_ms.unwrap_or(10_000);
+        let safe_bins = e
+            .safe_bins
+            .clone()
             .map(|l| l.into_iter().map(|s| s.value).collect())
             .unwrap_or_default();
         ExecSettings {
@@ -116,7 +145,7 @@ pub enum Decision {
 
 /// The one rule for whether `command` runs, given the settings and the
 /// agent's allowlist (binary names, or absolute paths with `*`).
-pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str) -> Decision {
+pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str, env_set: bool) -> Decision {
     match s.security {
         Security::Deny => {
             Decision::Deny("exec is turned off (tools.exec.security: \"deny\")".into())
@@ -127,7 +156,11 @@ pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str) -> Decision
         },
         Security::Full => Decision::Run,
         Security::Allowlist => {
-            let miss = allowlist_miss(command, allowlist, &s.safe_bins);
+            let miss = if env_set {
+                Some("a command that sets environment variables always needs approval".into())
+            } else {
+                allowlist_miss(command, allowlist, &s.safe_bins)
+            };
             match (miss, s.ask) {
                 (None, Ask::Always) => Decision::Ask {
                     why: "tools.exec.ask is \"always\"".into(),
@@ -146,102 +179,73 @@ pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str) -> Decision
     }
 }
 
+/// The `PATH` every command runs with (and binaries are looked up in).
+pub const COMMAND_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The characters an allowlisted command may use: plain words and the
+/// separators `|`, `;`, `&`. Anything a shell reads specially (quotes,
+/// `\`, `#`, `$`, globs, redirections, groups, `~`, newlines, inline
+/// `VAR=value`) makes the command a miss, so what is checked is what the
+/// shell runs.
+fn plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " \t_./:@%+,-|;&".contains(c)
+}
+
 /// Why `command` is not covered by the allowlist, or `None` when every
 /// part of it is.
 fn allowlist_miss(command: &str, allowlist: &[String], safe_bins: &[String]) -> Option<String> {
-    if command.contains("$(")
-        || command.contains('`')
-        || command.contains('>')
-        || command.contains('<')
-    {
-        return Some("redirections and command substitutions always need approval".into());
+    if let Some(c) = command.chars().find(|c| !plain(*c)) {
+        return Some(format!(
+            "{c:?} in a command (quotes, variables, redirections, globs and other shell syntax) always needs approval"
+        ));
     }
-    let Some(segments) = segments(command) else {
-        return Some("subshells, groups and unclosed quotes always need approval".into());
-    };
+    let segments = segments(command);
+    if segments.is_empty() {
+        return Some("an empty command".into());
+    }
     for words in &segments {
         let Some(bin) = words.first() else {
             return Some("an empty command part".into());
         };
-        let name = Path::new(bin)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let resolved = which(bin);
-        let allowed = safe_bins.contains(&name)
-            || allowlist.iter().any(|p| {
-                if p.contains('/') {
-                    resolved
-                        .as_ref()
-                        .is_some_and(|r| glob_path(p, &r.to_string_lossy()))
-                } else {
-                    *p == name
-                }
-            });
+        let resolved = which(bin).and_then(|p| p.canonicalize().ok());
+        let allowed = if bin.contains('/') {
+            // A path: only path patterns, against the real file.
+            allowlist.iter().filter(|p| p.contains('/')).any(|p| {
+                resolved
+                    .as_ref()
+                    .is_some_and(|r| glob_path(p, &r.to_string_lossy()))
+            })
+        } else {
+            safe_bins.contains(bin)
+                || allowlist.iter().any(|p| {
+                    if p.contains('/') {
+                        resolved
+                            .as_ref()
+                            .is_some_and(|r| glob_path(p, &r.to_string_lossy()))
+                    } else {
+                        p == bin
+                    }
+                })
+        };
         if !allowed {
-            return Some(format!("{name:?} is not in the exec allowlist"));
+            return Some(format!("{bin:?} is not in the exec allowlist"));
         }
     }
     None
 }
 
-/// The command's parts between `|`, `&&`, `||`, `;` and newlines, each as
-/// words; `None` for quoting a shell could not read (a miss).
-fn segments(command: &str) -> Option<Vec<Vec<String>>> {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut chars = command.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => {
-                quote = None;
-                cur.push(c);
-            }
-            (Some(_), c) => cur.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                cur.push(c);
-            }
-            (None, '\\') => {
-                cur.push(c);
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            (None, '|' | ';' | '\n' | '&') => {
-                if matches!(chars.peek(), Some('|' | '&')) {
-                    chars.next();
-                } else if c == '&' {
-                    // A lone `&` backgrounds: treat as a separator too.
-                }
-                parts.push(std::mem::take(&mut cur));
-            }
-            (None, '(' | ')' | '{' | '}') => return None,
-            (None, c) => cur.push(c),
-        }
-    }
-    if quote.is_some() {
-        return None;
-    }
-    parts.push(cur);
-    let mut out = Vec::new();
-    for p in parts {
-        if p.trim().is_empty() {
-            continue;
-        }
-        let mut words = shlex::split(&p)?;
-        // Leading `VAR=value` assignments are not the binary.
-        while words.first().is_some_and(|w| {
-            w.split_once('=').is_some_and(|(k, _)| {
-                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            })
-        }) {
-            words.remove(0);
-        }
-        out.push(words);
-    }
-    Some(out)
+/// The words of each part of a plain command (see [`plain`]) between
+/// `|`, `||`, `&&`, `&` and `;`.
+fn segments(command: &str) -> Vec<Vec<String>> {
+    command
+        .split(['|', ';', '&'])
+        .map(|part| {
+            part.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 fn glob_path(pattern: &str, path: &str) -> bool {
@@ -253,14 +257,22 @@ fn glob_path(pattern: &str, path: &str) -> bool {
     }
 }
 
-/// Where `bin` is on `PATH` (or itself when it names a path).
+/// Where `bin` is on the commands' `PATH` (or itself when it names a path).
 pub fn which(bin: &str) -> Option<PathBuf> {
     if bin.contains('/') {
         return Some(PathBuf::from(bin));
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    std::env::split_paths(COMMAND_PATH)
         .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+/// bubblewrap, wherever the gateway's own `PATH` has it.
+fn bwrap_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(std::env::split_paths(COMMAND_PATH))
+        .map(|d| d.join("bwrap"))
         .find(|p| p.is_file())
 }
 
@@ -271,7 +283,7 @@ pub fn sandbox() -> Result<PathBuf, String> {
     static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let Some(bwrap) = which("bwrap") else {
+            let Some(bwrap) = bwrap_path() else {
                 return Err(
                     "bubblewrap is not installed (Debian: apt-get install bubblewrap)".into(),
                 );
@@ -338,15 +350,26 @@ impl Job {
                     "/proc",
                     "--tmpfs",
                     "/tmp",
+                    // Sockets there (the session bus, docker.sock) would
+                    // reach outside the sandbox.
+                    "--tmpfs",
+                    "/run",
                 ]);
-                for h in &self.hidden {
-                    // Hiding a folder that holds the workspace is fine: the
-                    // workspace is bound again below.
-                    if h.is_dir() && !h.starts_with(&self.workspace) {
-                        c.arg("--tmpfs").arg(h);
-                    }
+                // A hidden folder that holds the workspace is hidden first
+                // and the workspace bound again over it; one inside the
+                // workspace is hidden after the bind.
+                let (outer, inner): (Vec<&PathBuf>, Vec<&PathBuf>) = self
+                    .hidden
+                    .iter()
+                    .filter(|h| h.is_dir() && **h != self.workspace)
+                    .partition(|h| !h.starts_with(&self.workspace));
+                for h in outer {
+                    c.arg("--tmpfs").arg(h);
                 }
                 c.arg("--bind").arg(&self.workspace).arg(&self.workspace);
+                for h in inner {
+                    c.arg("--tmpfs").arg(h);
+                }
                 c.args([
                     "--unshare-all",
                     "--die-with-parent",
@@ -524,9 +547,9 @@ pub fn spawn(job: &Job, agent: &str) -> Result<(Arc<Proc>, Option<String>), Stri
 }
 
 /// The model's view of a finished command's output.
-pub fn result_text(p: &Proc, timed_out: Option<Duration>) -> (String, bool) {
+pub fn result_text(p: &Proc, timed_out: Option<Duration>, max_chars: usize) -> (String, bool) {
     let out = p.output();
-    let mut text = tail_chars(&out, RESULT_CHARS);
+    let mut text = tail_chars(&out, max_chars.min(RESULT_CHARS));
     let dropped = p.dropped() as usize + out.len().saturating_sub(text.len());
     if dropped > 0 {
         text = format!("[… {dropped} bytes of earlier output omitted …]\n{text}");
@@ -782,10 +805,15 @@ impl Approvals {
         };
         if let Ok(mut pending) = self.pending.lock() {
             pending.retain(|p| p.created.elapsed() < APPROVAL_TTL);
-            if pending.len() >= MAX_PENDING {
-                pending.remove(0);
+            // A full list makes room from this session's own, oldest first.
+            if pending.len() >= MAX_PENDING
+                && let Some(i) = pending.iter().position(|q| q.session_key == session_key)
+            {
+                pending.remove(i);
             }
-            pending.push(p.clone());
+            if pending.len() < MAX_PENDING {
+                pending.push(p.clone());
+            }
         }
         p
     }
@@ -837,11 +865,16 @@ impl Approvals {
     /// Adds each binary of `command` to the agent's allowlist (as its
     /// resolved path), keeping everything else in the file.
     pub fn allow_always(&self, agent: &str, command: &str) -> Result<Vec<String>, String> {
+        // Only plain names: a command with shell syntax still asks next time.
         let bins: Vec<String> = segments(command)
-            .unwrap_or_default()
             .iter()
             .filter_map(|w| w.first())
-            .map(|b| which(b).map_or_else(|| b.clone(), |p| p.to_string_lossy().into_owned()))
+            .filter(|b| b.chars().all(plain) && !b.contains('/'))
+            .map(|b| {
+                which(b)
+                    .and_then(|p| p.canonicalize().ok())
+                    .map_or_else(|| b.clone(), |p| p.to_string_lossy().into_owned())
+            })
             .collect();
         let mut v = std::fs::read_to_string(&self.file)
             .ok()
@@ -898,8 +931,21 @@ pub fn approval_text(p: &PendingExec) -> String {
     } else {
         "allow-once|allow-always|deny"
     };
+    let env: String = p
+        .job
+        .env
+        .iter()
+        .map(|(k, v)| format!("Env: {k}={v}\n"))
+        .collect();
+    let host = match (p.job.sandbox, sandbox()) {
+        (true, Ok(_)) => {
+            "Host: sandbox (bubblewrap: no network, only the workspace writable)".to_string()
+        }
+        (true, Err(why)) => format!("Host: gateway, NOT sandboxed ({why})"),
+        (false, _) => "Host: gateway, not sandboxed (tools.exec.host)".to_string(),
+    };
     format!(
-        "Approval required (id {}, full {}).\nCWD: {}\nCommand:\n```sh\n{}\n```\nReply with: /approve {} {choices}",
+        "Approval required (id {}, full {}).\n{host}\nCWD: {}\n{env}Command:\n```sh\n{}\n```\nReply with: /approve {} {choices}",
         p.slug(),
         p.id,
         p.job.workdir.display(),
@@ -940,7 +986,17 @@ mod tests {
             (Allowlist, OnMiss, "ls -la", "run"),
             (Allowlist, OnMiss, "ls | wc -l", "run"),
             (Allowlist, OnMiss, "git status && ls", "run"),
-            (Allowlist, OnMiss, "FOO=1 ls", "run"),
+            (Allowlist, OnMiss, "FOO=1 ls", "ask"),
+            (Allowlist, OnMiss, "LD_PRELOAD=/x.so ls", "ask"),
+            (Allowlist, OnMiss, "ls #\"\nevil\n#\"", "ask"),
+            (Allowlist, OnMiss, "ls \"\\\"'\" ; evil ; \\'", "ask"),
+            (Allowlist, OnMiss, "./ls", "ask"),
+            (Allowlist, OnMiss, "/tmp/x/ls", "ask"),
+            (Allowlist, OnMiss, "ls ~", "ask"),
+            (Allowlist, OnMiss, "ls *", "ask"),
+            (Allowlist, OnMiss, "ls\nrm -rf x", "ask"),
+            (Allowlist, OnMiss, "ls & evil", "ask"),
+            (Allowlist, OnMiss, "", "ask"),
             (Allowlist, OnMiss, "ls; rm -rf /", "ask"),
             (Allowlist, OnMiss, "ls > out.txt", "ask"),
             (Allowlist, OnMiss, "echo $(cat /etc/passwd)", "ask"),
@@ -952,7 +1008,7 @@ mod tests {
             (Allowlist, Always, "ls", "ask"),
         ];
         for (sec, a, cmd, want) in cases {
-            let d = decide(&settings(sec, a), &list, cmd);
+            let d = decide(&settings(sec, a), &list, cmd, false);
             let check: Check = match want {
                 "run" => run,
                 "ask" => ask,
@@ -961,7 +1017,12 @@ mod tests {
             assert!(check(&d), "{sec:?} {a:?} {cmd:?}: {d:?}");
         }
         // allow-always is not offered when every command must be asked.
-        let d = decide(&settings(Allowlist, Always), &list, "ls");
+        // Setting the environment is a miss even for an allowlisted name.
+        let d = decide(&settings(Allowlist, OnMiss), &list, "ls", true);
+        assert!(matches!(d, Decision::Ask { .. }), "{d:?}");
+        let d = decide(&settings(Full, OnMiss), &list, "ls", true);
+        assert_eq!(d, Decision::Run);
+        let d = decide(&settings(Allowlist, Always), &list, "ls", false);
         assert_eq!(
             d,
             Decision::Ask {

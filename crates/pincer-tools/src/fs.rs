@@ -84,6 +84,10 @@ impl Files {
         if meta.is_dir() {
             return Err(format!("{shown} is a directory"));
         }
+        if !meta.is_file() {
+            // A FIFO or a device would block or never end.
+            return Err(format!("{shown} is not a regular file"));
+        }
         let file = std::fs::File::open(&p).map_err(|e| io_error(&shown, &e))?;
         let mut r = BufReader::new(file);
         // A NUL in the first block: binary, not shown.
@@ -171,6 +175,9 @@ impl Files {
         let p = self.resolve(path)?;
         let shown = self.shown(&p);
         let meta = std::fs::metadata(&p).map_err(|_| format!("File not found: {shown}"))?;
+        if !meta.is_file() {
+            return Err(format!("{shown} is not a regular file"));
+        }
         if meta.len() > MAX_EDIT_BYTES {
             return Err(format!(
                 "{shown} is {} bytes; edit works on files up to {MAX_EDIT_BYTES}",
@@ -179,7 +186,7 @@ impl Files {
         }
         let mut bytes = Vec::new();
         std::fs::File::open(&p)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .and_then(|f| f.take(MAX_EDIT_BYTES + 1).read_to_end(&mut bytes))
             .map_err(|e| io_error(&shown, &e))?;
         let original = String::from_utf8(bytes)
             .map_err(|_| format!("{shown} is not UTF-8 text; edit changes text files only"))?;
@@ -192,6 +199,7 @@ impl Files {
             let found: Vec<usize> = original
                 .match_indices(&e.old_text)
                 .map(|(i, _)| i)
+                .take(2)
                 .collect();
             match found.as_slice() {
                 [] => {
@@ -200,10 +208,10 @@ impl Files {
                     ));
                 }
                 [at] => spans.push((*at, *at + e.old_text.len(), e.new_text.as_str())),
-                many => {
+                _ => {
+                    let n = original.matches(&e.old_text).count();
                     return Err(format!(
-                        "Found {} occurrences of the text in {shown}. The text must be unique. Please provide more context to make it unique.",
-                        many.len()
+                        "Found {n} occurrences of the text in {shown}. The text must be unique. Please provide more context to make it unique."
                     ));
                 }
             }

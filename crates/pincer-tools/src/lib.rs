@@ -58,23 +58,27 @@ impl AgentTools {
         workspace: &Path,
         hidden: Vec<PathBuf>,
     ) -> AgentTools {
-        let confined = agent
-            .and_then(|a| a.fs_workspace_only)
-            .or(global.fs_workspace_only)
-            .unwrap_or(true);
-        let fetch = match agent {
-            Some(a) if a.web_fetch.enabled.is_some() || a.web_fetch.max_chars.is_some() => {
-                &a.web_fetch
-            }
-            _ => &global.web_fetch,
-        };
+        // The agent's settings win field by field.
+        let t = agent.map_or_else(|| global.clone(), |a| a.over(global));
         AgentTools {
-            files: Files::new(workspace, confined),
-            exec: ExecSettings::from_config(&global.exec, agent.map(|a| &a.exec)),
-            fetch: FetchSettings::from_config(fetch),
+            files: Files::new(workspace, t.fs_workspace_only.unwrap_or(true)),
+            exec: ExecSettings::from_config(&t.exec),
+            fetch: FetchSettings::from_config(&t.web_fetch),
             hidden,
         }
     }
+}
+
+/// An agent's own tool settings: its `tools` over `agents.defaults.tools`
+/// (the layer the policy applies after the top-level `tools`).
+pub fn agent_layer(config: &pincer_config::Config, agent: &str) -> ToolsConfig {
+    let defaults = &config.agents.defaults.tools;
+    config
+        .agents
+        .entries
+        .iter()
+        .find(|e| e.id.value.eq_ignore_ascii_case(agent))
+        .map_or_else(|| defaults.clone(), |e| e.settings.tools.over(defaults))
 }
 
 /// One call's context.
@@ -85,6 +89,10 @@ pub struct Call<'a> {
     pub sessions: &'a dyn SessionsView,
     /// `process` is allowed: long commands may go to the background.
     pub background: bool,
+    /// The most characters a result may hold (a share of the model's
+    /// window): content is cut to it before it is wrapped, so the end
+    /// marker always stays.
+    pub max_chars: usize,
 }
 
 /// What a call gave.
@@ -141,8 +149,10 @@ impl Toolbox {
             "read" => match typed::<ReadArgs>(name, &args) {
                 Ok(a) => {
                     let files = c.tools.files.clone();
+                    let max = c.max_chars;
                     blocking(move || {
                         let text = files.read(&a.path, a.offset, a.limit)?;
+                        let text = fit(&text, max);
                         Ok(wrap(&text, Source::File, &[("Path", &a.path)], false))
                     })
                     .await
@@ -178,7 +188,11 @@ impl Toolbox {
                 Ok(_) if !c.tools.fetch.enabled => {
                     Err("web_fetch is turned off (tools.web.fetch.enabled)".into())
                 }
-                Ok(a) => web::fetch(&c.tools.fetch, &a.url, a.max_chars).await,
+                Ok(a) => {
+                    let wanted = a.max_chars.unwrap_or(c.tools.fetch.max_chars as u64);
+                    let max = wanted.min(c.max_chars as u64);
+                    web::fetch(&c.tools.fetch, &a.url, Some(max)).await
+                }
                 Err(e) => Err(e),
             },
             "session_status" => typed::<SessionArgs>(name, &args).and_then(|a| {
@@ -193,12 +207,15 @@ impl Toolbox {
                     .list(a.limit.unwrap_or(20).min(200) as usize, a.active_minutes)
             }),
             "sessions_history" => typed::<SessionArgs>(name, &args).and_then(|a| {
-                let key = a.session_key.unwrap_or_default();
+                let key = a
+                    .session_key
+                    .ok_or("invalid arguments for sessions_history: missing field `sessionKey`")?;
                 let text = c.sessions.history(
                     &key,
                     a.limit.unwrap_or(20).min(200) as usize,
                     a.include_tools.unwrap_or(false),
                 )?;
+                let text = fit(&text, c.max_chars);
                 // Another session may hold other people's words.
                 Ok(if key == c.session_key {
                     text
@@ -242,7 +259,7 @@ impl Toolbox {
             Err(e) => return Outcome::error(e),
         };
         let allowlist = self.approvals.allowlist(c.agent);
-        match exec::decide(&c.tools.exec, &allowlist, &a.command) {
+        match exec::decide(&c.tools.exec, &allowlist, &a.command, !a.env.is_empty()) {
             Decision::Deny(why) => Outcome::error(format!("Exec denied: {why}.")),
             Decision::Ask { why, every_time } => {
                 let p = self
@@ -270,7 +287,7 @@ impl Toolbox {
                 } else {
                     timeout
                 };
-                self.run_job(c.agent, &job, timeout, background, yield_after)
+                self.run_job(c.agent, &job, timeout, background, yield_after, c.max_chars)
                     .await
             }
         }
@@ -283,6 +300,7 @@ impl Toolbox {
         timeout: Duration,
         background: bool,
         yield_after: Duration,
+        max_chars: usize,
     ) -> Outcome {
         let (proc, note) = match exec::spawn(job, agent) {
             Ok(p) => p,
@@ -319,7 +337,7 @@ impl Toolbox {
             proc.kill();
             proc.wait(Duration::from_secs(5)).await;
         }
-        let (text, is_error) = exec::result_text(&proc, (!finished).then_some(timeout));
+        let (text, is_error) = exec::result_text(&proc, (!finished).then_some(timeout), max_chars);
         let mut text = wrap(&text, Source::Command, &[("Command", &job.command)], false);
         if let Some(n) = note {
             text = format!("{n}\n{text}");
@@ -351,7 +369,14 @@ impl Toolbox {
             if p.every_time {
                 return Err("the approval policy asks every time (tools.exec.ask: \"always\"); use allow-once".into());
             }
-            self.approvals.allow_always(&p.agent, &p.job.command)?;
+            let added = self.approvals.allow_always(&p.agent, &p.job.command)?;
+            if !added.is_empty() {
+                tracing::info!(
+                    "agent {}: exec allowlist now has {}",
+                    p.agent,
+                    added.join(", ")
+                );
+            }
         }
         let out = self
             .run_job(
@@ -360,6 +385,7 @@ impl Toolbox {
                 tools.exec.timeout,
                 false,
                 tools.exec.yield_after,
+                exec::RESULT_CHARS,
             )
             .await;
         Ok(format!(
@@ -369,6 +395,22 @@ impl Toolbox {
             out.text
         ))
     }
+}
+
+/// `text` within `max` characters: its head and tail, with a note of what
+/// was left out between them.
+pub fn fit(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let keep = max.saturating_sub(80) / 2;
+    let head: String = text.chars().take(keep).collect();
+    let tail: String = text.chars().skip(n - keep).collect();
+    format!(
+        "{head}\n[… {} characters left out to fit the context …]\n{tail}",
+        n - 2 * keep
+    )
 }
 
 /// Runs file work on the blocking pool.

@@ -99,6 +99,26 @@ fn block(s: &str) -> Option<(String, Map<String, Value>, &str)> {
     Some((name.to_string(), obj, after))
 }
 
+/// Whether `text` (a reply so far) may still turn out to be a printed
+/// call: it begins like one of the forms `promote` reads.
+pub fn may_be_call(text: &str) -> bool {
+    let t = text.trim_start();
+    if t.is_empty() {
+        return false;
+    }
+    [
+        "{",
+        "[",
+        "```",
+        "<tool_call>",
+        "<|channel|>",
+        "commentary",
+        "analysis",
+    ]
+    .iter()
+    .any(|opener| t.starts_with(opener) || opener.starts_with(t))
+}
+
 /// A JSON object at the start of `s`, and the text after it.
 fn object(s: &str) -> Option<(Map<String, Value>, &str)> {
     let mut it = serde_json::Deserializer::from_str(s).into_iter::<Value>();
@@ -136,6 +156,22 @@ mod tests {
 
     fn offered(name: &str, args: &Value) -> bool {
         name == "read" && args.get("path").is_some_and(Value::is_string)
+    }
+
+    #[test]
+    fn what_may_be_a_call() {
+        for (text, maybe) in [
+            ("", false),
+            ("  {\"na", true),
+            ("<tool", true),
+            ("<tool_call>{", true),
+            ("comm", true),
+            ("[read]", true),
+            ("Hello", false),
+            ("<p>", false),
+        ] {
+            assert_eq!(may_be_call(text), maybe, "{text:?}");
+        }
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || (o[0] == 100 && (64..128).contains(&o[1])) // shared (CGNAT)
                 || (o[0] == 198 && (o[1] == 18 || o[1] == 19)) // benchmarking
                 || o[0] >= 240
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
@@ -75,6 +76,15 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80 // link local
                 || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 may reach anything
                 || (s[0] == 0x2001 && s[1] == 0xdb8)
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                // 6to4 wraps an IPv4 address: judged by it.
+                || (s[0] == 0x2002
+                    && is_private(IpAddr::V4(std::net::Ipv4Addr::new(
+                        (s[1] >> 8) as u8,
+                        s[1] as u8,
+                        (s[2] >> 8) as u8,
+                        s[2] as u8,
+                    ))))
         }
     }
 }
@@ -84,7 +94,7 @@ pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Resu
     let mut current =
         url::Url::parse(url.trim()).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
     let max_chars = max_chars
-        .map(|m| (m as usize).clamp(100, s.max_chars_cap))
+        .map(|m| (m as usize).max(100).min(s.max_chars_cap))
         .unwrap_or(s.max_chars);
     for _hop in 0..=s.max_redirects {
         if !matches!(current.scheme(), "http" | "https") {
@@ -115,7 +125,9 @@ pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Resu
                 first.ip()
             ));
         }
+        // No proxy: one would resolve the name again, past the check.
         let client = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(s.timeout)
             .user_agent(&s.user_agent)
@@ -170,10 +182,16 @@ pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Resu
         let (title, text) = if content_type.contains("html")
             || (content_type.is_empty() && raw.trim_start().starts_with('<'))
         {
-            (
-                title_of(&raw),
-                html2text::from_read(body.as_slice(), 100).unwrap_or_else(|_| raw.to_string()),
-            )
+            let title = title_of(&raw);
+            let html = body.clone();
+            // Rendering 2 MB of HTML takes a while: off the async threads.
+            let text = tokio::task::spawn_blocking(move || {
+                html2text::from_read(html.as_slice(), 100)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&html).into_owned())
+            })
+            .await
+            .map_err(|e| format!("rendering {current} failed: {e}"))?;
+            (title, text)
         } else if content_type.starts_with("text/")
             || content_type.contains("json")
             || content_type.contains("xml")
@@ -249,6 +267,10 @@ mod tests {
             ("::ffff:127.0.0.1", true),
             ("93.184.216.34", false),
             ("2606:4700::1111", false),
+            ("192.0.0.8", true),
+            ("fec0::1", true),
+            ("2002:7f00:1::", true),
+            ("2002:5db8:d822::", false),
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(is_private(ip), private, "{ip}");

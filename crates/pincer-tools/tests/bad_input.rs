@@ -69,6 +69,7 @@ impl Kit {
             tools: &self.tools,
             sessions: &NoSessions,
             background: true,
+            max_chars: 30_000,
         };
         self.toolbox.run(&call, name, args).await
     }

@@ -55,6 +55,8 @@ pub enum ToolChoice {
     Required,
     /// Call this tool.
     Tool(String),
+    /// Call no tool (the tools stay defined: the conversation holds calls).
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ impl Usage {
         self.output += other.output;
         self.cache_read += other.cache_read;
         self.cache_write += other.cache_write;
+        self.reasoning += other.reasoning;
     }
 
     /// Everything the prompt occupied in the context window.

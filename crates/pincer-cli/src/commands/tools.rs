@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use pincer_catalog::{Catalog, turn_candidates};
 use pincer_config::Loaded;
-use pincer_tools::exec::{Ask, ExecSettings, Security, sandbox};
+use pincer_tools::exec::{ExecSettings, sandbox};
 use pincer_tools::policy;
 use serde_json::json;
 
@@ -21,24 +21,10 @@ pub fn list(loaded: &Loaded, args: &ToolsArgs) -> Result<ExitCode> {
         .and_then(|(specs, _)| specs.into_iter().next())
         .map(|s| s.reference)
         .unwrap_or_else(|| agent.primary.clone());
-    let own = config
-        .agents
-        .entries
-        .iter()
-        .find(|e| e.id.value.eq_ignore_ascii_case(&agent.id))
-        .map(|e| &e.settings.tools);
-    let p = policy::resolve(&config.tools, own, &model);
-    let exec = ExecSettings::from_config(&config.tools.exec, own.map(|t| &t.exec));
-    let security = match exec.security {
-        Security::Deny => "deny",
-        Security::Allowlist => "allowlist",
-        Security::Full => "full",
-    };
-    let ask = match exec.ask {
-        Ask::Off => "off",
-        Ask::OnMiss => "on-miss",
-        Ask::Always => "always",
-    };
+    let own = pincer_tools::agent_layer(config, &agent.id);
+    let p = policy::resolve(&config.tools, Some(&own), &model);
+    let exec = ExecSettings::from_config(&own.over(&config.tools).exec);
+    let (security, ask) = (exec.security.as_str(), exec.ask.as_str());
     let sandboxed = match (exec.sandbox, sandbox()) {
         (false, _) => "off (tools.exec.host: \"gateway\")".to_string(),
         (true, Ok(path)) => format!("bubblewrap ({})", path.display()),

@@ -43,6 +43,7 @@ pub fn body(w: &WireRequest<'_>) -> Value {
             None | Some(ToolChoice::Auto) => json!({"type": "auto"}),
             Some(ToolChoice::Required) => json!({"type": "any"}),
             Some(ToolChoice::Tool(name)) => json!({"type": "tool", "name": name}),
+            Some(ToolChoice::None) => json!({"type": "none"}),
         };
         b.insert("tool_choice".into(), choice);
     }

@@ -48,6 +48,7 @@ pub fn body(w: &WireRequest<'_>) -> Value {
             None | Some(ToolChoice::Auto) => json!("auto"),
             Some(ToolChoice::Required) => json!("required"),
             Some(ToolChoice::Tool(name)) => json!({"type": "function", "function": {"name": name}}),
+            Some(ToolChoice::None) => json!("none"),
         };
         b.insert("tool_choice".into(), choice);
     }

@@ -34,6 +34,7 @@ pub fn body(w: &WireRequest<'_>) -> Value {
             None | Some(ToolChoice::Auto) => json!("auto"),
             Some(ToolChoice::Required) => json!("required"),
             Some(ToolChoice::Tool(name)) => json!({"type": "function", "name": name}),
+            Some(ToolChoice::None) => json!("none"),
         };
         b.insert("tool_choice".into(), choice);
     }
