@@ -1,9 +1,12 @@
 //! A real tool call from a real model: llama.cpp's `llama-server` (with
-//! `--jinja`) serving SmolLM2-135M-Instruct. A model that small does not
-//! choose tools reliably, so the first round forces one with
-//! `tool_choice: "required"` (llama.cpp then constrains the output to a
-//! call that fits the schema); Pincer must run it, feed the result back
-//! and finish the turn.
+//! `--jinja`) serving SmolLM2-135M-Instruct, the only small model a
+//! package ships. Its own chat template has no tools, and this llama.cpp
+//! build neither enforces `tool_choice: "required"` for it nor takes a
+//! grammar beside tools; so the server runs it with a ChatML template that
+//! has Hermes' `<tool_call>` blocks and one example call
+//! (`pincer-testkit/templates/smollm2-tools.jinja`). The model then calls
+//! `read` on its own, llama.cpp parses the call into `tool_calls`, and
+//! Pincer must run it, feed the result back and finish the turn.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,14 +19,14 @@ use pincer_config::{Env, load_text};
 use pincer_gguf::Silent;
 use pincer_router::{Providers, Router};
 use pincer_sessions::Body;
-use pincer_testkit::{LlamaServer, free_port};
-use pincer_types::{ChatRequest, Message, ToolChoice};
+use pincer_testkit::LlamaServer;
+use pincer_types::{ChatRequest, Message};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real test servers (llama-server, the SmolLM2 GGUF, LiteLLM, the openai SDK): scripts/test installs them and runs this"]
 async fn llama_server_makes_a_tool_call_that_pincer_runs() {
-    let port = free_port();
-    let _server = LlamaServer::start_on(port, 4096);
+    let server = LlamaServer::start_with_tools(4096);
+    let port = server.port;
     let state = tempfile::tempdir().unwrap();
     let ws = state.path().join("ws");
     std::fs::create_dir_all(&ws).unwrap();
@@ -56,7 +59,6 @@ async fn llama_server_makes_a_tool_call_that_pincer_runs() {
         )],
         request: ChatRequest {
             temperature: Some(0.0),
-            tool_choice: Some(ToolChoice::Required),
             ..ChatRequest::default()
         },
         agent_prompt: true,
@@ -84,6 +86,12 @@ async fn llama_server_makes_a_tool_call_that_pincer_runs() {
         serde_json::from_str::<serde_json::Value>(&ran[0].arguments).unwrap()["path"].is_string(),
         "{:?}",
         ran[0].arguments
+    );
+    // The path the model chose is the user's file, and Pincer read it.
+    assert!(
+        ran.iter()
+            .any(|t| t.result.as_deref().is_some_and(|r| r.contains("PINEAPPLE"))),
+        "{ran:?}"
     );
     eprintln!(
         "llama-server called read({}) → {}; answered {:?}",

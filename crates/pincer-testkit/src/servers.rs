@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -174,6 +174,20 @@ impl LlamaServer {
     }
 
     pub fn start_on(port: u16, n_ctx: u32) -> LlamaServer {
+        LlamaServer::start_with(port, n_ctx, &[])
+    }
+
+    /// SmolLM2 with a chat template that can call tools (ChatML with
+    /// Hermes' `<tool_call>` blocks and one example call): the model's own
+    /// template has no tools, and this llama.cpp build does not enforce
+    /// `tool_choice` for it. llama.cpp parses the calls into `tool_calls`.
+    pub fn start_with_tools(n_ctx: u32) -> LlamaServer {
+        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/smollm2-tools.jinja");
+        let template = template.display().to_string();
+        LlamaServer::start_with(free_port(), n_ctx, &["--chat-template-file", &template])
+    }
+
+    pub fn start_with(port: u16, n_ctx: u32, extra: &[&str]) -> LlamaServer {
         let bin = installed(
             "PINCER_TEST_LLAMA_SERVER",
             "llama-server-11434.0.0/llama-server",
@@ -185,7 +199,8 @@ impl LlamaServer {
             .args(["-c", &n_ctx.to_string(), "-t", "2", "--alias", "smollm2"])
             // Same output for the same prompt, so tests can compare runs.
             .args(["--temp", "0", "--seed", "1"])
-            .args(["--jinja"]);
+            .args(["--jinja"])
+            .args(extra);
         let mut process = Process::spawn("llama-server", cmd);
         process.wait_ready(Duration::from_secs(60), || {
             http_get_status(port, "/health", "") == Some(200)
