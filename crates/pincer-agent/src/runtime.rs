@@ -69,8 +69,6 @@ const COMPACTION_TIMEOUT: Duration = Duration::from_secs(180);
 const MAX_TOOL_ROUNDS: usize = 25;
 /// Calls run from one reply; the rest get an error result.
 const MAX_CALLS_PER_ROUND: usize = 16;
-/// Below this window the tools are offered only when the config chose them.
-const TOOLS_MIN_WINDOW: u64 = 16_384;
 const REPEAT_LIMIT: usize = 3;
 /// The text OpenClaw answers when nothing brings a prompt under the window.
 pub const CONTEXT_OVERFLOW_TEXT: &str = "Context overflow: prompt too large for the model. \
@@ -507,12 +505,8 @@ impl<'c> Runtime<'c> {
             return TurnTools::default();
         }
         // Unless the config chose tools, a small window keeps its room for
-        // the conversation: the definitions alone take about a thousand
-        // tokens.
-        let chosen = |t: &pincer_config::ToolsConfig| {
-            t.profile.is_some() || t.allow.is_some() || t.also_allow.is_some()
-        };
-        if window < TOOLS_MIN_WINDOW && !chosen(&self.config.tools) && !chosen(&setup.tools) {
+        // the conversation.
+        if !policy::offered_on(window, &self.config.tools, &setup.tools) {
             return TurnTools::default();
         }
         let policy = policy::resolve(&self.config.tools, Some(&setup.tools), &spec.reference);

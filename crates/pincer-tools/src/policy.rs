@@ -12,6 +12,19 @@ use pincer_config::{Spanned, ToolRules, ToolsConfig};
 
 use crate::catalog::{BUILTIN, KNOWN_ELSEWHERE};
 
+/// Below this window (tokens) the runtime offers tools only when the
+/// config chose them (`profile`, `allow` or `alsoAllow`): their
+/// definitions alone take about a thousand tokens.
+pub const TOOLS_MIN_WINDOW: u64 = 16_384;
+
+/// Whether tools are offered to a model with this window: always from
+/// [`TOOLS_MIN_WINDOW`] up, below it only when the config chose them.
+pub fn offered_on(window: u64, global: &ToolsConfig, agent: &ToolsConfig) -> bool {
+    let chosen =
+        |t: &ToolsConfig| t.profile.is_some() || t.allow.is_some() || t.also_allow.is_some();
+    window >= TOOLS_MIN_WINDOW || chosen(global) || chosen(agent)
+}
+
 /// Pincer's default tools, when no profile is configured.
 pub const DEFAULT_TOOLS: &[&str] = &[
     "read",
@@ -106,14 +119,16 @@ pub fn resolve(global: &ToolsConfig, agent: Option<&ToolsConfig>, model_ref: &st
     for def in BUILTIN {
         let (allowed, why) = match profile {
             Some((p, label)) if p.value == "full" => (true, format!("{label} \"full\"")),
-            Some((p, label)) => (
-                def.profiles.contains(&p.value.as_str()),
-                format!("{label} {:?}", p.value),
-            ),
-            None => (
-                DEFAULT_TOOLS.contains(&def.name),
-                "Pincer's default policy".to_string(),
-            ),
+            Some((p, label)) => {
+                let inside = def.profiles.contains(&p.value.as_str());
+                let not = if inside { "" } else { "not in " };
+                (inside, format!("{not}{label} {:?}", p.value))
+            }
+            None => {
+                let inside = DEFAULT_TOOLS.contains(&def.name);
+                let not = if inside { "" } else { "not in " };
+                (inside, format!("{not}Pincer's default policy"))
+            }
         };
         rows.push(Row {
             tool: def.name,

@@ -16,12 +16,23 @@ pub fn list(loaded: &Loaded, args: &ToolsArgs) -> Result<ExitCode> {
     let config = &loaded.config;
     let agent = super::models::pick_agent(loaded, args.agent.as_deref())?;
     let catalog = Catalog::new(&config.models);
-    let model = turn_candidates(&catalog, &agent, None)
+    let first = turn_candidates(&catalog, &agent, None)
         .ok()
-        .and_then(|(specs, _)| specs.into_iter().next())
-        .map(|s| s.reference)
-        .unwrap_or_else(|| agent.primary.clone());
+        .and_then(|(specs, _)| specs.into_iter().next());
+    let model = first
+        .as_ref()
+        .map_or_else(|| agent.primary.clone(), |s| s.reference.clone());
+    let window = first.as_ref().map(|s| s.budget());
     let own = pincer_tools::agent_layer(config, &agent.id);
+    // The runtime's rule: below this window only chosen tools are offered.
+    let small = window
+        .filter(|w| !policy::offered_on(*w, &config.tools, &own))
+        .map(|w| {
+            format!(
+                "{model}'s window ({w} tokens) is below {}: no tools are offered unless the config chooses them (tools.profile, allow or alsoAllow)",
+                policy::TOOLS_MIN_WINDOW
+            )
+        });
     let p = policy::resolve(&config.tools, Some(&own), &model);
     let exec = ExecSettings::from_config(&own.over(&config.tools).exec);
     let (security, ask) = (exec.security.as_str(), exec.ask.as_str());
@@ -42,6 +53,8 @@ pub fn list(loaded: &Loaded, args: &ToolsArgs) -> Result<ExitCode> {
             "tools": rows,
             "warnings": p.warnings,
             "exec": {"security": security, "ask": ask, "sandbox": sandboxed},
+            "offered": small.is_none(),
+            "note": small,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
@@ -53,6 +66,9 @@ pub fn list(loaded: &Loaded, args: &ToolsArgs) -> Result<ExitCode> {
         println!("  {:width$}  {mark}  {}", r.tool, r.why);
     }
     println!("exec: security {security}, ask {ask}; sandbox: {sandboxed}");
+    if let Some(n) = &small {
+        println!("note: {n}");
+    }
     for w in &p.warnings {
         eprintln!("warning: {w}");
     }
