@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use pincer_config::{
-    Api, ApiKey, Location, Mode, ModelConfig, ModelsConfig, Patience, ProviderConfig,
+    Api, ApiKey, Compat, Location, Mode, ModelConfig, ModelsConfig, Patience, ProviderConfig,
     SameModelRetry,
 };
 use secrecy::SecretString;
@@ -69,6 +69,8 @@ pub struct Provider {
     pub max_tokens: Option<u64>,
     pub timeout_seconds: Option<u64>,
     pub patience: Patience,
+    /// The provider's `compat` flags.
+    pub compat: Compat,
     pub local: bool,
     pub builtin: bool,
     pub configured: bool,
@@ -111,6 +113,10 @@ pub struct ModelSpec {
     pub reasoning: bool,
     /// None when nobody said (models known only from the config).
     pub tool_call: Option<bool>,
+    /// What the model's server takes (`compat`, the model's over the
+    /// provider's), resolved once.
+    #[serde(skip_serializing_if = "is_default")]
+    pub compat: Compat,
     pub input: Vec<String>,
     pub output: Vec<String>,
     pub local: bool,
@@ -387,12 +393,17 @@ fn merge_provider(b: Option<&BuiltinProvider<'_>>, c: Option<&ProviderConfig>) -
         max_tokens: c.and_then(|c| c.max_tokens),
         timeout_seconds: c.and_then(|c| c.timeout_seconds),
         patience: c.map(|c| c.patience).unwrap_or_default(),
+        compat: c.map(|c| c.compat.clone()).unwrap_or_default(),
         local,
         builtin: b.is_some(),
         configured: c.is_some(),
         doc: b.and_then(|b| b.doc.as_ref()).map(|d| d.to_string()),
         origins,
     }
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Pick the config's value, else the built-in one, else a default, and say which.
@@ -424,6 +435,7 @@ fn merge_model(
 ) -> ModelSpec {
     let mut o = Origins::new();
     let loc = c.and_then(|c| c.loc.clone());
+    let compat = c.map_or_else(|| p.compat.clone(), |c| c.compat.over(&p.compat));
     let name = pick(
         &mut o,
         "name",
@@ -586,9 +598,8 @@ fn merge_model(
             })
             .unwrap_or_default(),
         reasoning,
-        tool_call: c
-            .and_then(|c| c.supports_tools)
-            .or_else(|| b.map(|b| b.tool_call())),
+        tool_call: compat.supports_tools.or_else(|| b.map(|b| b.tool_call())),
+        compat,
         input,
         output: b
             .map(|b| b.output.iter().map(|s| s.to_string()).collect())

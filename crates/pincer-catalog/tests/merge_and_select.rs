@@ -219,3 +219,19 @@ fn allowlists_explicit_legacy_and_wildcards() {
     );
     assert_eq!(agents(&open.config)[0].allow, Allowlist::Any);
 }
+
+#[test]
+fn a_models_compat_is_its_own_over_its_providers() {
+    let loaded = load(
+        "{ models: { providers: { lm: { baseUrl: 'http://127.0.0.1:1234/v1', compat: { supportsTools: false, maxTokensField: 'max_tokens' },
+           models: [{ id: 'a' }, { id: 'b', compat: { supportsTools: true, requiresToolResultName: true } }] } } } }",
+    );
+    let catalog = Catalog::new(&loaded.config.models);
+    let a = catalog.model(&ModelRef::parse("lm/a").unwrap()).unwrap();
+    let b = catalog.model(&ModelRef::parse("lm/b").unwrap()).unwrap();
+    assert_eq!(a.tool_call, Some(false));
+    assert_eq!(a.compat.max_tokens_field.as_deref(), Some("max_tokens"));
+    assert_eq!(b.tool_call, Some(true));
+    assert_eq!(b.compat.requires_tool_result_name, Some(true));
+    assert_eq!(b.compat.max_tokens_field.as_deref(), Some("max_tokens"));
+}

@@ -285,6 +285,8 @@ pub struct ProviderConfig {
     pub timeout_seconds: Option<u64>,
     /// Pincer's own settings, from the provider's `params` record.
     pub patience: Patience,
+    /// `compat`, for every model of the provider.
+    pub compat: Compat,
     /// None when the key is absent (a catalog provider used as an overlay).
     pub models: Option<Vec<ModelConfig>>,
     pub loc: Option<Location>,
@@ -304,9 +306,78 @@ pub struct ModelConfig {
     pub max_tokens: Option<u64>,
     /// Path of a GGUF file, for `api: "embedded"` providers.
     pub path: Option<Spanned<String>>,
-    /// `compat.supportsTools`: `false` sends no tools to this model.
-    pub supports_tools: Option<bool>,
+    /// `compat`: what this model's server takes (over the provider's).
+    pub compat: Compat,
     pub loc: Option<Location>,
+}
+
+/// `compat` (on a provider or a model): how an OpenAI-style server differs
+/// from OpenAI. `None`: Pincer's default for the route.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Compat {
+    /// `false`: no tools are sent (the turn runs without them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_tools: Option<bool>,
+    /// `false`: a request with tools is not streamed (servers that drop
+    /// streamed tool calls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_streaming_tool_calls: Option<bool>,
+    /// `false`: no `stream_options.include_usage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_usage_in_streaming: Option<bool>,
+    /// `false`: no `reasoning_effort`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_reasoning_effort: Option<bool>,
+    /// `false`: no `temperature`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_temperature: Option<bool>,
+    /// `true`: system text goes as the `developer` role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports_developer_role: Option<bool>,
+    /// `true`: tool results carry the tool's `name` (Mistral).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requires_tool_result_name: Option<bool>,
+    /// `max_tokens` or `max_completion_tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens_field: Option<String>,
+    /// `llamacpp`: tool schemas lose `pattern` and long `maxLength`s, which
+    /// llama.cpp's grammar cannot take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_schema_profile: Option<String>,
+}
+
+impl Compat {
+    /// These flags over `base` (a model's over its provider's).
+    pub fn over(&self, base: &Compat) -> Compat {
+        Compat {
+            supports_tools: self.supports_tools.or(base.supports_tools),
+            supports_streaming_tool_calls: self
+                .supports_streaming_tool_calls
+                .or(base.supports_streaming_tool_calls),
+            supports_usage_in_streaming: self
+                .supports_usage_in_streaming
+                .or(base.supports_usage_in_streaming),
+            supports_reasoning_effort: self
+                .supports_reasoning_effort
+                .or(base.supports_reasoning_effort),
+            supports_temperature: self.supports_temperature.or(base.supports_temperature),
+            supports_developer_role: self
+                .supports_developer_role
+                .or(base.supports_developer_role),
+            requires_tool_result_name: self
+                .requires_tool_result_name
+                .or(base.requires_tool_result_name),
+            max_tokens_field: self
+                .max_tokens_field
+                .clone()
+                .or_else(|| base.max_tokens_field.clone()),
+            tool_schema_profile: self
+                .tool_schema_profile
+                .clone()
+                .or_else(|| base.tool_schema_profile.clone()),
+        }
+    }
 }
 
 impl Default for Spanned<String> {

@@ -149,6 +149,7 @@ const PROVIDER_USED: &[&str] = &[
     "maxTokens",
     "timeoutSeconds",
     "params",
+    "compat",
 ];
 const PROVIDER_NOT_USED: &[&str] = &[
     "auth",
@@ -158,7 +159,6 @@ const PROVIDER_NOT_USED: &[&str] = &[
     "localService",
     "authHeader",
     "request",
-    "compat",
 ];
 const MODEL_USED: &[&str] = &[
     "id",
@@ -185,6 +185,48 @@ const MODEL_NOT_USED: &[&str] = &[
 const COST_USED: &[&str] = &["input", "output", "cacheRead", "cacheWrite"];
 const COST_NOT_USED: &[&str] = &["tieredPricing"];
 const INPUT_KINDS: &[&str] = &["text", "image", "video", "audio"];
+
+/// `compat` flags Pincer acts on, and OpenClaw's others (kept, not used).
+const COMPAT_USED: &[&str] = &[
+    "supportsTools",
+    "supportsStreamingToolCalls",
+    "supportsUsageInStreaming",
+    "supportsReasoningEffort",
+    "supportsTemperature",
+    "supportsDeveloperRole",
+    "requiresToolResultName",
+    "maxTokensField",
+    "toolSchemaProfile",
+];
+const COMPAT_NOT_USED: &[&str] = &[
+    "supportsStore",
+    "supportsPromptCacheKey",
+    "supportsResponsesContinuation",
+    "supportsInstructions",
+    "codeMode",
+    "supportsStrictMode",
+    "supportsJsonSchemaResponseFormat",
+    "requiresStringContent",
+    "strictMessageKeys",
+    "requiresAssistantAfterToolResult",
+    "requiresThinkingAsText",
+    "requiresReasoningContentOnAssistantMessages",
+    "visibleReasoningDetailTypes",
+    "supportedReasoningEfforts",
+    "reasoningEffortMap",
+    "thinkingFormat",
+    "unsupportedToolSchemaKeywords",
+    "toolCallArgumentsEncoding",
+    "requiresOpenAiAnthropicToolPayload",
+    "openRouterRouting",
+    "vercelGatewayRouting",
+    "zaiToolStream",
+    "cacheControlFormat",
+    "sendSessionAffinityHeaders",
+    "sendSessionIdHeader",
+    "supportsEagerToolInputStreaming",
+    "supportsLongCacheRetention",
+];
 
 /// `tools` keys Pincer acts on, and OpenClaw's others.
 const TOOLS_USED: &[&str] = &[
@@ -986,6 +1028,32 @@ impl<'a> Checker<'a> {
         s
     }
 
+    fn compat(&mut self, node: &Node, path: &JsonPath) -> Compat {
+        let mut c = Compat::default();
+        for (key, value, p) in self.fields(node, path, COMPAT_USED, COMPAT_NOT_USED) {
+            match key {
+                "supportsTools" => c.supports_tools = self.bool(value, &p),
+                "supportsStreamingToolCalls" => {
+                    c.supports_streaming_tool_calls = self.bool(value, &p);
+                }
+                "supportsUsageInStreaming" => c.supports_usage_in_streaming = self.bool(value, &p),
+                "supportsReasoningEffort" => c.supports_reasoning_effort = self.bool(value, &p),
+                "supportsTemperature" => c.supports_temperature = self.bool(value, &p),
+                "supportsDeveloperRole" => c.supports_developer_role = self.bool(value, &p),
+                "requiresToolResultName" => c.requires_tool_result_name = self.bool(value, &p),
+                "maxTokensField" => {
+                    c.max_tokens_field =
+                        self.one_of(value, &p, &["max_completion_tokens", "max_tokens"]);
+                }
+                "toolSchemaProfile" => {
+                    c.tool_schema_profile = self.one_of(value, &p, &["llamacpp", "gemini"]);
+                }
+                _ => {}
+            }
+        }
+        c
+    }
+
     fn tools(&mut self, node: &Node, path: &JsonPath) -> ToolsConfig {
         let mut t = ToolsConfig::default();
         for (key, value, p) in self.fields(node, path, TOOLS_USED, TOOLS_NOT_USED) {
@@ -1398,6 +1466,7 @@ impl<'a> Checker<'a> {
             max_tokens: None,
             timeout_seconds: None,
             patience: Patience::default(),
+            compat: Compat::default(),
             models: None,
             loc: self.loc(node),
         };
@@ -1421,6 +1490,7 @@ impl<'a> Checker<'a> {
                 "maxTokens" => provider.max_tokens = self.positive_int(value, &p),
                 "timeoutSeconds" => provider.timeout_seconds = self.positive_int(value, &p),
                 "params" => provider.patience = self.patience(value, &p),
+                "compat" => provider.compat = self.compat(value, &p),
                 "models" => {
                     let Value::Array(items) = &value.value else {
                         self.mismatch(&p, value, "an array of models");
@@ -1561,19 +1631,7 @@ impl<'a> Checker<'a> {
                 "contextTokens" => model.context_tokens = self.positive_int(value, &p),
                 "maxTokens" => model.max_tokens = self.positive_int(value, &p),
                 "path" => model.path = self.nonempty_string(value, &p),
-                "compat" => {
-                    if value.members().is_none() {
-                        self.mismatch(&p, value, "an object");
-                        continue;
-                    }
-                    // Only `supportsTools` is Pincer's yet; OpenClaw's other
-                    // flags are kept as they are.
-                    for (k, v, pp) in self.fields_quiet(value, &p) {
-                        if k == "supportsTools" {
-                            model.supports_tools = self.bool(v, &pp);
-                        }
-                    }
-                }
+                "compat" => model.compat = self.compat(value, &p),
                 _ => {}
             }
         }

@@ -49,7 +49,7 @@ fn openclaw_shapes_are_read() {
     let work = &l.config.agents.entries[0].settings.tools;
     assert_eq!(work.profile.as_ref().unwrap().value, "messaging");
     let model = &l.config.models.providers[0].models.as_ref().unwrap()[0];
-    assert_eq!(model.supports_tools, Some(false));
+    assert_eq!(model.compat.supports_tools, Some(false));
 }
 
 #[test]
@@ -98,5 +98,50 @@ fn wrong_types_name_the_key_and_its_place() {
     assert!(
         w.iter().any(|w| w.contains("did you mean \"alsoAllow\"")),
         "{w:?}"
+    );
+}
+
+#[test]
+fn compat_flags_are_read_checked_and_kept() {
+    let l = load(
+        r#"{ models: { providers: { lm: { baseUrl: "http://127.0.0.1:1234/v1",
+  compat: { supportsUsageInStreaming: false, thinkingFormat: "qwen", toolSchemaProfile: "llamacpp" },
+  models: [{ id: "m", compat: { maxTokensField: "max_tokens", supportsStreamingToolCalls: false, requiresStringContent: true } }] } } } }"#,
+    );
+    assert!(l.diagnostics.is_empty(), "{:#?}", l.diagnostics);
+    let p = &l.config.models.providers[0];
+    assert_eq!(p.compat.supports_usage_in_streaming, Some(false));
+    assert_eq!(p.compat.tool_schema_profile.as_deref(), Some("llamacpp"));
+    let m = &p.models.as_ref().unwrap()[0];
+    assert_eq!(m.compat.max_tokens_field.as_deref(), Some("max_tokens"));
+    assert_eq!(m.compat.supports_streaming_tool_calls, Some(false));
+    // OpenClaw's flags Pincer does not act on are kept and listed.
+    assert!(
+        l.config
+            .not_used
+            .iter()
+            .any(|n| n.ends_with("compat.thinkingFormat"))
+    );
+
+    let l = load(
+        r#"{ models: { providers: { lm: { baseUrl: "http://127.0.0.1:1234/v1",
+  models: [{ id: "m", compat: { supportTools: false, maxTokensField: "max_toks", supportsTemperature: "no" } }] } } } }"#,
+    );
+    let w: Vec<String> = l.warnings().map(ToString::to_string).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("did you mean \"supportsTools\"")),
+        "{w:?}"
+    );
+    let e: Vec<String> = l.errors().map(ToString::to_string).collect();
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e.iter()
+            .any(|e| e.contains("compat.maxTokensField") && e.contains("openclaw.json:2:")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|e| e.contains("compat.supportsTemperature")),
+        "{e:?}"
     );
 }

@@ -48,7 +48,11 @@ impl Client {
         req: &ChatRequest,
     ) -> Result<EventStream, ProviderError> {
         let deadline = Instant::now() + t.timeouts.first_event;
-        let response = self.send(t, req, true, deadline).await?;
+        // A server that loses streamed tool calls answers whole when the
+        // request has tools; the reply is read as one (`whole_json`).
+        let stream =
+            !(t.compat.supports_streaming_tool_calls == Some(false) && !req.tools.is_empty());
+        let response = self.send(t, req, stream, deadline).await?;
         let is_json = response
             .headers()
             .get(CONTENT_TYPE)
@@ -95,6 +99,7 @@ impl Client {
             stream,
             reasoning: t.reasoning,
             local: t.local,
+            compat: &t.compat,
         };
         let body = t.dialect.body(&wire);
         let headers = headers(t)?;

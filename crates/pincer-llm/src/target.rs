@@ -75,6 +75,8 @@ pub struct Target {
     pub reasoning: bool,
     pub local: bool,
     pub timeouts: Timeouts,
+    /// What the server takes (the model's `compat`).
+    pub compat: pincer_config::Compat,
 }
 
 impl Target {
@@ -121,6 +123,7 @@ impl Target {
             reasoning: spec.reasoning,
             local: spec.local,
             timeouts: Timeouts::for_model(spec),
+            compat: spec.compat.clone(),
         })
     }
 

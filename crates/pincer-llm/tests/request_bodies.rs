@@ -22,6 +22,7 @@ fn body(dialect: Dialect, req: &ChatRequest, reasoning: bool) -> Value {
         stream: false,
         reasoning,
         local: false,
+        compat: &Default::default(),
     })
 }
 
@@ -123,4 +124,86 @@ fn sampling_settings_are_sent_where_the_api_has_them() {
             assert!(b.get(absent).is_none(), "{}: {absent}", dialect.as_str());
         }
     }
+}
+
+/// A completions body for a local server with `compat` set.
+fn compat_body(compat: &pincer_config::Compat, stream: bool) -> Value {
+    let mut tool = weather();
+    tool.parameters = json!({"type": "object", "properties": {"city": {"type": "string",
+        "pattern": "^[A-Z]", "maxLength": 65536, "description": "kept"}}});
+    let req = ChatRequest {
+        messages: vec![
+            Message::system("be brief"),
+            Message::user("Weather in Paris?"),
+            Message::Assistant {
+                text: String::new(),
+                reasoning: None,
+                tool_calls: vec![pincer_llm::ToolCall {
+                    id: "c1".into(),
+                    name: "get_weather".into(),
+                    arguments: "{}".into(),
+                }],
+            },
+            Message::Tool {
+                call_id: "c1".into(),
+                name: "get_weather".into(),
+                content: "sunny".into(),
+                is_error: false,
+            },
+        ],
+        tools: vec![tool],
+        temperature: Some(0.2),
+        reasoning_effort: Some(ReasoningEffort::Low),
+        ..ChatRequest::default()
+    };
+    Dialect::OpenAiCompletions.body(&WireRequest {
+        model_id: "m",
+        req: &req,
+        max_tokens: 100,
+        stream,
+        reasoning: true,
+        local: true,
+        compat,
+    })
+}
+
+#[test]
+fn compat_flags_shape_a_completions_body() {
+    use pincer_config::Compat;
+    let plain = compat_body(&Compat::default(), true);
+    assert_eq!(plain["max_tokens"], 100);
+    assert!(plain.get("stream_options").is_some());
+    assert_eq!(
+        plain["temperature"].as_f64().map(|t| (t * 10.0).round()),
+        Some(2.0)
+    );
+    assert_eq!(plain["reasoning_effort"], "low");
+    assert_eq!(plain["messages"][0]["role"], "system");
+    assert!(plain["messages"][3].get("name").is_none());
+    assert_eq!(
+        plain["tools"][0]["function"]["parameters"]["properties"]["city"]["pattern"],
+        "^[A-Z]"
+    );
+
+    let c = Compat {
+        supports_usage_in_streaming: Some(false),
+        supports_reasoning_effort: Some(false),
+        supports_temperature: Some(false),
+        supports_developer_role: Some(true),
+        requires_tool_result_name: Some(true),
+        max_tokens_field: Some("max_completion_tokens".into()),
+        tool_schema_profile: Some("llamacpp".into()),
+        ..Compat::default()
+    };
+    let b = compat_body(&c, true);
+    assert!(b.get("max_tokens").is_none());
+    assert_eq!(b["max_completion_tokens"], 100);
+    assert!(b.get("stream_options").is_none());
+    assert!(b.get("temperature").is_none());
+    assert!(b.get("reasoning_effort").is_none());
+    assert_eq!(b["messages"][0]["role"], "developer");
+    assert_eq!(b["messages"][3]["name"], "get_weather");
+    let city = &b["tools"][0]["function"]["parameters"]["properties"]["city"];
+    assert!(city.get("pattern").is_none() && city.get("maxLength").is_none());
+    assert_eq!(city["description"], "kept");
 }

@@ -68,7 +68,7 @@ pub fn body(w: &WireRequest<'_>) -> Value {
             );
         }
         _ => {
-            if let Some(t) = w.req.temperature {
+            if let Some(t) = w.temperature() {
                 b.insert("temperature".into(), t.into());
             }
             if let Some(p) = w.req.top_p {

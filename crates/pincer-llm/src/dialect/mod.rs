@@ -94,11 +94,46 @@ pub struct WireRequest<'a> {
     pub reasoning: bool,
     /// A local server (picks the field names local servers understand).
     pub local: bool,
+    /// What the server takes (`compat`).
+    pub compat: &'a pincer_config::Compat,
 }
 
 impl WireRequest<'_> {
     fn reasoning_effort(&self) -> Option<ReasoningEffort> {
-        self.req.reasoning_effort.filter(|_| self.reasoning)
+        self.req
+            .reasoning_effort
+            .filter(|_| self.reasoning && self.compat.supports_reasoning_effort != Some(false))
+    }
+
+    fn temperature(&self) -> Option<f32> {
+        self.req
+            .temperature
+            .filter(|_| self.compat.supports_temperature != Some(false))
+    }
+
+    /// A tool's parameter schema as this server takes it: for llama.cpp
+    /// (`toolSchemaProfile: "llamacpp"`) without `pattern` and without a
+    /// `maxLength` its grammar cannot hold.
+    fn tool_schema(&self, schema: &Value) -> Value {
+        match self.compat.tool_schema_profile.as_deref() {
+            Some("llamacpp") => llamacpp_schema(schema),
+            _ => schema.clone(),
+        }
+    }
+}
+
+fn llamacpp_schema(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, v)| {
+                    *k != "pattern" && !(*k == "maxLength" && v.as_u64().is_some_and(|n| n >= 2000))
+                })
+                .map(|(k, v)| (k.clone(), llamacpp_schema(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(llamacpp_schema).collect()),
+        other => other.clone(),
     }
 }
 

@@ -19,18 +19,23 @@ pub fn body(w: &WireRequest<'_>) -> Value {
     b.insert("model".into(), w.model_id.into());
     b.insert(
         "messages".into(),
-        w.req.messages.iter().map(message).collect(),
+        w.req
+            .messages
+            .iter()
+            .map(|m| message(m, w.compat))
+            .collect(),
     );
     b.insert("stream".into(), w.stream.into());
-    if w.stream {
+    if w.stream && w.compat.supports_usage_in_streaming != Some(false) {
         b.insert("stream_options".into(), json!({"include_usage": true}));
     }
     // OpenAI's reasoning models refuse `max_tokens`; local servers and older
-    // proxies only know it.
-    let cap_field = if w.local {
-        "max_tokens"
-    } else {
-        "max_completion_tokens"
+    // proxies only know it (`compat.maxTokensField` says otherwise).
+    let cap_field = match w.compat.max_tokens_field.as_deref() {
+        Some("max_tokens") => "max_tokens",
+        Some(_) => "max_completion_tokens",
+        None if w.local => "max_tokens",
+        None => "max_completion_tokens",
     };
     b.insert(cap_field.into(), w.max_tokens.into());
     if !w.req.tools.is_empty() {
@@ -40,7 +45,7 @@ pub fn body(w: &WireRequest<'_>) -> Value {
             .iter()
             .map(|t| {
                 json!({"type": "function", "function": {
-                    "name": t.name, "description": t.description, "parameters": t.parameters}})
+                    "name": t.name, "description": t.description, "parameters": w.tool_schema(&t.parameters)}})
             })
             .collect();
         b.insert("tools".into(), tools.into());
@@ -58,7 +63,7 @@ pub fn body(w: &WireRequest<'_>) -> Value {
         b.insert("continue_final_message".into(), true.into());
         b.insert("add_generation_prompt".into(), false.into());
     }
-    if let Some(t) = w.req.temperature {
+    if let Some(t) = w.temperature() {
         b.insert("temperature".into(), t.into());
     }
     if let Some(p) = w.req.top_p {
@@ -82,8 +87,11 @@ pub fn body(w: &WireRequest<'_>) -> Value {
     Value::Object(b)
 }
 
-fn message(m: &Message) -> Value {
+fn message(m: &Message, compat: &pincer_config::Compat) -> Value {
     match m {
+        Message::System { text } if compat.supports_developer_role == Some(true) => {
+            json!({"role": "developer", "content": text})
+        }
         Message::System { text } => json!({"role": "system", "content": text}),
         Message::User { text } => json!({"role": "user", "content": text}),
         Message::Assistant {
@@ -103,8 +111,17 @@ fn message(m: &Message) -> Value {
             v
         }
         Message::Tool {
-            call_id, content, ..
-        } => json!({"role": "tool", "tool_call_id": call_id, "content": content}),
+            call_id,
+            content,
+            name,
+            ..
+        } => {
+            let mut v = json!({"role": "tool", "tool_call_id": call_id, "content": content});
+            if compat.requires_tool_result_name == Some(true) {
+                v["name"] = name.clone().into();
+            }
+            v
+        }
     }
 }
 
@@ -127,12 +144,25 @@ fn usage(u: &Value) -> Usage {
     }
 }
 
+/// What a streamed call has said so far.
+#[derive(Debug, Clone, Default)]
+struct CallSeen {
+    id: Option<String>,
+    name: Option<String>,
+    arguments: String,
+}
+
 #[derive(Default)]
 pub struct CompletionsDecoder {
     think: ThinkSplitter,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     calls: ToolIndex,
+    /// Per dense call: its id and the arguments so far, to read servers
+    /// that number calls oddly or send them again whole.
+    seen: Vec<CallSeen>,
+    /// The wire number of a call sent without `index`.
+    unnumbered: u64,
     done: bool,
 }
 
@@ -152,19 +182,60 @@ impl CompletionsDecoder {
         };
         for (pos, c) in calls.iter().enumerate() {
             let f = c.get("function");
-            let wire = field_u64(c, "index").unwrap_or(pos as u64);
+            let id = field_str(c, "id")
+                .filter(|i| !i.is_empty())
+                .map(str::to_string);
+            let wire = match field_u64(c, "index") {
+                Some(i) => i,
+                // No number: a new id starts a new call, else it goes on
+                // the one before (Ollama's and some proxies' streams).
+                None => {
+                    let last = self.seen.last().and_then(|c| c.id.clone());
+                    if self.seen.is_empty() || (id.is_some() && id != last) {
+                        self.unnumbered = u64::MAX - self.seen.len() as u64 - pos as u64;
+                    }
+                    self.unnumbered
+                }
+            };
+            let index = self.calls.dense(wire)?;
+            if self.seen.len() <= index {
+                self.seen.resize(index + 1, CallSeen::default());
+            }
+            let mut arguments = f
+                .and_then(|f| f.get("arguments"))
+                .map(|a| match a {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            let seen = &mut self.seen[index];
+            // The whole arguments again, after they were complete: not a
+            // second copy to append.
+            if !seen.arguments.is_empty()
+                && complete_json(&seen.arguments)
+                && complete_json(&arguments)
+            {
+                arguments.clear();
+            }
+            seen.arguments.push_str(&arguments);
+            // A name or id sent again with every piece is said once.
+            let id = id.filter(|i| seen.id.as_ref() != Some(i));
+            if id.is_some() {
+                seen.id.clone_from(&id);
+            }
+            let name = f
+                .and_then(|f| field_str(f, "name"))
+                .filter(|n| !n.is_empty() && seen.name.as_deref() != Some(*n))
+                .map(str::to_string);
+            if name.is_some() {
+                seen.name.clone_from(&name);
+            }
             out.push(Event::ToolCall {
-                index: self.calls.dense(wire)?,
-                id: field_str(c, "id").map(str::to_string),
-                name: f.and_then(|f| field_str(f, "name")).map(str::to_string),
-                arguments: f
-                    .and_then(|f| f.get("arguments"))
-                    .map(|a| match a {
-                        Value::String(s) => s.clone(),
-                        Value::Null => String::new(),
-                        other => other.to_string(),
-                    })
-                    .unwrap_or_default(),
+                index,
+                id,
+                name,
+                arguments,
             });
         }
         Ok(())
@@ -199,7 +270,13 @@ impl CompletionsDecoder {
         if let Some(usage) = self.usage.take() {
             out.push(Event::Usage { usage });
         }
-        let finish = self.finish.take().unwrap_or(FinishReason::Stop);
+        // Servers that end a reply with calls as `stop` (or say nothing)
+        // still made calls.
+        let finish = match self.finish.take() {
+            Some(FinishReason::Stop) | None if !self.calls.is_empty() => FinishReason::ToolCalls,
+            Some(f) => f,
+            None => FinishReason::Stop,
+        };
         out.push(Event::Done { finish });
         self.done = true;
     }
@@ -237,6 +314,11 @@ impl Decoder for CompletionsDecoder {
     fn is_done(&self) -> bool {
         self.done
     }
+}
+
+/// Whether `s` is one whole JSON value.
+fn complete_json(s: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok()
 }
 
 pub fn parse_reply(body: &str) -> Result<Vec<Event>, ProviderError> {

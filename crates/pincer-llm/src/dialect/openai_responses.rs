@@ -38,7 +38,7 @@ pub fn body(w: &WireRequest<'_>) -> Value {
         };
         b.insert("tool_choice".into(), choice);
     }
-    if let Some(t) = w.req.temperature {
+    if let Some(t) = w.temperature() {
         b.insert("temperature".into(), t.into());
     }
     if let Some(p) = w.req.top_p {

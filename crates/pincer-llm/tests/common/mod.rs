@@ -22,6 +22,7 @@ pub fn target(dialect: Dialect, base_url: &str, key: Option<&str>) -> Target {
         reasoning: false,
         local: true,
         timeouts: Timeouts::for_provider(true, Some(60)),
+        compat: Default::default(),
     }
 }
 
