@@ -50,8 +50,7 @@ impl Client {
         let deadline = Instant::now() + t.timeouts.first_event;
         // A server that loses streamed tool calls answers whole when the
         // request has tools; the reply is read as one (`whole_json`).
-        let stream =
-            !(t.compat.supports_streaming_tool_calls == Some(false) && !req.tools.is_empty());
+        let stream = t.compat.supports_streaming_tool_calls != Some(false) || req.tools.is_empty();
         let response = self.send(t, req, stream, deadline).await?;
         let is_json = response
             .headers()
