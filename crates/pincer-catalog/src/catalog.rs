@@ -117,6 +117,11 @@ pub struct ModelSpec {
     /// provider's), resolved once.
     #[serde(skip_serializing_if = "is_default")]
     pub compat: Compat,
+    /// The agent's `params` for this model (`agents.defaults.models[ref]`:
+    /// OpenRouter's `provider` routing, `temperature`, `extra_body`), set
+    /// by `turn_candidates` for the agent whose turn it is.
+    #[serde(skip)]
+    pub params: Option<serde_json::Value>,
     pub input: Vec<String>,
     pub output: Vec<String>,
     pub local: bool,
@@ -600,6 +605,7 @@ fn merge_model(
         reasoning,
         tool_call: compat.supports_tools.or_else(|| b.map(|b| b.tool_call())),
         compat,
+        params: None,
         input,
         output: b
             .map(|b| b.output.iter().map(|s| s.to_string()).collect())

@@ -109,6 +109,44 @@ pub struct AgentModels {
     pub allow: Allowlist,
     #[serde(skip)]
     pub aliases: Aliases,
+    /// Per-model `params` (`agents.defaults.models[ref].params`, the
+    /// agent's own keys over them), by model ref.
+    #[serde(skip)]
+    pub params: Vec<(String, serde_json::Value)>,
+}
+
+impl AgentModels {
+    /// The `params` this agent gives `reference`.
+    pub fn params_of(&self, reference: &str) -> Option<&serde_json::Value> {
+        self.params
+            .iter()
+            .find(|(r, _)| r.eq_ignore_ascii_case(reference))
+            .map(|(_, p)| p)
+    }
+}
+
+/// Model params of `settings` in order, later keys over earlier ones.
+fn model_params<'a>(
+    settings: impl IntoIterator<Item = &'a AgentSettings>,
+) -> Vec<(String, serde_json::Value)> {
+    let mut out: Vec<(String, serde_json::Value)> = Vec::new();
+    for s in settings {
+        for m in &s.models {
+            let Some(serde_json::Value::Object(p)) = &m.params else {
+                continue;
+            };
+            let r = &m.reference.value;
+            match out.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(r)) {
+                Some((_, serde_json::Value::Object(mine))) => {
+                    for (k, v) in p {
+                        mine.insert(k.clone(), v.clone());
+                    }
+                }
+                _ => out.push((r.clone(), serde_json::Value::Object(p.clone()))),
+            }
+        }
+    }
+    out
 }
 
 /// Every agent: the implicit `main` when the config lists none.
@@ -141,6 +179,7 @@ pub fn agents(config: &Config) -> Vec<AgentModels> {
             fallback_refs: default_fallbacks,
             allow: allowlist(d, None),
             aliases: Aliases::from_settings([d]),
+            params: model_params([d]),
         }];
     }
     let default_idx = entries.iter().position(|e| e.default).unwrap_or(0);
@@ -167,6 +206,7 @@ pub fn agents(config: &Config) -> Vec<AgentModels> {
                 fallback_refs: fallbacks,
                 allow: allowlist(d, Some(&e.settings)),
                 aliases: Aliases::from_settings([d, &e.settings]),
+                params: model_params([d, &e.settings]),
             }
         })
         .collect()
@@ -335,9 +375,14 @@ pub fn turn_candidates(
                 agent: agent.id.clone(),
             });
         }
-        return Ok((vec![r.spec], Vec::new()));
+        let mut spec = r.spec;
+        spec.params = agent.params_of(&spec.reference).cloned();
+        return Ok((vec![spec], Vec::new()));
     }
-    let (specs, bad) = candidate_chain(catalog, agent);
+    let (mut specs, bad) = candidate_chain(catalog, agent);
+    for s in &mut specs {
+        s.params = agent.params_of(&s.reference).cloned();
+    }
     if specs.is_empty() {
         return Err(ChainError::NoUsableModel {
             agent: agent.id.clone(),

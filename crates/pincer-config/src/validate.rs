@@ -1264,13 +1264,80 @@ impl<'a> Checker<'a> {
             {
                 match key {
                     "alias" => entry.alias = self.nonempty_string(value, &pp),
-                    "params" => entry.params = self.object_json(value, &pp),
+                    "params" => {
+                        entry.params = self.object_json(value, &pp);
+                        if entry.params.is_some() {
+                            self.model_params(value, &pp);
+                        }
+                    }
                     _ => {}
                 }
             }
             out.push(entry);
         }
         out
+    }
+
+    /// The per-model params Pincer sends: OpenRouter's `provider` routing,
+    /// `temperature`, `extra_body`. Others are OpenClaw's, passed on.
+    fn model_params(&mut self, node: &Node, path: &JsonPath) {
+        const ROUTING: &[&str] = &[
+            "order",
+            "only",
+            "ignore",
+            "quantizations",
+            "allow_fallbacks",
+            "require_parameters",
+            "data_collection",
+            "sort",
+            "max_price",
+        ];
+        const ROUTING_OTHER: &[&str] = &[
+            "zdr",
+            "enforce_distillable_text",
+            "preferred_min_throughput",
+            "preferred_max_latency",
+        ];
+        for (key, value, p) in self.fields_quiet(node, path) {
+            match key {
+                "temperature" => {
+                    self.non_negative(value, &p);
+                }
+                "extra_body" | "extraBody" if value.members().is_none() => {
+                    self.mismatch(&p, value, "an object of request fields");
+                }
+                "provider" => {
+                    for (k, v, pp) in self.fields(value, &p, ROUTING, ROUTING_OTHER) {
+                        match k {
+                            "order" | "only" | "ignore" | "quantizations" => {
+                                self.string_list(v, &pp);
+                            }
+                            "allow_fallbacks" | "require_parameters" => {
+                                self.bool(v, &pp);
+                            }
+                            "data_collection" => {
+                                self.one_of(v, &pp, &["allow", "deny"]);
+                            }
+                            "sort" => {
+                                self.one_of(v, &pp, &["price", "throughput", "latency"]);
+                            }
+                            "max_price" => {
+                                for (_, price, ppp) in self.fields(
+                                    v,
+                                    &pp,
+                                    &["prompt", "completion", "image", "request"],
+                                    &[],
+                                ) {
+                                    self.non_negative(price, &ppp);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn models(&mut self, node: &Node, path: &JsonPath) -> ModelsConfig {

@@ -717,6 +717,8 @@ impl Output {
             } => self.tool_call(index, id, name, &arguments),
             Event::Usage { usage } => self.usage = usage,
             Event::Done { finish } => self.finish = Some(finish),
+            // The OpenAI surfaces have no field for it; the transcript keeps it.
+            Event::Served { .. } => {}
         }
     }
 

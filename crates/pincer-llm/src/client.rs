@@ -99,6 +99,7 @@ impl Client {
             reasoning: t.reasoning,
             local: t.local,
             compat: &t.compat,
+            params: t.params.as_ref(),
         };
         let body = t.dialect.body(&wire);
         let headers = headers(t)?;

@@ -77,6 +77,8 @@ pub struct Target {
     pub timeouts: Timeouts,
     /// What the server takes (the model's `compat`).
     pub compat: pincer_config::Compat,
+    /// The agent's `params` for the model (sent with each request).
+    pub params: Option<serde_json::Value>,
 }
 
 impl Target {
@@ -124,6 +126,7 @@ impl Target {
             local: spec.local,
             timeouts: Timeouts::for_model(spec),
             compat: spec.compat.clone(),
+            params: spec.params.clone(),
         })
     }
 

@@ -23,6 +23,7 @@ fn body(dialect: Dialect, req: &ChatRequest, reasoning: bool) -> Value {
         reasoning,
         local: false,
         compat: &Default::default(),
+        params: None,
     })
 }
 
@@ -164,6 +165,7 @@ fn compat_body(compat: &pincer_config::Compat, stream: bool) -> Value {
         reasoning: true,
         local: true,
         compat,
+        params: None,
     })
 }
 

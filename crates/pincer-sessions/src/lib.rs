@@ -766,6 +766,9 @@ fn turn_lines(turn: &TurnRecord<'_>, leaf: Option<String>) -> (Vec<Value>, Optio
     if !turn.attempts.is_empty() {
         assistant["pincerAttempts"] = turn.attempts.into();
     }
+    if let Some(p) = &turn.reply.served_by {
+        assistant["upstreamProvider"] = p.clone().into();
+    }
     lines.push(entry(assistant));
     (lines, leaf)
 }

@@ -29,6 +29,10 @@ pub enum Event {
     Usage {
         usage: Usage,
     },
+    /// Who served the answer behind a router (OpenRouter's `provider`).
+    Served {
+        provider: String,
+    },
     /// The model finished. Nothing follows.
     Done {
         finish: FinishReason,
@@ -79,6 +83,9 @@ pub struct Reply {
     pub tool_calls: Vec<ToolCall>,
     pub usage: Usage,
     pub finish: Option<FinishReason>,
+    /// The upstream provider that served it, when a router says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
 }
 
 impl Reply {
@@ -114,6 +121,7 @@ impl Reply {
                 call.arguments.push_str(arguments);
             }
             Event::Usage { usage } => self.usage = *usage,
+            Event::Served { provider } => self.served_by = Some(provider.clone()),
             Event::Done { finish } => self.finish = Some(finish.clone()),
         }
     }

@@ -235,6 +235,7 @@ impl Chat<'_> {
         if self.args.json {
             let mut out = json!({
                 "model": d.spec.reference,
+                "servedBy": d.reply.served_by,
                 "text": d.final_text.clone().unwrap_or_default(),
                 "finish": finish,
                 "usage": usage,
@@ -265,8 +266,14 @@ impl Chat<'_> {
         if d.final_text.is_none() {
             eprintln!("note: {} gave no final text", d.spec.reference);
         }
+        let via = d
+            .reply
+            .served_by
+            .as_ref()
+            .map(|p| format!(" via {p}"))
+            .unwrap_or_default();
         eprintln!(
-            "[{} · {} in · {} out · ${:.6} · {:.1} s · {finish}]",
+            "[{}{via} · {} in · {} out · ${:.6} · {:.1} s · {finish}]",
             d.spec.reference,
             usage.prompt_tokens(),
             usage.output,

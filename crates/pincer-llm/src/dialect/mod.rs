@@ -96,6 +96,8 @@ pub struct WireRequest<'a> {
     pub local: bool,
     /// What the server takes (`compat`).
     pub compat: &'a pincer_config::Compat,
+    /// The agent's `params` for the model.
+    pub params: Option<&'a Value>,
 }
 
 impl WireRequest<'_> {
@@ -108,7 +110,29 @@ impl WireRequest<'_> {
     fn temperature(&self) -> Option<f32> {
         self.req
             .temperature
+            .or_else(|| {
+                self.params
+                    .and_then(|p| p.get("temperature"))
+                    .and_then(Value::as_f64)
+                    .map(|t| t as f32)
+            })
             .filter(|_| self.compat.supports_temperature != Some(false))
+    }
+
+    /// The model's `params` that go on the wire as they are: OpenRouter's
+    /// `provider` routing preferences, and `extra_body` (or `extraBody`)
+    /// fields, which never replace a field the request set.
+    fn add_params(&self, b: &mut serde_json::Map<String, Value>) {
+        let Some(p) = self.params else { return };
+        if let Some(provider) = p.get("provider").filter(|v| v.is_object()) {
+            b.insert("provider".into(), provider.clone());
+        }
+        let extra = p.get("extra_body").or_else(|| p.get("extraBody"));
+        if let Some(Value::Object(extra)) = extra {
+            for (k, v) in extra {
+                b.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
     }
 
     /// A tool's parameter schema as this server takes it: for llama.cpp

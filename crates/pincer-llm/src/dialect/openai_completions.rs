@@ -84,6 +84,7 @@ pub fn body(w: &WireRequest<'_>) -> Value {
     if let Some(effort) = w.reasoning_effort() {
         b.insert("reasoning_effort".into(), effort.as_str().into());
     }
+    w.add_params(&mut b);
     Value::Object(b)
 }
 
@@ -163,6 +164,8 @@ pub struct CompletionsDecoder {
     seen: Vec<CallSeen>,
     /// The wire number of a call sent without `index`.
     unnumbered: u64,
+    /// OpenRouter's `provider` was told.
+    served: bool,
     done: bool,
 }
 
@@ -261,6 +264,15 @@ impl CompletionsDecoder {
         }
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(usage(u));
+        }
+        // OpenRouter names the provider that answered on every chunk.
+        if !self.served
+            && let Some(p) = field_str(v, "provider").filter(|p| !p.is_empty())
+        {
+            self.served = true;
+            out.push(Event::Served {
+                provider: p.to_string(),
+            });
         }
         Ok(())
     }

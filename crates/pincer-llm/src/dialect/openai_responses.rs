@@ -47,6 +47,7 @@ pub fn body(w: &WireRequest<'_>) -> Value {
     if let Some(effort) = w.reasoning_effort() {
         b.insert("reasoning".into(), json!({"effort": effort.as_str()}));
     }
+    w.add_params(&mut b);
     Value::Object(b)
 }
 

@@ -23,6 +23,7 @@ pub fn target(dialect: Dialect, base_url: &str, key: Option<&str>) -> Target {
         local: true,
         timeouts: Timeouts::for_provider(true, Some(60)),
         compat: Default::default(),
+        params: None,
     }
 }
 
