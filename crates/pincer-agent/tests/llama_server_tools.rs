@@ -12,7 +12,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use pincer_agent::{AgentEvent, Delivery, Runtime};
 use pincer_config::{Env, load_text};
@@ -74,10 +73,8 @@ async fn llama_server_makes_a_tool_call_that_pincer_runs() {
         }
         tools
     };
-    let started = Instant::now();
     let (done, tools) = tokio::join!(rt.deliver(d, tx), collect);
     let done = done.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(240));
     // The model's call ran: a start and a result for `read`.
     let ran: Vec<_> = tools.iter().filter(|t| t.result.is_some()).collect();
     assert!(!ran.is_empty(), "no tool ran: {tools:?}");

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pincer_agent::{AgentEvent, Delivered, Delivery, Runtime};
 use pincer_config::{Env, load_text};
@@ -292,9 +292,7 @@ async fn a_looping_model_is_stopped_with_a_summary() {
         });
         let s = setup(&up, "openai-completions", "", "");
         std::fs::write(s.ws.join("a.txt"), "x").unwrap();
-        let started = Instant::now();
         let (done, _) = deliver(&s.rt, "read it", false).await;
-        assert!(started.elapsed() < Duration::from_secs(30));
         let reqs = up.requests();
         let expected_rounds = if same { 3 } else { 25 };
         assert_eq!(reqs.len(), expected_rounds + 1, "same={same}");
@@ -695,6 +693,9 @@ async fn a_slow_tool_in_one_session_does_not_hold_up_another() {
         "",
     );
     let rt = &s.rt;
+    // The order the two turns end in, not how long they took.
+    let order = std::sync::Mutex::new(Vec::new());
+    let order = &order;
     let run = |key: &'static str, text: &'static str| async move {
         let d = Delivery {
             session_key: key.into(),
@@ -702,17 +703,19 @@ async fn a_slow_tool_in_one_session_does_not_hold_up_another() {
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel(256);
         let drain = async move { while rx.recv().await.is_some() {} };
-        let started = Instant::now();
         let (done, ()) = tokio::join!(rt.deliver(d, tx), drain);
-        (done.unwrap().final_text, started.elapsed())
+        order.lock().unwrap().push(key);
+        done.unwrap().final_text
     };
     let (slow, quick) = tokio::join!(run("agent:main:a", "do the slow thing"), async {
+        // Once the slow turn's command is running.
         tokio::time::sleep(Duration::from_millis(300)).await;
         run("agent:main:b", "hello").await
     });
-    assert_eq!(quick.0.as_deref(), Some("quick answer"));
-    assert!(quick.1 < Duration::from_secs(2), "{:?}", quick.1);
-    assert!(slow.1 >= Duration::from_secs(3));
+    assert_eq!(quick.as_deref(), Some("quick answer"));
+    assert!(slow.is_some());
+    // The other session was answered while the command still ran.
+    assert_eq!(*order.lock().unwrap(), ["agent:main:b", "agent:main:a"]);
 }
 
 #[tokio::test]
