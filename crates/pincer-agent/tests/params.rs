@@ -49,7 +49,7 @@ async fn openrouter_routing_goes_out_and_the_serving_provider_is_kept() {
   agents: {{ defaults: {{ model: {{ primary: "openrouter/minimax/minimax-m2.1" }},
     models: {{ "openrouter/minimax/minimax-m2.1": {{ params: {{
       provider: {{ order: ["deepinfra", "together"], allow_fallbacks: false, data_collection: "deny", max_price: {{ prompt: 1 }} }},
-      temperature: 0.3, extra_body: {{ transforms: ["middle-out"], temperature: 2 }} }} }} }} }} }} }}"#,
+      temperature: 0.3, extra_body: {{ transforms: ["middle-out"], temperature: 2, tool_choice: "required", stream: false }} }} }} }} }} }} }}"#,
         up.base_url()
     );
     let env = Env::from_pairs(&[]);
@@ -80,7 +80,9 @@ async fn openrouter_routing_goes_out_and_the_serving_provider_is_kept() {
     assert_eq!(body["provider"]["allow_fallbacks"], false);
     assert_eq!(body["provider"]["data_collection"], "deny");
     assert_eq!(body["transforms"][0], "middle-out");
-    // extra_body never replaces what the request set.
+    // extra_body never sets a field Pincer decides.
+    assert!(body.get("tool_choice").is_none());
+    assert_eq!(body["stream"], true);
     assert_eq!(
         body["temperature"].as_f64().map(|t| (t * 10.0).round()),
         Some(3.0)

@@ -116,11 +116,20 @@ pub struct AgentModels {
 }
 
 impl AgentModels {
-    /// The `params` this agent gives `reference`.
-    pub fn params_of(&self, reference: &str) -> Option<&serde_json::Value> {
+    /// The `params` this agent gives `spec`: its models-map entry, written
+    /// as `provider/model`, as the bare model id, or as its alias.
+    pub fn params_for(&self, spec: &ModelSpec) -> Option<&serde_json::Value> {
+        let alias = self.aliases.of(&spec.reference);
+        let names = |key: &str| {
+            key.eq_ignore_ascii_case(&spec.reference)
+                || key.eq_ignore_ascii_case(&spec.id)
+                || alias.is_some_and(|a| a.eq_ignore_ascii_case(key))
+        };
+        // The full ref wins over the other spellings.
         self.params
             .iter()
-            .find(|(r, _)| r.eq_ignore_ascii_case(reference))
+            .find(|(r, _)| r.eq_ignore_ascii_case(&spec.reference))
+            .or_else(|| self.params.iter().find(|(r, _)| names(r)))
             .map(|(_, p)| p)
     }
 }
@@ -376,12 +385,12 @@ pub fn turn_candidates(
             });
         }
         let mut spec = r.spec;
-        spec.params = agent.params_of(&spec.reference).cloned();
+        spec.params = agent.params_for(&spec).cloned();
         return Ok((vec![spec], Vec::new()));
     }
     let (mut specs, bad) = candidate_chain(catalog, agent);
     for s in &mut specs {
-        s.params = agent.params_of(&s.reference).cloned();
+        s.params = agent.params_for(s).cloned();
     }
     if specs.is_empty() {
         return Err(ChainError::NoUsableModel {

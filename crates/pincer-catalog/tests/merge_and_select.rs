@@ -235,3 +235,17 @@ fn a_models_compat_is_its_own_over_its_providers() {
     assert_eq!(b.compat.requires_tool_result_name, Some(true));
     assert_eq!(b.compat.max_tokens_field.as_deref(), Some("max_tokens"));
 }
+
+#[test]
+fn model_params_are_found_by_ref_or_bare_id() {
+    let loaded = load(
+        "{ models: { providers: { lm: { baseUrl: 'http://127.0.0.1:1234/v1', models: [{ id: 'a' }, { id: 'b' }] } } },
+           agents: { defaults: { model: { primary: 'lm/a', fallbacks: ['lm/b'] },
+             models: { 'lm/a': { params: { temperature: 0.1 } }, 'b': { params: { temperature: 0.9 } } } } } }",
+    );
+    let catalog = Catalog::new(&loaded.config.models);
+    let agent = &agents(&loaded.config)[0];
+    let (specs, _) = pincer_catalog::turn_candidates(&catalog, agent, None).unwrap();
+    assert_eq!(specs[0].params.as_ref().unwrap()["temperature"], 0.1);
+    assert_eq!(specs[1].params.as_ref().unwrap()["temperature"], 0.9);
+}

@@ -1301,7 +1301,15 @@ impl<'a> Checker<'a> {
         for (key, value, p) in self.fields_quiet(node, path) {
             match key {
                 "temperature" => {
-                    self.non_negative(value, &p);
+                    if let Some(t) = self.non_negative(value, &p)
+                        && t > 2.0
+                    {
+                        self.error(
+                            &p,
+                            value,
+                            format!("expected a temperature from 0 to 2, found {t}"),
+                        );
+                    }
                 }
                 "extra_body" | "extraBody" if value.members().is_none() => {
                     self.mismatch(&p, value, "an object of request fields");

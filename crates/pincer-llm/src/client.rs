@@ -21,6 +21,14 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A whole (non-streamed) reply larger than this is refused.
 const MAX_REPLY_BODY: usize = 32 * 1024 * 1024;
 
+/// Whether `req` goes out streamed: not when it has tools and the server
+/// loses streamed tool calls (`compat.supportsStreamingToolCalls: false`);
+/// its whole reply is then read as the stream's events. The router asks
+/// too: a whole reply has no first token to wait for.
+pub fn streamed(compat: &pincer_config::Compat, req: &ChatRequest) -> bool {
+    compat.supports_streaming_tool_calls != Some(false) || req.tools.is_empty()
+}
+
 /// One HTTP client shared by every call (keeps connections alive).
 #[derive(Clone)]
 pub struct Client {
@@ -48,9 +56,7 @@ impl Client {
         req: &ChatRequest,
     ) -> Result<EventStream, ProviderError> {
         let deadline = Instant::now() + t.timeouts.first_event;
-        // A server that loses streamed tool calls answers whole when the
-        // request has tools; the reply is read as one (`whole_json`).
-        let stream = t.compat.supports_streaming_tool_calls != Some(false) || req.tools.is_empty();
+        let stream = streamed(&t.compat, req);
         let response = self.send(t, req, stream, deadline).await?;
         let is_json = response
             .headers()

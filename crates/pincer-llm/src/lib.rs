@@ -17,7 +17,7 @@ mod target;
 mod usage;
 
 pub use classify::{classify_http, classify_stream_error, refuses_prefill, scrub};
-pub use client::{Client, EventStream};
+pub use client::{Client, EventStream, streamed};
 pub use dialect::{Dialect, MAX_TOOL_CALLS, StreamDecoder, WireRequest};
 /// The shared vocabulary, re-exported for callers of the dialects.
 pub use pincer_types::{

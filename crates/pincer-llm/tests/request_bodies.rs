@@ -152,7 +152,15 @@ fn compat_body(compat: &pincer_config::Compat, stream: bool) -> Value {
                 is_error: false,
             },
         ],
-        tools: vec![tool],
+        tools: vec![
+            tool,
+            Tool {
+                name: "glob".into(),
+                description: String::new(),
+                parameters: json!({"type": "object", "required": ["pattern"],
+                    "properties": {"pattern": {"type": "string", "pattern": "^[^/]"}}}),
+            },
+        ],
         temperature: Some(0.2),
         reasoning_effort: Some(ReasoningEffort::Low),
         ..ChatRequest::default()
@@ -208,4 +216,12 @@ fn compat_flags_shape_a_completions_body() {
     let city = &b["tools"][0]["function"]["parameters"]["properties"]["city"];
     assert!(city.get("pattern").is_none() && city.get("maxLength").is_none());
     assert_eq!(city["description"], "kept");
+    // A parameter that is called `pattern` is a parameter, not the keyword.
+    let glob = b["tools"][1]["function"]["parameters"]["properties"]["pattern"].clone();
+    assert_eq!(glob["type"], "string");
+    assert!(glob.get("pattern").is_none());
+    assert_eq!(
+        b["tools"][1]["function"]["parameters"]["required"][0],
+        "pattern"
+    );
 }

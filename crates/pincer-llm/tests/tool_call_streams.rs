@@ -114,6 +114,56 @@ fn tool_call_stream_table() {
             vec![read.clone()],
         ),
         (
+            "every call numbered 0 (Ollama), each whole",
+            vec![
+                chunk(
+                    r#"[{"index":0,"id":"a","function":{"name":"read","arguments":"{\"path\":\"x\"}"}}]"#,
+                    None,
+                ),
+                chunk(
+                    r#"[{"index":0,"id":"b","function":{"name":"write","arguments":"{\"path\":\"y\",\"content\":\"z\"}"}}]"#,
+                    Some("stop"),
+                ),
+            ],
+            vec![read.clone(), write.clone()],
+        ),
+        (
+            "every call numbered 0, no ids, the same tool twice",
+            vec![
+                chunk(
+                    r#"[{"index":0,"function":{"name":"read","arguments":"{\"path\":\"x\"}"}}]"#,
+                    None,
+                ),
+                chunk(
+                    r#"[{"index":0,"function":{"name":"write","arguments":"{\"path\":\"y\",\"content\":\"z\"}"}}]"#,
+                    None,
+                ),
+            ],
+            vec![
+                call("", "read", r#"{"path":"x"}"#),
+                call("", "write", r#"{"path":"y","content":"z"}"#),
+            ],
+        ),
+        (
+            "unnumbered: two calls in a chunk, then a third, then its rest",
+            vec![
+                chunk(
+                    r#"[{"id":"a","function":{"name":"read","arguments":"{\"path\":\"x\"}"}},{"id":"b","function":{"name":"write","arguments":"{\"path\":\"y\","}}]"#,
+                    None,
+                ),
+                chunk(r#"[{"function":{"arguments":"\"content\":\"z\"}"}}]"#, None),
+                chunk(
+                    r#"[{"id":"c","function":{"name":"read","arguments":"{\"path\":\"x\"}"}}]"#,
+                    None,
+                ),
+            ],
+            vec![
+                read.clone(),
+                write.clone(),
+                call("c", "read", r#"{"path":"x"}"#),
+            ],
+        ),
+        (
             "arguments as an object, two calls in one chunk",
             vec![chunk(
                 r#"[{"index":0,"id":"a","function":{"name":"read","arguments":{"path":"x"}}},{"index":1,"id":"b","function":{"name":"write","arguments":{"content":"z","path":"y"}}}]"#,
@@ -139,6 +189,15 @@ fn tool_call_stream_table() {
             .count();
         assert_eq!(names, want.len(), "{what}");
     }
+}
+
+#[test]
+fn empty_call_objects_do_not_make_a_text_reply_a_call() {
+    let (reply, _) = decode(&[
+        r#"{"choices":[{"index":0,"delta":{"content":"hi","tool_calls":[{}]},"finish_reason":"stop"}]}"#,
+    ]);
+    assert_eq!(reply.finish, Some(FinishReason::Stop));
+    assert!(reply.tool_calls.is_empty());
 }
 
 #[test]

@@ -752,8 +752,11 @@ impl Router {
         let keys = self.ordered_keys(catalog, spec, call.agent);
         let timeouts = Timeouts::for_model(spec);
         let load_deadline = Instant::now() + timeouts.first_event;
-        // With nobody to fail over to, a slow first token is waited for.
-        let patience = timeouts.first_token.filter(|_| !last_resort);
+        // With nobody to fail over to, a slow first token is waited for; a
+        // reply asked for whole has no first token to wait for.
+        let patience = timeouts
+            .first_token
+            .filter(|_| !last_resort && pincer_llm::streamed(&spec.compat, call.req));
         let (mut k, mut retried, mut announced) = (0, false, false);
         loop {
             let key = keys.get(k);

@@ -81,6 +81,30 @@ impl Dialect {
     }
 }
 
+/// Request fields Pincer sets (or leaves out on purpose): `extra_body`
+/// never adds them.
+pub const OWNED_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "input",
+    "system",
+    "instructions",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "temperature",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "reasoning_effort",
+    "reasoning",
+    "thinking",
+    "provider",
+    "continue_final_message",
+    "add_generation_prompt",
+];
+
 /// Everything a dialect needs to write one request.
 #[derive(Debug, Clone, Copy)]
 pub struct WireRequest<'a> {
@@ -130,6 +154,11 @@ impl WireRequest<'_> {
         let extra = p.get("extra_body").or_else(|| p.get("extraBody"));
         if let Some(Value::Object(extra)) = extra {
             for (k, v) in extra {
+                // Fields Pincer decides (and may have left out on purpose)
+                // are not the config's to add.
+                if OWNED_FIELDS.contains(&k.as_str()) {
+                    continue;
+                }
                 b.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
@@ -151,9 +180,25 @@ fn llamacpp_schema(v: &Value) -> Value {
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, v)| {
-                    *k != "pattern" && !(*k == "maxLength" && v.as_u64().is_some_and(|n| n >= 2000))
+                    !(*k == "pattern" && v.is_string())
+                        && !(*k == "maxLength" && v.as_u64().is_some_and(|n| n >= 2000))
                 })
-                .map(|(k, v)| (k.clone(), llamacpp_schema(v)))
+                .map(|(k, v)| {
+                    // Under these keys the names are parameters, not schema
+                    // keywords: a parameter called `pattern` stays.
+                    let v = match (k.as_str(), v) {
+                        ("properties" | "$defs" | "definitions", Value::Object(props)) => {
+                            Value::Object(
+                                props
+                                    .iter()
+                                    .map(|(name, schema)| (name.clone(), llamacpp_schema(schema)))
+                                    .collect(),
+                            )
+                        }
+                        _ => llamacpp_schema(v),
+                    };
+                    (k.clone(), v)
+                })
                 .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(llamacpp_schema).collect()),
@@ -260,6 +305,11 @@ impl ToolIndex {
 
     fn is_empty(&self) -> bool {
         self.seen.is_empty()
+    }
+
+    /// The dense index of a number already seen.
+    fn find(&self, wire: u64) -> Option<usize> {
+        self.seen.iter().position(|&w| w == wire)
     }
 }
 

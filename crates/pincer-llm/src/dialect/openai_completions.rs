@@ -162,14 +162,24 @@ pub struct CompletionsDecoder {
     /// Per dense call: its id and the arguments so far, to read servers
     /// that number calls oddly or send them again whole.
     seen: Vec<CallSeen>,
-    /// The wire number of a call sent without `index`.
-    unnumbered: u64,
+    /// Call numbers moved to a fresh number (a server that reuses one).
+    renumbered: std::collections::HashMap<u64, u64>,
+    /// The number of the call the last piece went to.
+    last_wire: Option<u64>,
+    /// Fresh numbers handed out, counting down from `u64::MAX`.
+    fresh: u64,
     /// OpenRouter's `provider` was told.
     served: bool,
     done: bool,
 }
 
 impl CompletionsDecoder {
+    /// A call number no server sends.
+    fn fresh_wire(&mut self) -> u64 {
+        self.fresh += 1;
+        u64::MAX - self.fresh
+    }
+
     /// One choice's `delta` (streaming) or `message` (whole reply).
     fn content(&mut self, d: &Value, out: &mut Vec<Event>) -> Result<(), ProviderError> {
         for f in REASONING_FIELDS {
@@ -183,23 +193,53 @@ impl CompletionsDecoder {
         let Some(calls) = d.get("tool_calls").and_then(Value::as_array) else {
             return Ok(());
         };
-        for (pos, c) in calls.iter().enumerate() {
+        for c in calls {
             let f = c.get("function");
             let id = field_str(c, "id")
                 .filter(|i| !i.is_empty())
                 .map(str::to_string);
-            let wire = match field_u64(c, "index") {
-                Some(i) => i,
-                // No number: a new id starts a new call, else it goes on
-                // the one before (Ollama's and some proxies' streams).
-                None => {
-                    let last = self.seen.last().and_then(|c| c.id.clone());
-                    if self.seen.is_empty() || (id.is_some() && id != last) {
-                        self.unnumbered = u64::MAX - self.seen.len() as u64 - pos as u64;
-                    }
-                    self.unnumbered
-                }
+            let name = f
+                .and_then(|f| field_str(f, "name"))
+                .filter(|n| !n.is_empty());
+            let has_arguments = f
+                .and_then(|f| f.get("arguments"))
+                .is_some_and(|a| !a.is_null() && a.as_str() != Some(""));
+            // An empty call object (some proxies add one to text replies)
+            // says nothing.
+            if id.is_none() && name.is_none() && !has_arguments {
+                continue;
+            }
+            let raw = field_u64(c, "index");
+            // The call this piece belongs to: its number (as renumbered),
+            // or, without one, the call before (Ollama's and some proxies'
+            // streams).
+            let mut wire = match raw {
+                Some(i) => self.renumbered.get(&i).copied().unwrap_or(i),
+                None => match self.last_wire {
+                    Some(w) => w,
+                    None => self.fresh_wire(),
+                },
             };
+            // A different id, or a new name once the arguments were whole,
+            // on a number already used: a new call (servers that number
+            // every call 0).
+            if let Some(dense) = self.calls.find(wire)
+                && let Some(prev) = self.seen.get(dense)
+            {
+                let new_id = id.is_some() && prev.id.is_some() && id != prev.id;
+                // Without a number, any name after whole arguments is one.
+                let new_name = name.is_some()
+                    && prev.name.is_some()
+                    && (name != prev.name.as_deref() || raw.is_none())
+                    && complete_json(&prev.arguments);
+                if new_id || new_name {
+                    wire = self.fresh_wire();
+                    if let Some(i) = raw {
+                        self.renumbered.insert(i, wire);
+                    }
+                }
+            }
+            self.last_wire = Some(wire);
             let index = self.calls.dense(wire)?;
             if self.seen.len() <= index {
                 self.seen.resize(index + 1, CallSeen::default());
@@ -214,10 +254,12 @@ impl CompletionsDecoder {
                 .unwrap_or_default();
             let seen = &mut self.seen[index];
             // The whole arguments again, after they were complete: not a
-            // second copy to append.
-            if !seen.arguments.is_empty()
-                && complete_json(&seen.arguments)
+            // second copy to append. (The piece is looked at first: most
+            // pieces are not a whole object, so the sum is rarely parsed.)
+            if arguments.trim_start().starts_with('{')
                 && complete_json(&arguments)
+                && !seen.arguments.is_empty()
+                && complete_json(&seen.arguments)
             {
                 arguments.clear();
             }
@@ -227,9 +269,8 @@ impl CompletionsDecoder {
             if id.is_some() {
                 seen.id.clone_from(&id);
             }
-            let name = f
-                .and_then(|f| field_str(f, "name"))
-                .filter(|n| !n.is_empty() && seen.name.as_deref() != Some(*n))
+            let name = name
+                .filter(|n| seen.name.as_deref() != Some(*n))
                 .map(str::to_string);
             if name.is_some() {
                 seen.name.clone_from(&name);
@@ -285,7 +326,9 @@ impl CompletionsDecoder {
         // Servers that end a reply with calls as `stop` (or say nothing)
         // still made calls.
         let finish = match self.finish.take() {
-            Some(FinishReason::Stop) | None if !self.calls.is_empty() => FinishReason::ToolCalls,
+            Some(FinishReason::Stop) | None if self.seen.iter().any(|c| c.name.is_some()) => {
+                FinishReason::ToolCalls
+            }
             Some(f) => f,
             None => FinishReason::Stop,
         };
