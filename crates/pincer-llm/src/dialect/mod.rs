@@ -180,8 +180,9 @@ fn llamacpp_schema(v: &Value) -> Value {
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, v)| {
-                    !(*k == "pattern" && v.is_string())
-                        && !(*k == "maxLength" && v.as_u64().is_some_and(|n| n >= 2000))
+                    let pattern = *k == "pattern" && v.is_string();
+                    let too_long = *k == "maxLength" && v.as_u64().is_some_and(|n| n >= 2000);
+                    !(pattern || too_long)
                 })
                 .map(|(k, v)| {
                     // Under these keys the names are parameters, not schema
