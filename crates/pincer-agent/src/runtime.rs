@@ -475,6 +475,31 @@ impl<'c> Runtime<'c> {
         if !policy.allows(name) {
             return None;
         }
+        let background = policy.allows("process");
+        let out = self
+            .run_agent_tool(
+                setup,
+                store,
+                session_key,
+                (name, args),
+                background,
+                RESULT_CHARS,
+            )
+            .await;
+        Some(out)
+    }
+
+    /// Runs one of the agent's tools for `session_key`: the one way a call
+    /// reaches the toolbox, from a turn or from `/tools/invoke`.
+    async fn run_agent_tool(
+        &self,
+        setup: &AgentSetup,
+        store: &SessionStore,
+        session_key: &str,
+        (name, args): (&str, &str),
+        background: bool,
+        max_chars: usize,
+    ) -> Outcome {
         let view = SessionsOf {
             rt: self,
             setup,
@@ -486,10 +511,10 @@ impl<'c> Runtime<'c> {
             session_key,
             tools: &tools,
             sessions: &view,
-            background: policy.allows("process"),
-            max_chars: RESULT_CHARS,
+            background,
+            max_chars,
         };
-        Some(self.toolbox.run(&call, name, args).await)
+        self.toolbox.run(&call, name, args).await
     }
 
     /// The agent's tools for this turn on `spec`: none for a plain model
@@ -1258,22 +1283,16 @@ impl<'c> Runtime<'c> {
                             .join(", ")
                     ))
                 } else {
-                    let view = SessionsOf {
-                        rt: self,
+                    let run = self.run_agent_tool(
                         setup,
                         store,
-                    };
-                    let agent_tools = self.agent_tools(setup);
-                    let call = Call {
-                        agent: &setup.models.id,
-                        session_key: &d.session_key,
-                        tools: &agent_tools,
-                        sessions: &view,
-                        background: tools.names.contains("process"),
-                        max_chars: result_chars,
-                    };
+                        &d.session_key,
+                        (&c.name, &c.arguments),
+                        tools.names.contains("process"),
+                        result_chars,
+                    );
                     tokio::select! {
-                        out = self.toolbox.run(&call, &c.name, &c.arguments) => out,
+                        out = run => out,
                         () = token.cancelled() => Outcome::error("The run was aborted while this tool ran."),
                     }
                 };
