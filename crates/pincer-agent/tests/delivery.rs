@@ -5,15 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
 use std::time::Duration;
 
 use pincer_agent::{AgentError, AgentEvent, Delivered, Delivery, Queued, Runtime};
-use pincer_config::{Env, load_text};
-use pincer_gguf::Silent;
-use pincer_router::{Providers, Router};
 use pincer_testkit::{FakeUpstream, Step, completions_stream};
 use pincer_types::{Event, Message};
 
@@ -25,16 +21,8 @@ fn runtime(up: &FakeUpstream, extra: &str) -> (Runtime<'static>, tempfile::TempD
   agents: {{ defaults: {{ model: {{ primary: "up/m" }} }} }}, {extra} }}"#,
         up.base_url()
     );
-    let env = Env::from_pairs(&[]);
-    let loaded = Box::leak(Box::new(load_text(
-        &text,
-        Path::new("/x/openclaw.json"),
-        &env,
-    )));
-    assert!(loaded.errors().next().is_none(), "{:?}", loaded.diagnostics);
     let state = tempfile::tempdir().unwrap();
-    let router = Router::new(Providers::new(env, Arc::new(Silent)).unwrap(), None);
-    let rt = Runtime::new(&loaded.config, router, state.path(), Default::default()).unwrap();
+    let rt = common::runtime(&text, state.path());
     (rt, state)
 }
 

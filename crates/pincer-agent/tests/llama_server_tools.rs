@@ -10,13 +10,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use pincer_agent::{AgentEvent, Delivery, Runtime};
-use pincer_config::{Env, load_text};
-use pincer_gguf::Silent;
-use pincer_router::{Providers, Router};
+use pincer_agent::{AgentEvent, Delivery};
 use pincer_sessions::Body;
 use pincer_testkit::LlamaServer;
 use pincer_types::{ChatRequest, Message};
@@ -40,15 +36,7 @@ async fn llama_server_makes_a_tool_call_that_pincer_runs() {
   tools: {{ allow: ["read"] }} }}"#,
         ws.display()
     );
-    let env = Env::from_pairs(&[]);
-    let loaded = Box::leak(Box::new(load_text(
-        &text,
-        Path::new("/x/openclaw.json"),
-        &env,
-    )));
-    assert!(loaded.errors().next().is_none(), "{:?}", loaded.diagnostics);
-    let router = Router::new(Providers::new(env, Arc::new(Silent)).unwrap(), None);
-    let rt = Runtime::new(&loaded.config, router, state.path(), Default::default()).unwrap();
+    let rt = common::runtime(&text, state.path());
 
     let d = Delivery {
         agent: "main".into(),
@@ -63,17 +51,14 @@ async fn llama_server_makes_a_tool_call_that_pincer_runs() {
         agent_prompt: true,
         ..Delivery::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
-    let collect = async move {
-        let mut tools = Vec::new();
-        while let Some(e) = rx.recv().await {
-            if let AgentEvent::Tool(t) = e {
-                tools.push(t);
-            }
-        }
-        tools
-    };
-    let (done, tools) = tokio::join!(rt.deliver(d, tx), collect);
+    let (done, events) = common::deliver(&rt, d).await;
+    let tools: Vec<_> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::Tool(t) => Some(t),
+            _ => None,
+        })
+        .collect();
     let done = done.unwrap();
     // The model's call ran: a start and a result for `read`.
     let ran: Vec<_> = tools.iter().filter(|t| t.result.is_some()).collect();

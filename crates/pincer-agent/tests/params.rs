@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use pincer_agent::{Delivery, Runtime};
+use std::path::Path;
+
+use pincer_agent::Delivery;
 use pincer_config::{Env, load_text};
-use pincer_gguf::Silent;
-use pincer_router::{Providers, Router};
 use pincer_testkit::{FakeUpstream, Step, sse_head};
 use pincer_types::Message;
 use serde_json::Value;
@@ -52,15 +51,10 @@ async fn openrouter_routing_goes_out_and_the_serving_provider_is_kept() {
       temperature: 0.3, extra_body: {{ transforms: ["middle-out"], temperature: 2, tool_choice: "required", stream: false }} }} }} }} }} }} }}"#,
         up.base_url()
     );
-    let env = Env::from_pairs(&[]);
-    let loaded = Box::leak(Box::new(load_text(
-        &text,
-        Path::new("/x/openclaw.json"),
-        &env,
-    )));
+    // No warning either: every key is one Pincer reads.
+    let loaded = load_text(&text, Path::new("/x/openclaw.json"), &Env::from_pairs(&[]));
     assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
-    let router = Router::new(Providers::new(env, Arc::new(Silent)).unwrap(), None);
-    let rt = Runtime::new(&loaded.config, router, state.path(), Default::default()).unwrap();
+    let rt = common::runtime(&text, state.path());
     let d = Delivery {
         agent: "main".into(),
         session_key: "agent:main:or".into(),
@@ -68,9 +62,7 @@ async fn openrouter_routing_goes_out_and_the_serving_provider_is_kept() {
         agent_prompt: true,
         ..Delivery::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let drain = async move { while rx.recv().await.is_some() {} };
-    let (done, ()) = tokio::join!(rt.deliver(d, tx), drain);
+    let (done, _) = common::deliver(&rt, d).await;
     let done = done.unwrap();
     assert_eq!(done.final_text.as_deref(), Some("Bonjour"));
     assert_eq!(done.reply.served_by.as_deref(), Some("DeepInfra"));

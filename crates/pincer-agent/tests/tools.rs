@@ -5,14 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use pincer_agent::{AgentEvent, Delivered, Delivery, Runtime};
-use pincer_config::{Env, load_text};
-use pincer_gguf::Silent;
-use pincer_router::{Providers, Router};
 use pincer_sessions::Body;
 use pincer_testkit::{
     FakeUpstream, Step, completions_stream, completions_tool_stream, whole_reply,
@@ -40,15 +38,7 @@ fn setup(up: &FakeUpstream, dialect: &str, tools: &str, model_extra: &str) -> Se
         up.base_url(),
         ws.display()
     );
-    let env = Env::from_pairs(&[]);
-    let loaded = Box::leak(Box::new(load_text(
-        &text,
-        Path::new("/x/openclaw.json"),
-        &env,
-    )));
-    assert!(loaded.errors().next().is_none(), "{:?}", loaded.diagnostics);
-    let router = Router::new(Providers::new(env, Arc::new(Silent)).unwrap(), None);
-    let rt = Runtime::new(&loaded.config, router, state.path(), Default::default()).unwrap();
+    let rt = common::runtime(&text, state.path());
     let ws = ws.canonicalize().unwrap();
     Setup {
         rt,
@@ -70,15 +60,7 @@ fn message(text: &str, whole: bool) -> Delivery {
 
 /// Delivers `text`; returns the result and every event.
 async fn deliver(rt: &Runtime<'_>, text: &str, whole: bool) -> (Delivered, Vec<AgentEvent>) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
-    let collect = async move {
-        let mut all = Vec::new();
-        while let Some(e) = rx.recv().await {
-            all.push(e);
-        }
-        all
-    };
-    let (done, events) = tokio::join!(rt.deliver(message(text, whole), tx), collect);
+    let (done, events) = common::deliver(rt, message(text, whole)).await;
     (done.unwrap(), events)
 }
 
@@ -728,15 +710,7 @@ async fn agent_defaults_tools_narrow_the_policy() {
   agents: {{ defaults: {{ model: {{ primary: "up/m" }}, tools: {{ deny: ["exec", "process"] }} }} }} }}"#,
         up.base_url()
     );
-    let env = Env::from_pairs(&[]);
-    let loaded = Box::leak(Box::new(load_text(
-        &text,
-        Path::new("/x/openclaw.json"),
-        &env,
-    )));
-    assert!(loaded.errors().next().is_none(), "{:?}", loaded.diagnostics);
-    let router = Router::new(Providers::new(env, Arc::new(Silent)).unwrap(), None);
-    let rt = Runtime::new(&loaded.config, router, state.path(), Default::default()).unwrap();
+    let rt = common::runtime(&text, state.path());
     deliver(&rt, "hi", false).await;
     let tools = body(&up.requests()[0])["tools"].to_string();
     assert!(tools.contains("\"read\""), "{tools}");

@@ -62,6 +62,11 @@ impl Kit {
         self.tools.files.root()
     }
 
+    /// A workspace file's text.
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.ws().join(name)).unwrap()
+    }
+
     async fn run(&self, name: &str, args: &str) -> Outcome {
         let call = Call {
             agent: "main",
@@ -116,10 +121,7 @@ async fn paths_cannot_leave_the_workspace() {
         .run("write", r#"{"path":"sub/../ok.txt","content":"fine"}"#)
         .await;
     assert!(!out.is_error, "{}", out.text);
-    assert_eq!(
-        std::fs::read_to_string(k.ws().join("ok.txt")).unwrap(),
-        "fine"
-    );
+    assert_eq!(k.file("ok.txt"), "fine");
 }
 
 #[tokio::test]
@@ -205,18 +207,12 @@ async fn edits_must_match_once() {
             out.text
         );
     }
-    assert_eq!(
-        std::fs::read_to_string(k.ws().join("f.txt")).unwrap(),
-        "one two two\n"
-    );
+    assert_eq!(k.file("f.txt"), "one two two\n");
     let out = k
         .run("edit", r#"{"path":"f.txt","edits":[{"oldText":"one","newText":"1"},{"oldText":"two\n","newText":"2\n"}]}"#)
         .await;
     assert!(!out.is_error, "{}", out.text);
-    assert_eq!(
-        std::fs::read_to_string(k.ws().join("f.txt")).unwrap(),
-        "1 two 2\n"
-    );
+    assert_eq!(k.file("f.txt"), "1 two 2\n");
 }
 
 #[tokio::test]
