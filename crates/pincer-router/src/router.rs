@@ -82,9 +82,8 @@ impl Next {
         }
     }
 
-    fn after(rest: &[ModelSpec]) -> Next {
-        rest.first()
-            .map_or(Next::Nothing, |s| Next::Model(s.reference.clone()))
+    fn after(next: Option<&ModelSpec>) -> Next {
+        next.map_or(Next::Nothing, |s| Next::Model(s.reference.clone()))
     }
 }
 
@@ -139,10 +138,13 @@ pub struct AllFailed {
 }
 
 fn summary(attempts: &[Attempt], retry_at_ms: Option<u64>) -> String {
+    // Models, not calls: a model asked again, or skipped and then probed,
+    // counts once.
     let calls = attempts
         .iter()
-        .filter(|a| !matches!(a.next, Next::SameModel(_) | Next::Key(_)))
-        .count();
+        .map(|a| a.model.as_str())
+        .collect::<HashSet<_>>()
+        .len();
     let mut s = format!("no model answered ({calls} tried):");
     for a in attempts {
         s.push_str(&format!("\n  {a}"));
@@ -295,7 +297,7 @@ impl Answering<'_> {
                                   answer did not begin with the text already sent"
                             .to_string(),
                         took: Duration::ZERO,
-                        next: Next::after(&self.rest),
+                        next: Next::after(self.rest.first()),
                     });
                     if self.continue_elsewhere().await {
                         continue;
@@ -345,7 +347,7 @@ impl Answering<'_> {
         let next = if self.continues && (self.tool_called || self.text.trim().is_empty()) {
             Next::Nothing
         } else {
-            Next::after(&self.rest)
+            Next::after(self.rest.first())
         };
         self.router.record(
             &mut self.attempts,
@@ -409,7 +411,7 @@ impl Answering<'_> {
         let now = now_ms();
         while !self.rest.is_empty() {
             let spec = self.rest.remove(0);
-            let next = Next::after(&self.rest);
+            let next = Next::after(self.rest.first());
             if let Some((until, reason)) = self.router.cooling(&spec, now) {
                 let attempt = skipped(&spec, until, &reason, now, next);
                 self.router.record(&mut self.attempts, attempt);
@@ -481,7 +483,7 @@ impl Answering<'_> {
                                 kind: Some(e.kind),
                                 message: e.message.clone(),
                                 took: started.elapsed(),
-                                next: Next::after(&self.rest),
+                                next: Next::after(self.rest.first()),
                             },
                         );
                         break;
@@ -568,12 +570,25 @@ impl Router {
         let now = now_ms();
         let cooling: Vec<Option<(u64, String)>> =
             candidates.iter().map(|s| self.cooling(s, now)).collect();
-        // When every candidate is cooling down, all are tried anyway (as
-        // probes): failing without a call helps nobody, and the first to have
-        // recovered answers. With one healthy candidate, cooled ones cost nothing.
-        let probe_all = cooling.iter().all(Option::is_some);
-        for (i, spec) in candidates.iter().enumerate() {
-            let next = Next::after(&candidates[i + 1..]);
+        // Candidates cooling down are skipped while another may answer; when
+        // none did, they are tried after all (as probes), in order: failing
+        // without a call helps nobody, and the first to have recovered
+        // answers. With one healthy candidate, cooled ones cost nothing.
+        let mut probing = cooling.iter().all(Option::is_some);
+        let mut queue: VecDeque<usize> = (0..candidates.len()).collect();
+        let mut deferred: Vec<usize> = Vec::new();
+        loop {
+            if queue.is_empty() && !probing {
+                probing = true;
+                queue.extend(deferred.drain(..));
+            }
+            let Some(i) = queue.pop_front() else { break };
+            let spec = &candidates[i];
+            let following = queue
+                .front()
+                .or(if probing { None } else { deferred.first() })
+                .map(|&j| &candidates[j]);
+            let next = Next::after(following);
             let skip = |message: String| Attempt {
                 model: spec.reference.clone(),
                 kind: None,
@@ -582,10 +597,11 @@ impl Router {
                 next: next.clone(),
             };
             if let Some((until, reason)) = &cooling[i]
-                && !probe_all
+                && !probing
             {
                 let attempt = skipped(spec, *until, reason, now, next.clone());
                 self.record(&mut attempts, attempt);
+                deferred.push(i);
                 continue;
             }
             if let Some((_, kind)) = down.iter().find(|(p, _)| *p == spec.provider) {
@@ -604,7 +620,10 @@ impl Router {
                 continue;
             }
             let started = Instant::now();
-            let last_resort = !(i + 1..candidates.len()).any(|j| probe_all || cooling[j].is_none());
+            // The last to be asked waits out a cold load (cooled candidates
+            // still to be probed do not count: they are the worse bet).
+            let last_resort = probing && queue.is_empty()
+                || !probing && !queue.iter().any(|&j| cooling[j].is_none());
             let tried = self
                 .try_candidate(catalog, spec, call, last_resort, &mut attempts)
                 .await;

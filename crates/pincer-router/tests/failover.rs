@@ -313,6 +313,43 @@ async fn a_failed_provider_is_skipped_without_a_call_and_remembered() {
     assert!(err.contains("the earliest cooldown ends in 30 s"), "{err}");
 }
 
+/// A cooled candidate is skipped while another may answer, and asked after
+/// all when every other failed: a server that came back answers, whichever
+/// cooldown happens to run out first.
+#[tokio::test]
+async fn a_cooled_candidate_is_probed_when_every_other_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cooldowns.json");
+    let unavailable = || status(503, &[], r#"{"error":{"message":"Service Unavailable"}}"#);
+    let primary = FakeUpstream::start(vec![
+        unavailable(),
+        unavailable(),
+        completions_stream(&[r#"{"content":"Back"}"#]),
+    ]);
+    let fallback = FakeUpstream::start(vec![
+        completions_stream(&[r#"{"content":"Hello"}"#]),
+        unavailable(),
+    ]);
+    let s = setup(
+        "openai-completions",
+        &primary.base_url(),
+        &fallback.base_url(),
+        "http://127.0.0.1:9/v1",
+    );
+    let r = router(&s, Some(&state));
+    let (model, _, _) = run(&r, &s, &["primary/m", "small/m"]).await.unwrap();
+    assert_eq!(model, "small/m");
+    assert_eq!(primary.requests().len(), 2, "failed, and is cooling down");
+
+    // The primary cools, the fallback fails now: the primary is asked
+    // anyway, last, and answers.
+    let (model, text, kinds) = run(&r, &s, &["primary/m", "small/m"]).await.unwrap();
+    assert_eq!((model.as_str(), text.as_str()), ("primary/m", "Back"));
+    assert_eq!(kinds.first(), Some(&None), "skipped first: {kinds:?}");
+    assert!(kinds.contains(&Some(ErrorKind::Overloaded)), "{kinds:?}");
+    assert_eq!(primary.requests().len(), 3);
+}
+
 #[tokio::test]
 async fn refused_and_malformed_move_on_in_every_dialect() {
     for api in API {
