@@ -167,6 +167,9 @@ pub enum Api {
     OpenAiResponses,
     #[serde(rename = "anthropic-messages")]
     AnthropicMessages,
+    /// Ollama's own `/api/chat`.
+    #[serde(rename = "ollama")]
+    Ollama,
     /// Pincer's in-process GGUF engine.
     #[serde(rename = "embedded")]
     Embedded,
@@ -197,6 +200,7 @@ impl Api {
             "openai-completions" => Api::OpenAiCompletions,
             "openai-responses" => Api::OpenAiResponses,
             "anthropic-messages" => Api::AnthropicMessages,
+            "ollama" => Api::Ollama,
             "embedded" => Api::Embedded,
             other => Api::Unsupported(Self::KNOWN.iter().find(|k| **k == other)?),
         })
@@ -207,6 +211,7 @@ impl Api {
             Api::OpenAiCompletions => "openai-completions",
             Api::OpenAiResponses => "openai-responses",
             Api::AnthropicMessages => "anthropic-messages",
+            Api::Ollama => "ollama",
             Api::Embedded => "embedded",
             Api::Unsupported(s) => s,
         }

@@ -1413,7 +1413,7 @@ impl<'a> Checker<'a> {
                         format!(
                             "api {name:?} is valid for OpenClaw but Pincer does not speak it yet; \
                              models of this provider cannot be called (supported: \"openai-completions\", \
-                             \"openai-responses\", \"anthropic-messages\", \"embedded\")"
+                             \"openai-responses\", \"anthropic-messages\", \"ollama\", \"embedded\")"
                         ),
                     );
                 }

@@ -203,6 +203,8 @@ fn kind_of(status: u16, t: &str) -> ErrorKind {
             "exceed context window",
             "context length exceeded",
             "input exceeds the maximum number of tokens",
+            "input length exceeds the context length",
+            "prompt is longer than the context length",
         ],
     ) {
         return ErrorKind::ContextOverflow;
@@ -214,6 +216,8 @@ fn kind_of(status: u16, t: &str) -> ErrorKind {
             "model is loading",
             "model is still loading",
             "model loading",
+            "waiting for llama runner to start",
+            "waiting for llama-server to start",
         ],
     ) {
         return ErrorKind::ModelLoading;
@@ -367,6 +371,63 @@ mod tests {
             kind(500, "Requested tokens (2285) exceed context window of 2048"),
             ErrorKind::ContextOverflow
         );
+    }
+
+    /// Ollama's own API, in its own words (its sources and API reference).
+    #[test]
+    fn ollamas_errors() {
+        let table: [(u16, &str, ErrorKind); 9] = [
+            (404, r#"{"error":"model 'qwen3:8b' not found"}"#, ErrorKind::ModelNotFound),
+            (
+                404,
+                r#"{"error":"model \"qwen3\" not found, try pulling it first"}"#,
+                ErrorKind::ModelNotFound,
+            ),
+            (
+                503,
+                r#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#,
+                ErrorKind::Overloaded,
+            ),
+            (
+                500,
+                r#"{"error":"model requires more system memory (5.3 GiB) than is available (4.4 GiB)"}"#,
+                ErrorKind::Server,
+            ),
+            (
+                500,
+                r#"{"error":"llama runner process has terminated: CUDA error: out of memory"}"#,
+                ErrorKind::Server,
+            ),
+            (
+                500,
+                r#"{"error":"timed out waiting for llama runner to start - progress 0.00 - "}"#,
+                ErrorKind::ModelLoading,
+            ),
+            (
+                400,
+                r#"{"error":"the input length exceeds the context length"}"#,
+                ErrorKind::ContextOverflow,
+            ),
+            (
+                400,
+                r#"{"error":"the prompt is longer than the context length currently available to the model; shorten the prompt, adjust the context length in settings, or use a model with a longer context length"}"#,
+                ErrorKind::ContextOverflow,
+            ),
+            (
+                400,
+                r#"{"error":"registry.ollama.ai/library/gemma3:4b does not support tools"}"#,
+                ErrorKind::BadRequest,
+            ),
+        ];
+        for (status, body, want) in table {
+            assert_eq!(kind(status, body), want, "{body}");
+        }
+        // Mid-stream, the last NDJSON line.
+        let e = classify_stream_error(
+            r#"{"error":"an error was encountered while running the model: unexpected EOF"}"#,
+            &[],
+        );
+        assert_eq!(e.kind, ErrorKind::Server);
     }
 
     #[test]

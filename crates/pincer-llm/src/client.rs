@@ -101,6 +101,7 @@ impl Client {
             model_id: &t.model_id,
             req,
             max_tokens,
+            context_window: t.context_window,
             stream,
             reasoning: t.reasoning,
             local: t.local,
@@ -246,7 +247,7 @@ fn scrubbed(mut e: ProviderError, secrets: &[&str]) -> ProviderError {
     e
 }
 
-async fn read_body(
+pub(crate) async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
     deadline: Option<Instant>,

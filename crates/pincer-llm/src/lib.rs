@@ -12,6 +12,7 @@ mod client;
 mod dialect;
 mod preflight;
 mod probe;
+pub mod server_api;
 pub mod sse;
 mod target;
 mod usage;

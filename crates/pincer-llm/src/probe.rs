@@ -11,9 +11,15 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::classify::classify_http;
+use crate::dialect::Dialect;
+use crate::server_api::{OllamaPs, OllamaShow, OllamaTags, same_ollama_model};
 use crate::client::{Client, headers};
 use crate::target::Target;
 use pincer_types::{ErrorKind, ProviderError};
+
+/// A probe's reply larger than this is refused (a model list of a few
+/// hundred models is well under it).
+pub(crate) const MAX_PROBE_BODY: usize = 4 * 1024 * 1024;
 
 /// Which server software answered, as far as it can be told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +77,13 @@ pub struct ServerReport {
     /// token is a long prompt being read, not a stuck server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub busy: Option<bool>,
+    /// The context the model was trained for (Ollama's `/api/show`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trained_context: Option<u64>,
+    /// What the server says the model can do (Ollama: `tools`, `thinking`,
+    /// `vision`…), when it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
     /// The time `/v1/models` took to answer.
     #[serde(rename = "latencyMs", serialize_with = "millis")]
     pub latency: Duration,
@@ -97,6 +110,8 @@ impl ServerReport {
             state: None,
             context_limit: None,
             busy: None,
+            trained_context: None,
+            capabilities: None,
             latency: Duration::ZERO,
         }
     }
@@ -106,6 +121,10 @@ impl Client {
     /// Asks `t`'s server about `t`'s model; every request is bounded by `limit`.
     pub async fn probe(&self, t: &Target, limit: Duration) -> ServerReport {
         let mut report = ServerReport::new();
+        if t.dialect == Dialect::Ollama {
+            self.ollama_native(t, limit, &mut report).await;
+            return report;
+        }
         let started = Instant::now();
         let list = self
             .get_json(t, &format!("{}/models", base(t)), limit)
@@ -152,8 +171,20 @@ impl Client {
         url: &str,
         limit: Duration,
     ) -> Result<Value, ProviderError> {
+        self.send_json(t, self.http.get(url), url, limit).await
+    }
+
+    /// Sends a probe (with the target's key and headers), bounded in time
+    /// and size, and reads its JSON.
+    async fn send_json(
+        &self,
+        t: &Target,
+        request: reqwest::RequestBuilder,
+        url: &str,
+        limit: Duration,
+    ) -> Result<Value, ProviderError> {
         let secrets = t.secrets();
-        let request = self.http.get(url).headers(headers(t)?).timeout(limit);
+        let request = request.headers(headers(t)?).timeout(limit);
         let response = request.send().await.map_err(|e| {
             let mut err = crate::client::transport_error(&e, &secrets);
             if e.is_timeout() {
@@ -163,7 +194,9 @@ impl Client {
             err
         })?;
         let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
+        let text = crate::client::read_body(response, MAX_PROBE_BODY, None)
+            .await
+            .map_err(|e| ProviderError::new(e.kind, format!("{url}: {}", e.message)))?;
         if !(200..300).contains(&status) {
             return Err(classify_http(status, &text, None, &secrets));
         }
@@ -268,6 +301,93 @@ impl Client {
             None => LoadState::Cold,
         });
     }
+
+    /// A model spoken to over Ollama's own API: `/api/tags` lists what is
+    /// pulled, `/api/ps` what is in memory, `/api/show` the model's trained
+    /// context and capabilities. Pincer sets the context per request
+    /// (`num_ctx`), so what a loaded model runs with now is not a limit.
+    async fn ollama_native(&self, t: &Target, limit: Duration, report: &mut ServerReport) {
+        let root = crate::dialect::ollama_root(&t.base_url);
+        let started = Instant::now();
+        let tags = self
+            .get_typed::<OllamaTags>(t, &format!("{root}/api/tags"), limit)
+            .await;
+        report.latency = started.elapsed();
+        let tags = match tags {
+            Ok(tags) => tags,
+            Err(e) => {
+                report.error = Some(e);
+                return;
+            }
+        };
+        report.server = Some(ServerKind::Ollama);
+        report.models = tags.models.iter().map(|m| m.name.clone()).collect();
+        let listed = tags
+            .models
+            .iter()
+            .any(|m| same_ollama_model(&m.name, &t.model_id));
+        report.listed = Some(listed);
+        if !listed {
+            return;
+        }
+        if let Ok(ps) = self
+            .get_typed::<OllamaPs>(t, &format!("{root}/api/ps"), limit)
+            .await
+        {
+            let loaded = ps.models.iter().any(|m| {
+                std::iter::once(&m.name)
+                    .chain(m.model.as_ref())
+                    .any(|n| same_ollama_model(n, &t.model_id))
+            });
+            report.state = Some(if loaded {
+                LoadState::Loaded
+            } else {
+                LoadState::Cold
+            });
+            // Ollama tells nothing of the requests it is working on; a
+            // loaded model that has not spoken yet is reading the prompt
+            // (Ollama queues the rest).
+            report.busy = loaded.then_some(true);
+        }
+        let show = self
+            .post_typed::<OllamaShow>(
+                t,
+                &format!("{root}/api/show"),
+                &serde_json::json!({ "model": t.model_id }),
+                limit,
+            )
+            .await;
+        if let Ok(show) = show {
+            report.trained_context = show.trained_context();
+            report.capabilities = show.capabilities;
+        }
+    }
+
+    async fn get_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        t: &Target,
+        url: &str,
+        limit: Duration,
+    ) -> Result<T, ProviderError> {
+        let v = self.get_json(t, url, limit).await?;
+        serde_json::from_value(v).map_err(|e| {
+            ProviderError::new(ErrorKind::Protocol, format!("{url}: unexpected reply ({e})"))
+        })
+    }
+
+    async fn post_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        t: &Target,
+        url: &str,
+        body: &Value,
+        limit: Duration,
+    ) -> Result<T, ProviderError> {
+        let request = self.http.post(url).json(body);
+        let v = self.send_json(t, request, url, limit).await?;
+        serde_json::from_value(v).map_err(|e| {
+            ProviderError::new(ErrorKind::Protocol, format!("{url}: unexpected reply ({e})"))
+        })
+    }
 }
 
 /// One of llama.cpp's `/slots`.
@@ -318,19 +438,13 @@ fn read_model_list(body: &Value, model_id: &str, report: &mut ServerReport) {
     };
 }
 
-/// Ollama lists `llama3:latest` for a model asked for as `llama3`.
-fn same_ollama_model(listed: &str, wanted: &str) -> bool {
-    listed == wanted || listed.strip_suffix(":latest") == Some(wanted)
-}
-
 fn base(t: &Target) -> &str {
     t.base_url.trim_end_matches('/')
 }
 
 /// The server's root: the base URL without its `/v1`.
 fn root(t: &Target) -> &str {
-    let b = base(t);
-    b.strip_suffix("/v1").unwrap_or(b)
+    crate::dialect::ollama_root(&t.base_url)
 }
 
 #[cfg(test)]
@@ -354,12 +468,5 @@ mod tests {
         read_model_list(&router, "b", &mut r);
         assert_eq!(r.listed, Some(false));
         assert_eq!(r.models, vec!["a"]);
-    }
-
-    #[test]
-    fn ollama_latest_tag() {
-        assert!(same_ollama_model("llama3:latest", "llama3"));
-        assert!(same_ollama_model("llama3:8b", "llama3:8b"));
-        assert!(!same_ollama_model("llama3:8b", "llama3"));
     }
 }

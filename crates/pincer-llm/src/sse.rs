@@ -4,6 +4,9 @@
 //! at the end of one chunk and an LF at the start of the next are one line
 //! end), `:` starts a comment, one space after the field's colon is dropped,
 //! `data` lines join with LF and a blank line dispatches the event.
+//!
+//! The same reader splits newline-delimited JSON (Ollama's streams): there
+//! each non-empty line is one event's `data`.
 
 use pincer_types::{ErrorKind, ProviderError};
 
@@ -25,11 +28,21 @@ pub struct SseDecoder {
     event: Option<String>,
     data: String,
     has_data: bool,
+    /// Newline-delimited JSON: every non-empty line is an event.
+    ndjson: bool,
 }
 
 impl SseDecoder {
     pub fn new() -> SseDecoder {
         SseDecoder::default()
+    }
+
+    /// A reader of newline-delimited JSON (one event per non-empty line).
+    pub fn ndjson() -> SseDecoder {
+        SseDecoder {
+            ndjson: true,
+            ..SseDecoder::default()
+        }
     }
 
     /// Feed the next bytes; returns the events they complete.
@@ -82,6 +95,12 @@ impl SseDecoder {
         let line = String::from_utf8(line).map_err(|_| {
             ProviderError::new(ErrorKind::Protocol, "event stream is not valid UTF-8")
         })?;
+        if self.ndjson {
+            if !line.trim().is_empty() {
+                out.push(SseEvent { event: None, data: line });
+            }
+            return Ok(());
+        }
         if line.starts_with(':') {
             return Ok(());
         }
@@ -167,6 +186,16 @@ mod tests {
         let bytes = "data: héllo\n\n".as_bytes();
         let (a, b) = bytes.split_at(8);
         assert_eq!(all(&[a, b])[0].data, "héllo");
+    }
+
+    #[test]
+    fn ndjson_lines_are_events_wherever_the_bytes_are_cut() {
+        let mut d = SseDecoder::ndjson();
+        let mut out = d.feed(b"{\"a\":1}\n\n{\"b\":").unwrap();
+        out.extend(d.feed(b"2}\r\n{\"c\":3}").unwrap());
+        out.extend(d.finish().unwrap());
+        let data: Vec<&str> = out.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, [r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":3}"#]);
     }
 
     #[test]

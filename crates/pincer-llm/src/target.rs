@@ -94,6 +94,7 @@ impl Target {
             Api::OpenAiCompletions => Dialect::OpenAiCompletions,
             Api::OpenAiResponses => Dialect::OpenAiResponses,
             Api::AnthropicMessages => Dialect::AnthropicMessages,
+            Api::Ollama => Dialect::Ollama,
             Api::Embedded => {
                 return Err(bad(format!(
                     "{} runs on the embedded engine, not over HTTP",

@@ -149,7 +149,7 @@ impl FakeUpstream {
 
 /// Reads one request, records it, and plays the script `pick` chooses for
 /// its method and path (`None`: an unrecorded 404).
-fn serve(
+pub(crate) fn serve(
     conn: TcpStream,
     seen: &Mutex<Vec<Recorded>>,
     pick: impl FnOnce(&str, &str, &str) -> Option<Vec<Step>>,

@@ -10,10 +10,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod fake;
+mod ollama;
 mod servers;
 
 pub use fake::{
     FakeUpstream, Recorded, Step, completions_stream, completions_tool_stream, http_response,
     sse_head, whole_reply,
 };
+pub use ollama::{OllamaModel, OllamaReplay};
 pub use servers::{LiteLlm, LlamaServer, free_port, gguf_path, litellm_available, openai_python};

@@ -2,6 +2,7 @@
 //! one's reply (streamed or whole) comes back as the same `Event`s.
 
 mod anthropic_messages;
+mod ollama;
 mod openai_completions;
 mod openai_responses;
 
@@ -14,19 +15,23 @@ use pincer_types::{ChatRequest, ReasoningEffort};
 use pincer_types::{ErrorKind, ProviderError};
 
 pub use anthropic_messages::ANTHROPIC_VERSION;
+pub use ollama::root as ollama_root;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     OpenAiCompletions,
     OpenAiResponses,
     AnthropicMessages,
+    /// Ollama's own `/api/chat`.
+    Ollama,
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 3] = [
+    pub const ALL: [Dialect; 4] = [
         Dialect::OpenAiCompletions,
         Dialect::OpenAiResponses,
         Dialect::AnthropicMessages,
+        Dialect::Ollama,
     ];
 
     /// The name used in `api:` of the config.
@@ -35,6 +40,7 @@ impl Dialect {
             Dialect::OpenAiCompletions => "openai-completions",
             Dialect::OpenAiResponses => "openai-responses",
             Dialect::AnthropicMessages => "anthropic-messages",
+            Dialect::Ollama => "ollama",
         }
     }
 
@@ -47,6 +53,7 @@ impl Dialect {
             // Anthropic's base URL is the host; some configs include `/v1`.
             Dialect::AnthropicMessages if base.ends_with("/v1") => format!("{base}/messages"),
             Dialect::AnthropicMessages => format!("{base}/v1/messages"),
+            Dialect::Ollama => format!("{}/api/chat", ollama::root(base)),
         }
     }
 
@@ -55,6 +62,7 @@ impl Dialect {
             Dialect::OpenAiCompletions => openai_completions::body(w),
             Dialect::OpenAiResponses => openai_responses::body(w),
             Dialect::AnthropicMessages => anthropic_messages::body(w),
+            Dialect::Ollama => ollama::body(w),
         }
     }
 
@@ -63,9 +71,13 @@ impl Dialect {
             Dialect::OpenAiCompletions => Box::<openai_completions::CompletionsDecoder>::default(),
             Dialect::OpenAiResponses => Box::<openai_responses::ResponsesDecoder>::default(),
             Dialect::AnthropicMessages => Box::<anthropic_messages::MessagesDecoder>::default(),
+            Dialect::Ollama => Box::<ollama::OllamaDecoder>::default(),
         };
         StreamDecoder {
-            sse: SseDecoder::new(),
+            sse: match self {
+                Dialect::Ollama => SseDecoder::ndjson(),
+                _ => SseDecoder::new(),
+            },
             inner,
             failed: None,
         }
@@ -77,6 +89,7 @@ impl Dialect {
             Dialect::OpenAiCompletions => openai_completions::parse_reply(body),
             Dialect::OpenAiResponses => openai_responses::parse_reply(body),
             Dialect::AnthropicMessages => anthropic_messages::parse_reply(body),
+            Dialect::Ollama => ollama::parse_reply(body),
         }
     }
 }
@@ -103,6 +116,7 @@ pub const OWNED_FIELDS: &[&str] = &[
     "provider",
     "continue_final_message",
     "add_generation_prompt",
+    "think",
 ];
 
 /// Everything a dialect needs to write one request.
@@ -113,6 +127,8 @@ pub struct WireRequest<'a> {
     pub req: &'a ChatRequest,
     /// Output cap, already limited by the model's `maxTokens`.
     pub max_tokens: u64,
+    /// The model's budget for prompt + output (Ollama's `num_ctx`).
+    pub context_window: u64,
     pub stream: bool,
     /// The model is marked `reasoning: true`.
     pub reasoning: bool,
