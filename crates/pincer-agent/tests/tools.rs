@@ -719,3 +719,69 @@ async fn agent_defaults_tools_narrow_the_policy() {
         "{tools}"
     );
 }
+
+/// A whole tool round trip over Ollama's own API (the test kit's replay of
+/// it): the call comes back whole, runs, and its result goes back named
+/// by its tool; a model Ollama says takes no tools answers without them.
+#[tokio::test]
+async fn a_tool_round_trip_over_ollamas_own_api() {
+    use pincer_testkit::{OllamaModel, OllamaReplay};
+    let ollama = OllamaReplay::start(vec![
+        OllamaModel::new("qwen3:8b", 40960, &["completion", "tools"]),
+        OllamaModel::new("gemma:2b", 8192, &["completion"]),
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let ws = state.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::write(ws.join("notes.txt"), "the key is under the mat").unwrap();
+    let text = format!(
+        r#"{{ models: {{ mode: "replace", providers: {{ ollama: {{ baseUrl: "{}", api: "ollama",
+      models: [{{ id: "qwen3:8b", contextWindow: 32768, maxTokens: 256 }},
+               {{ id: "gemma:2b", contextWindow: 32768, maxTokens: 256 }}] }} }} }},
+  agents: {{ defaults: {{ model: {{ primary: "ollama/qwen3:8b" }}, workspace: "{}" }} }},
+  tools: {{ allow: ["read"] }} }}"#,
+        ollama.base_url(),
+        ws.display()
+    );
+    let rt = common::runtime(&text, state.path());
+    let (done, events) = deliver(&rt, "notes.txt", false).await;
+    let answer = done.final_text.unwrap_or_default();
+    assert!(answer.starts_with("The read tool said: "), "{answer}");
+    assert!(answer.contains("the key is under the mat"), "{answer}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::Tool(t) if format!("{t:?}").contains("read")))
+    );
+    let chats = ollama.chats();
+    assert_eq!(chats.len(), 2);
+    assert_eq!(chats[0]["tools"][0]["function"]["name"], "read");
+    let sent = chats[1]["messages"].as_array().unwrap();
+    let result = sent.last().unwrap();
+    assert_eq!(result["role"], "tool");
+    assert_eq!(result["tool_name"], "read");
+    assert!(
+        result["content"]
+            .as_str()
+            .unwrap()
+            .contains("the key is under the mat")
+    );
+
+    // Ollama refuses tools for a model without them: asked again without.
+    let (done, events) = common::deliver(
+        &rt,
+        Delivery {
+            model: Some("ollama/gemma:2b".into()),
+            session_key: "agent:main:gemma".into(),
+            ..message("hi", false)
+        },
+    )
+    .await;
+    let answer = done.unwrap().final_text.unwrap_or_default();
+    assert!(answer.starts_with("Hello from"), "{answer}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::Note(n) if n.contains("does not take tools")))
+    );
+}

@@ -298,3 +298,71 @@ fn models_status_shows_what_is_cooling_down_by_scope() {
     assert!(table.contains("model 120 s (server)"), "{table}");
     assert!(!table.contains("sk-2"), "{table}");
 }
+
+/// Ollama's own API, probed through the test kit's replay of it: a model
+/// not pulled, one configured past its trained context, one that cannot
+/// call tools, one cold; and an Ollama that is not running.
+#[test]
+fn doctor_reads_ollamas_own_api() {
+    use pincer_testkit::{OllamaModel, OllamaReplay};
+    let mut cold = OllamaModel::new("qwen3:8b", 40960, &["completion", "tools", "thinking"]);
+    cold.loaded = false;
+    let ollama = OllamaReplay::start(vec![
+        cold,
+        OllamaModel::new("gemma:2b", 8192, &["completion"]),
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    let config = write_config(
+        home.path(),
+        &format!(
+            r#"{{
+  agents: {{ defaults: {{ model: {{ primary: "ollama/qwen3:8b",
+    fallbacks: ["ollama/gemma:2b", "ollama/llama3", "down/m"] }} }} }},
+  models: {{ mode: "replace", providers: {{
+    ollama: {{ baseUrl: "{}", api: "ollama", models: [
+      {{ id: "qwen3:8b", contextWindow: 32768, maxTokens: 4096 }},
+      {{ id: "gemma:2b", contextWindow: 32768, maxTokens: 1024 }},
+      {{ id: "llama3", contextWindow: 8192, maxTokens: 1024 }} ] }},
+    down: {{ baseUrl: "http://127.0.0.1:{}", api: "ollama",
+      models: [{{ id: "m", contextWindow: 8192, maxTokens: 1024 }}] }},
+  }} }},
+}}"#,
+            ollama.base_url(),
+            free_port()
+        ),
+    );
+    let out = pincer(home.path(), &["--config", &config, "doctor", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1), "errors found");
+    let report = json(&out);
+    let (errors, warnings, infos) = (
+        findings(&report, "error"),
+        findings(&report, "warning"),
+        findings(&report, "info"),
+    );
+    assert!(
+        has(&errors, "model.not_listed", "ollama/llama3"),
+        "{errors:?}"
+    );
+    assert!(has(&errors, "server.unreachable", "down/m"), "{errors:?}");
+    assert!(
+        has(&warnings, "context.over_trained", "ollama/gemma:2b"),
+        "{warnings:?}"
+    );
+    assert!(
+        has(&warnings, "model.cold", "ollama/qwen3:8b"),
+        "{warnings:?}"
+    );
+    assert!(
+        has(&infos, "model.no_tools", "ollama/gemma:2b"),
+        "{infos:?}"
+    );
+    assert!(
+        !has(&warnings, "context.over_trained", "ollama/qwen3:8b"),
+        "within its training: {warnings:?}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ollama serve"),
+        "the fix names Ollama's own command"
+    );
+}

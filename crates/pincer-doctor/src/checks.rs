@@ -143,6 +143,15 @@ fn server_findings(s: &ModelStatus, server: &ServerReport) -> Vec<Finding> {
                 format!("{base} did not answer in time: {}", e.message),
                 format!("check that the server is not stuck, then try: {curl}"),
             ),
+            _ if s.api == "ollama" => (
+                "server.unreachable",
+                format!("cannot reach Ollama at {base}: {}", e.message),
+                format!(
+                    "start it with `ollama serve` (or correct models.providers.{}.baseUrl, e.g. http://127.0.0.1:11434), then try: curl -s {}/api/tags",
+                    s.provider,
+                    base.trim_end_matches('/').trim_end_matches("/v1")
+                ),
+            ),
             _ => (
                 "server.unreachable",
                 format!("cannot reach {base}: {}", e.message),
@@ -185,6 +194,45 @@ fn server_findings(s: &ModelStatus, server: &ServerReport) -> Vec<Finding> {
             "wait for the load to finish; Pincer waits for it too (up to the provider's timeoutSeconds)",
         )),
         _ => {}
+    }
+    if let Some(trained) = server.trained_context
+        && s.context_window > trained
+    {
+        out.push(Finding::new(
+            Severity::Warning,
+            "context.over_trained",
+            r,
+            format!(
+                "contextWindow is {} but the model was trained for {trained} tokens: past that its answers degrade",
+                s.context_window
+            ),
+            format!("set contextWindow (or contextTokens) to at most {trained}"),
+        ));
+    }
+    if let Some(caps) = &server.capabilities {
+        let has = |c: &str| caps.iter().any(|x| x == c);
+        if !has("completion") {
+            out.push(Finding::new(
+                Severity::Error,
+                "model.not_chat",
+                r,
+                format!(
+                    "the server says the model cannot chat (it can: {})",
+                    caps.join(", ")
+                ),
+                "pick a chat model; embedding models cannot answer",
+            ));
+        } else if !has("tools") {
+            out.push(Finding::new(
+                Severity::Info,
+                "model.no_tools",
+                r,
+                "the server says the model cannot call tools: the agent works without them on it",
+                format!(
+                    "set compat.supportsTools: false on {r} to skip the refused first try, or pick a model with tools"
+                ),
+            ));
+        }
     }
     if let Some(limit) = server.context_limit {
         if s.context_window > limit {

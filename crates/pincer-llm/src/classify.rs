@@ -377,7 +377,11 @@ mod tests {
     #[test]
     fn ollamas_errors() {
         let table: [(u16, &str, ErrorKind); 9] = [
-            (404, r#"{"error":"model 'qwen3:8b' not found"}"#, ErrorKind::ModelNotFound),
+            (
+                404,
+                r#"{"error":"model 'qwen3:8b' not found"}"#,
+                ErrorKind::ModelNotFound,
+            ),
             (
                 404,
                 r#"{"error":"model \"qwen3\" not found, try pulling it first"}"#,

@@ -11,9 +11,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::classify::classify_http;
+use crate::client::{Client, headers};
 use crate::dialect::Dialect;
 use crate::server_api::{OllamaPs, OllamaShow, OllamaTags, same_ollama_model};
-use crate::client::{Client, headers};
 use crate::target::Target;
 use pincer_types::{ErrorKind, ProviderError};
 
@@ -371,7 +371,10 @@ impl Client {
     ) -> Result<T, ProviderError> {
         let v = self.get_json(t, url, limit).await?;
         serde_json::from_value(v).map_err(|e| {
-            ProviderError::new(ErrorKind::Protocol, format!("{url}: unexpected reply ({e})"))
+            ProviderError::new(
+                ErrorKind::Protocol,
+                format!("{url}: unexpected reply ({e})"),
+            )
         })
     }
 
@@ -385,7 +388,10 @@ impl Client {
         let request = self.http.post(url).json(body);
         let v = self.send_json(t, request, url, limit).await?;
         serde_json::from_value(v).map_err(|e| {
-            ProviderError::new(ErrorKind::Protocol, format!("{url}: unexpected reply ({e})"))
+            ProviderError::new(
+                ErrorKind::Protocol,
+                format!("{url}: unexpected reply ({e})"),
+            )
         })
     }
 }

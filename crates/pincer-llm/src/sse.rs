@@ -97,7 +97,10 @@ impl SseDecoder {
         })?;
         if self.ndjson {
             if !line.trim().is_empty() {
-                out.push(SseEvent { event: None, data: line });
+                out.push(SseEvent {
+                    event: None,
+                    data: line,
+                });
             }
             return Ok(());
         }

@@ -66,19 +66,22 @@ async fn a_whole_answer_and_the_request_ollama_gets() {
     let server = ollama();
     let mut t = on(&server, "smollm2:135m");
     t.params = Some(json!({"keep_alive": "30m", "top_k": 20, "num_ctx": 3000}));
-    let reply = Client::new()
-        .unwrap()
-        .complete(&t, &hello())
-        .await
-        .unwrap();
-    assert!(reply.text.starts_with("Hello from the replayed Ollama model"));
+    let reply = Client::new().unwrap().complete(&t, &hello()).await.unwrap();
+    assert!(
+        reply
+            .text
+            .starts_with("Hello from the replayed Ollama model")
+    );
     assert_eq!(reply.finish, Some(FinishReason::Stop));
     assert!(reply.usage.input > 0 && reply.usage.output > 0, "{reply:?}");
 
     let body = &server.chats()[0];
     assert_eq!(body["model"], "smollm2:135m");
     assert_eq!(body["stream"], false);
-    assert_eq!(body["messages"][0], json!({"role": "system", "content": "Be brief."}));
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
     assert_eq!(body["options"]["num_predict"], 40);
     let temperature = body["options"]["temperature"].as_f64().unwrap();
     assert!((temperature - 0.2).abs() < 1e-6, "{temperature}");
@@ -124,7 +127,10 @@ async fn thinking_stays_apart_from_the_answer() {
         ..hello()
     };
     let reply = Reply::from_events(&stream_all(&t, &req).await.unwrap());
-    assert_eq!(reply.reasoning, "The user wants an answer. I will give one.");
+    assert_eq!(
+        reply.reasoning,
+        "The user wants an answer. I will give one."
+    );
     assert!(reply.text.starts_with("Hello from"), "{reply:?}");
     assert!(!reply.text.contains("The user wants"));
     assert_eq!(server.chats()[0]["think"], "low");
@@ -283,15 +289,16 @@ async fn the_probe_asks_ollamas_own_api() {
     let client = Client::new().unwrap();
     let limit = Duration::from_secs(3);
 
-    let r = client
-        .probe(&on(&server, "smollm2:135m"), limit)
-        .await;
+    let r = client.probe(&on(&server, "smollm2:135m"), limit).await;
     assert!(r.error.is_none(), "{:?}", r.error);
     assert_eq!(r.server, Some(ServerKind::Ollama));
     assert_eq!(r.listed, Some(true));
     assert_eq!(r.state, Some(LoadState::Loaded));
     assert_eq!(r.trained_context, Some(8192));
-    assert_eq!(r.capabilities.as_deref(), Some(&["completion".to_string()][..]));
+    assert_eq!(
+        r.capabilities.as_deref(),
+        Some(&["completion".to_string()][..])
+    );
     // Pincer sets the context per request: what a loaded model runs with
     // now is no limit.
     assert_eq!(r.context_limit, None);

@@ -11,7 +11,9 @@ use pincer_config::{Env, load_text};
 use pincer_gguf::Silent;
 use pincer_llm::{ChatRequest, Event, Message};
 use pincer_router::{Next, Providers, Router};
-use pincer_testkit::{FakeUpstream, Step, free_port, http_response, sse_head};
+use pincer_testkit::{
+    FakeUpstream, OllamaModel, OllamaReplay, Step, free_port, http_response, sse_head,
+};
 
 fn completions(deltas: &[&str], finish: bool) -> Vec<u8> {
     let mut b = sse_head();
@@ -574,4 +576,25 @@ async fn a_server_reading_a_long_prompt_is_waited_for_past_the_limit() {
         o.errors
     );
     assert_eq!(calls, ["a"]);
+}
+
+/// Ollama (its own API) loads a cold model on the first request, silently:
+/// its `/api/ps` does not list the model, so the wait past the first-token
+/// limit is a load, waited for, not a stuck server left for the next model.
+#[tokio::test]
+async fn an_ollama_model_loading_on_first_use_is_waited_for() {
+    let mut a = OllamaModel::new("a", 4096, &["completion"]);
+    a.loaded = false;
+    a.load_time = std::time::Duration::from_secs(5);
+    let ollama = OllamaReplay::start(vec![a, OllamaModel::new("b", 4096, &["completion"])]);
+    let text = with_first_token_limit("ollama", &ollama.base_url());
+    let o = turn_on(&plain_router(), &text).await;
+    assert_eq!(o.model, "box/a", "{:?}", o.errors);
+    assert!(o.text.starts_with("Hello from"), "{}", o.text);
+    let chats: Vec<String> = ollama
+        .chats()
+        .iter()
+        .map(|c| c["model"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(chats, ["a"], "no call to the next model");
 }

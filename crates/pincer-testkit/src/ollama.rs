@@ -236,7 +236,10 @@ impl State {
         if !tools.is_empty() && !m.has("tools") {
             return error(
                 400,
-                &format!("registry.ollama.ai/library/{} does not support tools", m.name),
+                &format!(
+                    "registry.ollama.ai/library/{} does not support tools",
+                    m.name
+                ),
             );
         }
         let think = req.get("think").filter(|t| *t != &json!(false)).is_some();
@@ -303,13 +306,15 @@ impl State {
             if !calls.is_empty() {
                 message["tool_calls"] = calls.into();
             }
-            steps.push(Step::Send(http_response(200, &[], &last(message).to_string())));
+            steps.push(Step::Send(http_response(
+                200,
+                &[],
+                &last(message).to_string(),
+            )));
             return steps;
         }
         let mut lines = Vec::new();
-        let chunk = |message: Value| {
-            json!({"model": name, "created_at": CREATED, "message": message, "done": false})
-        };
+        let chunk = |message: Value| json!({"model": name, "created_at": CREATED, "message": message, "done": false});
         for t in thinking.split_inclusive(' ') {
             lines.push(chunk(
                 json!({"role": "assistant", "content": "", "thinking": t}),
@@ -372,7 +377,11 @@ fn reply(messages: &[Value], tools: &[Value], think: bool) -> (String, String, V
             .and_then(|m| m.get("tool_name"))
             .and_then(Value::as_str)
             .unwrap_or("?");
-        return (thinking, format!("The {tool} tool said: {content}"), Vec::new());
+        return (
+            thinking,
+            format!("The {tool} tool said: {content}"),
+            Vec::new(),
+        );
     }
     if let Some(f) = tools.first().and_then(|t| t.get("function")) {
         let name = f.get("name").and_then(Value::as_str).unwrap_or_default();

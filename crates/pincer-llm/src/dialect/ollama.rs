@@ -170,7 +170,10 @@ pub fn body(w: &WireRequest<'_>) -> Value {
     // `format`, `truncate`, `shift` on the body.
     if let Some(Value::Object(p)) = w.params {
         if let Some(Value::Object(options)) = b.get_mut("options") {
-            for (k, v) in p.iter().filter(|(k, _)| OPTION_PARAMS.contains(&k.as_str())) {
+            for (k, v) in p
+                .iter()
+                .filter(|(k, _)| OPTION_PARAMS.contains(&k.as_str()))
+            {
                 options.insert(k.clone(), v.clone());
             }
         }
