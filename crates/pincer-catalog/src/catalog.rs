@@ -33,6 +33,8 @@ pub enum Origin {
     Config { at: Option<String> },
     /// Nobody said; Pincer's (OpenClaw's) default.
     Default,
+    /// The model's server listed it (model discovery).
+    Discovered,
 }
 
 impl Origin {
@@ -50,6 +52,7 @@ impl std::fmt::Display for Origin {
             Origin::Config { at: Some(at) } => write!(f, "config ({at})"),
             Origin::Config { at: None } => f.write_str("config"),
             Origin::Default => f.write_str("default"),
+            Origin::Discovered => f.write_str("the server (discovered)"),
         }
     }
 }
@@ -232,9 +235,24 @@ impl<'c> Catalog<'c> {
     }
 
     /// Whether the provider's model list is complete: true for providers only
-    /// the config defines, and for every provider in `replace` mode.
+    /// the config defines, and for every provider in `replace` mode; false
+    /// for a provider whose models come from its server (discovery), which
+    /// may list more by the time a turn runs.
     pub fn is_exhaustive(&self, provider: &str) -> bool {
-        self.builtin_rows(provider).is_none()
+        self.builtin_rows(provider).is_none() && !crate::discovery::is_discoverable(self, provider)
+    }
+
+    /// The config's rows for a provider (discovered ones included).
+    pub fn config_provider_models(&self, provider: &str) -> Option<&'c [ModelConfig]> {
+        self.config_provider(provider)
+            .and_then(|c| c.models.as_deref())
+    }
+
+    /// A model the catalog does not list, as it would be called on
+    /// `provider` with the provider's settings and default limits.
+    pub fn unlisted(&self, provider: &str, id: &str) -> Option<ModelSpec> {
+        let p = self.providers.get(provider)?;
+        Some(merge_model(p, id, None, None))
     }
 
     pub fn model(&self, r: &ModelRef) -> Option<ModelSpec> {
@@ -416,12 +434,12 @@ fn pick<T>(
     origins: &mut Origins,
     field: &'static str,
     cfg: Option<T>,
-    cfg_loc: &Option<Location>,
+    cfg_origin: &Origin,
     builtin: Option<T>,
     default: T,
 ) -> T {
     if let Some(v) = cfg {
-        origins.insert(field, Origin::config(cfg_loc));
+        origins.insert(field, cfg_origin.clone());
         v
     } else if let Some(v) = builtin {
         origins.insert(field, Origin::Builtin);
@@ -439,7 +457,11 @@ fn merge_model(
     c: Option<&ModelConfig>,
 ) -> ModelSpec {
     let mut o = Origins::new();
-    let loc = c.and_then(|c| c.loc.clone());
+    // A row the server listed (discovery) is not the user's config.
+    let loc = match c {
+        Some(c) if c.discovered => Origin::Discovered,
+        _ => Origin::config(&c.and_then(|c| c.loc.clone())),
+    };
     let compat = c.map_or_else(|| p.compat.clone(), |c| c.compat.over(&p.compat));
     let name = pick(
         &mut o,
@@ -569,11 +591,11 @@ fn merge_model(
         .and_then(|c| c.context_tokens)
         .map(|n| n.min(context_window));
     if context_tokens.is_some() {
-        o.insert("contextTokens", Origin::config(&loc));
+        o.insert("contextTokens", loc.clone());
     }
     let path = c.and_then(|c| c.path.as_ref()).map(|p| p.value.clone());
     if path.is_some() {
-        o.insert("path", Origin::config(&loc));
+        o.insert("path", loc.clone());
     }
     ModelSpec {
         reference: format!("{}/{id}", p.id),

@@ -7,6 +7,7 @@
 mod builtin;
 mod catalog;
 mod check;
+pub mod discovery;
 mod model_ref;
 mod selection;
 

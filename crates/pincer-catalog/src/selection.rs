@@ -327,25 +327,54 @@ pub fn configured_refs(config: &Config, catalog: &Catalog<'_>) -> Vec<String> {
             refs.push(format!("{}/{}", p.id.value, m.id.value));
         }
     }
-    for agent in agents(config) {
-        let settings = std::iter::once(&config.agents.defaults)
-            .chain(config.agents.entries.iter().map(|e| &e.settings));
-        let named = std::iter::once(agent.primary.clone())
-            .chain(agent.fallbacks.iter().cloned())
-            .chain(settings.flat_map(|s| s.models.iter().map(|m| m.reference.value.clone())))
-            .chain(match &agent.allow {
-                Allowlist::Only(list) => list.clone(),
-                Allowlist::Any => Vec::new(),
-            });
-        for input in named {
-            if let Ok(r) = resolve(catalog, &agent.aliases, &input) {
-                refs.push(r.spec.reference);
-            }
+    for (agent, input) in named_models(config) {
+        if let Ok(r) = resolve(catalog, &agent.aliases, &input) {
+            refs.push(r.spec.reference);
         }
     }
     let mut seen = std::collections::HashSet::new();
     refs.retain(|r| seen.insert(r.clone()));
     refs
+}
+
+/// What each agent names as a model (chains, models maps, allowlists), as
+/// written.
+fn named_models(config: &Config) -> Vec<(AgentModels, String)> {
+    let mut out = Vec::new();
+    for agent in agents(config) {
+        let settings = std::iter::once(&config.agents.defaults)
+            .chain(config.agents.entries.iter().map(|e| &e.settings));
+        let named: Vec<String> = std::iter::once(agent.primary.clone())
+            .chain(agent.fallbacks.iter().cloned())
+            .chain(settings.flat_map(|s| s.models.iter().map(|m| m.reference.value.clone())))
+            .chain(match &agent.allow {
+                Allowlist::Only(list) => list.clone(),
+                Allowlist::Any => Vec::new(),
+            })
+            .collect();
+        for input in named {
+            out.push((agent.clone(), input));
+        }
+    }
+    out
+}
+
+/// The providers the agents' models name (through aliases too), whether or
+/// not the catalog lists those models yet.
+pub fn named_providers(config: &Config) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (agent, input) in named_models(config) {
+        let target = agent
+            .aliases
+            .get(&input)
+            .map_or(input.as_str(), |a| a.target.as_str());
+        if let Ok(r) = ModelRef::parse(target)
+            && !out.contains(&r.provider)
+        {
+            out.push(r.provider);
+        }
+    }
+    out
 }
 
 /// Chain entries that do not resolve, with the reason.

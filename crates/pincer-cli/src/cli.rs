@@ -200,9 +200,13 @@ pub struct ListArgs {
     /// Only models the config names (provider rows, primary, fallbacks, aliases, allowlist)
     #[arg(long)]
     pub configured: bool,
-    /// Only local models (local servers and the embedded engine)
+    /// Only local models (local servers and the embedded engine), with every
+    /// local server asked for the models it has
     #[arg(long)]
     pub local: bool,
+    /// Ask the servers for their models again (not the list kept for a minute)
+    #[arg(long)]
+    pub refresh: bool,
     /// Roles (primary, fallbacks) of this agent instead of the default one
     #[arg(long, value_name = "ID")]
     pub agent: Option<String>,

@@ -314,6 +314,8 @@ pub struct ModelConfig {
     /// `compat`: what this model's server takes (over the provider's).
     pub compat: Compat,
     pub loc: Option<Location>,
+    /// Listed by the server (model discovery), not written in the config.
+    pub discovered: bool,
 }
 
 /// `compat` (on a provider or a model): how an OpenAI-style server differs

@@ -288,6 +288,34 @@ fn context_hint(kind: Option<ServerKind>) -> &'static str {
     }
 }
 
+/// Servers whose model lists could not be read (model discovery).
+pub fn discovery_findings(found: &[pincer_catalog::discovery::Discovery]) -> Vec<Finding> {
+    found
+        .iter()
+        .filter_map(|d| {
+            let e = d.error.as_ref()?;
+            let kept = if d.models.is_empty() {
+                "its models are unknown until it answers".to_string()
+            } else {
+                format!("the {} model(s) it listed before are used", d.models.len())
+            };
+            Some(Finding::new(
+                Severity::Warning,
+                "discovery.failed",
+                d.provider.clone(),
+                format!(
+                    "cannot list the models of {} at {}: {e}; {kept}",
+                    d.provider, d.base_url
+                ),
+                format!(
+                    "start the server, or give models.providers.{}.models in the config",
+                    d.provider
+                ),
+            ))
+        })
+        .collect()
+}
+
 /// Problems with an agent's chain as a whole.
 pub fn chain_findings(agent: &AgentModels, chain: &[&ModelStatus], replace: bool) -> Vec<Finding> {
     let mut out = Vec::new();

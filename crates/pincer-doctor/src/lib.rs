@@ -56,6 +56,7 @@ pub async fn diagnose(
     env: &Env,
     providers: &Providers,
     agent: &AgentModels,
+    discovered: &[pincer_catalog::discovery::Discovery],
 ) -> Report {
     let catalog = Catalog::new(&loaded.config.models);
     let refs = models_to_check(loaded, &catalog, agent);
@@ -87,6 +88,7 @@ pub async fn diagnose(
     ));
     findings.extend(checks::gateway_findings(&loaded.config, env));
     findings.extend(checks::tool_findings(&loaded.config));
+    findings.extend(checks::discovery_findings(discovered));
     findings.sort_by_key(|f| f.severity);
     Report {
         ok: !findings.iter().any(|f| f.severity == Severity::Error),

@@ -10,6 +10,7 @@
 mod classify;
 mod client;
 mod dialect;
+mod discover;
 mod preflight;
 mod probe;
 pub mod server_api;

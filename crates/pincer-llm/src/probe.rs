@@ -176,7 +176,7 @@ impl Client {
 
     /// Sends a probe (with the target's key and headers), bounded in time
     /// and size, and reads its JSON.
-    async fn send_json(
+    pub(crate) async fn send_json(
         &self,
         t: &Target,
         request: reqwest::RequestBuilder,
@@ -310,7 +310,7 @@ impl Client {
         let root = crate::dialect::ollama_root(&t.base_url);
         let started = Instant::now();
         let tags = self
-            .get_typed::<OllamaTags>(t, &format!("{root}/api/tags"), limit)
+            .fetch::<OllamaTags>(t, &format!("{root}/api/tags"), limit)
             .await;
         report.latency = started.elapsed();
         let tags = match tags {
@@ -331,7 +331,7 @@ impl Client {
             return;
         }
         if let Ok(ps) = self
-            .get_typed::<OllamaPs>(t, &format!("{root}/api/ps"), limit)
+            .fetch::<OllamaPs>(t, &format!("{root}/api/ps"), limit)
             .await
         {
             let loaded = ps.models.iter().any(|m| {
@@ -350,7 +350,7 @@ impl Client {
             report.busy = loaded.then_some(true);
         }
         let show = self
-            .post_typed::<OllamaShow>(
+            .fetch_post::<OllamaShow>(
                 t,
                 &format!("{root}/api/show"),
                 &serde_json::json!({ "model": t.model_id }),
@@ -361,38 +361,6 @@ impl Client {
             report.trained_context = show.trained_context();
             report.capabilities = show.capabilities;
         }
-    }
-
-    async fn get_typed<T: serde::de::DeserializeOwned>(
-        &self,
-        t: &Target,
-        url: &str,
-        limit: Duration,
-    ) -> Result<T, ProviderError> {
-        let v = self.get_json(t, url, limit).await?;
-        serde_json::from_value(v).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Protocol,
-                format!("{url}: unexpected reply ({e})"),
-            )
-        })
-    }
-
-    async fn post_typed<T: serde::de::DeserializeOwned>(
-        &self,
-        t: &Target,
-        url: &str,
-        body: &Value,
-        limit: Duration,
-    ) -> Result<T, ProviderError> {
-        let request = self.http.post(url).json(body);
-        let v = self.send_json(t, request, url, limit).await?;
-        serde_json::from_value(v).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::Protocol,
-                format!("{url}: unexpected reply ({e})"),
-            )
-        })
     }
 }
 

@@ -62,7 +62,7 @@ impl AnswerStream {
 /// connections) and the embedded models loaded so far (kept warm).
 pub struct Providers {
     env: Env,
-    http: Client,
+    pub(crate) http: Client,
     loaded: Mutex<HashMap<PathBuf, LoadedModel>>,
     progress: Arc<dyn Progress>,
     /// Each agent's auth profiles (its own `auth-profiles.json`).

@@ -54,6 +54,8 @@ impl OllamaModel {
 }
 
 struct State {
+    /// Set: every connection is closed at once, as by a crashed server.
+    down: std::sync::atomic::AtomicBool,
     models: Vec<OllamaModel>,
     loaded: Mutex<HashSet<String>>,
     requests: Mutex<Vec<Recorded>>,
@@ -74,6 +76,7 @@ impl OllamaReplay {
             .map(|m| m.name.clone())
             .collect();
         let state = Arc::new(State {
+            down: std::sync::atomic::AtomicBool::new(false),
             models,
             loaded: Mutex::new(loaded),
             requests: Mutex::new(Vec::new()),
@@ -82,6 +85,10 @@ impl OllamaReplay {
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
+                if shared.down.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(conn);
+                    continue;
+                }
                 let state = Arc::clone(&shared);
                 std::thread::spawn(move || {
                     serve(conn, &state.requests, |method, path, body| {
@@ -114,6 +121,13 @@ impl OllamaReplay {
             .filter(|r| r.head.starts_with("POST /api/chat"))
             .filter_map(|r| serde_json::from_str(&r.body).ok())
             .collect()
+    }
+
+    /// From now on every connection is closed unanswered.
+    pub fn go_down(&self) {
+        self.state
+            .down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Takes the model out of memory (as `keep_alive` running out does).

@@ -147,12 +147,24 @@ fn load_state(s: LoadState) -> String {
     .into()
 }
 
-pub fn run(loaded: &Loaded, env: &Env, args: &DoctorArgs) -> Result<ExitCode> {
+pub fn run(
+    loaded: &Loaded,
+    env: &Env,
+    args: &DoctorArgs,
+    discovered: &[pincer_catalog::discovery::Discovery],
+) -> Result<ExitCode> {
     let catalog = Catalog::new(&loaded.config.models);
     let diagnostics = super::diagnostics(loaded, &catalog);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
     let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Silent))?;
-    let report = runtime()?.block_on(diagnose(loaded, &diagnostics, env, &providers, &agent));
+    let report = runtime()?.block_on(diagnose(
+        loaded,
+        &diagnostics,
+        env,
+        &providers,
+        &agent,
+        discovered,
+    ));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

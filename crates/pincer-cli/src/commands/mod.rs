@@ -21,33 +21,46 @@ use crate::cli::{Cli, Command, ConfigCommand, ModelsCommand, ToolsCommand};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let env = Env::Process;
+    let path = cli.config.as_deref();
     match cli.command {
         Command::Models(ModelsCommand::List(args)) => {
-            models::list(&usable_config(cli.config.as_deref(), &env)?, &env, &args)
+            let which = if args.local {
+                Discover::EveryLocal
+            } else {
+                Discover::Named
+            };
+            let (loaded, found) = discovered_config(path, &env, which, args.refresh)?;
+            models::list(&loaded, &env, &args, &found)
         }
         Command::Models(ModelsCommand::Resolve(args)) => {
-            models::resolve(&usable_config(cli.config.as_deref(), &env)?, &env, &args)
+            let (loaded, _) = discovered_config(path, &env, Discover::Named, false)?;
+            models::resolve(&loaded, &env, &args)
         }
         Command::Models(ModelsCommand::Pull(args)) => pull::run(&env, &args),
         Command::Models(ModelsCommand::Status(args)) => {
-            doctor::status(&usable_config(cli.config.as_deref(), &env)?, &env, &args)
+            let (loaded, _) = discovered_config(path, &env, Discover::Named, false)?;
+            doctor::status(&loaded, &env, &args)
         }
-        Command::Doctor(args) => doctor::run(
-            &pincer_config::load(cli.config.as_deref(), &env)?,
-            &env,
-            &args,
-        ),
+        Command::Doctor(args) => {
+            let mut loaded = pincer_config::load(path, &env)?;
+            let found = discover(&mut loaded, &env, Discover::Named, false)?;
+            doctor::run(&loaded, &env, &args, &found)
+        }
         Command::Config(ConfigCommand::Validate(args)) => {
             let path = args.path.as_deref().or(cli.config.as_deref());
             config::validate(&pincer_config::load(path, &env)?, args.json)
         }
         Command::Gateway(args) => {
-            gateway::run(usable_config(cli.config.as_deref(), &env)?, &env, &args)
+            let (loaded, _) = discovered_config(path, &env, Discover::Named, false)?;
+            gateway::run(loaded, &env, &args)
         }
         Command::Sessions(command) => {
             sessions::run(&usable_config(cli.config.as_deref(), &env)?, &env, &command)
         }
-        Command::Chat(args) => chat::run(&usable_config(cli.config.as_deref(), &env)?, &env, &args),
+        Command::Chat(args) => {
+            let (loaded, _) = discovered_config(path, &env, Discover::Named, false)?;
+            chat::run(&loaded, &env, &args)
+        }
         Command::Tools(ToolsCommand::List(args)) => {
             tools::list(&usable_config(cli.config.as_deref(), &env)?, &args)
         }
@@ -88,10 +101,90 @@ pub fn diagnostics(loaded: &Loaded, catalog: &Catalog<'_>) -> Vec<Diagnostic> {
     all
 }
 
+/// Which providers' servers are asked for their models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Discover {
+    /// Those the config relies on (configured without models, or named by
+    /// the agents' models).
+    Named,
+    /// Every local one (`pincer models list --local`).
+    EveryLocal,
+}
+
+/// Asks the servers whose models come from them (see
+/// `pincer_catalog::discovery`) and adds what they list to the config's
+/// providers; returns what each said (a server that is down says so).
+fn discover(
+    loaded: &mut Loaded,
+    env: &Env,
+    which: Discover,
+    fresh: bool,
+) -> Result<Vec<pincer_catalog::discovery::Discovery>> {
+    let found = {
+        let catalog = Catalog::new(&loaded.config.models);
+        let ids = pincer_catalog::discovery::providers_to_discover(
+            &loaded.config,
+            &catalog,
+            which == Discover::EveryLocal,
+        );
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let agent = pincer_catalog::agents(&loaded.config)
+            .into_iter()
+            .find(|a| a.is_default)
+            .map(|a| a.id)
+            .unwrap_or_else(|| pincer_catalog::DEFAULT_AGENT_ID.to_string());
+        let providers = providers(
+            loaded,
+            env,
+            &[&agent],
+            std::sync::Arc::new(pincer_gguf::Silent),
+        )?;
+        let cache = env.state_dir().map(|d| pincer_router::discovery_path(&d));
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(providers.discover(&catalog, &ids, &agent, cache.as_deref(), fresh))
+    };
+    pincer_catalog::discovery::apply(&mut loaded.config.models, &found);
+    Ok(found)
+}
+
+/// `usable_config` with the discovered models added.
+fn discovered_config(
+    path: Option<&Path>,
+    env: &Env,
+    which: Discover,
+    fresh: bool,
+) -> Result<(Loaded, Vec<pincer_catalog::discovery::Discovery>)> {
+    let mut loaded = pincer_config::load(path, env)?;
+    let found = discover(&mut loaded, env, which, fresh)?;
+    for d in &found {
+        if let Some(e) = &d.error
+            && which == Discover::Named
+        {
+            let kept = if d.models.is_empty() {
+                String::new()
+            } else {
+                format!(" (using the {} model(s) it listed before)", d.models.len())
+            };
+            eprintln!(
+                "note: cannot list the models of {} at {}: {e}{kept}",
+                d.provider, d.base_url
+            );
+        }
+    }
+    Ok((check_usable(loaded)?, found))
+}
+
 /// Load the config for a command that needs a valid one: errors stop it,
 /// warnings are counted on stderr.
 fn usable_config(path: Option<&Path>, env: &Env) -> Result<Loaded> {
-    let loaded = pincer_config::load(path, env)?;
+    check_usable(pincer_config::load(path, env)?)
+}
+
+fn check_usable(loaded: Loaded) -> Result<Loaded> {
     let catalog = Catalog::new(&loaded.config.models);
     let diags = diagnostics(&loaded, &catalog);
     let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();

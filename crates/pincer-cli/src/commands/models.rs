@@ -4,9 +4,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use pincer_catalog::discovery::Discovery;
 use pincer_catalog::{
-    AgentModels, Aliases, Catalog, ModelSpec, agents, configured_refs, resolve as resolve_model,
-    roles,
+    AgentModels, Aliases, Catalog, ModelSpec, Origin, agents, configured_refs,
+    resolve as resolve_model, roles,
 };
 use pincer_config::{Env, Loaded};
 use pincer_gguf::Silent;
@@ -30,7 +31,12 @@ pub(crate) fn pick_agent(loaded: &Loaded, id: Option<&str>) -> Result<AgentModel
     }
 }
 
-pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
+pub fn list(
+    loaded: &Loaded,
+    env: &Env,
+    args: &ListArgs,
+    servers: &[Discovery],
+) -> Result<ExitCode> {
     let catalog = Catalog::new(&loaded.config.models);
     let agent = pick_agent(loaded, args.agent.as_deref())?;
     let roles = roles(&catalog, &agent);
@@ -71,6 +77,15 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
     // The router's own key rule, so "missing" here is what a turn would miss.
     let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Silent))?;
     let key = |m: &ModelSpec| providers.key_status(&catalog, m, &agent.id);
+    let discovered = |m: &ModelSpec| m.origins.get("name") == Some(&Origin::Discovered);
+    let servers: Vec<&Discovery> = servers
+        .iter()
+        .filter(|d| {
+            args.provider
+                .as_ref()
+                .is_none_or(|p| d.provider == p.to_ascii_lowercase())
+        })
+        .collect();
 
     if args.json {
         let rows: Vec<_> = models
@@ -85,14 +100,30 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
                     "maxTokens": m.max_tokens,
                     "cost": m.cost,
                     "local": m.local,
+                    "discovered": discovered(m),
                     "key": key(m),
                     "roles": roles.get(&m.reference).cloned().unwrap_or_default(),
                 })
             })
             .collect();
+        let servers: Vec<_> = servers
+            .iter()
+            .map(|d| {
+                json!({
+                    "provider": d.provider,
+                    "baseUrl": d.base_url,
+                    "server": d.server,
+                    "up": d.error.is_none(),
+                    "error": d.error,
+                    "models": d.models.len(),
+                })
+            })
+            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "agent": agent.id, "models": rows }))?
+            serde_json::to_string_pretty(
+                &json!({ "agent": agent.id, "models": rows, "servers": servers })
+            )?
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -118,7 +149,13 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
             format::tokens(m.context_window),
             format::tokens(m.max_tokens),
             format::cost(&m.cost),
-            if m.local { "local" } else { "hosted" }.to_string(),
+            match (m.local, discovered(m)) {
+                (true, true) => "local (discovered)",
+                (true, false) => "local",
+                (false, true) => "hosted (discovered)",
+                (false, false) => "hosted",
+            }
+            .to_string(),
             key,
             roles
                 .get(&m.reference)
@@ -127,6 +164,18 @@ pub fn list(loaded: &Loaded, env: &Env, args: &ListArgs) -> Result<ExitCode> {
         ]);
     }
     println!("{t}");
+    for d in &servers {
+        let what = d.server.as_deref().unwrap_or("server");
+        match &d.error {
+            None => eprintln!(
+                "{}: {what} at {} lists {} model(s)",
+                d.provider,
+                d.base_url,
+                d.models.len()
+            ),
+            Some(e) => eprintln!("{}: down at {} ({e})", d.provider, d.base_url),
+        }
+    }
     eprintln!(
         "{} model(s); agent {}; catalog: {}",
         models.len(),
