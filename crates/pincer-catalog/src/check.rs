@@ -13,7 +13,7 @@ use crate::selection::{Aliases, ResolveError, resolve};
 /// Every reference problem in the config, as diagnostics with path and line:column.
 pub fn check(config: &Config, catalog: &Catalog<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    check_providers(config, &mut out);
+    check_providers(config, catalog, &mut out);
     let defaults = &config.agents.defaults;
     check_aliases(defaults, &mut out);
     check_settings(
@@ -34,7 +34,7 @@ pub fn check(config: &Config, catalog: &Catalog<'_>) -> Vec<Diagnostic> {
     out
 }
 
-fn check_providers(config: &Config, out: &mut Vec<Diagnostic>) {
+fn check_providers(config: &Config, catalog: &Catalog<'_>, out: &mut Vec<Diagnostic>) {
     for p in &config.models.providers {
         if builtin().provider(&p.id.value).is_some() {
             continue;
@@ -66,7 +66,17 @@ fn check_providers(config: &Config, out: &mut Vec<Diagnostic>) {
                 p.id.loc.clone(),
             ));
         }
-        if p.models.is_none() {
+        if p.models.is_none() && crate::discovery::is_discoverable(catalog, &p.id.value) {
+            out.push(Diagnostic::warning(
+                p.id.path.as_str(),
+                format!(
+                    "custom provider {:?} has no \"models\": they are listed from its server (model discovery); \
+                     list them under models to state their limits, or for OpenClaw, which needs them",
+                    p.id.value
+                ),
+                p.id.loc.clone(),
+            ));
+        } else if p.models.is_none() {
             out.push(Diagnostic::error(
                 p.id.path.as_str(),
                 format!(

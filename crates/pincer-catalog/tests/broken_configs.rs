@@ -270,9 +270,9 @@ fn api_renamed_value() {
 #[test]
 fn api_valid_for_openclaw_but_not_pincer() {
     expect(
-        "{ models: { providers: { ollama: { api: «\"ollama\" } } } }",
+        "{ models: { providers: { google: { api: «\"google-generative-ai\" } } } }",
         Severity::Warning,
-        "models.providers.ollama.api",
+        "models.providers.google.api",
         "Pincer does not speak it yet",
     );
 }

@@ -48,6 +48,15 @@ fn stream(dialect: Dialect) -> Vec<u8> {
             }
             s.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":10000}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
         }
+        Dialect::Ollama => {
+            for i in 0..EVENTS {
+                s.push_str(&format!(
+                    "{{\"model\":\"m\",\"created_at\":\"2026-09-30T10:12:31.184789Z\",\"message\":{{\"role\":\"assistant\",\"content\":\"{}\"}},\"done\":false}}\n",
+                    word(i)
+                ));
+            }
+            s.push_str("{\"model\":\"m\",\"created_at\":\"2026-09-30T10:12:31.184789Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done_reason\":\"stop\",\"done\":true,\"prompt_eval_count\":10,\"eval_count\":10000}\n");
+        }
     }
     s.into_bytes()
 }

@@ -83,9 +83,9 @@ impl OllamaShow {
         self.parameters
             .as_deref()?
             .lines()
+            .rev()
             .filter_map(|l| l.trim().strip_prefix("num_ctx"))
-            .filter_map(|v| v.trim().parse().ok())
-            .last()
+            .find_map(|v| v.trim().parse().ok())
     }
 }
 

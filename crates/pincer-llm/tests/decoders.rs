@@ -11,6 +11,7 @@ fn sample(dialect: Dialect) -> &'static [u8] {
         Dialect::OpenAiCompletions => include_bytes!("data/completions.sse"),
         Dialect::OpenAiResponses => include_bytes!("data/responses.sse"),
         Dialect::AnthropicMessages => include_bytes!("data/messages.sse"),
+        Dialect::Ollama => include_bytes!("data/ollama.ndjson"),
     }
 }
 
@@ -70,7 +71,8 @@ fn each_dialect_keeps_reasoning_text_and_tool_calls_apart() {
             } else {
                 0
             },
-            reasoning: if dialect == Dialect::AnthropicMessages {
+            // Anthropic and Ollama do not count reasoning tokens apart.
+            reasoning: if matches!(dialect, Dialect::AnthropicMessages | Dialect::Ollama) {
                 0
             } else {
                 12
@@ -152,7 +154,8 @@ fn any_dialect() -> impl Strategy<Value = Dialect> {
     prop_oneof![
         Just(Dialect::OpenAiCompletions),
         Just(Dialect::OpenAiResponses),
-        Just(Dialect::AnthropicMessages)
+        Just(Dialect::AnthropicMessages),
+        Just(Dialect::Ollama)
     ]
 }
 

@@ -222,7 +222,7 @@ async fn ollamas_failures_are_typed() {
     assert!(e.message.contains("model 'nope:1b' not found"));
 
     let long = ChatRequest {
-        messages: vec![Message::user(&"word ".repeat(40_000))],
+        messages: vec![Message::user("word ".repeat(40_000))],
         ..hello()
     };
     let e = err("smollm2:135m", long).await;

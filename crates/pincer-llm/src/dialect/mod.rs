@@ -1,5 +1,7 @@
-//! The three API dialects: how a `ChatRequest` goes on the wire, and how each
-//! one's reply (streamed or whole) comes back as the same `Event`s.
+//! The four API dialects (OpenAI's chat completions and responses,
+//! Anthropic's messages, Ollama's own chat): how a `ChatRequest` goes on the
+//! wire, and how each one's reply (streamed or whole) comes back as the same
+//! `Event`s.
 
 mod anthropic_messages;
 mod ollama;
@@ -32,6 +34,14 @@ impl Dialect {
         Dialect::OpenAiResponses,
         Dialect::AnthropicMessages,
         Dialect::Ollama,
+    ];
+
+    /// The dialects that stream server-sent events (OpenAI's two and
+    /// Anthropic's); Ollama's own streams newline-delimited JSON.
+    pub const SSE: [Dialect; 3] = [
+        Dialect::OpenAiCompletions,
+        Dialect::OpenAiResponses,
+        Dialect::AnthropicMessages,
     ];
 
     /// The name used in `api:` of the config.
