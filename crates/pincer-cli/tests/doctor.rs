@@ -317,7 +317,7 @@ fn doctor_reads_ollamas_own_api() {
         &format!(
             r#"{{
   agents: {{ defaults: {{ model: {{ primary: "ollama/qwen3:8b",
-    fallbacks: ["ollama/gemma:2b", "ollama/llama3", "down/m"] }} }} }},
+    fallbacks: ["ollama/gemma:2b", "ollama/llama3", "down/m", "oldway/qwen3"] }} }} }},
   models: {{ mode: "replace", providers: {{
     ollama: {{ baseUrl: "{}", api: "ollama", models: [
       {{ id: "qwen3:8b", contextWindow: 32768, maxTokens: 4096 }},
@@ -325,6 +325,8 @@ fn doctor_reads_ollamas_own_api() {
       {{ id: "llama3", contextWindow: 8192, maxTokens: 1024 }} ] }},
     down: {{ baseUrl: "http://127.0.0.1:{}", api: "ollama",
       models: [{{ id: "m", contextWindow: 8192, maxTokens: 1024 }}] }},
+    oldway: {{ baseUrl: "http://127.0.0.1:11434/v1", api: "openai-completions",
+      models: [{{ id: "qwen3", contextWindow: 8192, maxTokens: 1024 }}] }},
   }} }},
 }}"#,
             ollama.base_url(),

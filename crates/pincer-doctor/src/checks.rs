@@ -50,6 +50,25 @@ impl Finding {
 pub fn model_findings(s: &ModelStatus) -> Vec<Finding> {
     let mut out = Vec::new();
     let r = &s.reference;
+    // Ollama's OpenAI endpoint: no context size, streamed tool calls lost.
+    let ollama_port = s
+        .base_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.port())
+        == Some(11434);
+    if s.api == "openai-completions" && (ollama_port || s.provider == "ollama") {
+        out.push(Finding::new(
+            Severity::Warning,
+            "ollama.openai_endpoint",
+            r,
+            "this is Ollama's OpenAI-compatible endpoint: it ignores the context size (Ollama's small default cuts long chats) and loses streamed tool calls",
+            format!(
+                "set models.providers.{}.api to \"ollama\" (Ollama's own API; the /v1 on baseUrl may stay)",
+                s.provider
+            ),
+        ));
+    }
     if let KeyStatus::Missing { env } = &s.keys {
         let how = match env.as_slice() {
             [] => format!("set models.providers.{}.apiKey", s.provider),
