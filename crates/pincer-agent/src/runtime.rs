@@ -1157,6 +1157,17 @@ impl<'c> Runtime<'c> {
                             f.last.as_ref().map_or(String::new(), |e| e.message.chars().take(160).collect())
                         )).await;
                     }
+                    Err(AgentError::Upstream(f))
+                        if req.reasoning_effort.is_some() && refuses_thinking(&f) =>
+                    {
+                        // A model that cannot think answers without it
+                        // (Ollama refuses `think` for such a model).
+                        req.reasoning_effort = None;
+                        note(events, format!(
+                            "💭 {} does not think on request; answering without reasoning. Set reasoning: false for this model to skip the attempt.",
+                            spec.reference
+                        )).await;
+                    }
                     other => break other,
                 }
             };
@@ -2470,6 +2481,16 @@ fn refuses_tools(f: &AllFailed) -> bool {
     ]
     .iter()
     .any(|p| m.contains(p))
+}
+
+/// A server's words for "this model does not think on request" (Ollama).
+fn refuses_thinking(f: &AllFailed) -> bool {
+    f.last.as_ref().is_some_and(|e| {
+        e.kind == ErrorKind::BadRequest
+            && e.message
+                .to_ascii_lowercase()
+                .contains("does not support thinking")
+    })
 }
 
 /// The sessions of one agent, as its session tools see them.

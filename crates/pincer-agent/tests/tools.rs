@@ -730,6 +730,7 @@ async fn a_tool_round_trip_over_ollamas_own_api() {
         OllamaModel::new("qwen3:8b", 40960, &["completion", "tools"]),
         OllamaModel::new("gemma:2b", 8192, &["completion"]),
     ]);
+    // gemma:2b is marked as reasoning, which Ollama says it is not.
     let state = tempfile::tempdir().unwrap();
     let ws = state.path().join("ws");
     std::fs::create_dir_all(&ws).unwrap();
@@ -737,7 +738,7 @@ async fn a_tool_round_trip_over_ollamas_own_api() {
     let text = format!(
         r#"{{ models: {{ mode: "replace", providers: {{ ollama: {{ baseUrl: "{}", api: "ollama",
       models: [{{ id: "qwen3:8b", contextWindow: 32768, maxTokens: 256 }},
-               {{ id: "gemma:2b", contextWindow: 32768, maxTokens: 256 }}] }} }} }},
+               {{ id: "gemma:2b", contextWindow: 32768, maxTokens: 256, reasoning: true }}] }} }} }},
   agents: {{ defaults: {{ model: {{ primary: "ollama/qwen3:8b" }}, workspace: "{}" }} }},
   tools: {{ allow: ["read"] }} }}"#,
         ollama.base_url(),
@@ -767,21 +768,34 @@ async fn a_tool_round_trip_over_ollamas_own_api() {
             .contains("the key is under the mat")
     );
 
-    // Ollama refuses tools for a model without them: asked again without.
+    // Ollama refuses tools, then thinking, for a model without them: asked
+    // again without each, and the user is told.
     let (done, events) = common::deliver(
         &rt,
         Delivery {
             model: Some("ollama/gemma:2b".into()),
             session_key: "agent:main:gemma".into(),
+            request: pincer_types::ChatRequest {
+                reasoning_effort: Some(pincer_types::ReasoningEffort::Low),
+                ..Default::default()
+            },
             ..message("hi", false)
         },
     )
     .await;
     let answer = done.unwrap().final_text.unwrap_or_default();
     assert!(answer.starts_with("Hello from"), "{answer}");
+    for told in ["does not take tools", "does not think on request"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, AgentEvent::Note(n) if n.contains(told))),
+            "{told}: {events:?}"
+        );
+    }
+    let last = ollama.chats().pop().unwrap();
     assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, AgentEvent::Note(n) if n.contains("does not take tools")))
+        last.get("think").is_none() && last.get("tools").is_none(),
+        "{last}"
     );
 }

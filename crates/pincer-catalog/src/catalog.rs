@@ -138,6 +138,9 @@ pub struct ModelSpec {
     #[serde(skip)]
     pub first_token_seconds: Option<u64>,
     pub open_weights: bool,
+    /// Listed by its server (model discovery), not by the config or catalog.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub discovered: bool,
     /// GGUF file, for the embedded engine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -257,10 +260,17 @@ impl<'c> Catalog<'c> {
 
     pub fn model(&self, r: &ModelRef) -> Option<ModelSpec> {
         let p = self.providers.get(&r.provider)?;
-        let c = self
+        let rows = self
             .config_provider(&r.provider)
-            .and_then(|c| c.models.as_ref())
-            .and_then(|ms| ms.iter().find(|m| m.id.value == r.model));
+            .and_then(|c| c.models.as_deref())
+            .unwrap_or_default();
+        // Ollama lists `llama3:latest` for the model users (and Ollama
+        // itself) call `llama3`.
+        let latest = format!("{}:latest", r.model);
+        let c = rows
+            .iter()
+            .find(|m| m.id.value == r.model)
+            .or_else(|| rows.iter().find(|m| m.discovered && m.id.value == latest));
         let b = self
             .builtin_rows(&r.provider)
             .and_then(|bp| bp.model(&r.model));
@@ -637,6 +647,7 @@ fn merge_model(
         retry: p.patience.retry.unwrap_or_default(),
         first_token_seconds: p.patience.first_token_seconds,
         open_weights: b.is_some_and(|b| b.open),
+        discovered: c.is_some_and(|c| c.discovered),
         path,
         status: b.and_then(|b| b.status.as_ref()).map(|s| s.to_string()),
         origins: o,

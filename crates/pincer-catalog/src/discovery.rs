@@ -88,7 +88,10 @@ pub fn is_discoverable(catalog: &Catalog<'_>, provider: &str) -> bool {
     let own_models = catalog
         .config_provider_models(provider)
         .is_some_and(|ms| ms.iter().any(|m| !m.discovered));
-    p.base_url.is_some() && lists && !own_models && (p.configured || p.local)
+    // A hosted built-in provider (OpenRouter, OpenAI…) keeps the catalog's
+    // list: its hundreds of models are known, with their facts.
+    let ours = p.local || !p.builtin;
+    p.base_url.is_some() && lists && !own_models && ours
 }
 
 /// The providers to discover for running turns: configured discoverable
@@ -128,15 +131,16 @@ fn row(provider: &str, m: &DiscoveredModel) -> ModelConfig {
     if m.tools == Some(false) {
         compat.supports_tools = Some(false);
     }
+    // What the server did not say is left to the catalog (a built-in row of
+    // the same id) or the defaults.
     ModelConfig {
         id: Spanned::new(m.id.clone(), path, None),
-        name: Some(m.id.clone()),
-        reasoning: Some(m.reasoning.unwrap_or_else(|| looks_reasoning(&m.id))),
-        input: Some(if m.vision {
-            vec!["text".into(), "image".into()]
-        } else {
-            vec!["text".into()]
-        }),
+        reasoning: m
+            .reasoning
+            .or_else(|| looks_reasoning(&m.id).then_some(true)),
+        input: m
+            .vision
+            .then(|| vec!["text".to_string(), "image".to_string()]),
         context_window: m.context_window,
         context_tokens: m.context_tokens,
         compat,

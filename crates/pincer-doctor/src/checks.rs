@@ -214,18 +214,18 @@ fn server_findings(s: &ModelStatus, server: &ServerReport) -> Vec<Finding> {
         )),
         _ => {}
     }
-    if let Some(trained) = server.trained_context
-        && s.context_window > trained
+    if let Some(most) = server.max_context
+        && s.context_window > most
     {
         out.push(Finding::new(
             Severity::Warning,
             "context.over_trained",
             r,
             format!(
-                "contextWindow is {} but the model was trained for {trained} tokens: past that its answers degrade",
+                "contextWindow is {} but the model takes at most {most} tokens (its training, or its Modelfile): past that its answers degrade",
                 s.context_window
             ),
-            format!("set contextWindow (or contextTokens) to at most {trained}"),
+            format!("set contextWindow (or contextTokens) to at most {most}"),
         ));
     }
     if let Some(caps) = &server.capabilities {
@@ -241,7 +241,7 @@ fn server_findings(s: &ModelStatus, server: &ServerReport) -> Vec<Finding> {
                 ),
                 "pick a chat model; embedding models cannot answer",
             ));
-        } else if !has("tools") {
+        } else if !has("tools") && s.tool_call != Some(false) {
             out.push(Finding::new(
                 Severity::Info,
                 "model.no_tools",

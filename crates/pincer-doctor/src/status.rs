@@ -27,6 +27,10 @@ pub struct ModelStatus {
     pub base_url: Option<String>,
     pub context_window: u64,
     pub max_tokens: u64,
+    /// Whether the model calls tools, when known (`compat.supportsTools`,
+    /// else the catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call: Option<bool>,
     pub keys: KeyStatus,
     /// What is cooling down for this model: its server (the provider), the
     /// model itself, and each of its keys.
@@ -143,6 +147,7 @@ fn status(
         base_url: spec.base_url.clone(),
         context_window: spec.budget(),
         max_tokens: spec.max_tokens,
+        tool_call: spec.tool_call,
         keys: providers.key_status(catalog, spec, agent),
         cooldowns,
         file,

@@ -216,8 +216,6 @@ fn kind_of(status: u16, t: &str) -> ErrorKind {
             "model is loading",
             "model is still loading",
             "model loading",
-            "waiting for llama runner to start",
-            "waiting for llama-server to start",
         ],
     ) {
         return ErrorKind::ModelLoading;
@@ -405,7 +403,7 @@ mod tests {
             (
                 500,
                 r#"{"error":"timed out waiting for llama runner to start - progress 0.00 - "}"#,
-                ErrorKind::ModelLoading,
+                ErrorKind::Server,
             ),
             (
                 400,

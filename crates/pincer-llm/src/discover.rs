@@ -19,6 +19,9 @@ use pincer_types::{ErrorKind, ProviderError};
 
 /// At most this many `/api/show` requests run at once.
 const SHOW_CONCURRENCY: usize = 8;
+/// All of a server's `/api/show` requests together (the router gives a
+/// whole server 12 s).
+const SHOWS_LIMIT: Duration = Duration::from_secs(6);
 
 impl Client {
     /// The models `t`'s server lists (`t.model_id` is not used), each
@@ -98,7 +101,9 @@ impl Client {
             .filter(|n| !n.is_empty())
             .take(MAX_DISCOVERED)
             .collect();
-        // `/api/show` for each, a few at a time, in the list's order.
+        // `/api/show` for each, a few at a time, in the list's order, for as
+        // long as the server's share of the discovery allows.
+        let deadline = tokio::time::Instant::now() + SHOWS_LIMIT;
         let mut shows: Vec<Option<OllamaShow>> = (0..names.len()).map(|_| None).collect();
         let mut running = JoinSet::new();
         let mut next = 0;
@@ -115,11 +120,16 @@ impl Client {
                 });
                 next += 1;
             }
-            let Some(done) = running.join_next().await else {
-                break;
-            };
-            if let Ok((i, show)) = done {
-                shows[i] = show;
+            // Past the deadline the list goes out with what is known: a
+            // model without its details keeps the defaults.
+            match tokio::time::timeout_at(deadline, running.join_next()).await {
+                Ok(Some(Ok((i, show)))) => shows[i] = show,
+                Ok(Some(Err(_))) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    running.abort_all();
+                    break;
+                }
             }
         }
         Ok(names
@@ -132,13 +142,7 @@ impl Client {
                 if has("completion") == Some(false) {
                     return None;
                 }
-                let window = show.as_ref().and_then(|s| {
-                    let trained = s.trained_context();
-                    match (trained, s.modelfile_num_ctx()) {
-                        (Some(t), Some(m)) => Some(t.max(m)),
-                        (t, m) => t.or(m),
-                    }
-                });
+                let window = show.as_ref().and_then(OllamaShow::max_context);
                 Some(DiscoveredModel {
                     id,
                     context_window: window,

@@ -77,9 +77,10 @@ pub struct ServerReport {
     /// token is a long prompt being read, not a stuck server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub busy: Option<bool>,
-    /// The context the model was trained for (Ollama's `/api/show`).
+    /// The most context the model takes (Ollama's `/api/show`: trained, or
+    /// a Modelfile `num_ctx` above it).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trained_context: Option<u64>,
+    pub max_context: Option<u64>,
     /// What the server says the model can do (Ollama: `tools`, `thinking`,
     /// `vision`…), when it says.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,7 +111,7 @@ impl ServerReport {
             state: None,
             context_limit: None,
             busy: None,
-            trained_context: None,
+            max_context: None,
             capabilities: None,
             latency: Duration::ZERO,
         }
@@ -358,7 +359,7 @@ impl Client {
             )
             .await;
         if let Ok(show) = show {
-            report.trained_context = show.trained_context();
+            report.max_context = show.max_context();
             report.capabilities = show.capabilities;
         }
     }

@@ -70,16 +70,26 @@ pub struct OllamaShow {
 }
 
 impl OllamaShow {
-    /// The context the model was trained for (`<arch>.context_length`).
-    pub fn trained_context(&self) -> Option<u64> {
-        let arch = self.model_info.get("general.architecture")?.as_str()?;
-        self.model_info
-            .get(&format!("{arch}.context_length"))
-            .and_then(Value::as_u64)
+    /// The most context the model takes: what it was trained for
+    /// (`<arch>.context_length`), or a Modelfile `num_ctx` above it.
+    pub fn max_context(&self) -> Option<u64> {
+        let arch = self
+            .model_info
+            .get("general.architecture")
+            .and_then(Value::as_str);
+        let trained = arch.and_then(|a| {
+            self.model_info
+                .get(&format!("{a}.context_length"))
+                .and_then(Value::as_u64)
+        });
+        match (trained, self.modelfile_num_ctx()) {
+            (Some(t), Some(m)) => Some(t.max(m)),
+            (t, m) => t.or(m),
+        }
     }
 
     /// A `num_ctx` the Modelfile sets (the last one).
-    pub fn modelfile_num_ctx(&self) -> Option<u64> {
+    fn modelfile_num_ctx(&self) -> Option<u64> {
         self.parameters
             .as_deref()?
             .lines()
@@ -184,8 +194,17 @@ mod tests {
                 "capabilities":["completion","tools"]}"#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(show.trained_context(), Some(131_072));
+        assert_eq!(show.max_context(), Some(131_072));
         assert_eq!(show.modelfile_num_ctx(), Some(8192));
+        let small: OllamaShow = serde_json::from_str(
+            r#"{"parameters":"num_ctx 65536","model_info":{"general.architecture":"qwen3","qwen3.context_length":40960}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            small.max_context(),
+            Some(65_536),
+            "the Modelfile's above it wins"
+        );
     }
 
     #[test]

@@ -65,7 +65,8 @@ fn weather_tool() -> Tool {
 async fn a_whole_answer_and_the_request_ollama_gets() {
     let server = ollama();
     let mut t = on(&server, "smollm2:135m");
-    t.params = Some(json!({"keep_alive": "30m", "top_k": 20, "num_ctx": 3000}));
+    t.params = Some(json!({"keep_alive": "30m", "top_k": 20, "num_ctx": 3000,
+        "num_predict": 9999, "temperature": 1.5}));
     let reply = Client::new().unwrap().complete(&t, &hello()).await.unwrap();
     assert!(
         reply
@@ -82,6 +83,7 @@ async fn a_whole_answer_and_the_request_ollama_gets() {
         body["messages"][0],
         json!({"role": "system", "content": "Be brief."})
     );
+    // The request's cap and temperature win over the model's params.
     assert_eq!(body["options"]["num_predict"], 40);
     let temperature = body["options"]["temperature"].as_f64().unwrap();
     assert!((temperature - 0.2).abs() < 1e-6, "{temperature}");
@@ -294,7 +296,7 @@ async fn the_probe_asks_ollamas_own_api() {
     assert_eq!(r.server, Some(ServerKind::Ollama));
     assert_eq!(r.listed, Some(true));
     assert_eq!(r.state, Some(LoadState::Loaded));
-    assert_eq!(r.trained_context, Some(8192));
+    assert_eq!(r.max_context, Some(8192));
     assert_eq!(
         r.capabilities.as_deref(),
         Some(&["completion".to_string()][..])

@@ -25,6 +25,21 @@ const REQUEST_LIMIT: Duration = Duration::from_secs(5);
 /// One server's whole discovery (a list, then a look at each model).
 const SERVER_LIMIT: Duration = Duration::from_secs(12);
 
+/// A base URL as it may be shown and stored: without credentials or a
+/// query, which may hold a token.
+fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.as_str().trim_end_matches('/').to_string()
+        }
+        Err(_) => String::from("(not a URL)"),
+    }
+}
+
 /// Where the lists are kept between commands.
 pub fn discovery_path(state_dir: &Path) -> PathBuf {
     state_dir.join("pincer").join("discovery.json")
@@ -79,7 +94,7 @@ impl Providers {
             let Some(provider) = catalog.provider(id) else {
                 continue;
             };
-            let base_url = provider.base_url.clone().unwrap_or_default();
+            let base_url = shown_url(provider.base_url.as_deref().unwrap_or_default());
             let last = saved.get(id).filter(|d| d.base_url == base_url).cloned();
             if let Some(d) = &last
                 && !fresh
@@ -153,13 +168,10 @@ impl Providers {
             out.insert(id, d);
         }
         if let Some(path) = cache {
+            // A failure is kept too (with the last list and its time), so
+            // the next command asks again instead of trusting the old list.
             let mut keep = saved;
-            for (id, d) in &out {
-                // A failure keeps the last list and its time.
-                if d.error.is_none() || !keep.contains_key(id) {
-                    keep.insert(id.clone(), d.clone());
-                }
-            }
+            keep.extend(out.iter().map(|(id, d)| (id.clone(), d.clone())));
             // A cache that cannot be written only means the next command
             // asks the servers again.
             let _ = save(path, keep);

@@ -138,11 +138,11 @@ pub struct AllFailed {
 }
 
 fn summary(attempts: &[Attempt], retry_at_ms: Option<u64>) -> String {
-    // Models, not calls: a model asked again, or skipped and then probed,
-    // counts once.
+    // Models, not calls: a model asked again, with another key, or skipped
+    // and then probed, counts once.
     let calls = attempts
         .iter()
-        .map(|a| a.model.as_str())
+        .map(|a| a.model.split(" (key ").next().unwrap_or_default())
         .collect::<HashSet<_>>()
         .len();
     let mut s = format!("no model answered ({calls} tried):");
@@ -495,6 +495,13 @@ impl Answering<'_> {
     }
 }
 
+/// Whether a candidate cooling down for `reason` is worth a probe when
+/// every other candidate failed: yes for a server's trouble; no for a rate
+/// limit (its `Retry-After` is a floor), billing or a refused key.
+fn probe_worthy(reason: &str) -> bool {
+    !matches!(reason, "rate_limit" | "billing" | "auth")
+}
+
 /// The attempt for a candidate skipped while it cools down.
 fn skipped(spec: &ModelSpec, until: u64, reason: &str, now: u64, next: Next) -> Attempt {
     Attempt {
@@ -571,10 +578,13 @@ impl Router {
         let cooling: Vec<Option<(u64, String)>> =
             candidates.iter().map(|s| self.cooling(s, now)).collect();
         // Candidates cooling down are skipped while another may answer; when
-        // none did, they are tried after all (as probes), in order: failing
-        // without a call helps nobody, and the first to have recovered
-        // answers. With one healthy candidate, cooled ones cost nothing.
-        let mut probing = cooling.iter().all(Option::is_some);
+        // none did, those cooled for a server's trouble (not a rate limit,
+        // billing or a key: those windows are the provider's word) are tried
+        // after all (as probes), in order: failing without a call helps
+        // nobody, and the first to have recovered answers. With one healthy
+        // candidate, cooled ones cost nothing.
+        let all_cooling = cooling.iter().all(Option::is_some);
+        let mut probing = all_cooling;
         let mut queue: VecDeque<usize> = (0..candidates.len()).collect();
         let mut deferred: Vec<usize> = Vec::new();
         loop {
@@ -584,6 +594,14 @@ impl Router {
             }
             let Some(i) = queue.pop_front() else { break };
             let spec = &candidates[i];
+            let cooled_now = cooling[i].as_ref().filter(|_| !probing);
+            // A cooled candidate skipped now may be probed later: it is
+            // deferred before what comes next is told.
+            if let Some((_, reason)) = cooled_now
+                && probe_worthy(reason)
+            {
+                deferred.push(i);
+            }
             let following = queue
                 .front()
                 .or(if probing { None } else { deferred.first() })
@@ -596,12 +614,9 @@ impl Router {
                 took: Duration::ZERO,
                 next: next.clone(),
             };
-            if let Some((until, reason)) = &cooling[i]
-                && !probing
-            {
+            if let Some((until, reason)) = cooled_now {
                 let attempt = skipped(spec, *until, reason, now, next.clone());
                 self.record(&mut attempts, attempt);
-                deferred.push(i);
                 continue;
             }
             if let Some((_, kind)) = down.iter().find(|(p, _)| *p == spec.provider) {
@@ -640,7 +655,12 @@ impl Router {
                         agent: agent.to_string(),
                         session: session.to_string(),
                         req: req.clone(),
-                        rest: candidates[i + 1..].to_vec(),
+                        // What this turn has not tried yet, in order.
+                        rest: queue
+                            .iter()
+                            .chain(if probing { &[][..] } else { &deferred[..] })
+                            .map(|&j| candidates[j].clone())
+                            .collect(),
                         text: String::new(),
                         tool_called: false,
                         echo: None,
@@ -669,7 +689,11 @@ impl Router {
                             },
                         },
                     );
-                    last = Some(e);
+                    // A probe's failure does not replace the failure that
+                    // decided the turn (its status is what a client gets).
+                    if last.is_none() || !probing || all_cooling {
+                        last = Some(e);
+                    }
                     match decision {
                         Decision::Stop => break,
                         Decision::NextLargerWindow => {
@@ -705,12 +729,9 @@ impl Router {
         req: &ChatRequest,
     ) -> Result<Completed, AllFailed> {
         let mut attempts = Vec::new();
-        let mut from = 0;
+        let mut remaining = candidates.to_vec();
         loop {
-            let mut a = match self
-                .start(catalog, &candidates[from..], agent, session, req)
-                .await
-            {
+            let mut a = match self.start(catalog, &remaining, agent, session, req).await {
                 Ok(a) => a,
                 Err(mut e) => {
                     attempts.append(&mut e.attempts);
@@ -718,14 +739,10 @@ impl Router {
                     return Err(e);
                 }
             };
-            from += 1 + candidates[from..]
-                .iter()
-                .position(|c| c.reference == a.spec.reference)
-                .unwrap_or(0);
-            // Nothing was shown: a break restarts on the next candidate
-            // (which the attempt names) instead of continuing.
+            // Nothing was shown: a break restarts on a candidate not tried
+            // yet (which the attempt names) instead of continuing.
             a.continues = false;
-            a.rest = candidates[from..].to_vec();
+            remaining = a.rest.clone();
             let mut events = Vec::new();
             let failed = loop {
                 match a.next().await {
@@ -742,7 +759,7 @@ impl Router {
                     reply: Reply::from_events(&events),
                 });
             };
-            if from >= candidates.len() {
+            if remaining.is_empty() {
                 let now = now_ms();
                 return Err(AllFailed {
                     attempts,

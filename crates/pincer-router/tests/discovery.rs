@@ -179,9 +179,11 @@ async fn a_list_is_kept_for_a_minute_and_the_last_one_outlives_an_outage() {
         .await;
     assert_eq!(down[0].models, first[0].models, "{down:?}");
     assert!(down[0].error.is_some(), "{down:?}");
-    // And is still there for the next command.
+    // And is still there for the next command, which asks again (the
+    // failure was kept, not the old success).
     let next = discover(&loaded, false, Some(&cache)).await;
     assert_eq!(next[0].models, first[0].models);
+    assert!(next[0].error.is_some(), "{next:?}");
 }
 
 #[tokio::test]
@@ -216,6 +218,11 @@ async fn bad_servers_are_reported_and_hold_up_nobody() {
         )],
     );
     let good = FakeUpstream::routed(vec![], vec![("/models", json(200, VLLM))]);
+    // A token in the URL is never shown or kept.
+    let with_token = good
+        .base_url()
+        .replace("http://", "http://user:sekrit-token@")
+        + "?key=sekrit-query";
     let dir = tempfile::tempdir().unwrap();
     let loaded = load(
         &format!(
@@ -226,11 +233,14 @@ async fn bad_servers_are_reported_and_hold_up_nobody() {
             malformed.base_url(),
             huge.base_url(),
             many.base_url(),
-            good.base_url()
+            with_token
         ),
         dir.path(),
     );
-    let found = discover(&loaded, false, None).await;
+    let cache = dir.path().join("discovery.json");
+    let found = discover(&loaded, false, Some(&cache)).await;
+    let kept = std::fs::read_to_string(&cache).unwrap();
+    assert!(!kept.contains("sekrit") && !format!("{found:?}").contains("sekrit"));
     let by = |p: &str| found.iter().find(|d| d.provider == p).unwrap();
     assert!(
         by("slow").error.as_deref().unwrap().contains("timeout"),

@@ -350,6 +350,54 @@ async fn a_cooled_candidate_is_probed_when_every_other_failed() {
     assert_eq!(primary.requests().len(), 3);
 }
 
+/// A probed candidate that answered, then broke: nothing already tried in
+/// the turn is asked again (whole answers start over only on untried ones),
+/// and the skip told the truth about what came next.
+#[tokio::test]
+async fn a_turn_never_asks_a_candidate_twice_after_a_probe() {
+    let unavailable = || status(503, &[], r#"{"error":{"message":"Service Unavailable"}}"#);
+    let cut = vec![Step::Send(
+        [
+            sse_head(),
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Ba\"}}]}\n\n".to_vec(),
+        ]
+        .concat(),
+    )];
+    let primary = FakeUpstream::start(vec![unavailable(), unavailable(), cut]);
+    let fallback = FakeUpstream::start(vec![
+        completions_stream(&[r#"{"content":"Hello"}"#]),
+        unavailable(),
+    ]);
+    let s = setup(
+        "openai-completions",
+        &primary.base_url(),
+        &fallback.base_url(),
+        "http://127.0.0.1:9/v1",
+    );
+    let r = router(&s, None);
+    run(&r, &s, &["primary/m", "small/m"]).await.unwrap();
+    let before = fallback.requests().len();
+
+    let catalog = Catalog::new(&s.loaded.config.models);
+    let candidates = specs(&catalog, &["primary/m", "small/m"]);
+    let err = r
+        .complete(&catalog, &candidates, "main", "t", &hello())
+        .await
+        .unwrap_err();
+    let asked = fallback.requests().len() - before;
+    assert!(
+        (1..=2).contains(&asked),
+        "the fallback's own try (and retry): {asked}"
+    );
+    assert_eq!(primary.requests().len(), 3, "probed once");
+    // The skip said the primary would be tried again, and it was.
+    let skip = &err.attempts[0];
+    assert_eq!((skip.model.as_str(), skip.kind), ("primary/m", None));
+    assert_eq!(skip.next, pincer_router::Next::Model("small/m".into()));
+    let text = err.to_string();
+    assert!(text.starts_with("no model answered (2 tried)"), "{text}");
+}
+
 #[tokio::test]
 async fn refused_and_malformed_move_on_in_every_dialect() {
     for api in API {

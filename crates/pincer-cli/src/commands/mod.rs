@@ -62,7 +62,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             chat::run(&loaded, &env, &args)
         }
         Command::Tools(ToolsCommand::List(args)) => {
-            tools::list(&usable_config(cli.config.as_deref(), &env)?, &args)
+            let (loaded, _) = discovered_config(path, &env, Discover::Named, false)?;
+            tools::list(&loaded, &args)
         }
         Command::Config(ConfigCommand::Show) => {
             config::show(&pincer_config::load(cli.config.as_deref(), &env)?)

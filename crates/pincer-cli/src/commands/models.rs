@@ -77,7 +77,6 @@ pub fn list(
     // The router's own key rule, so "missing" here is what a turn would miss.
     let providers = super::providers(loaded, env, &[&agent.id], Arc::new(Silent))?;
     let key = |m: &ModelSpec| providers.key_status(&catalog, m, &agent.id);
-    let discovered = |m: &ModelSpec| m.origins.get("name") == Some(&Origin::Discovered);
     let servers: Vec<&Discovery> = servers
         .iter()
         .filter(|d| {
@@ -100,7 +99,7 @@ pub fn list(
                     "maxTokens": m.max_tokens,
                     "cost": m.cost,
                     "local": m.local,
-                    "discovered": discovered(m),
+                    "discovered": m.discovered,
                     "key": key(m),
                     "roles": roles.get(&m.reference).cloned().unwrap_or_default(),
                 })
@@ -149,7 +148,7 @@ pub fn list(
             format::tokens(m.context_window),
             format::tokens(m.max_tokens),
             format::cost(&m.cost),
-            match (m.local, discovered(m)) {
+            match (m.local, m.discovered) {
                 (true, true) => "local (discovered)",
                 (true, false) => "local",
                 (false, true) => "hosted (discovered)",

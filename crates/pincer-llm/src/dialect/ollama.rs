@@ -42,7 +42,6 @@ const OPTION_PARAMS: &[&str] = &[
     "min_p",
     "typical_p",
     "repeat_last_n",
-    "temperature",
     "repeat_penalty",
     "presence_penalty",
     "frequency_penalty",
@@ -165,16 +164,22 @@ pub fn body(w: &WireRequest<'_>) -> Value {
         b.insert("truncate".into(), false.into());
         b.insert("shift".into(), false.into());
     }
-    // The model's own Ollama params: options (`num_ctx`, `top_k`…) over
-    // Pincer's, and `keep_alive` ("10m", "24h", seconds, -1 for ever),
-    // `format`, `truncate`, `shift` on the body.
+    // The model's own Ollama params: options (`top_k`, `num_gpu`…) where
+    // the request set none (`num_ctx` always: it is Ollama's own knob), and
+    // `keep_alive` ("10m", "24h", seconds, -1 for ever), `format`,
+    // `truncate`, `shift` on the body. (`temperature` is read with the
+    // other dialects' rule, `WireRequest::temperature`.)
     if let Some(Value::Object(p)) = w.params {
         if let Some(Value::Object(options)) = b.get_mut("options") {
             for (k, v) in p
                 .iter()
                 .filter(|(k, _)| OPTION_PARAMS.contains(&k.as_str()))
             {
-                options.insert(k.clone(), v.clone());
+                if k == "num_ctx" {
+                    options.insert(k.clone(), v.clone());
+                } else {
+                    options.entry(k.clone()).or_insert_with(|| v.clone());
+                }
             }
         }
         for (k, v) in p.iter().filter(|(k, _)| TOP_PARAMS.contains(&k.as_str())) {
