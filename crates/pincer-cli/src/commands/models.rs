@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use pincer_catalog::discovery::Discovery;
 use pincer_catalog::{
-    AgentModels, Aliases, Catalog, ModelSpec, Origin, agents, configured_refs,
-    resolve as resolve_model, roles,
+    AgentModels, Aliases, Catalog, ModelSpec, agents, configured_refs, resolve as resolve_model,
+    roles,
 };
 use pincer_config::{Env, Loaded};
 use pincer_gguf::Silent;
