@@ -13,7 +13,9 @@ use tokio::time::Instant;
 use crate::classify::classify_http;
 use crate::client::{Client, headers};
 use crate::dialect::Dialect;
-use crate::server_api::{OllamaPs, OllamaShow, OllamaTags, same_ollama_model};
+use crate::server_api::{
+    LlamaCppProps, LmStudioModels, ModelList, OllamaPs, OllamaShow, OllamaTags, same_ollama_model,
+};
 use crate::target::Target;
 use pincer_types::{ErrorKind, ProviderError};
 
@@ -128,11 +130,11 @@ impl Client {
         }
         let started = Instant::now();
         let list = self
-            .get_json(t, &format!("{}/models", base(t)), limit)
+            .fetch::<ModelList>(t, &format!("{}/models", base(t)), limit)
             .await;
         report.latency = started.elapsed();
         match list {
-            Ok(body) => read_model_list(&body, &t.model_id, &mut report),
+            Ok(list) => read_model_list(&list, &t.model_id, &mut report),
             // llama.cpp answers 503 "Loading model" until the weights are in.
             Err(e) if e.kind == ErrorKind::ModelLoading => {
                 report.state = Some(LoadState::Loading);
@@ -208,14 +210,14 @@ impl Client {
     /// `/props` has the per-request context and whether the server put the
     /// model to sleep; `/health` says whether it is still loading.
     async fn llama_cpp(&self, t: &Target, limit: Duration, report: &mut ServerReport) {
-        if let Ok(props) = self.get_json(t, &format!("{}/props", root(t)), limit).await {
-            if let Some(n) = props
-                .pointer("/default_generation_settings/n_ctx")
-                .and_then(Value::as_u64)
-            {
+        if let Ok(props) = self
+            .fetch::<LlamaCppProps>(t, &format!("{}/props", root(t)), limit)
+            .await
+        {
+            if let Some(n) = props.default_generation_settings.and_then(|s| s.n_ctx) {
                 report.context_limit = Some(n);
             }
-            if props.get("is_sleeping").and_then(Value::as_bool) == Some(true) {
+            if props.is_sleeping == Some(true) {
                 report.state = Some(LoadState::Cold);
                 return;
             }
@@ -232,8 +234,9 @@ impl Client {
         }
         // Off with `--no-slots`: then nobody knows.
         if report.state == Some(LoadState::Loaded)
-            && let Ok(slots) = self.get_json(t, &format!("{}/slots", root(t)), limit).await
-            && let Ok(slots) = serde_json::from_value::<Vec<Slot>>(slots)
+            && let Ok(slots) = self
+                .fetch::<Vec<Slot>>(t, &format!("{}/slots", root(t)), limit)
+                .await
         {
             report.busy = Some(slots.iter().any(|s| s.is_processing));
         }
@@ -241,60 +244,43 @@ impl Client {
 
     /// LM Studio's own API lists every downloaded model with its state.
     async fn lm_studio(&self, t: &Target, limit: Duration, report: &mut ServerReport) -> bool {
-        let Ok(body) = self
-            .get_json(t, &format!("{}/api/v0/models", root(t)), limit)
+        let Ok(lm) = self
+            .fetch::<LmStudioModels>(t, &format!("{}/api/v0/models", root(t)), limit)
             .await
         else {
             return false;
         };
-        let Some(models) = body.get("data").and_then(Value::as_array) else {
-            return false;
-        };
         report.server = Some(ServerKind::LmStudio);
-        let Some(m) = models
-            .iter()
-            .find(|m| m.get("id").and_then(Value::as_str) == Some(&t.model_id))
-        else {
+        let Some(m) = lm.data.iter().find(|m| m.id == t.model_id) else {
             return true;
         };
         report.listed = Some(true);
-        let loaded = m.get("state").and_then(Value::as_str) == Some("loaded");
-        report.state = Some(if loaded {
-            LoadState::Loaded
-        } else {
-            LoadState::Cold
+        report.state = Some(match m.state.as_deref() {
+            Some("loaded") => LoadState::Loaded,
+            Some("loading") => LoadState::Loading,
+            _ => LoadState::Cold,
         });
         // Loaded: the context it was loaded with. Cold: the model's maximum;
         // the load may choose less.
         report.context_limit = m
-            .get("loaded_context_length")
-            .and_then(Value::as_u64)
-            .or_else(|| m.get("max_context_length").and_then(Value::as_u64))
+            .loaded_context_length
+            .or(m.max_context_length)
             .or(report.context_limit);
         true
     }
 
     /// Ollama's `/api/ps` lists the models in memory.
     async fn ollama(&self, t: &Target, limit: Duration, report: &mut ServerReport) {
-        let Ok(body) = self
-            .get_json(t, &format!("{}/api/ps", root(t)), limit)
+        let Ok(ps) = self
+            .fetch::<OllamaPs>(t, &format!("{}/api/ps", root(t)), limit)
             .await
         else {
             return;
         };
-        let Some(running) = body.get("models").and_then(Value::as_array) else {
-            return;
-        };
         report.server = Some(ServerKind::Ollama);
-        let found = running.iter().find(|m| {
-            ["name", "model"]
-                .iter()
-                .filter_map(|k| m.get(*k).and_then(Value::as_str))
-                .any(|n| same_ollama_model(n, &t.model_id))
-        });
-        report.state = Some(match found {
+        report.state = Some(match ps.models.iter().find(|m| m.is(&t.model_id)) {
             Some(m) => {
-                if let Some(n) = m.get("context_length").and_then(Value::as_u64) {
+                if let Some(n) = m.context_length {
                     report.context_limit = Some(n);
                 }
                 LoadState::Loaded
@@ -335,11 +321,7 @@ impl Client {
             .fetch::<OllamaPs>(t, &format!("{root}/api/ps"), limit)
             .await
         {
-            let loaded = ps.models.iter().any(|m| {
-                std::iter::once(&m.name)
-                    .chain(m.model.as_ref())
-                    .any(|n| same_ollama_model(n, &t.model_id))
-            });
+            let loaded = ps.models.iter().any(|m| m.is(&t.model_id));
             report.state = Some(if loaded {
                 LoadState::Loaded
             } else {
@@ -375,37 +357,22 @@ struct Slot {
 /// `/v1/models`: which ids are there, which server it is, and what some
 /// servers add (llama.cpp's `meta.n_ctx`, vLLM's `max_model_len`, the
 /// `status` of llama.cpp's multi-model router).
-fn read_model_list(body: &Value, model_id: &str, report: &mut ServerReport) {
-    let Some(data) = body.get("data").and_then(Value::as_array) else {
-        return;
-    };
-    report.models = data
-        .iter()
-        .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
-        .collect();
-    report.server = Some(
-        match data
-            .iter()
-            .find_map(|m| m.get("owned_by").and_then(Value::as_str))
-        {
-            Some("llamacpp") => ServerKind::LlamaCpp,
-            Some("vllm") => ServerKind::Vllm,
-            _ => ServerKind::OpenAiCompatible,
-        },
-    );
-    let entry = data.iter().find(|m| {
-        let id = m.get("id").and_then(Value::as_str).unwrap_or_default();
-        let aliases = m.get("aliases").and_then(Value::as_array);
-        same_ollama_model(id, model_id)
-            || aliases.is_some_and(|a| a.iter().any(|x| x.as_str() == Some(model_id)))
+fn read_model_list(list: &ModelList, model_id: &str, report: &mut ServerReport) {
+    report.models = list.data.iter().map(|m| m.id.clone()).collect();
+    report.server = Some(match list.data.iter().find_map(|m| m.owned_by.as_deref()) {
+        Some("llamacpp") => ServerKind::LlamaCpp,
+        Some("vllm") => ServerKind::Vllm,
+        _ => ServerKind::OpenAiCompatible,
+    });
+    let entry = list.data.iter().find(|m| {
+        same_ollama_model(&m.id, model_id) || m.aliases.iter().flatten().any(|a| a == model_id)
     });
     report.listed = Some(entry.is_some());
     let Some(m) = entry else { return };
     report.context_limit = m
-        .get("max_model_len")
-        .and_then(Value::as_u64)
-        .or_else(|| m.pointer("/meta/n_ctx").and_then(Value::as_u64));
-    report.state = match m.pointer("/status/value").and_then(Value::as_str) {
+        .max_model_len
+        .or_else(|| m.meta.as_ref().and_then(|x| x.n_ctx));
+    report.state = match m.status.as_ref().map(|s| s.value.as_str()) {
         Some("loaded") => Some(LoadState::Loaded),
         Some("loading") => Some(LoadState::Loading),
         Some("unloaded") => Some(LoadState::Cold),
@@ -427,17 +394,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn list(v: serde_json::Value) -> ModelList {
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn vllm_and_llama_cpp_lists() {
         let mut r = ServerReport::new();
-        let vllm = json!({"data":[{"id":"Qwen/Qwen3-8B","owned_by":"vllm","max_model_len":32768}]});
+        let vllm =
+            list(json!({"data":[{"id":"Qwen/Qwen3-8B","owned_by":"vllm","max_model_len":32768}]}));
         read_model_list(&vllm, "Qwen/Qwen3-8B", &mut r);
         assert_eq!(r.server, Some(ServerKind::Vllm));
         assert_eq!((r.listed, r.context_limit), (Some(true), Some(32768)));
 
         let mut r = ServerReport::new();
         let router =
-            json!({"data":[{"id":"a","owned_by":"llamacpp","status":{"value":"unloaded"}}]});
+            list(json!({"data":[{"id":"a","owned_by":"llamacpp","status":{"value":"unloaded"}}]}));
         read_model_list(&router, "a", &mut r);
         assert_eq!(r.state, Some(LoadState::Cold));
         read_model_list(&router, "b", &mut r);

@@ -57,6 +57,15 @@ pub struct OllamaRunning {
     pub context_length: Option<u64>,
 }
 
+impl OllamaRunning {
+    /// Whether this is the model asked for as `wanted`.
+    pub fn is(&self, wanted: &str) -> bool {
+        std::iter::once(&self.name)
+            .chain(self.model.as_ref())
+            .any(|n| same_ollama_model(n, wanted))
+    }
+}
+
 /// Ollama's `POST /api/show`.
 #[derive(Debug, Deserialize)]
 pub struct OllamaShow {
