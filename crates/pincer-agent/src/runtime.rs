@@ -700,6 +700,18 @@ impl<'c> Runtime<'c> {
         Ok((busy.lock_owned().await, ticket))
     }
 
+    /// Aborts the run under way in a session (as `/stop` does); whether
+    /// there was one.
+    pub fn abort(&self, session_key: &str) -> bool {
+        match self.active_run(session_key) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
     fn active_run(&self, key: &str) -> Option<CancellationToken> {
         self.active.lock().ok().and_then(|a| a.get(key).cloned())
     }

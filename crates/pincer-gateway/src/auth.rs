@@ -32,14 +32,14 @@ struct Window {
 
 impl Failures {
     /// Seconds left on this address's lockout.
-    fn locked(&self, ip: IpAddr) -> Option<u64> {
+    pub(crate) fn locked(&self, ip: IpAddr) -> Option<u64> {
         let map = self.0.lock().ok()?;
         let until = map.get(&ip)?.locked_until?;
         let left = until.checked_duration_since(Instant::now())?;
         Some(left.as_secs().max(1))
     }
 
-    fn fail(&self, ip: IpAddr, limit: &RateLimit) {
+    pub(crate) fn fail(&self, ip: IpAddr, limit: &RateLimit) {
         let Ok(mut map) = self.0.lock() else { return };
         let now = Instant::now();
         // Many addresses guessing must not grow the table without bound:
@@ -68,7 +68,7 @@ impl Failures {
         }
     }
 
-    fn succeed(&self, ip: IpAddr) {
+    pub(crate) fn succeed(&self, ip: IpAddr) {
         if let Ok(mut map) = self.0.lock() {
             map.remove(&ip);
         }
@@ -92,6 +92,11 @@ fn presents(req: &Request, secret: &secrecy::SecretString) -> bool {
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map_or("", |(_, token)| token.trim());
+    matches(given, secret)
+}
+
+/// Whether `given` is the secret, in constant time.
+pub(crate) fn matches(given: &str, secret: &secrecy::SecretString) -> bool {
     let (given, expected) = (
         Sha256::digest(given.as_bytes()),
         Sha256::digest(secret.expose_secret().as_bytes()),

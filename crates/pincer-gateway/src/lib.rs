@@ -22,6 +22,7 @@ mod tools;
 mod turn;
 mod warm;
 mod wire;
+mod ws;
 
 use std::path::Path;
 use std::time::Instant;
@@ -50,6 +51,8 @@ pub struct Gateway {
     last_used: warm::LastUsed,
     readiness: health::Readiness,
     started: Instant,
+    /// Runs started over OpenClaw's WebSocket protocol, and their events.
+    ws: ws::Runs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,7 @@ impl Gateway {
             last_used: warm::LastUsed::default(),
             readiness: health::Readiness::default(),
             started: Instant::now(),
+            ws: ws::Runs::default(),
         })))
     }
 
@@ -143,6 +147,8 @@ pub fn app(gw: &'static Gateway) -> axum::Router {
         )
         .layer(axum::middleware::from_fn_with_state(gw, auth::require));
     axum::Router::new()
+        // OpenClaw's WebSocket protocol: its `connect` carries the auth.
+        .route("/", get(ws::upgrade))
         .route("/healthz", get(health::live))
         .route("/health", get(health::live))
         .route("/readyz", get(health::ready))

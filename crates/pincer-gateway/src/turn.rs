@@ -77,7 +77,7 @@ impl Gateway {
     }
 
     /// Counts a finished delivery.
-    fn count(&self, d: &Delivered) {
+    pub(crate) fn count(&self, d: &Delivered) {
         self.metrics
             .turn(&d.spec.reference, &d.reply.usage, d.cost_usd);
         if !d.command {
@@ -93,7 +93,7 @@ impl Gateway {
         }
     }
 
-    fn count_failure(&self, e: &pincer_agent::AgentError) {
+    pub(crate) fn count_failure(&self, e: &pincer_agent::AgentError) {
         use pincer_agent::AgentError as A;
         match e {
             A::Upstream(f) | A::ContextOverflow(f) => self.count_fallbacks(&f.attempts),

@@ -1,0 +1,468 @@
+//! The protocol's methods Pincer implements, each with typed parameters;
+//! any other method is answered at once with an error naming it.
+
+use std::time::Duration;
+
+use pincer_agent::Delivery;
+use pincer_catalog::{AgentModels, candidate_chain};
+use pincer_llm::Message;
+use pincer_sessions::Body;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::frames::{ErrorBody, Frame, Request};
+use super::runs::{Outcome, Start};
+use super::{Conn, Outbox, now_ms};
+use crate::Gateway;
+
+/// What `hello-ok` lists: exactly what `handle` answers.
+pub const METHODS: &[&str] = &[
+    "health",
+    "status",
+    "models.list",
+    "agents.list",
+    "sessions.list",
+    "sessions.reset",
+    "sessions.patch",
+    "sessions.compact",
+    "chat.send",
+    "chat.history",
+    "chat.abort",
+    "agent",
+    "agent.wait",
+];
+
+pub const EVENTS: &[&str] = &["connect.challenge", "tick", "chat", "agent"];
+
+/// The default agent's main session, OpenClaw's `mainSessionKey`.
+fn main_key(agent: &str) -> String {
+    format!("agent:{agent}:main")
+}
+
+/// `hello-ok`'s snapshot.
+pub fn snapshot(gw: &'static Gateway) -> Value {
+    let agent = &gw.default_agent().id;
+    json!({
+        "presence": [],
+        "health": health(gw),
+        "stateVersion": { "presence": 0, "health": 0 },
+        "uptimeMs": u64::try_from(gw.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "sessionDefaults": {
+            "defaultAgentId": agent,
+            "mainKey": "main",
+            "mainSessionKey": main_key(agent),
+            "scope": "per-sender",
+        },
+        "authMode": match gw.settings.auth {
+            crate::settings::Auth::Secret(_) => "token",
+            crate::settings::Auth::None => "none",
+            crate::settings::Auth::TrustedProxy => "trusted-proxy",
+        },
+    })
+}
+
+fn health(gw: &'static Gateway) -> Value {
+    json!({
+        "ok": true,
+        "ts": now_ms(),
+        "durationMs": 0,
+        "defaultAgentId": gw.default_agent().id,
+        "agents": gw.runtime().agents().map(|a| json!({ "agentId": a.id, "isDefault": a.is_default })).collect::<Vec<_>>(),
+    })
+}
+
+/// A session key as the caller wrote it → the canonical one and its agent:
+/// `main` (or any bare key) belongs to the default agent.
+fn session(gw: &'static Gateway, key: Option<&str>, agent: Option<&str>) -> (String, String) {
+    let default = gw.default_agent().id.clone();
+    match key.map(str::trim).filter(|k| !k.is_empty()) {
+        Some(k) if k.starts_with("agent:") => {
+            let agent = k.split(':').nth(1).unwrap_or(&default).to_string();
+            (k.to_string(), agent)
+        }
+        Some(k) => {
+            let agent = agent.map_or(default, str::to_string);
+            (format!("agent:{agent}:{k}"), agent)
+        }
+        None => {
+            let agent = agent.map_or(default, str::to_string);
+            (main_key(&agent), agent)
+        }
+    }
+}
+
+fn params<T: DeserializeOwned>(req: &Request) -> Result<T, ErrorBody> {
+    let v = req.params.clone().unwrap_or_else(|| json!({}));
+    serde_json::from_value(v)
+        .map_err(|e| ErrorBody::invalid(format!("invalid {} params: {e}", req.method)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatSend {
+    #[serde(default)]
+    session_key: Option<String>,
+    message: String,
+    idempotency_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AgentParams {
+    message: String,
+    #[serde(default)]
+    session_key: Option<String>,
+    #[serde(default)]
+    agent_id: Option<String>,
+    idempotency_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RunRef {
+    run_id: String,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionRef {
+    #[serde(default)]
+    session_key: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+impl SessionRef {
+    fn key(&self) -> Option<&str> {
+        self.session_key.as_deref().or(self.key.as_deref())
+    }
+}
+
+pub(super) async fn handle(gw: &'static Gateway, conn: &Conn, out: &Outbox, req: Request) {
+    let id = req.id.clone();
+    let answer = match req.method.as_str() {
+        "health" => Ok(health(gw)),
+        "status" => Ok(status(gw, conn)),
+        "models.list" => Ok(models(gw)),
+        "agents.list" => Ok(agents(gw)),
+        "sessions.list" => Ok(sessions(gw)),
+        "chat.history" => params::<SessionRef>(&req).and_then(|p| history(gw, &p)),
+        "chat.send" => params::<ChatSend>(&req).map(|p| chat_send(gw, p)),
+        "chat.abort" => params::<SessionRef>(&req).map(|p| chat_abort(gw, &p)),
+        "agent" => match params::<AgentParams>(&req) {
+            Ok(p) => {
+                agent(gw, out, &id, p);
+                return;
+            }
+            Err(e) => Err(e),
+        },
+        "agent.wait" => match params::<RunRef>(&req) {
+            Ok(p) => {
+                let out = out.clone();
+                tokio::spawn(async move {
+                    let frame = match agent_wait(gw, p).await {
+                        Ok(v) => Frame::ok(&id, v),
+                        Err(e) => Frame::err(&id, e),
+                    };
+                    out.send(&frame);
+                });
+                return;
+            }
+            Err(e) => Err(e),
+        },
+        "sessions.reset" | "sessions.patch" | "sessions.compact" => {
+            match params::<SessionRef>(&req) {
+                Ok(p) => {
+                    let out = out.clone();
+                    let method = req.method.clone();
+                    tokio::spawn(async move {
+                        let frame = match session_command(gw, &method, &p).await {
+                            Ok(v) => Frame::ok(&id, v),
+                            Err(e) => Frame::err(&id, e),
+                        };
+                        out.send(&frame);
+                    });
+                    return;
+                }
+                Err(e) => Err(e),
+            }
+        }
+        other => Err(ErrorBody::invalid(format!("unknown method: {other}"))),
+    };
+    out.send(&match answer {
+        Ok(v) => Frame::ok(&id, v),
+        Err(e) => Frame::err(&id, e),
+    });
+}
+
+fn status(gw: &'static Gateway, conn: &Conn) -> Value {
+    json!({
+        "ok": true,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeMs": u64::try_from(gw.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "defaultAgentId": gw.default_agent().id,
+        "client": { "id": conn.client_id, "mode": conn.client_mode, "scopes": conn.scopes },
+    })
+}
+
+fn models(gw: &'static Gateway) -> Value {
+    let agent = gw.default_agent();
+    let (chain, _) = candidate_chain(gw.catalog(), agent);
+    let models: Vec<Value> = chain
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let tag = if i == 0 {
+                "default".to_string()
+            } else {
+                format!("fallback#{i}")
+            };
+            json!({
+                "id": m.id, "name": m.name, "provider": m.provider,
+                "alias": agent.aliases.of(&m.reference),
+                "contextWindow": m.budget(), "reasoning": m.reasoning,
+                "input": m.input, "tags": [tag], "available": true,
+            })
+        })
+        .collect();
+    json!({ "models": models })
+}
+
+fn agents(gw: &'static Gateway) -> Value {
+    let list: Vec<Value> = gw
+        .runtime()
+        .agents()
+        .map(|a: &AgentModels| {
+            json!({ "id": a.id, "model": { "primary": a.primary, "fallbacks": a.fallbacks } })
+        })
+        .collect();
+    json!({
+        "defaultId": gw.default_agent().id,
+        "mainKey": "main",
+        "scope": "per-sender",
+        "agents": list,
+    })
+}
+
+fn sessions(gw: &'static Gateway) -> Value {
+    let mut rows: Vec<(u64, Value)> = Vec::new();
+    for (agent, store) in gw.sessions() {
+        for (key, e) in store.list() {
+            rows.push((
+                e.updated_at,
+                json!({
+                    "key": key, "kind": "direct", "agentId": agent,
+                    "sessionId": e.session_id, "updatedAt": e.updated_at,
+                    "inputTokens": e.input_tokens, "outputTokens": e.output_tokens,
+                    "totalTokens": e.total_tokens,
+                }),
+            ));
+        }
+    }
+    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    let sessions: Vec<Value> = rows.into_iter().map(|(_, v)| v).collect();
+    json!({ "ts": now_ms(), "count": sessions.len(), "sessions": sessions })
+}
+
+/// A transcript as OpenClaw's clients read it.
+fn history(gw: &'static Gateway, p: &SessionRef) -> Result<Value, ErrorBody> {
+    let asked = p.key().unwrap_or("main").to_string();
+    let (key, agent) = session(gw, Some(&asked), None);
+    let Some(store) = gw.sessions().get(&agent) else {
+        return Err(ErrorBody::invalid(format!("unknown agent: {agent}")));
+    };
+    let Some(entry) = store.get(&key) else {
+        return Ok(json!({ "sessionKey": asked, "messages": [] }));
+    };
+    let tree = store
+        .tree(&entry.session_id)
+        .map_err(|e| ErrorBody::unavailable(e.to_string()))?;
+    let mut messages: Vec<Value> = tree
+        .branch()
+        .into_iter()
+        .filter_map(|e| match &e.body {
+            Body::Message(m) => Some(display(m, e.answered_by.as_deref())),
+            _ => None,
+        })
+        .collect();
+    let limit = p.limit.unwrap_or(200).min(1000);
+    if messages.len() > limit {
+        messages.drain(..messages.len() - limit);
+    }
+    Ok(json!({ "sessionKey": asked, "sessionId": entry.session_id, "messages": messages }))
+}
+
+fn display(m: &Message, model: Option<&str>) -> Value {
+    match m {
+        Message::User { text } => json!({ "role": "user", "content": text }),
+        Message::System { text } => json!({ "role": "system", "content": text }),
+        Message::Assistant {
+            text, tool_calls, ..
+        } => {
+            let mut content = Vec::new();
+            if !text.is_empty() {
+                content.push(json!({ "type": "text", "text": text }));
+            }
+            for c in tool_calls {
+                content.push(json!({ "type": "toolCall", "id": c.id, "name": c.name, "arguments": c.arguments }));
+            }
+            let (provider, id) = model.and_then(|m| m.split_once('/')).unzip();
+            json!({ "role": "assistant", "content": content, "provider": provider, "model": id })
+        }
+        Message::Tool {
+            call_id,
+            name,
+            content,
+            is_error,
+        } => json!({ "role": "toolResult", "toolCallId": call_id, "toolName": name,
+            "content": [{ "type": "text", "text": content }], "isError": is_error }),
+    }
+}
+
+fn chat_send(gw: &'static Gateway, p: ChatSend) -> Value {
+    let (key, agent) = session(gw, p.session_key.as_deref(), None);
+    let run_id = p.idempotency_key;
+    match gw.ws.start(gw, &run_id, &agent, &key, p.message) {
+        Start::Started(_) => json!({ "runId": run_id, "status": "started" }),
+        Start::Known(done) => match &*done.borrow() {
+            None => json!({ "runId": run_id, "status": "in_flight" }),
+            Some(Outcome::Error(e)) => json!({ "runId": run_id, "status": "error", "summary": e }),
+            Some(Outcome::Aborted) => json!({ "runId": run_id, "status": "aborted" }),
+            Some(Outcome::Ok { .. }) => json!({ "runId": run_id, "status": "ok" }),
+        },
+    }
+}
+
+fn chat_abort(gw: &'static Gateway, p: &SessionRef) -> Value {
+    let (key, _) = session(gw, p.key(), None);
+    let runs = match &p.run_id {
+        Some(r) => vec![r.clone()],
+        None => gw.ws.in_flight(&key),
+    };
+    let aborted = gw.runtime().abort(&key);
+    json!({ "ok": true, "aborted": aborted, "runIds": runs })
+}
+
+/// `agent`: answered twice on the same id, as OpenClaw does: accepted at
+/// once, then the run's result.
+fn agent(gw: &'static Gateway, out: &Outbox, id: &str, p: AgentParams) {
+    let (key, agent) = session(gw, p.session_key.as_deref(), p.agent_id.as_deref());
+    let run_id = p.idempotency_key;
+    let accepted_at = now_ms();
+    let done = match gw.ws.start(gw, &run_id, &agent, &key, p.message) {
+        Start::Started(done) | Start::Known(done) => done,
+    };
+    out.send(&Frame::ok(
+        id,
+        json!({ "runId": run_id, "status": "accepted", "sessionKey": key, "agentId": agent,
+            "acceptedAt": accepted_at }),
+    ));
+    let (out, id) = (out.clone(), id.to_string());
+    tokio::spawn(async move {
+        let mut done = done;
+        let outcome = done
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|o| o.clone());
+        let frame = match outcome {
+            Some(Outcome::Ok {
+                text,
+                model,
+                session_id,
+                stop_reason,
+            }) => {
+                let (provider, model) = model.split_once('/').unwrap_or(("", &model));
+                Frame::ok(
+                    &id,
+                    json!({ "runId": run_id, "status": "ok", "summary": "completed",
+                        "result": {
+                            "payloads": text.map(|t| vec![json!({ "text": t, "mediaUrl": null })]).unwrap_or_default(),
+                            "meta": { "durationMs": now_ms().saturating_sub(accepted_at), "stopReason": stop_reason,
+                                "agentMeta": { "sessionId": session_id, "provider": provider, "model": model } } } }),
+                )
+            }
+            Some(Outcome::Aborted) => Frame::Res {
+                id: id.clone(),
+                ok: false,
+                payload: Some(json!({ "runId": run_id, "status": "aborted" })),
+                error: Some(ErrorBody::unavailable("the run was aborted")),
+            },
+            Some(Outcome::Error(e)) => Frame::Res {
+                id: id.clone(),
+                ok: false,
+                payload: Some(json!({ "runId": run_id, "status": "error", "summary": e })),
+                error: Some(ErrorBody::unavailable(e)),
+            },
+            None => Frame::err(&id, ErrorBody::unavailable("the run was lost")),
+        };
+        out.send(&frame);
+    });
+}
+
+async fn agent_wait(gw: &'static Gateway, p: RunRef) -> Result<Value, ErrorBody> {
+    let Some(info) = gw.ws.get(&p.run_id) else {
+        return Err(ErrorBody::invalid(format!("unknown run: {}", p.run_id)));
+    };
+    let limit = Duration::from_millis(p.timeout_ms.unwrap_or(30_000).min(600_000));
+    let mut done = info.done.clone();
+    let outcome = tokio::time::timeout(limit, done.wait_for(Option::is_some))
+        .await
+        .ok()
+        .and_then(|r| r.ok().and_then(|o| o.clone()));
+    let ended_at = gw.ws.get(&p.run_id).and_then(|i| i.ended_at);
+    Ok(match outcome {
+        None => json!({ "runId": p.run_id, "status": "timeout" }),
+        Some(Outcome::Ok {
+            stop_reason, text, ..
+        }) => json!({
+            "runId": p.run_id, "status": "ok", "startedAt": info.started_at, "endedAt": ended_at,
+            "stopReason": stop_reason, "terminalReply": { "text": text } }),
+        Some(Outcome::Aborted) => json!({ "runId": p.run_id, "status": "error",
+            "startedAt": info.started_at, "endedAt": ended_at, "error": "aborted" }),
+        Some(Outcome::Error(e)) => json!({ "runId": p.run_id, "status": "error",
+            "startedAt": info.started_at, "endedAt": ended_at, "error": e }),
+    })
+}
+
+/// `sessions.reset`, `.patch {model}` and `.compact` are the runtime's own
+/// commands (`/reset`, `/model`, `/compact`) on that session.
+async fn session_command(
+    gw: &'static Gateway,
+    method: &str,
+    p: &SessionRef,
+) -> Result<Value, ErrorBody> {
+    let (key, agent) = session(gw, p.key(), None);
+    let command = match method {
+        "sessions.reset" => "/reset".to_string(),
+        "sessions.compact" => "/compact".to_string(),
+        _ => match &p.model {
+            Some(m) => format!("/model {m}"),
+            None => return Ok(json!({ "ok": true, "key": key })),
+        },
+    };
+    let d = Delivery {
+        agent: agent.clone(),
+        session_key: key.clone(),
+        input: vec![Message::user(command)],
+        ..Delivery::default()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let drain = async move { while rx.recv().await.is_some() {} };
+    let (done, ()) = tokio::join!(gw.runtime().deliver(d, tx), drain);
+    let done = done.map_err(|e| ErrorBody::unavailable(e.to_string()))?;
+    let entry = gw.sessions().get(&agent).and_then(|s| s.get(&key));
+    Ok(
+        json!({ "ok": true, "key": key, "sessionId": entry.map(|e| e.session_id),
+        "message": done.final_text }),
+    )
+}

@@ -1,0 +1,471 @@
+//! OpenClaw's gateway protocol (version 4) on the gateway's port, as a
+//! client sees it: the challenge and `connect` (and each way it is
+//! refused), `hello-ok`, the methods, a chat run's events, retries that
+//! never run a turn twice, `agent`'s two answers, aborts, and unknown
+//! methods answered at once. Frame shapes recorded from a real OpenClaw
+//! 2026.9 gateway; OpenClaw's own CLI is in `openclaw_cli.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use pincer_config::{Env, load_text};
+use pincer_gateway::{Gateway, Settings, app};
+use pincer_gguf::Silent;
+use pincer_router::{Providers, Router};
+use pincer_testkit::{FakeUpstream, Step, completions_stream, sse_head};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const TOKEN: &str = "ws-test-token-0123456789";
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A gateway (token auth) whose agent answers from `up`, served on a port.
+async fn serve(up: &FakeUpstream, state: &Path) -> SocketAddr {
+    let text = format!(
+        r#"{{
+  models: {{ mode: "replace", providers: {{
+    acme: {{ baseUrl: "{}", api: "openai-completions", timeoutSeconds: 5,
+      models: [{{ id: "m", contextWindow: 4096, maxTokens: 64 }}] }} }} }},
+  agents: {{ defaults: {{ model: {{ primary: "acme/m" }} }} }},
+  gateway: {{ auth: {{ token: "{TOKEN}" }} }},
+}}"#,
+        up.base_url()
+    );
+    let env = Env::from_pairs(&[]);
+    let loaded = Box::leak(Box::new(load_text(
+        &text,
+        Path::new("/x/openclaw.json"),
+        &env,
+    )));
+    assert!(loaded.errors().next().is_none(), "{:?}", loaded.diagnostics);
+    let settings = Settings::resolve(&loaded.config, &env, Some(0), None).unwrap();
+    let router = Router::new(Providers::new(env, Arc::new(Silent)).unwrap(), None);
+    let gw = Gateway::new(loaded, settings, router, state).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app(gw).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    addr
+}
+
+async fn open(addr: SocketAddr) -> Socket {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+        .await
+        .unwrap();
+    ws
+}
+
+async fn next(ws: &mut Socket) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the socket is open")
+            .unwrap();
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Close(c) => {
+                return json!({ "closed": c.map(|c| (u16::from(c.code), c.reason.to_string())) });
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Socket, frame: Value) {
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+fn connect(id: &str, token: &str) -> Value {
+    json!({"type": "req", "id": id, "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4,
+        "client": {"id": "cli", "version": "2026.9.6", "platform": "linux", "mode": "cli",
+            "instanceId": "6e63644e-021e-420a-8ff8-4a98e63c3ddd"},
+        "caps": [], "auth": {"token": token}, "role": "operator", "scopes": ["operator.write"]}})
+}
+
+/// Opens a socket and connects; returns it after `hello-ok`.
+async fn connected(addr: SocketAddr) -> (Socket, Value) {
+    let mut ws = open(addr).await;
+    let challenge = next(&mut ws).await;
+    assert_eq!(challenge["event"], "connect.challenge");
+    send(&mut ws, connect("1:c", TOKEN)).await;
+    let hello = next(&mut ws).await;
+    assert_eq!(hello["ok"], true, "{hello}");
+    (ws, hello)
+}
+
+/// The response to request `id`, skipping events (returned beside it).
+async fn response(ws: &mut Socket, id: &str) -> (Value, Vec<Value>) {
+    let mut events = Vec::new();
+    loop {
+        let f = next(ws).await;
+        if f["type"] == "res" && f["id"] == id {
+            return (f, events);
+        }
+        assert!(f.get("closed").is_none(), "closed while waiting: {f}");
+        events.push(f);
+    }
+}
+
+/// Events until a terminal `chat` event of `run`.
+async fn until_final(ws: &mut Socket, run: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let f = next(ws).await;
+        assert!(f.get("closed").is_none(), "{f}");
+        let terminal = f["event"] == "chat"
+            && f["payload"]["runId"] == run
+            && ["final", "error", "aborted"]
+                .contains(&f["payload"]["state"].as_str().unwrap_or(""));
+        seen.push(f);
+        if terminal {
+            return seen;
+        }
+    }
+}
+
+fn words(n: usize) -> Vec<Step> {
+    let mut b = sse_head();
+    for i in 0..n {
+        b.extend_from_slice(
+            format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i} \"}}}}]}}\n\n"
+            )
+            .as_bytes(),
+        );
+    }
+    b.extend_from_slice(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+    );
+    vec![Step::Send(b)]
+}
+
+#[tokio::test]
+async fn the_handshake_and_what_hello_ok_says() {
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hi"}"#])]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = serve(&up, dir.path()).await;
+
+    let mut ws = open(addr).await;
+    let challenge = next(&mut ws).await;
+    assert!(challenge.get("seq").is_none());
+    assert!(!challenge["payload"]["nonce"].as_str().unwrap().is_empty());
+    assert!(challenge["payload"]["ts"].as_u64().unwrap() > 0);
+    send(&mut ws, connect("1:c", TOKEN)).await;
+    let hello = next(&mut ws).await;
+    let p = &hello["payload"];
+    assert_eq!(
+        (hello["id"].as_str(), p["type"].as_str()),
+        (Some("1:c"), Some("hello-ok"))
+    );
+    assert_eq!(p["protocol"], 4);
+    assert_eq!(p["auth"]["method"], "token");
+    assert_eq!(p["auth"]["scopes"], json!(["operator.write"]));
+    assert_eq!(p["policy"]["tickIntervalMs"], 30000);
+    assert_eq!(
+        p["snapshot"]["sessionDefaults"]["mainSessionKey"],
+        "agent:main:main"
+    );
+    let methods: Vec<&str> = p["features"]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for m in [
+        "health",
+        "chat.send",
+        "chat.history",
+        "chat.abort",
+        "agent",
+        "agent.wait",
+        "sessions.list",
+        "models.list",
+    ] {
+        assert!(methods.contains(&m), "{m} listed");
+    }
+    // Every listed method answers (none is listed and missing).
+    for (i, m) in methods.iter().enumerate() {
+        let id = format!("m{i}");
+        send(
+            &mut ws,
+            json!({"type": "req", "id": id, "method": m, "params": {}}),
+        )
+        .await;
+        let (res, _) = response(&mut ws, &id).await;
+        let unknown = res["error"]["message"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("unknown method"));
+        assert!(!unknown, "{m}: {res}");
+    }
+    // An unknown method is answered at once, and the socket stays.
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "u", "method": "nope.method", "params": {}}),
+    )
+    .await;
+    let (res, _) = response(&mut ws, "u").await;
+    assert_eq!(res["ok"], false);
+    assert_eq!(res["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(res["error"]["message"], "unknown method: nope.method");
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "h", "method": "health"}),
+    )
+    .await;
+    let (res, _) = response(&mut ws, "h").await;
+    assert_eq!(res["payload"]["ok"], true);
+}
+
+#[tokio::test]
+async fn refused_connects_say_why_and_close() {
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hi"}"#])]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = serve(&up, dir.path()).await;
+    let refused = |frame: Value| async move {
+        let mut ws = open(addr).await;
+        next(&mut ws).await;
+        send(&mut ws, frame).await;
+        let res = next(&mut ws).await;
+        let closed = next(&mut ws).await;
+        (res, closed["closed"].clone())
+    };
+
+    let (res, closed) = refused(connect("a", "wrong-token")).await;
+    assert_eq!(res["ok"], false);
+    assert_eq!(res["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH");
+    assert_eq!(closed[0], 1008);
+    assert!(
+        !res.to_string().contains(TOKEN),
+        "the token is never echoed"
+    );
+
+    let mut bad_mode = connect("b", TOKEN);
+    bad_mode["params"]["client"]["mode"] = json!("nonsense");
+    let (res, closed) = refused(bad_mode).await;
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/client/mode")
+    );
+    assert_eq!(closed[0], 1008);
+
+    let mut old = connect("c", TOKEN);
+    old["params"]["minProtocol"] = json!(3);
+    old["params"]["maxProtocol"] = json!(3);
+    let (res, closed) = refused(old).await;
+    assert_eq!(res["error"]["details"]["code"], "PROTOCOL_MISMATCH");
+    assert_eq!(closed[0], 1002);
+
+    let (res, closed) = refused(json!({"type": "req", "id": "d", "method": "health"})).await;
+    assert_eq!(
+        res["error"]["message"],
+        "invalid handshake: first request must be connect"
+    );
+    assert_eq!(closed[0], 1008);
+}
+
+#[tokio::test]
+async fn a_chat_run_streams_to_every_client_and_is_never_run_twice() {
+    let up = FakeUpstream::start(vec![words(40)]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = serve(&up, dir.path()).await;
+    let (mut a, _) = connected(addr).await;
+    let (mut b, _) = connected(addr).await;
+
+    send(
+        &mut a,
+        json!({"type": "req", "id": "s1", "method": "chat.send",
+        "params": {"sessionKey": "main", "message": "Count", "idempotencyKey": "run-1"}}),
+    )
+    .await;
+    let (ack, mut early) = response(&mut a, "s1").await;
+    assert_eq!(
+        ack["payload"],
+        json!({"runId": "run-1", "status": "started"})
+    );
+    // The same key again, while it runs or after: no second turn.
+    send(
+        &mut a,
+        json!({"type": "req", "id": "s2", "method": "chat.send",
+        "params": {"sessionKey": "main", "message": "Count", "idempotencyKey": "run-1"}}),
+    )
+    .await;
+    let (again, more) = response(&mut a, "s2").await;
+    early.extend(more);
+    assert!(
+        ["in_flight", "ok"].contains(&again["payload"]["status"].as_str().unwrap()),
+        "{again}"
+    );
+
+    for (i, ws) in [&mut a, &mut b].into_iter().enumerate() {
+        // What reached `a` before its acks belongs to the run too.
+        let mut events = if i == 0 {
+            std::mem::take(&mut early)
+        } else {
+            Vec::new()
+        };
+        let done = events
+            .iter()
+            .any(|e| e["event"] == "chat" && e["payload"]["state"] == "final");
+        if !done {
+            events.extend(until_final(ws, "run-1").await);
+        }
+        let chat: Vec<&Value> = events.iter().filter(|e| e["event"] == "chat").collect();
+        let last = chat.last().unwrap();
+        assert_eq!(last["payload"]["state"], "final");
+        assert_eq!(last["payload"]["sessionKey"], "agent:main:main");
+        let text = last["payload"]["message"]["content"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert!(
+            text.starts_with("w0 w1 w2") && text.contains("w39"),
+            "{text}"
+        );
+        // Deltas add up to the answer (throttled: fewer than the tokens).
+        let deltas: String = chat
+            .iter()
+            .filter(|e| e["payload"]["state"] == "delta")
+            .map(|e| e["payload"]["deltaText"].as_str().unwrap())
+            .collect();
+        assert_eq!(deltas.trim_end(), text.trim_end());
+        // Agent events: lifecycle start … end, the assistant's text.
+        let phases: Vec<&str> = events
+            .iter()
+            .filter(|e| e["event"] == "agent" && e["payload"]["stream"] == "lifecycle")
+            .filter_map(|e| e["payload"]["data"]["phase"].as_str())
+            .collect();
+        assert_eq!(phases.first(), Some(&"start"));
+        assert_eq!(phases.last(), Some(&"end"));
+        // Frame numbers rise by one per socket; run numbers rise per run.
+        let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    }
+    assert_eq!(up.requests().len(), 1, "one turn for one key");
+    send(
+        &mut a,
+        json!({"type": "req", "id": "s3", "method": "chat.send",
+        "params": {"sessionKey": "main", "message": "Count", "idempotencyKey": "run-1"}}),
+    )
+    .await;
+    let (after, _) = response(&mut a, "s3").await;
+    assert_eq!(after["payload"]["status"], "ok");
+
+    // The history has the turn, as OpenClaw's clients read it.
+    send(
+        &mut a,
+        json!({"type": "req", "id": "h", "method": "chat.history",
+        "params": {"sessionKey": "main", "limit": 50}}),
+    )
+    .await;
+    let (h, _) = response(&mut a, "h").await;
+    let msgs = h["payload"]["messages"].as_array().unwrap();
+    assert_eq!(msgs[0], json!({"role": "user", "content": "Count"}));
+    assert_eq!(msgs[1]["role"], "assistant");
+    assert_eq!(msgs[1]["model"], "m");
+    send(
+        &mut a,
+        json!({"type": "req", "id": "l", "method": "sessions.list"}),
+    )
+    .await;
+    let (l, _) = response(&mut a, "l").await;
+    assert_eq!(l["payload"]["sessions"][0]["key"], "agent:main:main");
+}
+
+#[tokio::test]
+async fn agent_answers_twice_and_wait_finds_the_run() {
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello there"}"#])]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = serve(&up, dir.path()).await;
+    let (mut ws, _) = connected(addr).await;
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "1:a", "method": "agent", "params": {
+        "message": "Say hi", "sessionKey": "agent:main:cli-test", "deliver": false,
+        "timeout": 600, "idempotencyKey": "k-1"}}),
+    )
+    .await;
+    let (first, _) = response(&mut ws, "1:a").await;
+    assert_eq!(first["payload"]["status"], "accepted");
+    assert_eq!(first["payload"]["sessionKey"], "agent:main:cli-test");
+    let (second, _) = response(&mut ws, "1:a").await;
+    assert_eq!(second["payload"]["status"], "ok", "{second}");
+    assert_eq!(
+        second["payload"]["result"]["payloads"][0]["text"],
+        "Hello there"
+    );
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "w", "method": "agent.wait",
+        "params": {"runId": "k-1", "timeoutMs": 1000}}),
+    )
+    .await;
+    let (w, _) = response(&mut ws, "w").await;
+    assert_eq!(w["payload"]["status"], "ok");
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "w2", "method": "agent.wait",
+        "params": {"runId": "nope"}}),
+    )
+    .await;
+    let (w2, _) = response(&mut ws, "w2").await;
+    assert_eq!(w2["ok"], false);
+}
+
+#[tokio::test]
+async fn a_run_is_aborted_and_says_so() {
+    // The model starts, then stalls: the abort ends it.
+    let mut slow = sse_head();
+    slow.extend_from_slice(
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Once\"}}]}\n\n",
+    );
+    let up = FakeUpstream::start(vec![vec![
+        Step::Send(slow),
+        Step::Sleep(Duration::from_secs(20)),
+    ]]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = serve(&up, dir.path()).await;
+    let (mut ws, _) = connected(addr).await;
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "s", "method": "chat.send",
+        "params": {"sessionKey": "main", "message": "Tell a story", "idempotencyKey": "r"}}),
+    )
+    .await;
+    response(&mut ws, "s").await;
+    // Wait for the first words, then abort.
+    loop {
+        let f = next(&mut ws).await;
+        if f["event"] == "agent" && f["payload"]["stream"] == "assistant" {
+            break;
+        }
+    }
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "x", "method": "chat.abort",
+        "params": {"sessionKey": "main"}}),
+    )
+    .await;
+    let (res, _) = response(&mut ws, "x").await;
+    assert_eq!(res["payload"]["aborted"], true);
+    assert_eq!(res["payload"]["runIds"], json!(["r"]));
+    let events = until_final(&mut ws, "r").await;
+    let last = events.last().unwrap();
+    assert_eq!(last["payload"]["state"], "aborted", "{last}");
+}
