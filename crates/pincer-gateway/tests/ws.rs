@@ -469,3 +469,38 @@ async fn a_run_is_aborted_and_says_so() {
     let last = events.last().unwrap();
     assert_eq!(last["payload"]["state"], "aborted", "{last}");
 }
+
+/// OpenClaw's own CLI (`openclaw agent`, from its npm package) against
+/// Pincer: it connects with the gateway token, sends one `agent` request
+/// and prints the second answer's text.
+#[tokio::test]
+#[ignore = "needs OpenClaw's npm package and Node 24 (PINCER_TEST_NODE, PINCER_TEST_OPENCLAW_PKG): scripts/test installs them and runs this"]
+async fn openclaws_own_cli_talks_to_pincer() {
+    let node = std::env::var("PINCER_TEST_NODE").expect("PINCER_TEST_NODE");
+    let pkg = std::env::var("PINCER_TEST_OPENCLAW_PKG").expect("PINCER_TEST_OPENCLAW_PKG");
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello from Pincer"}"#])]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = serve(&up, dir.path()).await;
+    let home = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(node)
+        .arg(Path::new(&pkg).join("openclaw.mjs"))
+        .args(["agent", "--message", "Say hi", "--session-key", "agent:main:cli-test", "--json"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("OPENCLAW_STATE_DIR", home.path().join(".openclaw"))
+        .env("OPENCLAW_GATEWAY_URL", format!("ws://{addr}"))
+        .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("openclaw agent ends")
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Hello from Pincer"), "{stdout}\n{stderr}");
+    assert_eq!(up.requests().len(), 1);
+}
