@@ -44,6 +44,8 @@ pub const MAX_BODY: usize = 20 * 1024 * 1024;
 /// Everything the routes share. Lives as long as the process.
 pub struct Gateway {
     pub settings: Settings,
+    /// The config it serves (`config.get` shows it, secrets redacted).
+    loaded: &'static Loaded,
     /// The agents, their models and sessions: every turn goes through it.
     rt: Runtime<'static>,
     failures: auth::Failures,
@@ -83,6 +85,7 @@ impl Gateway {
         )?;
         Ok(Box::leak(Box::new(Gateway {
             settings,
+            loaded,
             rt,
             failures: auth::Failures::default(),
             metrics: metrics::Metrics::default(),

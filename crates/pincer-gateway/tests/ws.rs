@@ -386,6 +386,78 @@ async fn a_chat_run_streams_to_every_client_and_is_never_run_twice() {
     .await;
     let (l, _) = response(&mut a, "l").await;
     assert_eq!(l["payload"]["sessions"][0]["key"], "agent:main:main");
+
+    // A note injected into the transcript: told as a final chat event, kept.
+    send(
+        &mut a,
+        json!({"type": "req", "id": "i", "method": "chat.inject",
+        "params": {"sessionKey": "main", "message": "remember the milk"}}),
+    )
+    .await;
+    let (i, _) = response(&mut a, "i").await;
+    assert_eq!(i["payload"]["ok"], true);
+    let told = loop {
+        let f = next(&mut b).await;
+        if f["event"] == "chat"
+            && f["payload"]["runId"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("inject-")
+        {
+            break f;
+        }
+    };
+    assert_eq!(
+        told["payload"]["message"]["content"][0]["text"],
+        "remember the milk"
+    );
+    send(
+        &mut a,
+        json!({"type": "req", "id": "h2", "method": "chat.history",
+        "params": {"sessionKey": "main"}}),
+    )
+    .await;
+    let (h, _) = response(&mut a, "h2").await;
+    let last = h["payload"]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["content"][0]["text"], "remember the milk");
+
+    // Usage so far, and the config without its secrets.
+    send(
+        &mut a,
+        json!({"type": "req", "id": "u", "method": "usage.cost"}),
+    )
+    .await;
+    let (u, _) = response(&mut a, "u").await;
+    assert!(
+        u["payload"]["totals"]["totalTokens"].as_u64().is_some(),
+        "{u}"
+    );
+    send(
+        &mut a,
+        json!({"type": "req", "id": "c", "method": "config.get"}),
+    )
+    .await;
+    let (c, _) = response(&mut a, "c").await;
+    assert!(
+        !c.to_string().contains(TOKEN),
+        "the token never leaves: {c}"
+    );
+    assert_eq!(c["payload"]["valid"], true);
+
+    // The main session cannot be deleted.
+    send(
+        &mut a,
+        json!({"type": "req", "id": "d1", "method": "sessions.delete",
+        "params": {"key": "main"}}),
+    )
+    .await;
+    let (d1, _) = response(&mut a, "d1").await;
+    assert_eq!(d1["ok"], false);
 }
 
 #[tokio::test]
@@ -426,6 +498,23 @@ async fn agent_answers_twice_and_wait_finds_the_run() {
     .await;
     let (w2, _) = response(&mut ws, "w2").await;
     assert_eq!(w2["ok"], false);
+
+    // That session can be deleted, and is gone from the list.
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "d", "method": "sessions.delete",
+        "params": {"key": "agent:main:cli-test"}}),
+    )
+    .await;
+    let (d, _) = response(&mut ws, "d").await;
+    assert_eq!(d["payload"]["deleted"], true, "{d}");
+    send(
+        &mut ws,
+        json!({"type": "req", "id": "l", "method": "sessions.list"}),
+    )
+    .await;
+    let (l, _) = response(&mut ws, "l").await;
+    assert!(!l.to_string().contains("cli-test"), "{l}");
 }
 
 #[tokio::test]
@@ -478,13 +567,22 @@ async fn a_run_is_aborted_and_says_so() {
 async fn openclaws_own_cli_talks_to_pincer() {
     let node = std::env::var("PINCER_TEST_NODE").expect("PINCER_TEST_NODE");
     let pkg = std::env::var("PINCER_TEST_OPENCLAW_PKG").expect("PINCER_TEST_OPENCLAW_PKG");
-    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hello from Pincer"}"#])]);
+    let up = FakeUpstream::start(vec![completions_stream(&[
+        r#"{"content":"Hello from Pincer"}"#,
+    ])]);
     let dir = tempfile::tempdir().unwrap();
     let addr = serve(&up, dir.path()).await;
     let home = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new(node)
         .arg(Path::new(&pkg).join("openclaw.mjs"))
-        .args(["agent", "--message", "Say hi", "--session-key", "agent:main:cli-test", "--json"])
+        .args([
+            "agent",
+            "--message",
+            "Say hi",
+            "--session-key",
+            "agent:main:cli-test",
+            "--json",
+        ])
         .env_clear()
         .env("HOME", home.path())
         .env("OPENCLAW_STATE_DIR", home.path().join(".openclaw"))

@@ -547,6 +547,20 @@ impl SessionStore {
         Ok(written)
     }
 
+    /// Removes a session from the index, its transcript set aside (not
+    /// deleted), as OpenClaw's `sessions.delete` does; whether it was there.
+    pub fn delete(&self, key: &str) -> Result<bool, SessionError> {
+        let Some(e) = self.get(key) else {
+            return Ok(false);
+        };
+        self.backend.remove(&[Pruned {
+            key: key.to_string(),
+            session_id: e.session_id,
+            keep_transcript: true,
+        }])?;
+        Ok(true)
+    }
+
     /// Sets one of the session's own fields in the index (`responseUsage`,
     /// `reasoningLevel`…: OpenClaw's names), creating the session when new.
     pub fn set_field(&self, key: &str, field: &str, value: Value) -> Result<(), SessionError> {

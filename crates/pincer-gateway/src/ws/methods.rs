@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::frames::{ErrorBody, Frame, Request};
+use super::frames::{ErrorBody, Frame, Request, to_value};
 use super::runs::{Outcome, Start};
 use super::{Conn, Outbox, now_ms};
 use crate::Gateway;
@@ -26,14 +26,25 @@ pub const METHODS: &[&str] = &[
     "sessions.reset",
     "sessions.patch",
     "sessions.compact",
+    "sessions.delete",
+    "sessions.subscribe",
     "chat.send",
+    "chat.inject",
     "chat.history",
     "chat.abort",
     "agent",
     "agent.wait",
+    "config.get",
+    "usage.cost",
 ];
 
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "chat", "agent"];
+pub const EVENTS: &[&str] = &[
+    "connect.challenge",
+    "tick",
+    "chat",
+    "agent",
+    "sessions.changed",
+];
 
 /// The default agent's main session, OpenClaw's `mainSessionKey`.
 fn main_key(agent: &str) -> String {
@@ -120,6 +131,16 @@ struct AgentParams {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct Inject {
+    #[serde(default)]
+    session_key: Option<String>,
+    message: String,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RunRef {
     run_id: String,
     #[serde(default)]
@@ -158,6 +179,13 @@ pub(super) async fn handle(gw: &'static Gateway, conn: &Conn, out: &Outbox, req:
         "chat.history" => params::<SessionRef>(&req).and_then(|p| history(gw, &p)),
         "chat.send" => params::<ChatSend>(&req).map(|p| chat_send(gw, p)),
         "chat.abort" => params::<SessionRef>(&req).map(|p| chat_abort(gw, &p)),
+        "chat.inject" => params::<Inject>(&req).and_then(|p| inject(gw, &p)),
+        "sessions.delete" => params::<SessionRef>(&req).and_then(|p| delete(gw, &p)),
+        // Every connection gets `sessions.changed` (there is no per-socket
+        // filter to turn on).
+        "sessions.subscribe" => Ok(json!({ "ok": true })),
+        "config.get" => Ok(config(gw)),
+        "usage.cost" => Ok(usage(gw)),
         "agent" => match params::<AgentParams>(&req) {
             Ok(p) => {
                 agent(gw, out, &id, p);
@@ -268,7 +296,7 @@ fn sessions(gw: &'static Gateway) -> Value {
             ));
         }
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     let sessions: Vec<Value> = rows.into_iter().map(|(_, v)| v).collect();
     json!({ "ts": now_ms(), "count": sessions.len(), "sessions": sessions })
 }
@@ -326,6 +354,100 @@ fn display(m: &Message, model: Option<&str>) -> Value {
         } => json!({ "role": "toolResult", "toolCallId": call_id, "toolName": name,
             "content": [{ "type": "text", "text": content }], "isError": is_error }),
     }
+}
+
+/// `chat.inject`: an assistant note in the transcript, told as a final
+/// `chat` event; no model runs.
+fn inject(gw: &'static Gateway, p: &Inject) -> Result<Value, ErrorBody> {
+    let (key, agent) = session(gw, p.session_key.as_deref(), None);
+    let store = gw
+        .sessions()
+        .get(&agent)
+        .ok_or_else(|| ErrorBody::invalid(format!("unknown agent: {agent}")))?;
+    let text = match &p.label {
+        Some(l) => format!("[{l}] {}", p.message),
+        None => p.message.clone(),
+    };
+    let written = store
+        .record_messages(
+            &key,
+            &[Message::Assistant {
+                text: text.clone(),
+                reasoning: None,
+                tool_calls: Vec::new(),
+            }],
+        )
+        .map_err(|e| ErrorBody::unavailable(e.to_string()))?;
+    let message_id = written.last().map(|e| e.id.clone());
+    let run_id = format!("inject-{}", message_id.clone().unwrap_or_default());
+    gw.ws.broadcast(
+        "chat",
+        json!({ "runId": run_id, "sessionKey": key, "seq": 0, "state": "final",
+            "message": { "role": "assistant", "content": [{ "type": "text", "text": text }], "timestamp": now_ms() } }),
+    );
+    sessions_changed(gw, &key, "inject");
+    Ok(json!({ "ok": true, "messageId": message_id }))
+}
+
+fn delete(gw: &'static Gateway, p: &SessionRef) -> Result<Value, ErrorBody> {
+    let (key, agent) = session(gw, p.key(), None);
+    if key == main_key(&agent) {
+        return Err(ErrorBody::invalid(format!(
+            "cannot delete the main session ({key}); use sessions.reset"
+        )));
+    }
+    let store = gw
+        .sessions()
+        .get(&agent)
+        .ok_or_else(|| ErrorBody::invalid(format!("unknown agent: {agent}")))?;
+    let deleted = store
+        .delete(&key)
+        .map_err(|e| ErrorBody::unavailable(e.to_string()))?;
+    if deleted {
+        sessions_changed(gw, &key, "delete");
+    }
+    Ok(json!({ "ok": true, "key": key, "deleted": deleted }))
+}
+
+/// Tells every connection a session changed.
+pub(super) fn sessions_changed(gw: &'static Gateway, key: &str, reason: &str) {
+    gw.ws.broadcast(
+        "sessions.changed",
+        json!({ "sessionKey": key, "reason": reason, "ts": now_ms() }),
+    );
+}
+
+/// The effective config, every secret replaced (as `pincer config show`).
+fn config(gw: &'static Gateway) -> Value {
+    let loaded = gw.loaded;
+    json!({
+        "path": loaded.path.as_ref().map(|p| p.display().to_string()),
+        "config": loaded.to_redacted_json(),
+        "valid": loaded.errors().next().is_none(),
+        "issues": loaded.diagnostics.iter().map(|d| json!({
+            "path": d.path, "message": d.to_string(),
+            "severity": if d.is_error() { "error" } else { "warning" } })).collect::<Vec<_>>(),
+    })
+}
+
+/// Tokens and cost so far, by model, from the sessions' transcripts.
+fn usage(gw: &'static Gateway) -> Value {
+    let mut models = serde_json::Map::new();
+    let (mut input, mut output, mut cost) = (0u64, 0u64, 0f64);
+    for store in gw.sessions().values() {
+        let Ok(by_model) = store.usage_by_model() else {
+            continue;
+        };
+        for (model, u) in by_model {
+            input += u.input;
+            output += u.output;
+            cost += u.cost_usd;
+            models.insert(model, to_value(&u));
+        }
+    }
+    json!({ "updatedAt": now_ms(),
+        "totals": { "input": input, "output": output, "totalTokens": input + output, "totalCost": cost },
+        "byModel": models })
 }
 
 fn chat_send(gw: &'static Gateway, p: ChatSend) -> Value {
@@ -460,6 +582,7 @@ async fn session_command(
     let drain = async move { while rx.recv().await.is_some() {} };
     let (done, ()) = tokio::join!(gw.runtime().deliver(d, tx), drain);
     let done = done.map_err(|e| ErrorBody::unavailable(e.to_string()))?;
+    sessions_changed(gw, &key, method.trim_start_matches("sessions."));
     let entry = gw.sessions().get(&agent).and_then(|s| s.get(&key));
     Ok(
         json!({ "ok": true, "key": key, "sessionId": entry.map(|e| e.session_id),

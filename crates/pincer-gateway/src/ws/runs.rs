@@ -312,6 +312,7 @@ async fn drive(
     };
     let (done, mut t) = tokio::join!(gw.runtime().deliver(d, tx), tell);
     t.delta(true);
+    super::methods::sessions_changed(gw, session_key, "turn");
     let ended_at = now_ms();
     match done {
         Ok(d) => {
