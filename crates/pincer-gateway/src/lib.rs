@@ -21,6 +21,7 @@ mod surface;
 mod tools;
 mod turn;
 mod warm;
+mod webchat;
 mod wire;
 mod ws;
 
@@ -150,8 +151,10 @@ pub fn app(gw: &'static Gateway) -> axum::Router {
         )
         .layer(axum::middleware::from_fn_with_state(gw, auth::require));
     axum::Router::new()
-        // OpenClaw's WebSocket protocol: its `connect` carries the auth.
-        .route("/", get(ws::upgrade))
+        // OpenClaw's WebSocket protocol (its `connect` carries the auth),
+        // and the web chat, which asks for the token itself.
+        .route("/", get(ws::root))
+        .route("/webchat/{file}", get(webchat::asset))
         .route("/healthz", get(health::live))
         .route("/health", get(health::live))
         .route("/readyz", get(health::ready))

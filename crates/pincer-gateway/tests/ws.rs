@@ -7,57 +7,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::TOKEN;
 use futures_util::{SinkExt, StreamExt};
-use pincer_config::{Env, load_text};
-use pincer_gateway::{Gateway, Settings, app};
-use pincer_gguf::Silent;
-use pincer_router::{Providers, Router};
 use pincer_testkit::{FakeUpstream, Step, completions_stream, sse_head};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-const TOKEN: &str = "ws-test-token-0123456789";
-
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A gateway (token auth) whose agent answers from `up`, served on a port.
 async fn serve(up: &FakeUpstream, state: &Path) -> SocketAddr {
-    let text = format!(
-        r#"{{
-  models: {{ mode: "replace", providers: {{
-    acme: {{ baseUrl: "{}", api: "openai-completions", timeoutSeconds: 5,
-      models: [{{ id: "m", contextWindow: 4096, maxTokens: 64 }}] }} }} }},
-  agents: {{ defaults: {{ model: {{ primary: "acme/m" }} }} }},
-  gateway: {{ auth: {{ token: "{TOKEN}" }} }},
-}}"#,
-        up.base_url()
-    );
-    let env = Env::from_pairs(&[]);
-    let loaded = Box::leak(Box::new(load_text(
-        &text,
-        Path::new("/x/openclaw.json"),
-        &env,
-    )));
-    assert!(loaded.errors().next().is_none(), "{:?}", loaded.diagnostics);
-    let settings = Settings::resolve(&loaded.config, &env, Some(0), None).unwrap();
-    let router = Router::new(Providers::new(env, Arc::new(Silent)).unwrap(), None);
-    let gw = Gateway::new(loaded, settings, router, state).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app(gw).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
-    addr
+    common::serve(&up.base_url(), state).await
 }
 
 async fn open(addr: SocketAddr) -> Socket {

@@ -160,6 +160,8 @@ struct SessionRef {
     run_id: Option<String>,
     #[serde(default)]
     model: Option<String>,
+    #[serde(default)]
+    thinking_level: Option<String>,
 }
 
 impl SessionRef {
@@ -564,28 +566,34 @@ async fn session_command(
     p: &SessionRef,
 ) -> Result<Value, ErrorBody> {
     let (key, agent) = session(gw, p.key(), None);
-    let command = match method {
-        "sessions.reset" => "/reset".to_string(),
-        "sessions.compact" => "/compact".to_string(),
-        _ => match &p.model {
-            Some(m) => format!("/model {m}"),
-            None => return Ok(json!({ "ok": true, "key": key })),
-        },
+    let commands: Vec<String> = match method {
+        "sessions.reset" => vec!["/reset".into()],
+        "sessions.compact" => vec!["/compact".into()],
+        _ => p
+            .model
+            .iter()
+            .map(|m| format!("/model {m}"))
+            .chain(p.thinking_level.iter().map(|t| format!("/think {t}")))
+            .collect(),
     };
-    let d = Delivery {
-        agent: agent.clone(),
-        session_key: key.clone(),
-        input: vec![Message::user(command)],
-        ..Delivery::default()
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let drain = async move { while rx.recv().await.is_some() {} };
-    let (done, ()) = tokio::join!(gw.runtime().deliver(d, tx), drain);
-    let done = done.map_err(|e| ErrorBody::unavailable(e.to_string()))?;
+    let mut said = Vec::new();
+    for command in commands {
+        let d = Delivery {
+            agent: agent.clone(),
+            session_key: key.clone(),
+            input: vec![Message::user(command)],
+            ..Delivery::default()
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let drain = async move { while rx.recv().await.is_some() {} };
+        let (done, ()) = tokio::join!(gw.runtime().deliver(d, tx), drain);
+        let done = done.map_err(|e| ErrorBody::unavailable(e.to_string()))?;
+        said.extend(done.final_text);
+    }
     sessions_changed(gw, &key, method.trim_start_matches("sessions."));
     let entry = gw.sessions().get(&agent).and_then(|s| s.get(&key));
     Ok(
         json!({ "ok": true, "key": key, "sessionId": entry.map(|e| e.session_id),
-        "message": done.final_text }),
+        "message": (!said.is_empty()).then(|| said.join("\n")) }),
     )
 }

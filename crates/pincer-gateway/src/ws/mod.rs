@@ -18,6 +18,7 @@ mod runs;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
@@ -44,15 +45,19 @@ const TICK: Duration = Duration::from_secs(30);
 /// A client that has not sent `connect` by then is closed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The WebSocket upgrade at `/`.
-pub async fn upgrade(
+/// `/`: the WebSocket protocol for an upgrade, else the web chat.
+pub async fn root(
     State(gw): State<&'static Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    ws.max_message_size(MAX_PAYLOAD)
-        .max_frame_size(MAX_PAYLOAD)
-        .on_upgrade(move |socket| serve(gw, socket, peer))
+    match ws {
+        Ok(ws) => ws
+            .max_message_size(MAX_PAYLOAD)
+            .max_frame_size(MAX_PAYLOAD)
+            .on_upgrade(move |socket| serve(gw, socket, peer)),
+        Err(_) => crate::webchat::page().await,
+    }
 }
 
 fn close(code: u16, reason: &str) -> Message {
