@@ -61,6 +61,13 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
             urls.join(" and "),
             state_dir.display()
         );
+        if let Some(first) = urls.first() {
+            // The web chat asks for the token itself: it is never printed.
+            eprintln!(
+                "web chat: {first}/   OpenClaw's clients: OPENCLAW_GATEWAY_URL={}",
+                first.replacen("http://", "ws://", 1)
+            );
+        }
         tokio::spawn(gw.preload());
         for warm in &args.keep_warm {
             tokio::spawn(gw.keep_warm(warm.clone()));

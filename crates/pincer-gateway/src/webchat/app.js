@@ -364,7 +364,9 @@ function loginError(msg) {
   localStorage.removeItem("pincer.token");
   $("app").hidden = true;
   $("login").hidden = false;
-  $("login-error").textContent = msg;
+  // A first visit without a token is not an error: the token is asked for.
+  $("login-error").textContent = state.token ? msg : "";
+  $("token").focus();
   if (state.ws) { state.ws.onclose = null; state.ws.close(); }
 }
 
@@ -430,5 +432,7 @@ window.addEventListener("DOMContentLoaded", () => {
     patch({ model: $("model").value });
   };
   $("thinking").onchange = () => patch({ thinkingLevel: $("thinking").value });
-  if (state.token) connect(); else { $("login").hidden = false; $("token").focus(); }
+  // Without a token, a gateway without auth (loopback) lets the page in;
+  // one with auth refuses, and the token is asked for.
+  connect();
 });
