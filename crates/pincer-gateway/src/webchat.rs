@@ -15,7 +15,7 @@ const STYLE: &str = include_str!("webchat/style.css");
 /// The page may load only its own script and styles, and talk only to
 /// this gateway.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn serve(kind: &'static str, body: &'static str) -> Response {
     (

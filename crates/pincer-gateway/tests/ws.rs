@@ -57,11 +57,15 @@ async fn send(ws: &mut Socket, frame: Value) {
 }
 
 fn connect(id: &str, token: &str) -> Value {
+    connect_as(id, token, &["operator.write"])
+}
+
+fn connect_as(id: &str, token: &str, scopes: &[&str]) -> Value {
     json!({"type": "req", "id": id, "method": "connect", "params": {
         "minProtocol": 4, "maxProtocol": 4,
         "client": {"id": "cli", "version": "2026.9.6", "platform": "linux", "mode": "cli",
             "instanceId": "6e63644e-021e-420a-8ff8-4a98e63c3ddd"},
-        "caps": [], "auth": {"token": token}, "role": "operator", "scopes": ["operator.write"]}})
+        "caps": [], "auth": {"token": token}, "role": "operator", "scopes": scopes}})
 }
 
 /// Opens a socket and connects; returns it after `hello-ok`.
@@ -392,38 +396,97 @@ async fn a_chat_run_streams_to_every_client_and_is_never_run_twice() {
         .clone();
     assert_eq!(last["content"][0]["text"], "remember the milk");
 
-    // Usage so far, and the config without its secrets.
+    // Usage so far. The config and deleting need the admin scope.
     send(
         &mut a,
         json!({"type": "req", "id": "u", "method": "usage.cost"}),
     )
     .await;
     let (u, _) = response(&mut a, "u").await;
-    assert!(
-        u["payload"]["totals"]["totalTokens"].as_u64().is_some(),
-        "{u}"
-    );
+    assert_eq!(u["payload"]["byModel"]["acme/m"]["turns"], 1, "{u}");
+    assert!(u["payload"]["byModel"].get("/").is_none(), "{u}");
     send(
         &mut a,
         json!({"type": "req", "id": "c", "method": "config.get"}),
     )
     .await;
     let (c, _) = response(&mut a, "c").await;
+    assert_eq!(c["error"]["code"], "FORBIDDEN", "{c}");
+    let mut admin = admin(addr).await;
+    send(
+        &mut admin,
+        json!({"type": "req", "id": "c", "method": "config.get"}),
+    )
+    .await;
+    let (c, _) = response(&mut admin, "c").await;
     assert!(
         !c.to_string().contains(TOKEN),
         "the token never leaves: {c}"
     );
     assert_eq!(c["payload"]["valid"], true);
 
-    // The main session cannot be deleted.
+    // The main session cannot be deleted, under any spelling.
+    for key in ["main", "MAIN", "agent:main:main"] {
+        send(
+            &mut admin,
+            json!({"type": "req", "id": "d1", "method": "sessions.delete",
+            "params": {"key": key}}),
+        )
+        .await;
+        let (d1, _) = response(&mut admin, "d1").await;
+        assert!(
+            d1["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("cannot delete the main session"),
+            "{d1}"
+        );
+    }
     send(
-        &mut a,
-        json!({"type": "req", "id": "d1", "method": "sessions.delete",
-        "params": {"key": "main"}}),
+        &mut admin,
+        json!({"type": "req", "id": "h3", "method": "chat.history",
+        "params": {"sessionKey": "main"}}),
     )
     .await;
-    let (d1, _) = response(&mut a, "d1").await;
-    assert_eq!(d1["ok"], false);
+    let (h, _) = response(&mut admin, "h3").await;
+    assert!(!h["payload"]["messages"].as_array().unwrap().is_empty());
+}
+
+/// A connection with the admin scope.
+async fn admin(addr: SocketAddr) -> Socket {
+    let mut ws = open(addr).await;
+    next(&mut ws).await;
+    send(&mut ws, connect_as("1:adm", TOKEN, &["operator.admin"])).await;
+    let hello = next(&mut ws).await;
+    assert_eq!(hello["ok"], true);
+    ws
+}
+
+/// A page from another site may not open the gateway's socket (the
+/// browser would let it); the gateway's own page and clients outside a
+/// browser may.
+#[tokio::test]
+async fn only_the_gateways_own_pages_open_its_socket() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hi"}"#])]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = serve(&up, dir.path()).await;
+    let with_origin = |origin: String| {
+        let mut req = format!("ws://{addr}/").into_client_request().unwrap();
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        req
+    };
+    let foreign =
+        tokio_tungstenite::connect_async(with_origin("https://evil.example".into())).await;
+    let refused = match foreign {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+        other => panic!("a foreign page got in: {other:?}"),
+    };
+    assert_eq!(refused, 403);
+    let (mut ws, _) = tokio_tungstenite::connect_async(with_origin(format!("http://{addr}")))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["event"], "connect.challenge");
 }
 
 #[tokio::test]
@@ -465,7 +528,8 @@ async fn agent_answers_twice_and_wait_finds_the_run() {
     let (w2, _) = response(&mut ws, "w2").await;
     assert_eq!(w2["ok"], false);
 
-    // That session can be deleted, and is gone from the list.
+    // That session can be deleted (with the admin scope), and is gone.
+    let mut ws = admin(addr).await;
     send(
         &mut ws,
         json!({"type": "req", "id": "d", "method": "sessions.delete",
@@ -567,4 +631,39 @@ async fn openclaws_own_cli_talks_to_pincer() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("Hello from Pincer"), "{stdout}\n{stderr}");
     assert_eq!(up.requests().len(), 1);
+}
+
+/// The web chat's files, compiled in, served without auth under a strict
+/// Content-Security-Policy.
+#[tokio::test]
+async fn the_web_chat_is_served_from_the_binary() {
+    let up = FakeUpstream::start(vec![completions_stream(&[r#"{"content":"Hi"}"#])]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = serve(&up, dir.path()).await;
+    let get = |path: &str| reqwest::get(format!("http://{addr}{path}"));
+    let page = get("/").await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("/webchat/app.js") && !html.contains("http"),
+        "no CDN: {html}"
+    );
+    let js = get("/webchat/app.js").await.unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(get("/webchat/style.css").await.unwrap().status(), 200);
+    assert_eq!(get("/webchat/nope.js").await.unwrap().status(), 404);
 }

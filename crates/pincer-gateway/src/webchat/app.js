@@ -94,10 +94,15 @@ function connect() {
     }
     if (f.type === "res" && f.id === "connect") {
       if (!f.ok) {
-        loginError(f.error && f.error.message || "refused");
+        const message = f.error && f.error.message || "refused";
+        // Only a refused token is forgotten (not a lockout or an outage).
+        if (message.startsWith("unauthorized")) localStorage.removeItem("pincer.token");
+        loginError(message);
         return;
       }
       localStorage.setItem("pincer.token", state.token);
+      const defaults = (f.payload.snapshot || {}).sessionDefaults || {};
+      state.agent = defaults.defaultAgentId || "main";
       state.connected = true;
       state.backoff = 800;
       setStatus("connected");
@@ -130,7 +135,10 @@ function connect() {
 }
 
 function canonical(key) {
-  return key.startsWith("agent:") ? key : `agent:main:${key}`;
+  return key.startsWith("agent:") ? key : `agent:${state.agent || "main"}:${key}`;
+}
+function short(key) {
+  return key.replace(new RegExp(`^agent:${state.agent || "main"}:`), "");
 }
 
 function onEvent(event, p) {
@@ -243,29 +251,29 @@ async function loadSessions() {
   const ul = $("sessions");
   ul.innerHTML = "";
   for (const key of keys) {
-    const short = key.replace(/^agent:main:/, "");
+    const name = short(key);
     const li = document.createElement("li");
     if (canonical(state.session) === key) li.className = "active";
     const open = document.createElement("button");
     open.className = "open";
-    open.textContent = state.labels[key] || short;
-    open.onclick = () => switchSession(short);
+    open.textContent = state.labels[key] || name;
+    open.onclick = () => switchSession(name);
     const rename = document.createElement("button");
     rename.className = "small";
     rename.title = "Rename";
     rename.textContent = "✎";
     rename.onclick = () => {
-      const name = prompt("Name for this session", state.labels[key] || short);
-      if (name) { state.labels[key] = name; localStorage.setItem("pincer.labels", JSON.stringify(state.labels)); loadSessions(); }
+      const label = prompt("Name for this session", state.labels[key] || name);
+      if (label) { state.labels[key] = label; localStorage.setItem("pincer.labels", JSON.stringify(state.labels)); loadSessions(); }
     };
     li.append(open, rename);
-    if (short !== "main") {
+    if (name !== "main") {
       const del = document.createElement("button");
       del.className = "small";
       del.title = "Delete";
       del.textContent = "✕";
       del.onclick = async () => {
-        if (!confirm(`Delete session ${state.labels[key] || short}?`)) return;
+        if (!confirm(`Delete session ${state.labels[key] || name}?`)) return;
         try { await request("sessions.delete", { key }); } catch (e) { note(e.message); }
         if (canonical(state.session) === key) switchSession("main");
         loadSessions();
@@ -361,7 +369,6 @@ async function patch(fields) {
 function setStatus(s) { $("status").textContent = s; }
 function showApp() { $("login").hidden = true; $("app").hidden = false; $("input").focus(); }
 function loginError(msg) {
-  localStorage.removeItem("pincer.token");
   $("app").hidden = true;
   $("login").hidden = false;
   // A first visit without a token is not an error: the token is asked for.

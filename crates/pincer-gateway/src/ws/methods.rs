@@ -16,6 +16,10 @@ use super::runs::{Outcome, Start};
 use super::{Conn, Outbox, now_ms};
 use crate::Gateway;
 
+/// The longest an `agent` request waits for its run (OpenClaw's CLI asks
+/// for 600 s).
+const AGENT_LIMIT: Duration = Duration::from_secs(600);
+
 /// What `hello-ok` lists: exactly what `handle` answers.
 pub const METHODS: &[&str] = &[
     "health",
@@ -84,22 +88,40 @@ fn health(gw: &'static Gateway) -> Value {
 }
 
 /// A session key as the caller wrote it → the canonical one and its agent:
-/// `main` (or any bare key) belongs to the default agent.
-fn session(gw: &'static Gateway, key: Option<&str>, agent: Option<&str>) -> (String, String) {
-    let default = gw.default_agent().id.clone();
-    match key.map(str::trim).filter(|k| !k.is_empty()) {
+/// `main` (or any bare key) belongs to the default agent; keys are
+/// lowercased (as the HTTP surface does) and the agent must exist.
+fn session(
+    gw: &'static Gateway,
+    key: Option<&str>,
+    agent: Option<&str>,
+) -> Result<(String, String), ErrorBody> {
+    let known = |id: &str| {
+        gw.runtime()
+            .agent(id)
+            .map(|a| a.id.clone())
+            .ok_or_else(|| ErrorBody::invalid(format!("unknown agent: {id}")))
+    };
+    let agent = match agent {
+        Some(a) => known(a)?,
+        None => gw.default_agent().id.clone(),
+    };
+    let key = key
+        .map(|k| k.trim().to_ascii_lowercase())
+        .filter(|k| !k.is_empty());
+    match key {
         Some(k) if k.starts_with("agent:") => {
-            let agent = k.split(':').nth(1).unwrap_or(&default).to_string();
-            (k.to_string(), agent)
+            let mut parts = k.splitn(3, ':');
+            let (_, id, rest) = (parts.next(), parts.next(), parts.next());
+            let (Some(id), Some(rest)) = (id, rest.filter(|r| !r.is_empty())) else {
+                return Err(ErrorBody::invalid(format!(
+                    "invalid session key {k:?}: expected agent:<agent>:<name>"
+                )));
+            };
+            let agent = known(id)?;
+            Ok((format!("agent:{agent}:{rest}"), agent))
         }
-        Some(k) => {
-            let agent = agent.map_or(default, str::to_string);
-            (format!("agent:{agent}:{k}"), agent)
-        }
-        None => {
-            let agent = agent.map_or(default, str::to_string);
-            (main_key(&agent), agent)
-        }
+        Some(k) => Ok((format!("agent:{agent}:{k}"), agent)),
+        None => Ok((main_key(&agent), agent)),
     }
 }
 
@@ -170,24 +192,96 @@ impl SessionRef {
     }
 }
 
+/// Who may call what: every method needs one of the operator scopes the
+/// client was granted at `connect`; changing things needs `operator.write`
+/// (or admin); the config and deleting sessions need `operator.admin`.
+pub(super) fn needs(method: &str) -> &'static str {
+    match method {
+        "config.get" | "sessions.delete" => "operator.admin",
+        "chat.send" | "chat.abort" | "chat.inject" | "agent" | "sessions.reset"
+        | "sessions.patch" | "sessions.compact" => "operator.write",
+        _ => "operator.read",
+    }
+}
+
+/// Whether `granted` covers `needed` (admin covers all, write covers read).
+pub(super) fn permits(granted: &[String], needed: &str) -> bool {
+    granted.iter().any(|g| {
+        g == needed || g == "operator.admin" || (g == "operator.write" && needed == "operator.read")
+    })
+}
+
+fn answer(id: &str, r: Result<Value, ErrorBody>) -> Frame {
+    match r {
+        Ok(v) => Frame::ok(id, v),
+        Err(e) => Frame::err(id, e),
+    }
+}
+
 pub(super) async fn handle(gw: &'static Gateway, conn: &Conn, out: &Outbox, req: Request) {
     let id = req.id.clone();
+    if METHODS.contains(&req.method.as_str()) && !permits(&conn.scopes, needs(&req.method)) {
+        out.send(&Frame::err(
+            &id,
+            ErrorBody {
+                code: "FORBIDDEN",
+                message: format!("{} needs the scope {}", req.method, needs(&req.method)),
+                details: None,
+            },
+        ));
+        return;
+    }
+    // Methods that read or write the session files run on the blocking
+    // pool, so the connection keeps forwarding events meanwhile.
+    let blocking = |work: Box<dyn FnOnce() -> Result<Value, ErrorBody> + Send>| {
+        let (out, id) = (out.clone(), id.clone());
+        tokio::spawn(async move {
+            let r = tokio::task::spawn_blocking(work)
+                .await
+                .unwrap_or_else(|_| Err(ErrorBody::unavailable("the request failed")));
+            out.send(&answer(&id, r));
+        });
+    };
+    match req.method.as_str() {
+        "sessions.list" => return blocking(Box::new(move || Ok(sessions(gw)))),
+        "usage.cost" => return blocking(Box::new(move || Ok(usage(gw)))),
+        "chat.history" => {
+            return match params::<SessionRef>(&req) {
+                Ok(p) => blocking(Box::new(move || history(gw, &p))),
+                Err(e) => {
+                    out.send(&Frame::err(&id, e));
+                }
+            };
+        }
+        "chat.inject" => {
+            return match params::<Inject>(&req) {
+                Ok(p) => blocking(Box::new(move || inject(gw, &p))),
+                Err(e) => {
+                    out.send(&Frame::err(&id, e));
+                }
+            };
+        }
+        "sessions.delete" => {
+            return match params::<SessionRef>(&req) {
+                Ok(p) => blocking(Box::new(move || delete(gw, &p))),
+                Err(e) => {
+                    out.send(&Frame::err(&id, e));
+                }
+            };
+        }
+        _ => {}
+    }
     let answer = match req.method.as_str() {
         "health" => Ok(health(gw)),
         "status" => Ok(status(gw, conn)),
         "models.list" => Ok(models(gw)),
         "agents.list" => Ok(agents(gw)),
-        "sessions.list" => Ok(sessions(gw)),
-        "chat.history" => params::<SessionRef>(&req).and_then(|p| history(gw, &p)),
-        "chat.send" => params::<ChatSend>(&req).map(|p| chat_send(gw, p)),
-        "chat.abort" => params::<SessionRef>(&req).map(|p| chat_abort(gw, &p)),
-        "chat.inject" => params::<Inject>(&req).and_then(|p| inject(gw, &p)),
-        "sessions.delete" => params::<SessionRef>(&req).and_then(|p| delete(gw, &p)),
+        "chat.send" => params::<ChatSend>(&req).and_then(|p| chat_send(gw, p)),
+        "chat.abort" => params::<SessionRef>(&req).and_then(|p| chat_abort(gw, &p)),
         // Every connection gets `sessions.changed` (there is no per-socket
         // filter to turn on).
         "sessions.subscribe" => Ok(json!({ "ok": true })),
         "config.get" => Ok(config(gw)),
-        "usage.cost" => Ok(usage(gw)),
         "agent" => match params::<AgentParams>(&req) {
             Ok(p) => {
                 agent(gw, out, &id, p);
@@ -306,7 +400,7 @@ fn sessions(gw: &'static Gateway) -> Value {
 /// A transcript as OpenClaw's clients read it.
 fn history(gw: &'static Gateway, p: &SessionRef) -> Result<Value, ErrorBody> {
     let asked = p.key().unwrap_or("main").to_string();
-    let (key, agent) = session(gw, Some(&asked), None);
+    let (key, agent) = session(gw, Some(&asked), None)?;
     let Some(store) = gw.sessions().get(&agent) else {
         return Err(ErrorBody::invalid(format!("unknown agent: {agent}")));
     };
@@ -361,7 +455,7 @@ fn display(m: &Message, model: Option<&str>) -> Value {
 /// `chat.inject`: an assistant note in the transcript, told as a final
 /// `chat` event; no model runs.
 fn inject(gw: &'static Gateway, p: &Inject) -> Result<Value, ErrorBody> {
-    let (key, agent) = session(gw, p.session_key.as_deref(), None);
+    let (key, agent) = session(gw, p.session_key.as_deref(), None)?;
     let store = gw
         .sessions()
         .get(&agent)
@@ -392,7 +486,7 @@ fn inject(gw: &'static Gateway, p: &Inject) -> Result<Value, ErrorBody> {
 }
 
 fn delete(gw: &'static Gateway, p: &SessionRef) -> Result<Value, ErrorBody> {
-    let (key, agent) = session(gw, p.key(), None);
+    let (key, agent) = session(gw, p.key(), None)?;
     if key == main_key(&agent) {
         return Err(ErrorBody::invalid(format!(
             "cannot delete the main session ({key}); use sessions.reset"
@@ -419,15 +513,63 @@ pub(super) fn sessions_changed(gw: &'static Gateway, key: &str, reason: &str) {
     );
 }
 
-/// The effective config, every secret replaced (as `pincer config show`).
+/// OpenClaw's mark for a value it will not show.
+const REDACTED: &str = "__OPENCLAW_REDACTED__";
+
+/// Replaces whatever may hold a secret: anything under a key that names
+/// one (its whole subtree: arrays of keys too), every `env` value, and the
+/// credentials and query of URLs.
+fn scrub(v: &mut Value, top: bool) {
+    const SECRET: [&str; 8] = [
+        "key",
+        "token",
+        "secret",
+        "password",
+        "auth",
+        "credential",
+        "cookie",
+        "bearer",
+    ];
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                let lower = k.to_ascii_lowercase();
+                let secret = SECRET.iter().any(|s| lower.contains(s)) || (top && lower == "env");
+                if secret && !child.is_null() && !child.is_boolean() {
+                    *child = Value::String(REDACTED.into());
+                } else {
+                    scrub(child, false);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| scrub(c, false)),
+        Value::String(s) => {
+            if let Ok(mut u) = url::Url::parse(s)
+                && u.has_host()
+                && (!u.username().is_empty() || u.password().is_some() || u.query().is_some())
+            {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.set_query(None);
+                *s = u.to_string();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The effective config, every secret replaced.
 fn config(gw: &'static Gateway) -> Value {
     let loaded = gw.loaded;
+    let mut shown = loaded.to_redacted_json();
+    scrub(&mut shown, true);
     json!({
         "path": loaded.path.as_ref().map(|p| p.display().to_string()),
-        "config": loaded.to_redacted_json(),
+        "config": shown,
         "valid": loaded.errors().next().is_none(),
+        // Where each problem is, not its text (which may quote a value).
         "issues": loaded.diagnostics.iter().map(|d| json!({
-            "path": d.path, "message": d.to_string(),
+            "path": d.path,
             "severity": if d.is_error() { "error" } else { "warning" } })).collect::<Vec<_>>(),
     })
 }
@@ -440,7 +582,8 @@ fn usage(gw: &'static Gateway) -> Value {
         let Ok(by_model) = store.usage_by_model() else {
             continue;
         };
-        for (model, u) in by_model {
+        // Notes injected into a transcript answer as no model.
+        for (model, u) in by_model.into_iter().filter(|(m, _)| m.len() > 1) {
             input += u.input;
             output += u.output;
             cost += u.cost_usd;
@@ -452,10 +595,10 @@ fn usage(gw: &'static Gateway) -> Value {
         "byModel": models })
 }
 
-fn chat_send(gw: &'static Gateway, p: ChatSend) -> Value {
-    let (key, agent) = session(gw, p.session_key.as_deref(), None);
+fn chat_send(gw: &'static Gateway, p: ChatSend) -> Result<Value, ErrorBody> {
+    let (key, agent) = session(gw, p.session_key.as_deref(), None)?;
     let run_id = p.idempotency_key;
-    match gw.ws.start(gw, &run_id, &agent, &key, p.message) {
+    Ok(match gw.ws.start(gw, &run_id, &agent, &key, p.message) {
         Start::Started(_) => json!({ "runId": run_id, "status": "started" }),
         Start::Known(done) => match &*done.borrow() {
             None => json!({ "runId": run_id, "status": "in_flight" }),
@@ -463,23 +606,34 @@ fn chat_send(gw: &'static Gateway, p: ChatSend) -> Value {
             Some(Outcome::Aborted) => json!({ "runId": run_id, "status": "aborted" }),
             Some(Outcome::Ok { .. }) => json!({ "runId": run_id, "status": "ok" }),
         },
-    }
+    })
 }
 
-fn chat_abort(gw: &'static Gateway, p: &SessionRef) -> Value {
-    let (key, _) = session(gw, p.key(), None);
-    let runs = match &p.run_id {
-        Some(r) => vec![r.clone()],
-        None => gw.ws.in_flight(&key),
+/// `chat.abort`: the run named (in whatever session it is), else what
+/// runs in the session.
+fn chat_abort(gw: &'static Gateway, p: &SessionRef) -> Result<Value, ErrorBody> {
+    let key = match p.run_id.as_deref().and_then(|r| gw.ws.get(r)) {
+        Some(run) => run.session_key,
+        None if p.run_id.is_some() => {
+            return Ok(json!({ "ok": true, "aborted": false, "runIds": [] }));
+        }
+        None => session(gw, p.key(), None)?.0,
     };
+    let runs = gw.ws.in_flight(&key);
     let aborted = gw.runtime().abort(&key);
-    json!({ "ok": true, "aborted": aborted, "runIds": runs })
+    Ok(json!({ "ok": true, "aborted": aborted, "runIds": if aborted { runs } else { Vec::new() } }))
 }
 
 /// `agent`: answered twice on the same id, as OpenClaw does: accepted at
 /// once, then the run's result.
 fn agent(gw: &'static Gateway, out: &Outbox, id: &str, p: AgentParams) {
-    let (key, agent) = session(gw, p.session_key.as_deref(), p.agent_id.as_deref());
+    let (key, agent) = match session(gw, p.session_key.as_deref(), p.agent_id.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            out.send(&Frame::err(id, e));
+            return;
+        }
+    };
     let run_id = p.idempotency_key;
     let accepted_at = now_ms();
     let done = match gw.ws.start(gw, &run_id, &agent, &key, p.message) {
@@ -493,11 +647,11 @@ fn agent(gw: &'static Gateway, out: &Outbox, id: &str, p: AgentParams) {
     let (out, id) = (out.clone(), id.to_string());
     tokio::spawn(async move {
         let mut done = done;
-        let outcome = done
-            .wait_for(Option::is_some)
+        // A turn may take long; not longer than OpenClaw's own limit.
+        let outcome = tokio::time::timeout(AGENT_LIMIT, done.wait_for(Option::is_some))
             .await
             .ok()
-            .and_then(|o| o.clone());
+            .and_then(|r| r.ok().and_then(|o| o.clone()));
         let frame = match outcome {
             Some(Outcome::Ok {
                 text,
@@ -527,7 +681,10 @@ fn agent(gw: &'static Gateway, out: &Outbox, id: &str, p: AgentParams) {
                 payload: Some(json!({ "runId": run_id, "status": "error", "summary": e })),
                 error: Some(ErrorBody::unavailable(e)),
             },
-            None => Frame::err(&id, ErrorBody::unavailable("the run was lost")),
+            None => Frame::err(
+                &id,
+                ErrorBody::unavailable("no result within the time allowed"),
+            ),
         };
         out.send(&frame);
     });
@@ -565,7 +722,7 @@ async fn session_command(
     method: &str,
     p: &SessionRef,
 ) -> Result<Value, ErrorBody> {
-    let (key, agent) = session(gw, p.key(), None);
+    let (key, agent) = session(gw, p.key(), None)?;
     let commands: Vec<String> = match method {
         "sessions.reset" => vec!["/reset".into()],
         "sessions.compact" => vec!["/compact".into()],
@@ -596,4 +753,53 @@ async fn session_command(
         json!({ "ok": true, "key": key, "sessionId": entry.map(|e| e.session_id),
         "message": (!said.is_empty()).then(|| said.join("\n")) }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Who may call what, one row per kind of method and scope.
+    #[test]
+    fn scopes_table() {
+        let table: [(&[&str], &str, bool); 9] = [
+            (&["operator.read"], "sessions.list", true),
+            (&["operator.read"], "chat.send", false),
+            (&["operator.write"], "chat.send", true),
+            (&["operator.write"], "agents.list", true),
+            (&["operator.write"], "config.get", false),
+            (&["operator.write"], "sessions.delete", false),
+            (&["operator.admin"], "config.get", true),
+            (&["operator.admin"], "agent", true),
+            (&[], "health", false),
+        ];
+        for (granted, method, ok) in table {
+            let granted: Vec<String> = granted.iter().map(|s| s.to_string()).collect();
+            assert_eq!(permits(&granted, needs(method)), ok, "{granted:?} {method}");
+        }
+    }
+
+    #[test]
+    fn the_config_shown_has_no_secrets() {
+        let mut v = json!({
+            "env": { "OPENROUTER": "sk-or-1" },
+            "models": { "providers": { "a": {
+                "apiKey": "sk-a", "apiKeys": ["sk-b", "sk-c"],
+                "baseUrl": "https://user:pw@example.com/v1?key=sk-d",
+                "headers": { "Authorization": "Bearer sk-e" } } } },
+            "gateway": { "auth": { "mode": "token", "token": "t0k" }, "port": 18789 },
+        });
+        scrub(&mut v, true);
+        let text = v.to_string();
+        for secret in [
+            "sk-or-1", "sk-a", "sk-b", "sk-c", "pw", "sk-d", "sk-e", "t0k",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(v["gateway"]["port"], 18789);
+        assert_eq!(
+            v["models"]["providers"]["a"]["baseUrl"],
+            "https://example.com/v1"
+        );
+    }
 }

@@ -21,7 +21,8 @@ use std::time::Duration;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
@@ -32,8 +33,9 @@ pub use frames::PROTOCOL;
 use frames::{ConnectParams, ErrorBody, Frame, Request};
 pub use runs::Runs;
 
-/// Frames after `connect` (OpenClaw's `policy.maxPayload`).
-pub const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
+/// Frames after `connect` (OpenClaw allows 25 MiB for attachments, which
+/// Pincer does not take; a chat message fits easily).
+pub const MAX_PAYLOAD: usize = 4 * 1024 * 1024;
 /// Frames before `connect`.
 const MAX_HANDSHAKE_FRAME: usize = 64 * 1024;
 /// Bytes the server may have queued for one client before it is dropped
@@ -46,25 +48,69 @@ const TICK: Duration = Duration::from_secs(30);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `/`: the WebSocket protocol for an upgrade, else the web chat.
+///
+/// A browser lets any page open a WebSocket anywhere, so an upgrade that
+/// comes from a page (it has an `Origin`) must come from this gateway's own
+/// origin, and, on a gateway without auth, under a loopback host name (no
+/// DNS rebinding onto 127.0.0.1). Clients outside a browser send no
+/// `Origin`.
 pub async fn root(
     State(gw): State<&'static Gateway>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
-        Ok(ws) => ws
-            .max_message_size(MAX_PAYLOAD)
-            .max_frame_size(MAX_PAYLOAD)
-            .on_upgrade(move |socket| serve(gw, socket, peer)),
+        Ok(ws) => {
+            if let Err(why) = same_origin(&headers, matches!(gw.settings.auth, Auth::None)) {
+                return (StatusCode::FORBIDDEN, why).into_response();
+            }
+            ws.max_message_size(MAX_PAYLOAD)
+                .max_frame_size(MAX_PAYLOAD)
+                .on_upgrade(move |socket| serve(gw, socket, peer))
+        }
+        // An upgrade asked for and malformed is an error, not the page.
+        Err(e) if headers.contains_key(header::UPGRADE) => e.into_response(),
         Err(_) => crate::webchat::page().await,
     }
 }
 
+/// Whether a browser's upgrade comes from this gateway's own page.
+fn same_origin(headers: &HeaderMap, loopback_only: bool) -> Result<(), &'static str> {
+    let value = |h| headers.get(h).and_then(|v| v.to_str().ok());
+    let host = value(header::HOST).unwrap_or_default().to_ascii_lowercase();
+    if loopback_only {
+        let name = host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(host.as_str(), |(name, _)| name);
+        if !["127.0.0.1", "localhost", "[::1]"].contains(&name) {
+            return Err("a gateway without auth answers only on a loopback host name");
+        }
+    }
+    let Some(origin) = value(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_ascii_lowercase();
+    let ours = ["http://", "https://"]
+        .iter()
+        .any(|scheme| origin == format!("{scheme}{host}"));
+    if ours {
+        Ok(())
+    } else {
+        Err("a page from another origin may not open the gateway's WebSocket")
+    }
+}
+
 fn close(code: u16, reason: &str) -> Message {
-    let reason: String = reason.chars().take(120).collect();
+    // A close reason is at most 123 bytes.
+    let mut end = reason.len().min(120);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
     Message::Close(Some(CloseFrame {
         code,
-        reason: Utf8Bytes::from(reason),
+        reason: Utf8Bytes::from(reason[..end].to_string()),
     }))
 }
 
@@ -81,6 +127,9 @@ pub(crate) struct Outbox {
     tx: mpsc::Sender<Out>,
     seq: std::sync::Arc<std::sync::atomic::AtomicU64>,
     queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Set when the client fell behind: the writer closes at once, even
+    /// with its queue full.
+    slow: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Outbox {
@@ -88,19 +137,16 @@ impl Outbox {
         use std::sync::atomic::Ordering;
         let len = text.len();
         if self.queued.load(Ordering::Relaxed) + len > MAX_BUFFERED_BYTES {
-            self.slow();
+            self.slow.notify_one();
             return false;
         }
         self.queued.fetch_add(len, Ordering::Relaxed);
         if self.tx.try_send(Out::Text(text)).is_err() {
-            self.slow();
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            self.slow.notify_one();
             return false;
         }
         true
-    }
-
-    fn slow(&self) {
-        let _ = self.tx.try_send(Out::Close(1008, "slow consumer".into()));
     }
 
     pub(crate) fn send(&self, frame: &Frame) -> bool {
@@ -129,10 +175,17 @@ async fn serve(gw: &'static Gateway, socket: WebSocket, peer: SocketAddr) {
         tx,
         seq: Default::default(),
         queued: Default::default(),
+        slow: Default::default(),
     };
     let queued = outbox.queued.clone();
+    let slow = outbox.slow.clone();
     let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
+        loop {
+            let out = tokio::select! {
+                out = rx.recv() => out,
+                () = slow.notified() => Some(Out::Close(1008, "slow consumer".into())),
+            };
+            let Some(out) = out else { break };
             match out {
                 Out::Text(t) => {
                     let len = t.len();
@@ -219,6 +272,11 @@ async fn serve(gw: &'static Gateway, socket: WebSocket, peer: SocketAddr) {
             }
         }
     }
+    // The connection is over: stop listening to the runs, and close even
+    // while a spawned answer (an `agent` waiting for its run) still holds
+    // the outbox.
+    drop(events);
+    outbox.close(1000, "");
     drop(outbox);
     let _ = writer.await;
 }
@@ -326,7 +384,9 @@ async fn handshake(
             let password = auth.and_then(|a| a.password.as_deref());
             let given = token.or(password).unwrap_or_default();
             if !crate::auth::matches(given, secret) {
-                if counted {
+                // No token at all is a client asking what it needs (the
+                // web chat's first try), not a guess.
+                if counted && !given.is_empty() {
                     gw.failures.fail(ip, limit);
                 }
                 let (message, code) = if given.is_empty() {

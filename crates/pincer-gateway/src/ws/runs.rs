@@ -73,6 +73,7 @@ impl Default for Runs {
 
 /// What a run's events say of it.
 pub struct RunInfo {
+    pub session_key: String,
     pub started_at: u64,
     pub ended_at: Option<u64>,
     pub done: watch::Receiver<Option<Outcome>>,
@@ -90,6 +91,7 @@ impl Runs {
     pub fn get(&self, run_id: &str) -> Option<RunInfo> {
         let runs = self.runs.lock().ok()?;
         runs.0.get(run_id).map(|r| RunInfo {
+            session_key: r.session_key.clone(),
             started_at: r.started_at,
             ended_at: r.ended_at,
             done: r.done.clone(),
@@ -163,13 +165,26 @@ impl Runs {
                 session_key.to_string(),
             );
             tokio::spawn(async move {
+                // A run that panics still ends: its waiters hear of it.
+                let done = Done(tx);
                 let outcome = drive(gw, &run_id, &agent, &session_key, message).await;
                 gw.ws.ended(&run_id);
-                let _ = tx.send(Some(outcome));
+                let _ = done.0.send(Some(outcome));
             });
             rx
         };
         Start::Started(rx)
+    }
+}
+
+/// A run's outcome channel; dropped unanswered, the run is lost.
+struct Done(watch::Sender<Option<Outcome>>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if self.0.borrow().is_none() {
+            let _ = self.0.send(Some(Outcome::Error("the run was lost".into())));
+        }
     }
 }
 
@@ -226,9 +241,17 @@ impl Teller<'_> {
         if !now && self.last_delta.is_some_and(|t| t.elapsed() < DELTA_EVERY) {
             return;
         }
-        let delta = self.text[self.sent_upto..].to_string();
+        let delta = self
+            .text
+            .get(self.sent_upto..)
+            .unwrap_or_default()
+            .to_string();
         self.sent_upto = self.text.len();
         self.last_delta = Some(Instant::now());
+        // What is new, at most every `DELTA_EVERY`: the answer so far goes
+        // out a few times a second, not once per token.
+        let text = self.text.clone();
+        self.agent("assistant", json!({ "text": text, "delta": delta }));
         let message = Self::message(&self.text);
         self.chat("delta", json!({ "deltaText": delta, "message": message }));
     }
@@ -278,8 +301,6 @@ async fn drive(
                 }
                 AgentEvent::Llm(Event::Text { delta }) => {
                     t.text.push_str(&delta);
-                    let text = t.text.clone();
-                    t.agent("assistant", json!({ "text": text, "delta": delta }));
                     t.delta(false);
                 }
                 AgentEvent::Llm(Event::Reasoning { delta }) => {
