@@ -123,19 +123,27 @@ impl Cooldowns {
     /// Writes the state whole: a temporary file renamed over the old one, so
     /// a crash leaves either the old state or the new one.
     pub fn save(&self, path: &Path) -> Result<(), String> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let text = serde_json::to_string_pretty(&Cooldowns {
-            version: 1,
-            entries: self.entries.clone(),
-        })
-        .map_err(|e| e.to_string())?;
-        let mut file = atomic_write_file::AtomicWriteFile::open(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        std::io::Write::write_all(&mut file, text.as_bytes())
-            .and_then(|()| file.commit())
-            .map_err(|e| format!("{}: {e}", path.display()))
+        write_whole(
+            path,
+            &Cooldowns {
+                version: 1,
+                entries: self.entries.clone(),
+            },
+        )
     }
+}
+
+/// Writes `value` as JSON to `path` whole: a temporary file renamed over
+/// the old one, so a crash leaves either the old file or the new one.
+pub(crate) fn write_whole(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    let mut file = atomic_write_file::AtomicWriteFile::open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .and_then(|()| file.commit())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn doubling(base_ms: u64, n: u32, cap_ms: u64) -> u64 {

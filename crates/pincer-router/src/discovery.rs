@@ -59,18 +59,13 @@ fn load(path: Option<&Path>) -> BTreeMap<String, Discovery> {
 }
 
 fn save(path: &Path, providers: BTreeMap<String, Discovery>) -> Result<(), String> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let text = serde_json::to_string_pretty(&Saved {
-        version: 1,
-        providers,
-    })
-    .map_err(|e| e.to_string())?;
-    let mut file = atomic_write_file::AtomicWriteFile::open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    std::io::Write::write_all(&mut file, text.as_bytes())
-        .and_then(|()| file.commit())
-        .map_err(|e| format!("{}: {e}", path.display()))
+    crate::cooldown::write_whole(
+        path,
+        &Saved {
+            version: 1,
+            providers,
+        },
+    )
 }
 
 impl Providers {
