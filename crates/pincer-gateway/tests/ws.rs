@@ -328,6 +328,21 @@ async fn a_chat_run_streams_to_every_client_and_is_never_run_twice() {
         assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     }
     assert_eq!(up.requests().len(), 1, "one turn for one key");
+    // The same key in another session is refused, not answered with this run.
+    send(
+        &mut a,
+        json!({"type": "req", "id": "s4", "method": "chat.send",
+        "params": {"sessionKey": "other", "message": "Count", "idempotencyKey": "run-1"}}),
+    )
+    .await;
+    let (other, _) = response(&mut a, "s4").await;
+    assert!(
+        other["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another session"),
+        "{other}"
+    );
     send(
         &mut a,
         json!({"type": "req", "id": "s3", "method": "chat.send",

@@ -599,6 +599,7 @@ fn chat_send(gw: &'static Gateway, p: ChatSend) -> Result<Value, ErrorBody> {
     let (key, agent) = session(gw, p.session_key.as_deref(), None)?;
     let run_id = p.idempotency_key;
     Ok(match gw.ws.start(gw, &run_id, &agent, &key, p.message) {
+        Start::Elsewhere(other) => return Err(reused(&run_id, &other)),
         Start::Started(_) => json!({ "runId": run_id, "status": "started" }),
         Start::Known(done) => match &*done.borrow() {
             None => json!({ "runId": run_id, "status": "in_flight" }),
@@ -607,6 +608,12 @@ fn chat_send(gw: &'static Gateway, p: ChatSend) -> Result<Value, ErrorBody> {
             Some(Outcome::Ok { .. }) => json!({ "runId": run_id, "status": "ok" }),
         },
     })
+}
+
+fn reused(run_id: &str, other: &str) -> ErrorBody {
+    ErrorBody::invalid(format!(
+        "idempotencyKey {run_id:?} was already used for a run in another session ({other})"
+    ))
 }
 
 /// `chat.abort`: the run named (in whatever session it is), else what
@@ -638,6 +645,10 @@ fn agent(gw: &'static Gateway, out: &Outbox, id: &str, p: AgentParams) {
     let accepted_at = now_ms();
     let done = match gw.ws.start(gw, &run_id, &agent, &key, p.message) {
         Start::Started(done) | Start::Known(done) => done,
+        Start::Elsewhere(other) => {
+            out.send(&Frame::err(id, reused(&run_id, &other)));
+            return;
+        }
     };
     out.send(&Frame::ok(
         id,

@@ -55,6 +55,9 @@ struct Run {
 pub enum Start {
     Started(watch::Receiver<Option<Outcome>>),
     Known(watch::Receiver<Option<Outcome>>),
+    /// The key names a run of another session: a client's mistake, never
+    /// an answer from someone else's conversation.
+    Elsewhere(String),
 }
 
 pub struct Runs {
@@ -135,6 +138,9 @@ impl Runs {
                 return Start::Known(rx);
             };
             if let Some(r) = runs.0.get(run_id) {
+                if r.session_key != session_key {
+                    return Start::Elsewhere(r.session_key.clone());
+                }
                 return Start::Known(r.done.clone());
             }
             // Forget the oldest finished runs past the cap.
