@@ -161,19 +161,10 @@ pub fn apply(models: &mut ModelsConfig, found: &[Discovery]) {
         {
             Some(i) => i,
             None => {
-                models.providers.push(ProviderConfig {
-                    id: Spanned::new(d.provider.clone(), "models.providers", None),
-                    base_url: None,
-                    api_key: None,
-                    api: None,
-                    headers: Vec::new(),
-                    max_tokens: None,
-                    timeout_seconds: None,
-                    patience: Default::default(),
-                    compat: Default::default(),
-                    models: None,
-                    loc: None,
-                });
+                models.providers.push(ProviderConfig::new(
+                    Spanned::new(d.provider.clone(), "models.providers", None),
+                    None,
+                ));
                 models.providers.len() - 1
             }
         };

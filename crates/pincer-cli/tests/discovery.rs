@@ -4,38 +4,11 @@
 //! replay, and against the real llama-server and LiteLLM proxy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use common::{json, pincer, write_config};
 use pincer_testkit::{LiteLlm, LlamaServer, OllamaModel, OllamaReplay, free_port};
 use serde_json::Value;
-
-fn pincer(home: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pincer"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(vars.iter().copied())
-        .output()
-        .unwrap()
-}
-
-fn config(dir: &Path, text: &str) -> String {
-    let path = dir.join("openclaw.json");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-fn stdout_json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    })
-}
 
 fn row<'a>(list: &'a Value, reference: &str) -> &'a Value {
     list["models"]
@@ -53,7 +26,7 @@ fn models_list_local_shows_what_each_server_has_and_who_is_down() {
         OllamaModel::new("gemma3:1b", 32768, &["completion"]),
     ]);
     let home = tempfile::tempdir().unwrap();
-    let cfg = config(
+    let cfg = write_config(
         home.path(),
         &format!(
             r#"{{ models: {{ mode: "merge", providers: {{
@@ -74,7 +47,7 @@ fn models_list_local_shows_what_each_server_has_and_who_is_down() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let list = stdout_json(&out);
+    let list = json(&out);
     let qwen = row(&list, "ollama/qwen3:8b");
     assert_eq!(qwen["discovered"], true);
     assert_eq!(qwen["contextWindow"], 40960);
@@ -115,7 +88,7 @@ fn chat_runs_on_a_model_only_the_server_lists() {
     // Ollama says it takes no tools: the turn offers none.
     let ollama = OllamaReplay::start(vec![OllamaModel::new("qwen3:8b", 40960, &["completion"])]);
     let home = tempfile::tempdir().unwrap();
-    let cfg = config(
+    let cfg = write_config(
         home.path(),
         &format!(
             r#"{{ agents: {{ defaults: {{ model: {{ primary: "ollama/qwen3:8b" }} }} }},
@@ -133,7 +106,7 @@ fn chat_runs_on_a_model_only_the_server_lists() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v = stdout_json(&out);
+    let v = json(&out);
     assert_eq!(v["model"], "ollama/qwen3:8b");
     assert!(v["text"].as_str().unwrap().starts_with("Hello from"));
     // The discovered model's budget: its trained 40k capped at 32k.
@@ -156,7 +129,7 @@ fn real_llama_server_and_litellm_list_their_models() {
     let server = LlamaServer::start_with_ctx(3072);
     let proxy = LiteLlm::start(&server.base_url());
     let home = tempfile::tempdir().unwrap();
-    let cfg = config(
+    let cfg = write_config(
         home.path(),
         &format!(
             r#"{{ models: {{ providers: {{
@@ -178,7 +151,7 @@ fn real_llama_server_and_litellm_list_their_models() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let list = stdout_json(&out);
+    let list = json(&out);
     let smol = row(&list, "llamacpp/smollm2");
     assert_eq!(smol["discovered"], true);
     // SmolLM2 was trained for 8192 tokens; the server runs it with 3072.
@@ -211,7 +184,7 @@ fn real_llama_server_and_litellm_list_their_models() {
         ],
         &[],
     );
-    let v = stdout_json(&out);
+    let v = json(&out);
     assert_eq!(v["model"]["contextTokens"], 3072);
     let out = pincer(
         home.path(),
@@ -234,5 +207,5 @@ fn real_llama_server_and_litellm_list_their_models() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout_json(&out)["model"], "proxy/smollm2");
+    assert_eq!(json(&out)["model"], "proxy/smollm2");
 }

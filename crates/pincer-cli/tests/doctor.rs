@@ -2,33 +2,11 @@
 //! real server: what a user would read, and the exit code scripts rely on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use common::{json, pincer, write_config};
 use pincer_testkit::{LlamaServer, free_port};
 use serde_json::Value;
-
-fn pincer(home: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pincer"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(vars.iter().copied())
-        .output()
-        .unwrap()
-}
-
-fn write_config(dir: &Path, text: &str) -> String {
-    let path = dir.join("openclaw.json");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
-}
 
 /// (check, subject) of every finding of one severity.
 fn findings(report: &Value, severity: &str) -> Vec<(String, String)> {

@@ -297,6 +297,25 @@ pub struct ProviderConfig {
     pub loc: Option<Location>,
 }
 
+impl ProviderConfig {
+    /// A provider with nothing set but its id (and where it was written).
+    pub fn new(id: Spanned<String>, loc: Option<Location>) -> ProviderConfig {
+        ProviderConfig {
+            id,
+            base_url: None,
+            api_key: None,
+            api: None,
+            headers: Vec::new(),
+            max_tokens: None,
+            timeout_seconds: None,
+            patience: Patience::default(),
+            compat: Compat::default(),
+            models: None,
+            loc,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ModelConfig {
     pub id: Spanned<String>,

@@ -1532,19 +1532,7 @@ impl<'a> Checker<'a> {
             self.mismatch(path, node, "an object");
             return None;
         }
-        let mut provider = ProviderConfig {
-            id,
-            base_url: None,
-            api_key: None,
-            api: None,
-            headers: Vec::new(),
-            max_tokens: None,
-            timeout_seconds: None,
-            patience: Patience::default(),
-            compat: Compat::default(),
-            models: None,
-            loc: self.loc(node),
-        };
+        let mut provider = ProviderConfig::new(id, self.loc(node));
         for (key, value, p) in self.fields(node, path, PROVIDER_USED, PROVIDER_NOT_USED) {
             match key {
                 "baseUrl" => provider.base_url = self.base_url(value, &p),

@@ -20,6 +20,11 @@ const API: [&str; 3] = [
     "anthropic-messages",
 ];
 
+/// A 503 as servers word it.
+fn unavailable() -> Vec<Step> {
+    status(503, &[], r#"{"error":{"message":"Service Unavailable"}}"#)
+}
+
 fn status(code: u16, headers: &[(&str, &str)], body: &str) -> Vec<Step> {
     vec![Step::Send(http_response(code, headers, body))]
 }
@@ -320,7 +325,6 @@ async fn a_failed_provider_is_skipped_without_a_call_and_remembered() {
 async fn a_cooled_candidate_is_probed_when_every_other_failed() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cooldowns.json");
-    let unavailable = || status(503, &[], r#"{"error":{"message":"Service Unavailable"}}"#);
     let primary = FakeUpstream::start(vec![
         unavailable(),
         unavailable(),
@@ -355,7 +359,6 @@ async fn a_cooled_candidate_is_probed_when_every_other_failed() {
 /// and the skip told the truth about what came next.
 #[tokio::test]
 async fn a_turn_never_asks_a_candidate_twice_after_a_probe() {
-    let unavailable = || status(503, &[], r#"{"error":{"message":"Service Unavailable"}}"#);
     let cut = vec![Step::Send(
         [
             sse_head(),
