@@ -15,7 +15,7 @@ use crate::dialect::{Dialect, ollama_root};
 use crate::probe::ServerKind;
 use crate::server_api::{LlamaCppProps, LmStudioModels, ModelList, OllamaShow, OllamaTags};
 use crate::target::Target;
-use pincer_types::{ErrorKind, ProviderError};
+use pincer_types::ProviderError;
 
 /// At most this many `/api/show` requests run at once.
 const SHOW_CONCURRENCY: usize = 8;
@@ -157,41 +157,6 @@ impl Client {
             })
             .collect())
     }
-
-    pub(crate) async fn fetch<T: serde::de::DeserializeOwned>(
-        &self,
-        t: &Target,
-        url: &str,
-        limit: Duration,
-    ) -> Result<T, ProviderError> {
-        let v = self.send_json(t, self.http.get(url), url, limit).await?;
-        typed(v, url)
-    }
-
-    pub(crate) async fn fetch_post<T: serde::de::DeserializeOwned>(
-        &self,
-        t: &Target,
-        url: &str,
-        body: &serde_json::Value,
-        limit: Duration,
-    ) -> Result<T, ProviderError> {
-        let v = self
-            .send_json(t, self.http.post(url).json(body), url, limit)
-            .await?;
-        typed(v, url)
-    }
-}
-
-fn typed<T: serde::de::DeserializeOwned>(
-    v: serde_json::Value,
-    url: &str,
-) -> Result<T, ProviderError> {
-    serde_json::from_value(v).map_err(|e| {
-        ProviderError::new(
-            ErrorKind::Protocol,
-            format!("{url}: unexpected reply ({e})"),
-        )
-    })
 }
 
 /// LM Studio's own list: its context, loaded state, tool use and vision,

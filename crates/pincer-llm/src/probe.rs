@@ -207,6 +207,30 @@ impl Client {
             .map_err(|e| ProviderError::new(ErrorKind::Protocol, format!("{url} is not JSON: {e}")))
     }
 
+    /// A probe's JSON reply, read into `T`.
+    pub(crate) async fn fetch<T: serde::de::DeserializeOwned>(
+        &self,
+        t: &Target,
+        url: &str,
+        limit: Duration,
+    ) -> Result<T, ProviderError> {
+        let v = self.send_json(t, self.http.get(url), url, limit).await?;
+        typed(v, url)
+    }
+
+    pub(crate) async fn fetch_post<T: serde::de::DeserializeOwned>(
+        &self,
+        t: &Target,
+        url: &str,
+        body: &serde_json::Value,
+        limit: Duration,
+    ) -> Result<T, ProviderError> {
+        let v = self
+            .send_json(t, self.http.post(url).json(body), url, limit)
+            .await?;
+        typed(v, url)
+    }
+
     /// `/props` has the per-request context and whether the server put the
     /// model to sleep; `/health` says whether it is still loading.
     async fn llama_cpp(&self, t: &Target, limit: Duration, report: &mut ServerReport) {
@@ -345,6 +369,18 @@ impl Client {
             report.capabilities = show.capabilities;
         }
     }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+    url: &str,
+) -> Result<T, ProviderError> {
+    serde_json::from_value(v).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Protocol,
+            format!("{url}: unexpected reply ({e})"),
+        )
+    })
 }
 
 /// One of llama.cpp's `/slots`.
