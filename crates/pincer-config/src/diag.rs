@@ -59,14 +59,28 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write_one_line(f, &self.path)?;
+            f.write_str(": ")?;
         }
-        f.write_str(&self.message)?;
+        write_one_line(f, &self.message)?;
         if let Some(loc) = &self.location {
             write!(f, " ({loc})")?;
         }
         Ok(())
     }
+}
+
+/// Writes `text` with control characters escaped (`\n`, `\u{2028}`…), so a
+/// name taken from a hostile config cannot break a diagnostic across lines.
+fn write_one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}') {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            write!(f, "{c}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Order diagnostics as they appear in the files (those without a place first).
@@ -172,5 +186,20 @@ mod tests {
             Some("baseUrl")
         );
         assert_eq!(did_you_mean("zzz", ["baseUrl", "apiKey"]), None);
+    }
+
+    #[test]
+    fn a_diagnostic_stays_on_one_line_whatever_the_config_names() {
+        let d = Diagnostic::error(
+            "models.providers.x.apiKey",
+            "environment variable \nK\u{2028} is not set (SecretRef)",
+            None,
+        );
+        let shown = d.to_string();
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{2028}'),
+            "{shown}"
+        );
+        assert!(shown.contains(r"variable \nK\u{2028} is"), "{shown}");
     }
 }
