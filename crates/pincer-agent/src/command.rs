@@ -72,6 +72,24 @@ pub enum ModelArg {
     Set(String),
 }
 
+/// The commands, for chat apps' command menus (Telegram's
+/// `setMyCommands`): name and a one-line description.
+pub const MENU: &[(&str, &str)] = &[
+    ("new", "Start a new session (optionally on another model)"),
+    ("reset", "Start over on the same model"),
+    ("stop", "Stop the answer under way"),
+    ("compact", "Summarise old history to free the context"),
+    ("model", "Show or switch the model"),
+    ("think", "Set the thinking level"),
+    ("status", "Show the session's model, context and usage"),
+    ("usage", "Show tokens and cost under answers"),
+    ("context", "Show what fills the context"),
+    ("reasoning", "Show or hide the model's reasoning"),
+    ("verbose", "Show tool calls"),
+    ("whoami", "Show who you are to the assistant"),
+    ("help", "List the commands"),
+];
+
 /// Bare words that abort the turn (OpenClaw's web chat list).
 const STOP_WORDS: [&str; 6] = ["stop", "esc", "abort", "wait", "exit", "interrupt"];
 

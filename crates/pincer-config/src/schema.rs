@@ -57,6 +57,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub messages: MessagesConfig,
     pub tools: ToolsConfig,
+    pub channels: ChannelsConfig,
     /// Top-level sections (and some nested keys) that OpenClaw knows but
     /// Pincer does not act on yet, by JSON path. Kept, never fatal.
     pub not_used: Vec<String>,
@@ -421,16 +422,176 @@ pub struct CostConfig {
     pub cache_write: Option<f64>,
 }
 
-/// `session.*` (Pincer reads `maintenance`; the rest is OpenClaw's).
+/// `session.*` (Pincer reads `maintenance`, `dmScope` and `mainKey`).
 #[derive(Debug, Default, Clone)]
 pub struct SessionConfig {
     pub maintenance: MaintenanceConfig,
+    /// `dmScope`: how direct messages from chat apps map to sessions.
+    pub dm_scope: Option<DmScope>,
+    /// `mainKey`: the main session's name (default `main`).
+    pub main_key: Option<String>,
 }
 
-/// `messages.*` (Pincer reads `queue`).
+/// `session.dmScope`, OpenClaw's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmScope {
+    /// Every direct message shares the agent's main session.
+    Main,
+    /// One session per sender, whatever the app.
+    PerPeer,
+    /// One session per sender and app.
+    PerChannelPeer,
+    /// One session per sender, app and account.
+    PerAccountChannelPeer,
+}
+
+impl DmScope {
+    pub const NAMES: [&str; 4] = [
+        "main",
+        "per-peer",
+        "per-channel-peer",
+        "per-account-channel-peer",
+    ];
+
+    pub fn parse(s: &str) -> Option<DmScope> {
+        Some(match s {
+            "main" => DmScope::Main,
+            "per-peer" => DmScope::PerPeer,
+            "per-channel-peer" => DmScope::PerChannelPeer,
+            "per-account-channel-peer" => DmScope::PerAccountChannelPeer,
+            _ => return None,
+        })
+    }
+}
+
+/// `messages.*` (Pincer reads `queue` and `inbound`).
 #[derive(Debug, Default, Clone)]
 pub struct MessagesConfig {
     pub queue: QueueConfig,
+    pub inbound: InboundConfig,
+}
+
+/// `messages.inbound`: rapid messages from one sender are answered as one.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct InboundConfig {
+    /// `debounceMs`: how long a chat must be quiet before its messages run.
+    pub debounce_ms: Option<u64>,
+    /// `byChannel`: the same, per channel.
+    pub by_channel: std::collections::BTreeMap<String, u64>,
+}
+
+/// `channels.*`: the chat apps Pincer answers in.
+#[derive(Debug, Default, Clone)]
+pub struct ChannelsConfig {
+    pub telegram: Option<TelegramConfig>,
+    pub whatsapp: Option<WhatsAppConfig>,
+}
+
+/// Who may talk to the assistant through a chat app, and how its answers
+/// are cut: the keys every channel shares.
+#[derive(Debug, Default, Clone)]
+pub struct ChannelAccess {
+    /// `enabled` (default true once the channel is configured).
+    pub enabled: Option<bool>,
+    pub dm_policy: Option<DmPolicy>,
+    /// `allowFrom`: senders allowed without pairing (`"*"`: anyone).
+    pub allow_from: Vec<String>,
+    pub group_policy: Option<GroupPolicy>,
+    /// `groupAllowFrom`: senders allowed in groups (default: `allowFrom`).
+    pub group_allow_from: Option<Vec<String>>,
+    /// `groups`: settings per group id, `"*"` for every group.
+    pub groups: std::collections::BTreeMap<String, GroupSettings>,
+    /// `textChunkLimit`: the longest message sent (default 4000).
+    pub text_chunk_limit: Option<u64>,
+}
+
+/// One entry of a channel's `groups`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct GroupSettings {
+    pub enabled: Option<bool>,
+    /// `requireMention` (default true): answer only when addressed.
+    pub require_mention: Option<bool>,
+    pub allow_from: Option<Vec<String>>,
+}
+
+/// `dmPolicy`: what happens to a direct message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmPolicy {
+    /// Unknown senders get a code the owner approves (the default).
+    Pairing,
+    /// Only `allowFrom` (and approved senders).
+    Allowlist,
+    /// Anyone.
+    Open,
+    /// No direct messages.
+    Disabled,
+}
+
+impl DmPolicy {
+    pub const NAMES: [&str; 4] = ["pairing", "allowlist", "open", "disabled"];
+
+    pub fn parse(s: &str) -> Option<DmPolicy> {
+        Some(match s {
+            "pairing" => DmPolicy::Pairing,
+            "allowlist" => DmPolicy::Allowlist,
+            "open" => DmPolicy::Open,
+            "disabled" => DmPolicy::Disabled,
+            _ => return None,
+        })
+    }
+}
+
+/// `groupPolicy`: which group messages are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupPolicy {
+    /// Listed groups and senders only (the default).
+    Allowlist,
+    Open,
+    Disabled,
+}
+
+impl GroupPolicy {
+    pub const NAMES: [&str; 3] = ["allowlist", "open", "disabled"];
+
+    pub fn parse(s: &str) -> Option<GroupPolicy> {
+        Some(match s {
+            "allowlist" => GroupPolicy::Allowlist,
+            "open" => GroupPolicy::Open,
+            "disabled" => GroupPolicy::Disabled,
+            _ => return None,
+        })
+    }
+}
+
+/// `channels.telegram`.
+#[derive(Debug, Default, Clone)]
+pub struct TelegramConfig {
+    pub access: ChannelAccess,
+    pub bot_token: Option<ApiKey>,
+    /// `tokenFile`: a file holding the token.
+    pub token_file: Option<Spanned<String>>,
+    /// `apiRoot`: the Bot API's root (default Telegram's own).
+    pub api_root: Option<Spanned<String>>,
+    /// `webhookUrl` + `webhookSecret`: webhook mode instead of polling.
+    pub webhook_url: Option<Spanned<String>>,
+    pub webhook_secret: Option<ApiKey>,
+    /// Where the webhook listener binds (`webhookHost`, `webhookPort`,
+    /// `webhookPath`; default `127.0.0.1:8787/telegram-webhook`).
+    pub webhook_host: Option<String>,
+    pub webhook_port: Option<u16>,
+    pub webhook_path: Option<String>,
+    /// `commands.native`: register the command menu (default true).
+    pub native_commands: Option<bool>,
+}
+
+/// `channels.whatsapp`.
+#[derive(Debug, Default, Clone)]
+pub struct WhatsAppConfig {
+    pub access: ChannelAccess,
+    /// `authDir`: where the linked device's credentials are kept.
+    pub auth_dir: Option<Spanned<String>>,
+    /// `sendReadReceipts` (default true).
+    pub send_read_receipts: Option<bool>,
 }
 
 /// What happens to a message that arrives while its session is answering

@@ -12,7 +12,6 @@ use crate::tree::{Member, Node, Value};
 
 /// Top-level sections OpenClaw has that Pincer keeps but does not act on yet.
 const ROOT_NOT_USED: &[&str] = &[
-    "channels",
     "skills",
     "hooks",
     "cron",
@@ -48,8 +47,47 @@ const ROOT_NOT_USED: &[&str] = &[
 /// Accepted at the root without comment.
 const ROOT_SILENT: &[&str] = &["$schema", "meta"];
 const ROOT_USED: &[&str] = &[
-    "agents", "models", "env", "gateway", "auth", "session", "messages", "tools",
+    "agents", "models", "env", "gateway", "auth", "session", "messages", "tools", "channels",
 ];
+
+/// Channel keys OpenClaw has that Pincer keeps but does not act on yet.
+const CHANNEL_NOT_USED: &[&str] = &[
+    "accounts",
+    "chunkMode",
+    "blockStreaming",
+    "blockStreamingCoalesce",
+    "mediaMaxMb",
+    "historyLimit",
+    "dmHistoryLimit",
+    "dms",
+    "configWrites",
+    "ackReaction",
+    "markdown",
+    "heartbeat",
+    "responsePrefix",
+    "name",
+    "capabilities",
+    "actions",
+    "reactionLevel",
+    "defaultTo",
+];
+/// Telegram's and WhatsApp's own keys that Pincer does not act on yet.
+const TELEGRAM_NOT_USED: &[&str] = &[
+    "streaming",
+    "streamMode",
+    "draftChunk",
+    "replyToMode",
+    "linkPreview",
+    "customCommands",
+    "proxy",
+    "network",
+    "timeoutSeconds",
+    "retry",
+    "reactionNotifications",
+    "webhookCertPath",
+];
+const WHATSAPP_NOT_USED: &[&str] = &["selfChatMode", "debounceMs", "messagePrefix"];
+const GROUP_NOT_USED: &[&str] = &["systemPrompt", "skills", "topics", "tools", "toolsBySender"];
 
 const AGENTS_USED: &[&str] = &["defaults", "list", "entries", "ownership"];
 const SETTINGS_USED: &[&str] = &[
@@ -523,6 +561,7 @@ impl<'a> Checker<'a> {
                 "session" => config.session = self.session(&m.node, &p),
                 "messages" => config.messages = self.messages(&m.node, &p),
                 "tools" => config.tools = self.tools(&m.node, &p),
+                "channels" => config.channels = self.channels(&m.node, &p),
                 k if ROOT_SILENT.contains(&k) => {}
                 k if ROOT_NOT_USED.contains(&k) => self.not_used.push(p.to_string()),
                 k => {
@@ -552,9 +591,23 @@ impl<'a> Checker<'a> {
             return s;
         }
         for (key, value, p) in self.fields_quiet(node, path) {
-            if key != "maintenance" {
-                self.not_used.push(p.to_string());
-                continue;
+            match key {
+                "maintenance" => {}
+                "dmScope" => {
+                    s.dm_scope = self
+                        .one_of(value, &p, &DmScope::NAMES)
+                        .as_deref()
+                        .and_then(DmScope::parse);
+                    continue;
+                }
+                "mainKey" => {
+                    s.main_key = self.nonempty_string(value, &p).map(|k| k.value);
+                    continue;
+                }
+                _ => {
+                    self.not_used.push(p.to_string());
+                    continue;
+                }
             }
             if value.members().is_none() {
                 self.mismatch(&p, value, "an object");
@@ -593,6 +646,8 @@ impl<'a> Checker<'a> {
         for (key, value, p) in self.fields_quiet(node, path) {
             if key == "queue" {
                 m.queue = self.queue(value, &p);
+            } else if key == "inbound" {
+                m.inbound = self.inbound(value, &p);
             } else {
                 self.not_used.push(p.to_string());
             }
@@ -645,6 +700,210 @@ impl<'a> Checker<'a> {
             }
         }
         q
+    }
+
+    fn inbound(&mut self, node: &Node, path: &JsonPath) -> InboundConfig {
+        let mut i = InboundConfig::default();
+        for (key, value, p) in self.fields(node, path, &["debounceMs", "byChannel"], &[]) {
+            if key == "debounceMs" {
+                i.debounce_ms = self.non_negative(value, &p).map(|n| n as u64);
+                continue;
+            }
+            if value.members().is_none() {
+                self.mismatch(&p, value, "an object");
+                continue;
+            }
+            for (channel, v, pp) in self.fields_quiet(value, &p) {
+                if let Some(ms) = self.non_negative(v, &pp) {
+                    i.by_channel.insert(channel.to_ascii_lowercase(), ms as u64);
+                }
+            }
+        }
+        i
+    }
+
+    /// `channels.*`: Telegram and WhatsApp are Pincer's; the other apps
+    /// OpenClaw serves are kept and listed as not used.
+    fn channels(&mut self, node: &Node, path: &JsonPath) -> ChannelsConfig {
+        let mut c = ChannelsConfig::default();
+        if node.members().is_none() {
+            self.mismatch(path, node, "an object");
+            return c;
+        }
+        for (key, value, p) in self.fields_quiet(node, path) {
+            match key {
+                "telegram" => c.telegram = Some(self.telegram(value, &p)),
+                "whatsapp" => c.whatsapp = Some(self.whatsapp(value, &p)),
+                _ => self.not_used.push(p.to_string()),
+            }
+        }
+        c
+    }
+
+    /// The keys every channel shares; `false` for a key that is not one.
+    fn channel_access(
+        &mut self,
+        a: &mut ChannelAccess,
+        key: &str,
+        value: &Node,
+        p: &JsonPath,
+    ) -> bool {
+        match key {
+            "enabled" => a.enabled = self.bool(value, p),
+            "dmPolicy" => {
+                a.dm_policy = self
+                    .one_of(value, p, &DmPolicy::NAMES)
+                    .as_deref()
+                    .and_then(DmPolicy::parse);
+            }
+            "groupPolicy" => {
+                a.group_policy = self
+                    .one_of(value, p, &GroupPolicy::NAMES)
+                    .as_deref()
+                    .and_then(GroupPolicy::parse);
+            }
+            "allowFrom" => a.allow_from = self.id_list(value, p).unwrap_or_default(),
+            "groupAllowFrom" => a.group_allow_from = self.id_list(value, p),
+            "textChunkLimit" => a.text_chunk_limit = self.positive_int(value, p),
+            "groups" => {
+                if value.members().is_none() {
+                    self.mismatch(p, value, "an object");
+                    return true;
+                }
+                for (id, g, gp) in self.fields_quiet(value, p) {
+                    let mut settings = GroupSettings::default();
+                    for (k, v, pp) in self.fields(
+                        g,
+                        &gp,
+                        &["enabled", "requireMention", "allowFrom"],
+                        GROUP_NOT_USED,
+                    ) {
+                        match k {
+                            "enabled" => settings.enabled = self.bool(v, &pp),
+                            "requireMention" => settings.require_mention = self.bool(v, &pp),
+                            "allowFrom" => settings.allow_from = self.id_list(v, &pp),
+                            _ => {}
+                        }
+                    }
+                    a.groups.insert(id.to_string(), settings);
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Sender or chat ids: strings or numbers (Telegram's are numbers).
+    fn id_list(&mut self, node: &Node, path: &JsonPath) -> Option<Vec<String>> {
+        let Value::Array(items) = &node.value else {
+            self.mismatch(path, node, "an array of ids");
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, n) in items.iter().enumerate() {
+            match &n.value {
+                Value::Number(x, _) if x.is_finite() && x.fract() == 0.0 => {
+                    out.push(format!("{}", *x as i64));
+                }
+                Value::String(s) if !s.trim().is_empty() => out.push(s.trim().to_string()),
+                _ => self.mismatch(&path.index(i), n, "an id (a string or a number)"),
+            }
+        }
+        Some(out)
+    }
+
+    fn telegram(&mut self, node: &Node, path: &JsonPath) -> TelegramConfig {
+        const KEYS: &[&str] = &[
+            "enabled",
+            "dmPolicy",
+            "groupPolicy",
+            "allowFrom",
+            "groupAllowFrom",
+            "textChunkLimit",
+            "groups",
+            "botToken",
+            "tokenFile",
+            "apiRoot",
+            "webhookUrl",
+            "webhookSecret",
+            "webhookHost",
+            "webhookPort",
+            "webhookPath",
+            "commands",
+        ];
+        let mut t = TelegramConfig::default();
+        for (key, value, p) in self.fields(
+            node,
+            path,
+            KEYS,
+            &[CHANNEL_NOT_USED, TELEGRAM_NOT_USED].concat(),
+        ) {
+            if self.channel_access(&mut t.access, key, value, &p) {
+                continue;
+            }
+            match key {
+                "botToken" => t.bot_token = self.secret(value, &p),
+                "tokenFile" => t.token_file = self.nonempty_string(value, &p),
+                "apiRoot" => t.api_root = self.base_url(value, &p),
+                "webhookUrl" => t.webhook_url = self.base_url(value, &p),
+                "webhookSecret" => t.webhook_secret = self.secret(value, &p),
+                "webhookHost" => t.webhook_host = self.nonempty_string(value, &p).map(|s| s.value),
+                "webhookPath" => t.webhook_path = self.nonempty_string(value, &p).map(|s| s.value),
+                "webhookPort" => {
+                    t.webhook_port = self.positive_int(value, &p).and_then(|n| {
+                        let port = u16::try_from(n).ok();
+                        if port.is_none() {
+                            self.error(&p, value, format!("expected a port (1-65535), found {n}"));
+                        }
+                        port
+                    });
+                }
+                "commands" => {
+                    for (k, v, pp) in self.fields(value, &p, &["native"], &["nativeSkills"]) {
+                        if k == "native" {
+                            // OpenClaw also takes "auto" (on).
+                            t.native_commands = match &v.value {
+                                Value::String(s) if s == "auto" => Some(true),
+                                _ => self.bool(v, &pp),
+                            };
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+
+    fn whatsapp(&mut self, node: &Node, path: &JsonPath) -> WhatsAppConfig {
+        const KEYS: &[&str] = &[
+            "enabled",
+            "dmPolicy",
+            "groupPolicy",
+            "allowFrom",
+            "groupAllowFrom",
+            "textChunkLimit",
+            "groups",
+            "authDir",
+            "sendReadReceipts",
+        ];
+        let mut w = WhatsAppConfig::default();
+        for (key, value, p) in self.fields(
+            node,
+            path,
+            KEYS,
+            &[CHANNEL_NOT_USED, WHATSAPP_NOT_USED].concat(),
+        ) {
+            if self.channel_access(&mut w.access, key, value, &p) {
+                continue;
+            }
+            match key {
+                "authDir" => w.auth_dir = self.nonempty_string(value, &p),
+                "sendReadReceipts" => w.send_read_receipts = self.bool(value, &p),
+                _ => {}
+            }
+        }
+        w
     }
 
     fn queue_mode(&mut self, node: &Node, path: &JsonPath) -> Option<QueueMode> {

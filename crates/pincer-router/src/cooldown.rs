@@ -135,7 +135,7 @@ impl Cooldowns {
 
 /// Writes `value` as JSON to `path` whole: a temporary file renamed over
 /// the old one, so a crash leaves either the old file or the new one.
-pub(crate) fn write_whole(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
+pub fn write_whole(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;

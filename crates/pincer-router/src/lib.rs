@@ -18,7 +18,7 @@ mod policy;
 mod providers;
 mod router;
 
-pub use cooldown::{Cooldowns, now_ms, state_path};
+pub use cooldown::{Cooldowns, now_ms, state_path, write_whole};
 pub use discovery::{DISCOVERY_TTL, discovery_path};
 pub use keys::{Credential, Credentials, KeyStatus, store_path};
 pub use policy::{Decision, Policy, Scope, cooldown_key, decide, http_status, policy};

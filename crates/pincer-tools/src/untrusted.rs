@@ -31,6 +31,8 @@ pub enum Source {
     File,
     Command,
     Session,
+    /// A chat app message from someone other than the assistant's owner.
+    ChatMessage,
 }
 
 impl Source {
@@ -40,6 +42,7 @@ impl Source {
             Source::File => "File",
             Source::Command => "Command output",
             Source::Session => "Session history",
+            Source::ChatMessage => "Chat message",
         }
     }
 }

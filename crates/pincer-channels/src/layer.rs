@@ -1,0 +1,475 @@
+//! The pipeline every channel shares, from an accepted message to the
+//! chunks of its answer (see the crate's documentation for the order).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pincer_agent::{AgentError, AgentEvent, Command, Delivery, Runtime};
+use pincer_config::{ChannelAccess, Config, DmScope};
+use pincer_tools::untrusted::{Source, wrap};
+use pincer_types::Message;
+use tokio::sync::mpsc;
+
+use crate::access::{self, Verdict};
+use crate::inbox::{Inbox, State};
+use crate::pairing::Pairing;
+use crate::status::Board;
+use crate::{ChatKind, Inbound, chunk, route};
+
+/// Messages one chat may have waiting; past it they are recorded failed.
+const CHAT_QUEUE: usize = 64;
+/// A chat's worker ends after this long without messages.
+const IDLE: Duration = Duration::from_secs(600);
+/// Sends of one chunk tried before the message is recorded failed.
+const SEND_TRIES: u32 = 5;
+
+/// Why a message could not be sent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// The service asked to wait (Telegram's 429 `retry_after`).
+    #[error("rate limited; retry after {0:?}")]
+    RetryAfter(Duration),
+    /// A network error or a server error: worth trying again.
+    #[error("{0}")]
+    Transient(String),
+    /// The service refused it for good (the bot was blocked, the chat is gone).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What a channel does for the layer: send text to a chat, show typing.
+pub trait Outbound: Send + Sync + 'static {
+    fn send(
+        &self,
+        chat: &crate::Chat,
+        text: &str,
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
+    /// Shows "typing…" in `chat` for a few seconds (failures are ignored).
+    fn typing(&self, chat: &crate::Chat) -> impl Future<Output = ()> + Send;
+}
+
+/// A channel's settings, resolved once from the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub channel: String,
+    pub account: String,
+    pub access: ChannelAccess,
+    /// The agent that answers (the default agent).
+    pub agent: String,
+    pub main_key: String,
+    pub dm_scope: DmScope,
+    /// `messages.inbound.debounceMs` (by channel first).
+    pub debounce: Duration,
+    /// `textChunkLimit`.
+    pub limit: usize,
+    /// How often "typing…" is renewed while the agent works.
+    pub typing_every: Duration,
+}
+
+impl Settings {
+    pub fn resolve(
+        config: &Config,
+        channel: &str,
+        access: &ChannelAccess,
+        agent: &str,
+    ) -> Settings {
+        let inbound = &config.messages.inbound;
+        let debounce_ms = inbound
+            .by_channel
+            .get(channel)
+            .copied()
+            .or(inbound.debounce_ms)
+            .unwrap_or(0);
+        Settings {
+            channel: channel.to_string(),
+            account: "default".into(),
+            access: access.clone(),
+            agent: agent.to_string(),
+            main_key: config
+                .session
+                .main_key
+                .clone()
+                .unwrap_or_else(|| "main".into()),
+            dm_scope: config.session.dm_scope.unwrap_or(DmScope::Main),
+            debounce: Duration::from_millis(debounce_ms),
+            limit: access
+                .text_chunk_limit
+                .map_or(chunk::DEFAULT_LIMIT, |n| n.min(4096) as usize),
+            typing_every: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct Layer<O: Outbound> {
+    rt: &'static Runtime<'static>,
+    out: O,
+    s: Settings,
+    inbox: Inbox,
+    pairing: Pairing,
+    board: Arc<Board>,
+    /// One worker per chat (and topic), fed in order.
+    workers: Mutex<HashMap<String, mpsc::Sender<Inbound>>>,
+}
+
+impl<O: Outbound> Layer<O> {
+    pub fn new(
+        rt: &'static Runtime<'static>,
+        out: O,
+        s: Settings,
+        inbox: Inbox,
+        pairing: Pairing,
+        board: Arc<Board>,
+    ) -> Arc<Layer<O>> {
+        Arc::new(Layer {
+            rt,
+            out,
+            s,
+            inbox,
+            pairing,
+            board,
+            workers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn out(&self) -> &O {
+        &self.out
+    }
+
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
+    }
+
+    pub fn board(&self) -> &Board {
+        &self.board
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.s
+    }
+
+    /// Answers what the last run left pending (call once, at start).
+    pub fn resume(self: &Arc<Self>) {
+        let pending = self.inbox.pending();
+        if !pending.is_empty() {
+            tracing::info!(
+                "{}: answering {} message(s) left pending by the last run",
+                self.s.channel,
+                pending.len()
+            );
+        }
+        for e in pending {
+            self.dispatch(e.msg);
+        }
+    }
+
+    /// Records `msgs` and the service's new resume point, then answers
+    /// them. When this returns `Ok`, the caller may acknowledge them.
+    pub fn accept(self: &Arc<Self>, msgs: Vec<Inbound>, offset: Option<i64>) -> Result<(), String> {
+        let any = !msgs.is_empty();
+        let fresh = self.inbox.accept(msgs, offset)?;
+        if any {
+            self.board.inbound(&self.s.channel);
+        }
+        for m in fresh {
+            self.dispatch(m);
+        }
+        Ok(())
+    }
+
+    /// Hands `m` to its chat's worker; `/stop` jumps the queue.
+    fn dispatch(self: &Arc<Self>, m: Inbound) {
+        if pincer_agent::parse(&strip_bot_suffix(&m.text)) == Some(Command::Stop) {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let _ = me.handle(m, None).await;
+            });
+            return;
+        }
+        let key = format!("{}/{}", m.chat.id, m.chat.thread.as_deref().unwrap_or(""));
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        let m = match workers.get(&key) {
+            Some(tx) => match tx.try_send(m) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(m)) => {
+                    tracing::warn!(
+                        "{}: chat {} has too many messages waiting",
+                        self.s.channel,
+                        m.chat.id
+                    );
+                    self.record(
+                        &m.id,
+                        State::Failed,
+                        "too many messages were waiting in this chat",
+                    );
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(m)) => m,
+            },
+            None => m,
+        };
+        let (tx, rx) = mpsc::channel(CHAT_QUEUE);
+        let _ = tx.try_send(m);
+        workers.insert(key.clone(), tx);
+        tokio::spawn(self.clone().worker(key, rx));
+    }
+
+    async fn worker(self: Arc<Self>, key: String, mut rx: mpsc::Receiver<Inbound>) {
+        let mut next: Option<Inbound> = None;
+        loop {
+            let m = match next.take() {
+                Some(m) => m,
+                None => match tokio::time::timeout(IDLE, rx.recv()).await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return,
+                    Err(_) => {
+                        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+                        if rx.is_empty() {
+                            workers.remove(&key);
+                            return;
+                        }
+                        continue;
+                    }
+                },
+            };
+            next = self.handle(m, Some(&mut rx)).await;
+        }
+    }
+
+    fn record(&self, id: &str, state: State, note: &str) {
+        if let Err(e) = self.inbox.finish(id, state, Some(note.to_string())) {
+            tracing::error!("{}: {e}", self.s.channel);
+        }
+    }
+
+    fn verdict(&self, m: &Inbound) -> Verdict {
+        access::decide(&self.s.access, m, &|ids| self.pairing.is_approved(ids))
+    }
+
+    /// Answers `m`. While waiting out the debounce it may take the chat's
+    /// next message: one that joins `m` is answered with it; one that does
+    /// not is returned, to be handled next.
+    async fn handle(
+        &self,
+        m: Inbound,
+        rx: Option<&mut mpsc::Receiver<Inbound>>,
+    ) -> Option<Inbound> {
+        // Answered before a restart, but not all of it was sent.
+        if let Some(reply) = self
+            .inbox
+            .get(&m.id)
+            .and_then(|e| e.reply.map(|r| (r, e.sent)))
+        {
+            self.send_chunks(&m, &reply.0, reply.1).await;
+            return None;
+        }
+        match self.verdict(&m) {
+            Verdict::Ignore(why) => {
+                tracing::debug!("{}: message {} ignored: {why}", self.s.channel, m.id);
+                self.record(&m.id, State::Done, &format!("ignored: {why}"));
+                return None;
+            }
+            Verdict::Pair => {
+                match self.pairing.request(&m.sender) {
+                    Ok(Some(code)) => {
+                        let text = crate::pairing::reply_text(&self.s.channel, &m.sender, &code);
+                        self.reply(&m, text).await;
+                    }
+                    Ok(None) => self.record(
+                        &m.id,
+                        State::Done,
+                        "ignored: too many pairing requests pending",
+                    ),
+                    Err(e) => {
+                        tracing::error!("{}: pairing: {e}", self.s.channel);
+                        self.record(&m.id, State::Failed, &e.to_string());
+                    }
+                }
+                return None;
+            }
+            Verdict::Answer => {}
+        }
+        let mut m = m;
+        m.text = strip_bot_suffix(&m.text);
+        if m.text.trim().is_empty() {
+            match m.media.clone() {
+                Some(kind) => {
+                    let text = format!(
+                        "I can only read text for now: this {kind} was not passed on. Please send your message as text."
+                    );
+                    self.reply(&m, text).await;
+                }
+                None => self.record(&m.id, State::Done, "empty"),
+            }
+            return None;
+        }
+        let is_command = pincer_agent::parse(&m.text).is_some();
+        let mut next = None;
+        if let Some(rx) = rx
+            && !is_command
+            && !self.s.debounce.is_zero()
+        {
+            while let Ok(Some(n)) = tokio::time::timeout(self.s.debounce, rx.recv()).await {
+                let joins = n.sender == m.sender
+                    && n.media.is_none()
+                    && pincer_agent::parse(&n.text).is_none()
+                    && self.verdict(&n) == Verdict::Answer;
+                if !joins {
+                    next = Some(n);
+                    break;
+                }
+                m.text = format!("{}\n{}", m.text, n.text);
+                self.record(
+                    &n.id,
+                    State::Done,
+                    &format!("answered with message {}", m.id),
+                );
+                if let Err(e) = self.inbox.set_text(&m.id, &m.text) {
+                    tracing::error!("{}: {e}", self.s.channel);
+                }
+            }
+        }
+        match self.answer(&m, is_command).await {
+            Some(text) => self.reply(&m, text).await,
+            None => self.record(&m.id, State::Done, "nothing to send"),
+        }
+        next
+    }
+
+    /// What the model reads: a group message from anyone but the owner is
+    /// someone else's words, so it arrives marked untrusted.
+    fn model_text(&self, m: &Inbound, is_command: bool) -> String {
+        let mut text = m.text.clone();
+        if let Some(kind) = &m.media {
+            text.push_str(&format!(
+                "\n\n[A {kind} came with this message; it was not passed on.]"
+            ));
+        }
+        if m.chat.kind == ChatKind::Direct || is_command {
+            return text;
+        }
+        let from = m.sender.label();
+        if access::listed(&self.s.access.allow_from, &m.sender.ids())
+            && !self.s.access.allow_from.iter().any(|a| a.trim() == "*")
+        {
+            return format!("[{from}] {text}");
+        }
+        wrap(
+            &text,
+            Source::ChatMessage,
+            &[
+                ("Channel", &self.s.channel),
+                ("From", &from),
+                ("Group", &m.chat.id),
+            ],
+            false,
+        )
+    }
+
+    /// The agent's final text for `m` (`None`: nothing to send), with
+    /// "typing…" shown while it works.
+    async fn answer(&self, m: &Inbound, is_command: bool) -> Option<String> {
+        let d = Delivery {
+            agent: self.s.agent.clone(),
+            session_key: route::session_key(&self.s.agent, &self.s.main_key, self.s.dm_scope, m),
+            input: vec![Message::user(self.model_text(m, is_command))],
+            agent_prompt: true,
+            whole: true,
+            // The chat's own worker already orders its messages; chats that
+            // share a session (`dmScope: main`) are answered one after the
+            // other, each in its own chat.
+            channel: None,
+            ..Delivery::default()
+        };
+        let (tx, mut rx) = mpsc::channel::<AgentEvent>(64);
+        let run = self.rt.deliver(d, tx);
+        tokio::pin!(run);
+        self.out.typing(&m.chat).await;
+        let mut tick = tokio::time::interval(self.s.typing_every);
+        tick.tick().await;
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                Some(_) = rx.recv() => {}
+                _ = tick.tick() => self.out.typing(&m.chat).await,
+            }
+        };
+        match result {
+            Ok(d) if d.queued.is_some() => None,
+            Ok(d) => d.final_text,
+            Err(AgentError::Aborted) => None,
+            Err(e) => {
+                tracing::warn!("{}: message {}: {e}", self.s.channel, m.id);
+                self.board.error(&self.s.channel, &e.to_string());
+                Some(format!("⚠️ {e}"))
+            }
+        }
+    }
+
+    /// Records the answer's chunks, then sends them.
+    async fn reply(&self, m: &Inbound, text: String) {
+        let chunks = chunk::chunks(&text, self.s.limit);
+        if let Err(e) = self.inbox.set_reply(&m.id, chunks.clone()) {
+            tracing::error!("{}: {e}", self.s.channel);
+        }
+        self.send_chunks(m, &chunks, 0).await;
+    }
+
+    async fn send_chunks(&self, m: &Inbound, chunks: &[String], from: usize) {
+        for (i, c) in chunks.iter().enumerate().skip(from) {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let wait = match self.out.send(&m.chat, c).await {
+                    Ok(()) => break,
+                    Err(SendError::RetryAfter(d)) if tries < SEND_TRIES => {
+                        d.min(Duration::from_secs(120))
+                    }
+                    Err(SendError::Transient(_)) if tries < SEND_TRIES => {
+                        Duration::from_secs(1 << tries)
+                    }
+                    Err(e) => {
+                        let note = format!("sending chunk {} of {}: {e}", i + 1, chunks.len());
+                        tracing::error!("{}: message {}: {note}", self.s.channel, m.id);
+                        self.board.error(&self.s.channel, &note);
+                        self.record(&m.id, State::Failed, &note);
+                        return;
+                    }
+                };
+                tokio::time::sleep(wait).await;
+            }
+            if let Err(e) = self.inbox.set_sent(&m.id, i + 1) {
+                tracing::error!("{}: {e}", self.s.channel);
+            }
+        }
+        self.board.outbound(&self.s.channel);
+        if let Err(e) = self.inbox.finish(&m.id, State::Done, None) {
+            tracing::error!("{}: {e}", self.s.channel);
+        }
+    }
+}
+
+/// `/new@my_bot` → `/new`: Telegram's way of addressing a command to one
+/// bot in a group.
+fn strip_bot_suffix(text: &str) -> String {
+    let t = text.trim_start();
+    if !t.starts_with('/') {
+        return text.to_string();
+    }
+    let end = t.find(char::is_whitespace).unwrap_or(t.len());
+    match t[..end].find('@') {
+        Some(at) => format!("{}{}", &t[..at], &t[end..]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn commands_addressed_to_the_bot_are_commands() {
+        assert_eq!(super::strip_bot_suffix("/new@my_bot"), "/new");
+        assert_eq!(super::strip_bot_suffix("/think@my_bot high"), "/think high");
+        assert_eq!(super::strip_bot_suffix("mail me@x.org"), "mail me@x.org");
+    }
+}
