@@ -104,3 +104,26 @@ pub struct Inbound {
     #[serde(default)]
     pub self_chat: bool,
 }
+
+/// Starts every configured chat app; returns one line per channel saying
+/// how it started (for the gateway's start-up banner).
+pub fn start(
+    rt: &'static pincer_agent::Runtime<'static>,
+    config: &pincer_config::Config,
+    state_dir: &std::path::Path,
+) -> Vec<String> {
+    let board = std::sync::Arc::new(status::Board::new(state_dir));
+    let mut lines = Vec::new();
+    match telegram::start(rt, config, state_dir, board.clone()) {
+        Some(Ok(_)) => lines.push(format!(
+            "telegram: starting ({})",
+            match config.channels.telegram.as_ref().and_then(telegram::Webhook::resolve) {
+                Some(w) => format!("webhook on {}{}", w.addr, w.path),
+                None => "long polling".into(),
+            }
+        )),
+        Some(Err(e)) => lines.push(format!("telegram: not started: {e}")),
+        None => {}
+    }
+    lines
+}

@@ -36,6 +36,53 @@ pub enum Command {
     /// The agent's tools: which it may use and which rule decided
     #[command(subcommand)]
     Tools(ToolsCommand),
+    /// Chat-app senders waiting for approval: list them, approve one by its code
+    #[command(subcommand)]
+    Pairing(PairingCommand),
+    /// The chat apps (Telegram, WhatsApp): their state, linking and unlinking
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairingCommand {
+    /// Pairing requests still valid (codes expire after an hour)
+    List(PairingListArgs),
+    /// Approve the sender who was given CODE: they are answered from now on
+    Approve(PairingApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PairingListArgs {
+    /// telegram or whatsapp (default: both)
+    pub channel: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PairingApproveArgs {
+    /// telegram or whatsapp
+    pub channel: String,
+    /// The code the sender was given
+    pub code: String,
+    /// Tell the sender they were approved (Telegram)
+    #[arg(long)]
+    pub notify: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// Each configured channel: connected or not, last message, last error
+    Status(ChannelsStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelsStatusArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

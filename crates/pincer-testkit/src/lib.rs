@@ -12,6 +12,7 @@
 mod fake;
 mod ollama;
 mod servers;
+pub mod telegram;
 
 pub use fake::{
     FakeUpstream, Recorded, Step, completions_stream, completions_tool_stream, http_response,

@@ -69,6 +69,9 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
             );
         }
         tokio::spawn(gw.preload());
+        for line in pincer_channels::start(gw.runtime(), &loaded.config, &state_dir) {
+            eprintln!("{line}");
+        }
         for warm in &args.keep_warm {
             tokio::spawn(gw.keep_warm(warm.clone()));
         }

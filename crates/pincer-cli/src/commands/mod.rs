@@ -1,5 +1,6 @@
 //! One module per command group; each returns the process exit code.
 
+mod channels;
 mod chat;
 mod config;
 mod doctor;
@@ -60,6 +61,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Chat(args) => {
             let (loaded, _) = discovered_config(path, &env, Discover::Named, false)?;
             chat::run(&loaded, &env, &args)
+        }
+        Command::Pairing(command) => {
+            channels::pairing(&usable_config(cli.config.as_deref(), &env)?, &env, &command)
+        }
+        Command::Channels(command) => {
+            channels::run(&usable_config(cli.config.as_deref(), &env)?, &env, &command)
         }
         Command::Tools(ToolsCommand::List(args)) => {
             let (loaded, _) = discovered_config(path, &env, Discover::Named, false)?;
