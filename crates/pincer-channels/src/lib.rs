@@ -117,7 +117,12 @@ pub fn start(
     match telegram::start(rt, config, state_dir, board.clone()) {
         Some(Ok(_)) => lines.push(format!(
             "telegram: starting ({})",
-            match config.channels.telegram.as_ref().and_then(telegram::Webhook::resolve) {
+            match config
+                .channels
+                .telegram
+                .as_ref()
+                .and_then(telegram::Webhook::resolve)
+            {
                 Some(w) => format!("webhook on {}{}", w.addr, w.path),
                 None => "long polling".into(),
             }

@@ -136,7 +136,12 @@ impl BotApi {
         let deadline = Instant::now() + within;
         let mut b = self.book();
         loop {
-            let to: Vec<Sent> = b.sent.iter().filter(|s| s.chat_id == chat_id).cloned().collect();
+            let to: Vec<Sent> = b
+                .sent
+                .iter()
+                .filter(|s| s.chat_id == chat_id)
+                .cloned()
+                .collect();
             let left = deadline.saturating_duration_since(Instant::now());
             if to.len() >= n || left.is_zero() {
                 return to;
@@ -200,9 +205,11 @@ impl Shared {
             }
         };
         match method {
-            "getMe" => ok(json!({"id": BOT_ID, "is_bot": true, "first_name": "Pincer Test",
+            "getMe" => ok(
+                json!({"id": BOT_ID, "is_bot": true, "first_name": "Pincer Test",
                 "username": BOT_USERNAME, "can_join_groups": true,
-                "can_read_all_group_messages": false, "supports_inline_queries": false})),
+                "can_read_all_group_messages": false, "supports_inline_queries": false}),
+            ),
             "getUpdates" => self.get_updates(&p),
             "sendMessage" => self.send_message(&p),
             "sendChatAction" => {
@@ -218,7 +225,9 @@ impl Shared {
                             let name = c["command"].as_str().unwrap_or_default();
                             let desc = c["description"].as_str().unwrap_or_default();
                             (1..=32).contains(&name.len())
-                                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                                && name.bytes().all(|b| {
+                                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'
+                                })
                                 && (1..=256).contains(&utf16_len(desc))
                         })
                 });
@@ -236,7 +245,11 @@ impl Shared {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
                     || secret.len() > 256
                 {
-                    return refused(400, "Bad Request: secret token contains unallowed characters", None);
+                    return refused(
+                        400,
+                        "Bad Request: secret token contains unallowed characters",
+                        None,
+                    );
                 }
                 self.book.lock().unwrap().webhook = Some((url, secret));
                 ok(json!(true))
@@ -263,7 +276,8 @@ impl Shared {
             );
         }
         if let Some(o) = offset {
-            b.updates.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= o);
+            b.updates
+                .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= o);
         }
         b.poll += 1;
         let me = b.poll;
@@ -400,6 +414,8 @@ pub fn post_webhook(addr: &str, path: &str, secret: Option<&str>, update: &Value
 }
 
 /// An update as a webhook receives it.
-pub fn update(update_id: i64, message: Value) -> Value {
+pub fn update(update_id: i64, mut message: Value) -> Value {
+    message["message_id"] = json!(update_id % 1_000_000);
+    message["date"] = json!(1_790_000_000);
     json!({"update_id": update_id, "message": message})
 }

@@ -41,11 +41,16 @@ pub fn pairing(loaded: &Loaded, env: &Env, command: &PairingCommand) -> Result<E
             if args.json {
                 let list: Vec<_> = rows
                     .iter()
-                    .map(|(c, r)| json!({"channel": c, "id": r.id, "code": r.code,
+                    .map(|(c, r)| {
+                        json!({"channel": c, "id": r.id, "code": r.code,
                         "createdAt": r.created_at, "lastSeenAt": r.last_seen_at,
-                        "username": r.meta.username, "name": r.meta.name}))
+                        "username": r.meta.username, "name": r.meta.name})
+                    })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&json!({ "requests": list }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "requests": list }))?
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             if rows.is_empty() {
@@ -54,12 +59,21 @@ pub fn pairing(loaded: &Loaded, env: &Env, command: &PairingCommand) -> Result<E
             }
             let mut t = format::table(&["Channel", "Code", "Sender", "Name", "Requested"]);
             for (c, r) in &rows {
-                let name = [r.meta.name.clone(), r.meta.username.as_ref().map(|u| format!("@{u}"))]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                t.add_row(vec![c.clone(), r.code.clone(), r.id.clone(), name, r.created_at.clone()]);
+                let name = [
+                    r.meta.name.clone(),
+                    r.meta.username.as_ref().map(|u| format!("@{u}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+                t.add_row(vec![
+                    c.clone(),
+                    r.code.clone(),
+                    r.id.clone(),
+                    name,
+                    r.created_at.clone(),
+                ]);
             }
             println!("{t}");
             println!("Approve one with: pincer pairing approve <channel> <code>");
@@ -98,11 +112,13 @@ fn notify(loaded: &Loaded, channel: &str, id: &str) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        rt.block_on(api.send_message(&pincer_channels::telegram::api::SendMessage {
-            chat_id: id,
-            text: APPROVED_TEXT,
-            message_thread_id: None,
-        }))?;
+        rt.block_on(
+            api.send_message(&pincer_channels::telegram::api::SendMessage {
+                chat_id: id,
+                text: APPROVED_TEXT,
+                message_thread_id: None,
+            }),
+        )?;
         Ok(())
     })();
     match sent {
@@ -124,8 +140,20 @@ pub fn run(loaded: &Loaded, env: &Env, command: &ChannelsCommand) -> Result<Exit
     let file = StatusFile::read(&state_dir).map_err(anyhow::Error::msg)?;
     let channels = &loaded.config.channels;
     let configured = [
-        ("telegram", channels.telegram.as_ref().map(|c| c.access.enabled != Some(false))),
-        ("whatsapp", channels.whatsapp.as_ref().map(|c| c.access.enabled != Some(false))),
+        (
+            "telegram",
+            channels
+                .telegram
+                .as_ref()
+                .map(|c| c.access.enabled != Some(false)),
+        ),
+        (
+            "whatsapp",
+            channels
+                .whatsapp
+                .as_ref()
+                .map(|c| c.access.enabled != Some(false)),
+        ),
     ];
     let mut rows = Vec::new();
     for (name, enabled) in configured {
@@ -148,18 +176,32 @@ pub fn run(loaded: &Loaded, env: &Env, command: &ChannelsCommand) -> Result<Exit
     if args.json {
         let list: Vec<_> = rows
             .iter()
-            .map(|(name, state, s, running)| json!({"channel": name, "state": state,
-                "gatewayRunning": running, "status": s}))
+            .map(|(name, state, s, running)| {
+                json!({"channel": name, "state": state,
+                "gatewayRunning": running, "status": s})
+            })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({ "channels": list }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "channels": list }))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = format::table(&["Channel", "State", "Account", "Last message", "Detail / last error"]);
+    let mut t = format::table(&[
+        "Channel",
+        "State",
+        "Account",
+        "Last message",
+        "Detail / last error",
+    ]);
     for (name, state, s, _) in &rows {
         let (account, last, detail) = match s {
             Some(s) => (
                 s.identity.clone().unwrap_or_default(),
-                s.last_inbound_ms.max(s.last_outbound_ms).map(format::ago).unwrap_or_else(|| "—".into()),
+                s.last_inbound_ms
+                    .max(s.last_outbound_ms)
+                    .map(format::ago)
+                    .unwrap_or_else(|| "—".into()),
                 match (&s.detail, &s.last_error) {
                     (Some(d), Some(e)) => format!("{d}; last error: {e}"),
                     (Some(d), None) => d.clone(),
