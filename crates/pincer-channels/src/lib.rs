@@ -110,11 +110,12 @@ pub struct Inbound {
 pub fn start(
     rt: &'static pincer_agent::Runtime<'static>,
     config: &pincer_config::Config,
+    env: &pincer_config::Env,
     state_dir: &std::path::Path,
 ) -> Vec<String> {
     let board = std::sync::Arc::new(status::Board::new(state_dir));
     let mut lines = Vec::new();
-    match telegram::start(rt, config, state_dir, board.clone()) {
+    match telegram::start(rt, config, env, state_dir, board.clone()) {
         Some(Ok(_)) => lines.push(format!(
             "telegram: starting ({})",
             match config

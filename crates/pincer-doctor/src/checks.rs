@@ -453,6 +453,124 @@ pub fn gateway_findings(config: &Config, env: &Env) -> Vec<Finding> {
     findings
 }
 
+/// The chat apps: a token that is missing, a webhook Telegram cannot use,
+/// who may write to the agent, and what the gateway last saw (a refused
+/// token, a logged-out WhatsApp).
+pub fn channel_findings(config: &Config, env: &Env) -> Vec<Finding> {
+    use pincer_channels::status::{Link, StatusFile};
+    use pincer_channels::telegram::{self, Webhook};
+    use pincer_config::DmPolicy;
+    let mut out = Vec::new();
+    let status = env
+        .state_dir()
+        .and_then(|dir| StatusFile::read(&dir).ok())
+        .unwrap_or_default();
+    let mut access = Vec::new();
+    if let Some(t) = config
+        .channels
+        .telegram
+        .as_ref()
+        .filter(|t| t.access.enabled != Some(false))
+    {
+        access.push(("telegram", &t.access));
+        if let Err(e) = telegram::token(t, env) {
+            out.push(Finding::new(
+                Severity::Error,
+                "channel.token_missing",
+                "channels.telegram.botToken",
+                format!("Telegram is configured but has {e}"),
+                "create a bot with @BotFather and put its token in channels.telegram.botToken (or tokenFile, or TELEGRAM_BOT_TOKEN)",
+            ));
+        }
+        if let Some(url) = &t.webhook_url {
+            match &t.webhook_secret {
+                None => out.push(Finding::new(
+                    Severity::Error,
+                    "channel.webhook_secret",
+                    "channels.telegram.webhookSecret",
+                    "webhookUrl is set without webhookSecret: anyone could post updates, so Pincer long-polls instead",
+                    "set channels.telegram.webhookSecret (1-256 of A-Z a-z 0-9 _ -)",
+                )),
+                Some(k) if !Webhook::secret_is_valid(secrecy::ExposeSecret::expose_secret(&k.secret)) => {
+                    out.push(Finding::new(
+                        Severity::Error,
+                        "channel.webhook_secret",
+                        "channels.telegram.webhookSecret",
+                        "Telegram refuses this webhookSecret: it takes 1-256 characters of A-Z a-z 0-9 _ -",
+                        "choose a secret of letters, digits, _ and -",
+                    ));
+                }
+                Some(_) => {}
+            }
+            if !url.value.starts_with("https://") {
+                out.push(Finding::new(
+                    Severity::Error,
+                    "channel.webhook_unreachable",
+                    "channels.telegram.webhookUrl",
+                    format!("Telegram delivers webhooks to https URLs only, not {}", url.value),
+                    "put the webhook listener behind HTTPS (a reverse proxy or tunnel) and give that https URL",
+                ));
+            }
+        }
+    }
+    if let Some(w) = config
+        .channels
+        .whatsapp
+        .as_ref()
+        .filter(|w| w.access.enabled != Some(false))
+    {
+        access.push(("whatsapp", &w.access));
+    }
+    for (name, a) in &access {
+        let policy = a.dm_policy.unwrap_or(DmPolicy::Pairing);
+        if policy == DmPolicy::Open {
+            out.push(Finding::new(
+                Severity::Warning,
+                "channel.dm_open",
+                format!("channels.{name}.dmPolicy"),
+                "dmPolicy is \"open\": anyone who finds the account can use your models and the agent's tools",
+                "use \"pairing\" (the default) or \"allowlist\" with allowFrom",
+            ));
+        }
+        if policy == DmPolicy::Allowlist && a.allow_from.is_empty() {
+            out.push(Finding::new(
+                Severity::Warning,
+                "channel.allowlist_empty",
+                format!("channels.{name}.allowFrom"),
+                "dmPolicy is \"allowlist\" but allowFrom is empty: only senders approved by pairing are answered",
+                "add your own id to allowFrom",
+            ));
+        }
+        let Some(s) = status.channels.get(*name) else {
+            continue;
+        };
+        if s.link == Link::LoggedOut {
+            out.push(Finding::new(
+                Severity::Error,
+                "channel.logged_out",
+                format!("channels.{name}"),
+                s.detail
+                    .clone()
+                    .unwrap_or_else(|| format!("{name} is logged out")),
+                if *name == "whatsapp" {
+                    "link it again: pincer channels login whatsapp"
+                } else {
+                    "set a valid bot token (from @BotFather) and restart the gateway"
+                },
+            ));
+        } else if let Some(e) = s.last_error.as_ref().filter(|e| e.contains("setWebhook")) {
+            out.push(Finding::new(
+                Severity::Warning,
+                "channel.webhook_unreachable",
+                "channels.telegram.webhookUrl",
+                e.clone(),
+                "check that webhookUrl is a public https address that reaches the webhook listener",
+            ));
+        }
+    }
+    out
+}
+
 /// The tools: a command tool with no sandbox, one that runs anything
 /// unasked, names in the policy that are no tool.
 pub fn tool_findings(config: &Config) -> Vec<Finding> {
@@ -539,6 +657,44 @@ mod tests {
         // The sandbox may or may not be on this machine.
         ids.retain(|c| *c != "tools.sandbox_missing");
         ids
+    }
+
+    #[test]
+    fn channel_checks_table() {
+        for (text, want) in [
+            ("{}", vec![]),
+            (
+                "{ channels: { telegram: { } } }",
+                vec!["channel.token_missing"],
+            ),
+            ("{ channels: { telegram: { enabled: false } } }", vec![]),
+            ("{ channels: { telegram: { botToken: '1:a' } } }", vec![]),
+            (
+                "{ channels: { telegram: { botToken: '1:a', webhookUrl: 'http://x.org/hook' } } }",
+                vec!["channel.webhook_secret", "channel.webhook_unreachable"],
+            ),
+            (
+                "{ channels: { telegram: { botToken: '1:a', webhookUrl: 'https://x.org/h', webhookSecret: 'no spaces!' } } }",
+                vec!["channel.webhook_secret"],
+            ),
+            (
+                "{ channels: { telegram: { botToken: '1:a', dmPolicy: 'open', allowFrom: ['*'] } } }",
+                vec!["channel.dm_open"],
+            ),
+            (
+                "{ channels: { whatsapp: { dmPolicy: 'allowlist' } } }",
+                vec!["channel.allowlist_empty"],
+            ),
+        ] {
+            let env = Env::from_pairs(&[("OPENCLAW_STATE_DIR", "/nonexistent")]);
+            let loaded =
+                pincer_config::load_text(text, std::path::Path::new("openclaw.json"), &env);
+            let ids: Vec<&str> = channel_findings(&loaded.config, &env)
+                .iter()
+                .map(|f| f.check)
+                .collect();
+            assert_eq!(ids, want, "{text}");
+        }
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub async fn diagnose(
     ));
     findings.extend(checks::gateway_findings(&loaded.config, env));
     findings.extend(checks::tool_findings(&loaded.config));
+    findings.extend(checks::channel_findings(&loaded.config, env));
     findings.extend(checks::discovery_findings(discovered));
     findings.sort_by_key(|f| f.severity);
     Report {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use pincer_agent::Runtime;
-use pincer_config::{Config, TelegramConfig};
+use pincer_config::{Config, Env, TelegramConfig};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
@@ -28,7 +28,7 @@ pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 const WEBHOOK_BODY_LIMIT: usize = 1 << 20;
 
 /// Where the token comes from, checked in OpenClaw's order.
-pub fn token(cfg: &TelegramConfig) -> Result<SecretString, String> {
+pub fn token(cfg: &TelegramConfig, env: &Env) -> Result<SecretString, String> {
     if let Some(k) = &cfg.bot_token {
         return Ok(k.secret.clone());
     }
@@ -46,8 +46,8 @@ pub fn token(cfg: &TelegramConfig) -> Result<SecretString, String> {
             )),
         };
     }
-    match std::env::var("TELEGRAM_BOT_TOKEN") {
-        Ok(t) if !t.trim().is_empty() => Ok(SecretString::from(t.trim().to_string())),
+    match env.var("TELEGRAM_BOT_TOKEN") {
+        Some(t) if !t.trim().is_empty() => Ok(SecretString::from(t.trim().to_string())),
         _ => Err(
             "no bot token: set channels.telegram.botToken, tokenFile or TELEGRAM_BOT_TOKEN".into(),
         ),
@@ -186,6 +186,7 @@ pub fn inbound(update: &api::Update, me: &User) -> Option<Inbound> {
 pub fn start(
     rt: &'static Runtime<'static>,
     config: &Config,
+    env: &Env,
     state_dir: &Path,
     board: Arc<Board>,
 ) -> Option<Result<tokio::task::JoinHandle<()>, String>> {
@@ -193,7 +194,7 @@ pub fn start(
     if cfg.access.enabled == Some(false) {
         return None;
     }
-    let token = match token(cfg) {
+    let token = match token(cfg, env) {
         Ok(t) => t,
         Err(e) => {
             board.link(CHANNEL, Link::Stopped, Some(e.clone()));

@@ -84,7 +84,7 @@ pub fn pairing(loaded: &Loaded, env: &Env, command: &PairingCommand) -> Result<E
             let approved = Pairing::new(&state_dir, &channel).approve(&args.code)?;
             println!("Approved {channel} sender {}.", approved.id);
             if args.notify {
-                notify(loaded, &channel, &approved.id);
+                notify(loaded, env, &channel, &approved.id);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -93,7 +93,7 @@ pub fn pairing(loaded: &Loaded, env: &Env, command: &PairingCommand) -> Result<E
 
 /// Tells an approved Telegram sender (a failure is reported, not fatal:
 /// the approval stands).
-fn notify(loaded: &Loaded, channel: &str, id: &str) {
+fn notify(loaded: &Loaded, env: &Env, channel: &str, id: &str) {
     let sent = (|| -> Result<()> {
         if channel != "telegram" {
             bail!("--notify works for telegram only; the gateway owns the WhatsApp link");
@@ -104,7 +104,7 @@ fn notify(loaded: &Loaded, channel: &str, id: &str) {
             .telegram
             .as_ref()
             .context("channels.telegram is not configured")?;
-        let token = pincer_channels::telegram::token(cfg).map_err(anyhow::Error::msg)?;
+        let token = pincer_channels::telegram::token(cfg, env).map_err(anyhow::Error::msg)?;
         let api = pincer_channels::telegram::api::Api::new(
             cfg.api_root.as_ref().map(|r| r.value.as_str()),
             token,

@@ -69,7 +69,7 @@ pub fn run(loaded: Loaded, env: &Env, args: &GatewayArgs) -> Result<ExitCode> {
             );
         }
         tokio::spawn(gw.preload());
-        for line in pincer_channels::start(gw.runtime(), &loaded.config, &state_dir) {
+        for line in pincer_channels::start(gw.runtime(), &loaded.config, env, &state_dir) {
             eprintln!("{line}");
         }
         for warm in &args.keep_warm {
