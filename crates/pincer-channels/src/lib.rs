@@ -24,6 +24,7 @@ pub mod pairing;
 pub mod route;
 pub mod status;
 pub mod telegram;
+pub mod whatsapp;
 
 pub use layer::{Layer, Outbound, SendError};
 
@@ -129,6 +130,11 @@ pub fn start(
             }
         )),
         Some(Err(e)) => lines.push(format!("telegram: not started: {e}")),
+        None => {}
+    }
+    match whatsapp::start(rt, config, state_dir, board) {
+        Some(Ok(_)) => lines.push("whatsapp: starting (linked device)".into()),
+        Some(Err(e)) => lines.push(format!("whatsapp: not started: {e}")),
         None => {}
     }
     lines
