@@ -36,13 +36,22 @@ const SENT_REMEMBERED: usize = 256;
 #[derive(Debug, Clone, PartialEq)]
 pub enum WaEvent {
     /// A QR code to show, valid for `timeout`.
-    Qr { code: String, timeout: Duration },
+    Qr {
+        code: String,
+        timeout: Duration,
+    },
     /// The phone scanned it: linked as `id`.
-    Paired { id: String },
+    Paired {
+        id: String,
+    },
     Connected,
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
     /// The phone removed this device (or never will accept it): re-link.
-    LoggedOut { reason: String },
+    LoggedOut {
+        reason: String,
+    },
     /// Another client took over this device's connection.
     Replaced,
     Message(WaMessage),
@@ -184,10 +193,7 @@ pub fn render_qr(code: &str) -> Result<String, String> {
 pub fn auth_dir(state_dir: &Path, cfg: Option<&WhatsAppConfig>) -> PathBuf {
     match cfg.and_then(|c| c.auth_dir.as_ref()) {
         Some(d) => PathBuf::from(&d.value),
-        None => state_dir
-            .join("credentials")
-            .join(CHANNEL)
-            .join("default"),
+        None => state_dir.join("credentials").join(CHANNEL).join("default"),
     }
 }
 
@@ -242,10 +248,9 @@ impl WhatsApp {
 impl Outbound for WhatsApp {
     async fn send(&self, chat: &Chat, text: &str) -> Result<(), SendError> {
         let client = self.client()?;
-        let jid: Jid = chat
-            .id
-            .parse()
-            .map_err(|e| SendError::Refused(format!("not a WhatsApp chat id {:?}: {e}", chat.id)))?;
+        let jid: Jid = chat.id.parse().map_err(|e| {
+            SendError::Refused(format!("not a WhatsApp chat id {:?}: {e}", chat.id))
+        })?;
         if !client.is_connected() {
             return Err(SendError::Transient("WhatsApp is not connected".into()));
         }
@@ -293,7 +298,9 @@ fn on_event(layer: &Arc<Layer<WhatsApp>>, event: WaEvent) {
             board.link(CHANNEL, Link::LoggedOut, Some(note));
         }
         WaEvent::Replaced => {
-            let note = "another client took over this linked device; restart the gateway to take it back".to_string();
+            let note =
+                "another client took over this linked device; restart the gateway to take it back"
+                    .to_string();
             tracing::error!("whatsapp: {note}");
             board.link(CHANNEL, Link::Stopped, Some(note));
         }
@@ -333,7 +340,8 @@ pub fn start(
     }
     let dir = auth_dir(state_dir, Some(cfg));
     if !is_linked(&dir) {
-        let note = "not linked: run `pincer channels login whatsapp` and scan the QR code".to_string();
+        let note =
+            "not linked: run `pincer channels login whatsapp` and scan the QR code".to_string();
         board.link(CHANNEL, Link::Stopped, Some(note.clone()));
         return Some(Err(note));
     }
@@ -346,7 +354,14 @@ pub fn start(
         client: OnceLock::new(),
         sent: Mutex::new(VecDeque::new()),
     };
-    let layer = Layer::new(rt, out, settings, inbox, Pairing::new(state_dir, CHANNEL), board);
+    let layer = Layer::new(
+        rt,
+        out,
+        settings,
+        inbox,
+        Pairing::new(state_dir, CHANNEL),
+        board,
+    );
     Some(Ok(tokio::spawn(async move {
         let board = layer.board();
         board.link(CHANNEL, Link::Starting, None);
@@ -375,7 +390,11 @@ pub fn start(
         let bot = match bot {
             Ok(b) => b,
             Err(e) => {
-                board.link(CHANNEL, Link::Stopped, Some(format!("cannot start WhatsApp: {e}")));
+                board.link(
+                    CHANNEL,
+                    Link::Stopped,
+                    Some(format!("cannot start WhatsApp: {e}")),
+                );
                 return;
             }
         };
@@ -462,10 +481,19 @@ pub async fn logout(auth_dir: &Path) -> Result<bool, String> {
         return Ok(false);
     }
     let store = store(auth_dir).await?;
-    if let Ok(bot) = Bot::builder().with_backend(store).skip_history_sync().build().await {
+    if let Ok(bot) = Bot::builder()
+        .with_backend(store)
+        .skip_history_sync()
+        .build()
+        .await
+    {
         let client = bot.client();
         let handle = bot.spawn();
-        if client.wait_for_connected(Duration::from_secs(10)).await.is_ok() {
+        if client
+            .wait_for_connected(Duration::from_secs(10))
+            .await
+            .is_ok()
+        {
             client.logout().await;
         } else {
             client.disconnect().await;
