@@ -76,6 +76,25 @@ pub struct PairingApproveArgs {
 pub enum ChannelsCommand {
     /// Each configured channel: connected or not, last message, last error
     Status(ChannelsStatusArgs),
+    /// Link WhatsApp: prints a QR code to scan with the phone (Settings → Linked devices)
+    Login(ChannelsLoginArgs),
+    /// Unlink WhatsApp: tells WhatsApp when it can, and deletes the credentials
+    Logout(ChannelsLogoutArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelsLoginArgs {
+    /// whatsapp (Telegram needs a bot token, not a login)
+    pub channel: String,
+    /// Give up after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelsLogoutArgs {
+    /// whatsapp
+    pub channel: String,
 }
 
 #[derive(Debug, Args)]

@@ -520,6 +520,18 @@ pub fn channel_findings(config: &Config, env: &Env) -> Vec<Finding> {
         .filter(|w| w.access.enabled != Some(false))
     {
         access.push(("whatsapp", &w.access));
+        let dir = env
+            .state_dir()
+            .map(|d| pincer_channels::whatsapp::auth_dir(&d, Some(w)));
+        if dir.is_some_and(|d| !pincer_channels::whatsapp::is_linked(&d)) {
+            out.push(Finding::new(
+                Severity::Warning,
+                "channel.whatsapp_unlinked",
+                "channels.whatsapp",
+                "WhatsApp is configured but no phone is linked: the gateway will not answer in it",
+                "run `pincer channels login whatsapp` and scan the QR code with WhatsApp (Settings → Linked devices)",
+            ));
+        }
     }
     for (name, a) in &access {
         let policy = a.dm_policy.unwrap_or(DmPolicy::Pairing);
@@ -683,7 +695,7 @@ mod tests {
             ),
             (
                 "{ channels: { whatsapp: { dmPolicy: 'allowlist' } } }",
-                vec!["channel.allowlist_empty"],
+                vec!["channel.whatsapp_unlinked", "channel.allowlist_empty"],
             ),
         ] {
             let env = Env::from_pairs(&[("OPENCLAW_STATE_DIR", "/nonexistent")]);

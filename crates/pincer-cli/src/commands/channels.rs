@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use pincer_channels::pairing::{APPROVED_TEXT, Pairing};
 use pincer_channels::status::{Link, StatusFile};
+use pincer_channels::whatsapp;
 use pincer_config::{Env, Loaded};
 use serde_json::json;
+use std::time::Duration;
 
 use crate::cli::{ChannelsCommand, PairingCommand};
 use crate::format;
@@ -133,10 +135,16 @@ fn alive(pid: u32) -> bool {
 }
 
 pub fn run(loaded: &Loaded, env: &Env, command: &ChannelsCommand) -> Result<ExitCode> {
-    let ChannelsCommand::Status(args) = command;
     let state_dir = env
         .state_dir()
         .context("no state dir: set OPENCLAW_STATE_DIR or HOME")?;
+    let args = match command {
+        ChannelsCommand::Status(args) => args,
+        ChannelsCommand::Login(args) => {
+            return login(loaded, &state_dir, &args.channel, args.timeout);
+        }
+        ChannelsCommand::Logout(args) => return logout(loaded, &state_dir, &args.channel),
+    };
     let file = StatusFile::read(&state_dir).map_err(anyhow::Error::msg)?;
     let channels = &loaded.config.channels;
     let configured = [
@@ -159,9 +167,14 @@ pub fn run(loaded: &Loaded, env: &Env, command: &ChannelsCommand) -> Result<Exit
     for (name, enabled) in configured {
         let status = file.channels.get(name);
         let running = status.is_some_and(|s| alive(s.pid));
+        let unlinked = name == "whatsapp"
+            && !whatsapp::is_linked(&whatsapp::auth_dir(&state_dir, channels.whatsapp.as_ref()));
         let state = match (enabled, status) {
             (None, _) => "not configured".to_string(),
             (Some(false), _) => "disabled".to_string(),
+            (Some(true), _) if unlinked => {
+                "not linked (pincer channels login whatsapp)".to_string()
+            }
             (Some(true), None) => "not started (is the gateway running?)".to_string(),
             (Some(true), Some(s)) if !running && s.link != Link::LoggedOut => {
                 "gateway not running".to_string()
@@ -214,5 +227,68 @@ pub fn run(loaded: &Loaded, env: &Env, command: &ChannelsCommand) -> Result<Exit
         t.add_row(vec![name.to_string(), state.clone(), account, last, detail]);
     }
     println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn whatsapp_only(channel: &str) -> Result<()> {
+    match channel_name(channel)?.as_str() {
+        "telegram" => bail!(
+            "Telegram needs no login: create a bot with @BotFather and set channels.telegram.botToken (or TELEGRAM_BOT_TOKEN)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn login(
+    loaded: &Loaded,
+    state_dir: &std::path::Path,
+    channel: &str,
+    timeout: u64,
+) -> Result<ExitCode> {
+    whatsapp_only(channel)?;
+    let dir = whatsapp::auth_dir(state_dir, loaded.config.channels.whatsapp.as_ref());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    eprintln!(
+        "Linking WhatsApp (credentials in {}); waiting for a QR code…",
+        dir.display()
+    );
+    let linked = rt.block_on(whatsapp::login(&dir, Duration::from_secs(timeout), |qr| {
+        println!("{qr}");
+    }));
+    match linked {
+        Ok(number) => {
+            println!(
+                "Linked WhatsApp {number}. Start (or restart) `pincer gateway` to answer in it."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => bail!("WhatsApp: {e}"),
+    }
+}
+
+fn logout(loaded: &Loaded, state_dir: &std::path::Path, channel: &str) -> Result<ExitCode> {
+    whatsapp_only(channel)?;
+    let dir = whatsapp::auth_dir(state_dir, loaded.config.channels.whatsapp.as_ref());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    if rt
+        .block_on(whatsapp::logout(&dir))
+        .map_err(anyhow::Error::msg)?
+    {
+        println!(
+            "Unlinked WhatsApp; its credentials in {} are deleted.",
+            dir.display()
+        );
+    } else {
+        println!(
+            "WhatsApp is not linked ({} holds no credentials).",
+            dir.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
