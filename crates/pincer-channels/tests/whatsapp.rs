@@ -97,7 +97,7 @@ fn recorded_events_become_the_messages_the_layer_takes() {
             info(dm, "15551234567:3@s.whatsapp.net", false, "A1"),
         ),
         (
-            wa::Message::text(&format!("@{OWN} what is on today?")),
+            wa::Message::text(format!("@{OWN} what is on today?")),
             info(group, "15552223333@s.whatsapp.net", false, "A2"),
         ),
         (

@@ -405,7 +405,7 @@ fn a_storm_from_one_chat_waits_in_its_own_queue_and_another_chat_is_answered_mea
         home.path(),
         &bot,
         &up,
-        &format!(r#"dmPolicy: "open", allowFrom: ["*"]"#),
+        r#"dmPolicy: "open", allowFrom: ["*"]"#,
     );
     // Each sender their own session; no joining of rapid messages.
     let text = std::fs::read_to_string(&cfg).unwrap();

@@ -357,8 +357,7 @@ pub fn direct_text(from: &Value, text: &str) -> Value {
 pub fn group_text(chat_id: i64, from: &Value, text: &str) -> Value {
     let mut entities = Vec::new();
     let mut units = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in text.char_indices() {
         if c == '@' {
             let len = text[i + 1..]
                 .chars()
