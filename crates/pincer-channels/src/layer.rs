@@ -60,7 +60,8 @@ pub struct Settings {
     pub agent: String,
     pub main_key: String,
     pub dm_scope: DmScope,
-    /// `messages.inbound.debounceMs` (by channel first).
+    /// `messages.inbound.debounceMs` (by channel first; OpenClaw's
+    /// default: 300 ms for Telegram, none for the others).
     pub debounce: Duration,
     /// `textChunkLimit`.
     pub limit: usize,
@@ -81,7 +82,7 @@ impl Settings {
             .get(channel)
             .copied()
             .or(inbound.debounce_ms)
-            .unwrap_or(0);
+            .unwrap_or(if channel == "telegram" { 300 } else { 0 });
         Settings {
             channel: channel.to_string(),
             account: "default".into(),
