@@ -12,7 +12,7 @@
 //! else `allowFrom` (never the pairing store); `open` answers anyone in
 //! any group; `disabled` no group. Then a group message must mention the
 //! assistant (or reply to it) unless the group says `requireMention:
-//! false`; a command from an allowed sender needs no mention.
+//! false`; a `/command` from a sender the config names needs no mention.
 
 use pincer_config::{ChannelAccess, DmPolicy, GroupPolicy, GroupSettings};
 
@@ -101,8 +101,17 @@ pub fn decide(a: &ChannelAccess, m: &Inbound, approved: &dyn Fn(&[String]) -> bo
                 }
             }
             let require_mention = settings.and_then(|g| g.require_mention).unwrap_or(true);
-            let command = pincer_agent::parse(&m.text).is_some();
-            if require_mention && !m.mentioned && !command {
+            // A command needs no mention from a sender named in the
+            // config (not merely let in by "*" or an open policy).
+            let named = |list: &[String]| {
+                let explicit: Vec<String> =
+                    list.iter().filter(|e| e.trim() != "*").cloned().collect();
+                listed(&explicit, &ids)
+            };
+            let owner_command = m.text.trim_start().starts_with('/')
+                && pincer_agent::parse(&m.text).is_some()
+                && (named(&a.allow_from) || a.group_allow_from.as_deref().is_some_and(named));
+            if require_mention && !m.mentioned && !owner_command {
                 return Verdict::Ignore("the assistant was not mentioned");
             }
             Verdict::Answer

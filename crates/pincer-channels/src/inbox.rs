@@ -45,7 +45,7 @@ pub struct Entry {
     pub at_ms: u64,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct File {
     version: u32,
     /// The service's resume point (Telegram's next `getUpdates` offset).
@@ -97,11 +97,15 @@ impl Inbox {
             .join("inbox.json")
     }
 
+    /// Changes the inbox: on disk first, then in memory, so a failed write
+    /// changes nothing (the service sends the messages again).
     fn with<T>(&self, f: impl FnOnce(&mut File) -> T) -> Result<T, String> {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let out = f(&mut file);
-        file.version = 1;
-        pincer_router::write_whole(&self.path, &*file)?;
+        let mut next = file.clone();
+        let out = f(&mut next);
+        next.version = 1;
+        pincer_router::write_whole(&self.path, &next)?;
+        *file = next;
         Ok(out)
     }
 
@@ -171,45 +175,60 @@ impl Inbox {
             .unwrap_or_default()
     }
 
-    /// The entry for `id`, as it stands.
-    pub fn get(&self, id: &str) -> Option<Entry> {
+    /// The entry for `m`, as it stands.
+    pub fn get(&self, m: &Inbound) -> Option<Entry> {
         let f = self.file.lock().ok()?;
-        f.entries.iter().rev().find(|e| e.msg.id == id).cloned()
+        f.entries.iter().rev().find(|e| same(&e.msg, m)).cloned()
     }
 
-    fn update(&self, id: &str, f: impl FnOnce(&mut Entry)) -> Result<(), String> {
+    fn update(&self, m: &Inbound, f: impl FnOnce(&mut Entry)) -> Result<(), String> {
         self.with(|file| {
-            if let Some(e) = file.entries.iter_mut().rev().find(|e| e.msg.id == id) {
+            if let Some(e) = file.entries.iter_mut().rev().find(|e| same(&e.msg, m)) {
                 f(e);
             }
             prune(file);
         })
     }
 
-    /// The text a message is answered with (several joined into one).
-    pub fn set_text(&self, id: &str, text: &str) -> Result<(), String> {
-        self.update(id, |e| e.msg.text = text.to_string())
+    /// `joined` is answered with `leader`, whose text now holds both: one
+    /// write, so a crash keeps either both messages or the joined one.
+    pub fn join(&self, leader: &Inbound, joined: &Inbound) -> Result<(), String> {
+        self.with(|file| {
+            for e in file.entries.iter_mut().rev() {
+                if same(&e.msg, leader) {
+                    e.msg.text = leader.text.clone();
+                } else if same(&e.msg, joined) {
+                    e.state = State::Done;
+                    e.note = Some(format!("answered with message {}", leader.id));
+                }
+            }
+        })
     }
 
     /// The answer, before its first chunk is sent.
-    pub fn set_reply(&self, id: &str, chunks: Vec<String>) -> Result<(), String> {
-        self.update(id, |e| {
+    pub fn set_reply(&self, m: &Inbound, chunks: Vec<String>) -> Result<(), String> {
+        self.update(m, |e| {
             e.reply = Some(chunks);
             e.sent = 0;
         })
     }
 
     /// `n` chunks of the answer are out.
-    pub fn set_sent(&self, id: &str, n: usize) -> Result<(), String> {
-        self.update(id, |e| e.sent = n)
+    pub fn set_sent(&self, m: &Inbound, n: usize) -> Result<(), String> {
+        self.update(m, |e| e.sent = n)
     }
 
-    pub fn finish(&self, id: &str, state: State, note: Option<String>) -> Result<(), String> {
-        self.update(id, |e| {
+    pub fn finish(&self, m: &Inbound, state: State, note: Option<String>) -> Result<(), String> {
+        self.update(m, |e| {
             e.state = state;
             e.note = note;
         })
     }
+}
+
+/// The same message: its id is only unique within its chat.
+fn same(a: &Inbound, b: &Inbound) -> bool {
+    a.id == b.id && a.chat == b.chat
 }
 
 /// Drops the oldest finished entries past [`KEEP_FINISHED`].
@@ -250,9 +269,11 @@ mod tests {
         let inbox = Inbox::open(&path).unwrap();
         let fresh = inbox.accept(vec![msg("1"), msg("2")], Some(3)).unwrap();
         assert_eq!(fresh.len(), 2);
-        inbox.set_reply("1", vec!["a".into(), "b".into()]).unwrap();
-        inbox.set_sent("1", 1).unwrap();
-        inbox.finish("2", State::Done, None).unwrap();
+        inbox
+            .set_reply(&msg("1"), vec!["a".into(), "b".into()])
+            .unwrap();
+        inbox.set_sent(&msg("1"), 1).unwrap();
+        inbox.finish(&msg("2"), State::Done, None).unwrap();
         drop(inbox);
 
         let inbox = Inbox::open(&path).unwrap();
@@ -270,6 +291,43 @@ mod tests {
                 .accept(vec![msg("1"), msg("2")], None)
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_same_id_in_two_chats_is_two_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = Inbox::open(&dir.path().join("inbox.json")).unwrap();
+        let a = msg("X");
+        let mut b = msg("X");
+        b.chat.id = "other".into();
+        assert_eq!(
+            inbox
+                .accept(vec![a.clone(), b.clone()], None)
+                .unwrap()
+                .len(),
+            2
+        );
+        inbox.set_reply(&b, vec!["for b".into()]).unwrap();
+        assert_eq!(inbox.get(&a).unwrap().reply, None);
+        assert_eq!(inbox.get(&b).unwrap().reply.unwrap(), ["for b"]);
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("inbox.json");
+        let inbox = Inbox::open(&path).unwrap();
+        // A file where the directory should be: every write fails.
+        std::fs::write(dir.path().join("sub"), "x").unwrap();
+        assert!(inbox.accept(vec![msg("1")], Some(2)).is_err());
+        assert!(inbox.pending().is_empty());
+        assert_eq!(inbox.offset(), None);
+        std::fs::remove_file(dir.path().join("sub")).unwrap();
+        assert_eq!(
+            inbox.accept(vec![msg("1")], Some(2)).unwrap().len(),
+            1,
+            "taken when sent again"
         );
     }
 
@@ -292,7 +350,9 @@ mod tests {
             .collect();
         inbox.accept(msgs, None).unwrap();
         for i in 0..KEEP_FINISHED + 50 {
-            inbox.finish(&i.to_string(), State::Done, None).unwrap();
+            inbox
+                .finish(&msg(&i.to_string()), State::Done, None)
+                .unwrap();
         }
         let f = inbox.file.lock().unwrap();
         assert_eq!(f.entries.len(), KEEP_FINISHED);

@@ -24,6 +24,11 @@ const CHAT_QUEUE: usize = 64;
 const IDLE: Duration = Duration::from_secs(600);
 /// Sends of one chunk tried before the message is recorded failed.
 const SEND_TRIES: u32 = 5;
+/// Rapid messages joined into one turn, at most (OpenClaw's bounds).
+const MAX_JOINED: usize = 12;
+const MAX_JOINED_BYTES: usize = 50_000;
+/// How long one "typing…" call may take.
+const TYPING_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why a message could not be sent.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -181,7 +186,7 @@ impl<O: Outbound> Layer<O> {
 
     /// Hands `m` to its chat's worker; `/stop` jumps the queue.
     fn dispatch(self: &Arc<Self>, m: Inbound) {
-        if pincer_agent::parse(&strip_bot_suffix(&m.text)) == Some(Command::Stop) {
+        if is_stop(&m) {
             let me = self.clone();
             tokio::spawn(async move {
                 let _ = me.handle(m, None).await;
@@ -189,27 +194,43 @@ impl<O: Outbound> Layer<O> {
             return;
         }
         let key = format!("{}/{}", m.chat.id, m.chat.thread.as_deref().unwrap_or(""));
-        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        let m = match workers.get(&key) {
-            Some(tx) => match tx.try_send(m) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Full(m)) => {
-                    tracing::warn!(
-                        "{}: chat {} has too many messages waiting",
-                        self.s.channel,
-                        m.chat.id
-                    );
-                    self.record(
-                        &m.id,
-                        State::Failed,
-                        "too many messages were waiting in this chat",
-                    );
-                    return;
+        let full = {
+            let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+            match workers.get(&key) {
+                Some(tx) => match tx.try_send(m) {
+                    Ok(()) => return,
+                    Err(mpsc::error::TrySendError::Full(m)) => Some(m),
+                    Err(mpsc::error::TrySendError::Closed(m)) => {
+                        self.spawn_worker(&mut workers, key, m);
+                        None
+                    }
+                },
+                None => {
+                    self.spawn_worker(&mut workers, key, m);
+                    None
                 }
-                Err(mpsc::error::TrySendError::Closed(m)) => m,
-            },
-            None => m,
+            }
         };
+        if let Some(m) = full {
+            tracing::warn!(
+                "{}: chat {} has too many messages waiting",
+                self.s.channel,
+                m.chat.id
+            );
+            self.record(
+                &m,
+                State::Failed,
+                "too many messages were waiting in this chat",
+            );
+        }
+    }
+
+    fn spawn_worker(
+        self: &Arc<Self>,
+        workers: &mut HashMap<String, mpsc::Sender<Inbound>>,
+        key: String,
+        m: Inbound,
+    ) {
         let (tx, rx) = mpsc::channel(CHAT_QUEUE);
         let _ = tx.try_send(m);
         workers.insert(key.clone(), tx);
@@ -238,8 +259,8 @@ impl<O: Outbound> Layer<O> {
         }
     }
 
-    fn record(&self, id: &str, state: State, note: &str) {
-        if let Err(e) = self.inbox.finish(id, state, Some(note.to_string())) {
+    fn record(&self, m: &Inbound, state: State, note: &str) {
+        if let Err(e) = self.inbox.finish(m, state, Some(note.to_string())) {
             tracing::error!("{}: {e}", self.s.channel);
         }
     }
@@ -259,7 +280,7 @@ impl<O: Outbound> Layer<O> {
         // Answered before a restart, but not all of it was sent.
         if let Some(reply) = self
             .inbox
-            .get(&m.id)
+            .get(&m)
             .and_then(|e| e.reply.map(|r| (r, e.sent)))
         {
             self.send_chunks(&m, &reply.0, reply.1).await;
@@ -268,7 +289,7 @@ impl<O: Outbound> Layer<O> {
         match self.verdict(&m) {
             Verdict::Ignore(why) => {
                 tracing::debug!("{}: message {} ignored: {why}", self.s.channel, m.id);
-                self.record(&m.id, State::Done, &format!("ignored: {why}"));
+                self.record(&m, State::Done, &format!("ignored: {why}"));
                 return None;
             }
             Verdict::Pair => {
@@ -278,13 +299,13 @@ impl<O: Outbound> Layer<O> {
                         self.reply(&m, text).await;
                     }
                     Ok(None) => self.record(
-                        &m.id,
+                        &m,
                         State::Done,
                         "ignored: too many pairing requests pending",
                     ),
                     Err(e) => {
                         tracing::error!("{}: pairing: {e}", self.s.channel);
-                        self.record(&m.id, State::Failed, &e.to_string());
+                        self.record(&m, State::Failed, &e.to_string());
                     }
                 }
                 return None;
@@ -292,7 +313,6 @@ impl<O: Outbound> Layer<O> {
             Verdict::Answer => {}
         }
         let mut m = m;
-        m.text = strip_bot_suffix(&m.text);
         if m.text.trim().is_empty() {
             match m.media.clone() {
                 Some(kind) => {
@@ -301,7 +321,7 @@ impl<O: Outbound> Layer<O> {
                     );
                     self.reply(&m, text).await;
                 }
-                None => self.record(&m.id, State::Done, "empty"),
+                None => self.record(&m, State::Done, "empty"),
             }
             return None;
         }
@@ -311,7 +331,21 @@ impl<O: Outbound> Layer<O> {
             && !is_command
             && !self.s.debounce.is_zero()
         {
-            while let Ok(Some(n)) = tokio::time::timeout(self.s.debounce, rx.recv()).await {
+            // Joined while the sender keeps writing, within bounds: a
+            // sender who never pauses is still answered.
+            let until = tokio::time::Instant::now() + self.s.debounce * 8;
+            let mut joined = 1;
+            loop {
+                let wait = self
+                    .s
+                    .debounce
+                    .min(until.saturating_duration_since(tokio::time::Instant::now()));
+                if wait.is_zero() || joined >= MAX_JOINED || m.text.len() >= MAX_JOINED_BYTES {
+                    break;
+                }
+                let Ok(Some(n)) = tokio::time::timeout(wait, rx.recv()).await else {
+                    break;
+                };
                 let joins = n.sender == m.sender
                     && n.media.is_none()
                     && pincer_agent::parse(&n.text).is_none()
@@ -321,19 +355,15 @@ impl<O: Outbound> Layer<O> {
                     break;
                 }
                 m.text = format!("{}\n{}", m.text, n.text);
-                self.record(
-                    &n.id,
-                    State::Done,
-                    &format!("answered with message {}", m.id),
-                );
-                if let Err(e) = self.inbox.set_text(&m.id, &m.text) {
+                joined += 1;
+                if let Err(e) = self.inbox.join(&m, &n) {
                     tracing::error!("{}: {e}", self.s.channel);
                 }
             }
         }
         match self.answer(&m, is_command).await {
             Some(text) => self.reply(&m, text).await,
-            None => self.record(&m.id, State::Done, "nothing to send"),
+            None => self.record(&m, State::Done, "nothing to send"),
         }
         next
     }
@@ -385,16 +415,27 @@ impl<O: Outbound> Layer<O> {
         };
         let (tx, mut rx) = mpsc::channel::<AgentEvent>(64);
         let run = self.rt.deliver(d, tx);
-        tokio::pin!(run);
-        self.out.typing(&m.chat).await;
-        let mut tick = tokio::time::interval(self.s.typing_every);
-        tick.tick().await;
-        let result = loop {
-            tokio::select! {
-                r = &mut run => break r,
-                Some(_) = rx.recv() => {}
-                _ = tick.tick() => self.out.typing(&m.chat).await,
+        // "typing…" renewed beside the run, never in its way: a slow chat
+        // API delays the indicator, not the answer.
+        let typing = async {
+            let mut tick = tokio::time::interval(self.s.typing_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let _ = tokio::time::timeout(TYPING_TIMEOUT, self.out.typing(&m.chat)).await;
             }
+        };
+        // The events are not shown in a chat app; they are read so the run
+        // never waits on them.
+        let drain = async {
+            while rx.recv().await.is_some() {}
+            std::future::pending::<()>().await
+        };
+        let result = tokio::select! {
+            biased;
+            r = run => r,
+            () = typing => return None,
+            () = drain => return None,
         };
         match result {
             Ok(d) if d.queued.is_some() => None,
@@ -403,7 +444,13 @@ impl<O: Outbound> Layer<O> {
             Err(e) => {
                 tracing::warn!("{}: message {}: {e}", self.s.channel, m.id);
                 self.board.error(&self.s.channel, &e.to_string());
-                Some(format!("⚠️ {e}"))
+                Some(match e {
+                    // Paths and file errors are the owner's business.
+                    AgentError::Store { .. } => {
+                        "⚠️ The assistant could not read or write this conversation; the gateway's log says why.".into()
+                    }
+                    e => format!("⚠️ {e}"),
+                })
             }
         }
     }
@@ -411,7 +458,7 @@ impl<O: Outbound> Layer<O> {
     /// Records the answer's chunks, then sends them.
     async fn reply(&self, m: &Inbound, text: String) {
         let chunks = chunk::chunks(&text, self.s.limit);
-        if let Err(e) = self.inbox.set_reply(&m.id, chunks.clone()) {
+        if let Err(e) = self.inbox.set_reply(m, chunks.clone()) {
             tracing::error!("{}: {e}", self.s.channel);
         }
         self.send_chunks(m, &chunks, 0).await;
@@ -434,43 +481,28 @@ impl<O: Outbound> Layer<O> {
                         let note = format!("sending chunk {} of {}: {e}", i + 1, chunks.len());
                         tracing::error!("{}: message {}: {note}", self.s.channel, m.id);
                         self.board.error(&self.s.channel, &note);
-                        self.record(&m.id, State::Failed, &note);
+                        self.record(m, State::Failed, &note);
                         return;
                     }
                 };
                 tokio::time::sleep(wait).await;
             }
-            if let Err(e) = self.inbox.set_sent(&m.id, i + 1) {
+            if let Err(e) = self.inbox.set_sent(m, i + 1) {
                 tracing::error!("{}: {e}", self.s.channel);
             }
         }
         self.board.outbound(&self.s.channel);
-        if let Err(e) = self.inbox.finish(&m.id, State::Done, None) {
+        if let Err(e) = self.inbox.finish(m, State::Done, None) {
             tracing::error!("{}: {e}", self.s.channel);
         }
     }
 }
 
-/// `/new@my_bot` → `/new`: Telegram's way of addressing a command to one
-/// bot in a group.
-fn strip_bot_suffix(text: &str) -> String {
-    let t = text.trim_start();
-    if !t.starts_with('/') {
-        return text.to_string();
-    }
-    let end = t.find(char::is_whitespace).unwrap_or(t.len());
-    match t[..end].find('@') {
-        Some(at) => format!("{}{}", &t[..at], &t[end..]),
-        None => text.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn commands_addressed_to_the_bot_are_commands() {
-        assert_eq!(super::strip_bot_suffix("/new@my_bot"), "/new");
-        assert_eq!(super::strip_bot_suffix("/think@my_bot high"), "/think high");
-        assert_eq!(super::strip_bot_suffix("mail me@x.org"), "mail me@x.org");
-    }
+/// A stop command that skips the chat's queue: `/stop`, or a bare stop
+/// word in a direct chat (in a group, "wait" is usually said to someone
+/// else).
+fn is_stop(m: &Inbound) -> bool {
+    let text = m.text.trim();
+    pincer_agent::parse(text) == Some(Command::Stop)
+        && (m.chat.kind == ChatKind::Direct || text.starts_with('/'))
 }

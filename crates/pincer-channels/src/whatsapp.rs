@@ -112,31 +112,44 @@ pub fn classify(event: &Event) -> Vec<WaEvent> {
         Event::StreamReplaced(_) => vec![WaEvent::Replaced],
         Event::Messages(_) => event
             .messages()
-            .map(|m| {
-                let info = &m.info;
-                let source = &info.source;
-                WaMessage {
-                    id: info.id.clone(),
-                    chat: source.chat.to_non_ad_string(),
-                    chat_user: source.chat.user.to_string(),
-                    sender: source.sender.to_non_ad_string(),
-                    sender_number: number(&source.sender)
-                        .or_else(|| source.sender_alt.as_ref().and_then(number)),
-                    from_me: source.is_from_me,
-                    group: source.is_group,
-                    push_name: info.push_name.clone(),
-                    text: m
-                        .message
-                        .text_content()
-                        .or_else(|| m.message.get_caption())
-                        .map(str::to_string),
-                    media: media_kind(&m.message),
-                }
-            })
-            .map(WaEvent::Message)
+            .map(|m| WaEvent::Message(message(m)))
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// One message of a batch, in Pincer's terms.
+pub fn message(m: &InboundMessage) -> WaMessage {
+    let info = &m.info;
+    let source = &info.source;
+    WaMessage {
+        id: info.id.clone(),
+        chat: source.chat.to_non_ad_string(),
+        chat_user: source.chat.user.to_string(),
+        sender: source.sender.to_non_ad_string(),
+        sender_number: number(&source.sender)
+            .or_else(|| source.sender_alt.as_ref().and_then(number)),
+        from_me: source.is_from_me,
+        group: source.is_group,
+        push_name: info.push_name.clone(),
+        text: m
+            .message
+            .text_content()
+            .or_else(|| m.message.get_caption())
+            .map(str::to_string),
+        media: media_kind(&m.message),
+    }
+}
+
+/// `@<number>` in `text`, not the start of a longer number.
+fn mentions(text: &str, number: &str) -> bool {
+    let needle = format!("@{number}");
+    text.match_indices(&needle).any(|(i, _)| {
+        !text[i + needle.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 /// A message as the layer takes it; `None` for status updates and
@@ -147,11 +160,12 @@ pub fn inbound(m: &WaMessage, own: Option<&str>) -> Option<Inbound> {
     }
     let text = m.text.clone().unwrap_or_default();
     let self_chat = !m.group && own.is_some_and(|o| o == m.chat_user);
-    let mentioned = m.group && own.is_some_and(|o| text.contains(&format!("@{o}")));
+    let mentioned = m.group && own.is_some_and(|o| mentions(&text, o));
     Some(Inbound {
         channel: CHANNEL.into(),
         account: "default".into(),
-        id: m.id.clone(),
+        // WhatsApp's ids are unique per chat and sender only.
+        id: format!("{}/{}", m.sender, m.id),
         chat: Chat {
             id: m.chat.clone(),
             kind: if m.group {
@@ -223,6 +237,7 @@ async fn store(auth_dir: &Path) -> Result<SqliteStore, String> {
 pub struct WhatsApp {
     client: OnceLock<Arc<Client>>,
     sent: Mutex<VecDeque<String>>,
+    resumed: std::sync::atomic::AtomicBool,
 }
 
 impl WhatsApp {
@@ -286,6 +301,14 @@ fn on_event(layer: &Arc<Layer<WhatsApp>>, event: WaEvent) {
             if let Some(n) = layer.out().own_number() {
                 board.identity(CHANNEL, format!("+{n}"));
             }
+            // What the last run left pending is sent once there is a link.
+            if !layer
+                .out()
+                .resumed
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                layer.resume();
+            }
         }
         WaEvent::Disconnected { reason } => {
             board.link(CHANNEL, Link::Reconnecting, Some(reason));
@@ -311,19 +334,40 @@ fn on_event(layer: &Arc<Layer<WhatsApp>>, event: WaEvent) {
                 Some("not linked: run `pincer channels login whatsapp`".into()),
             );
         }
-        WaEvent::Message(m) => {
-            if m.from_me && layer.out().is_echo(&m.id) {
-                return;
-            }
-            let own = layer.out().own_number();
-            let Some(msg) = inbound(&m, own.as_deref()) else {
-                return;
-            };
-            if let Err(e) = layer.accept(vec![msg], None) {
-                tracing::error!("whatsapp: cannot record message {}: {e}", m.id);
-                board.error(CHANNEL, &e);
-            }
-        }
+        // Recorded by the durability hook, before the library acknowledged it.
+        WaEvent::Message(_) => {}
+    }
+}
+
+/// The messages of a batch as the layer takes them (echoes of Pincer's
+/// own replies left out).
+fn accepted(layer: &Layer<WhatsApp>, batch: &[InboundMessage]) -> Vec<Inbound> {
+    let own = layer.out().own_number();
+    batch
+        .iter()
+        .map(message)
+        .filter(|m| !(m.from_me && layer.out().is_echo(&m.id)))
+        .filter_map(|m| inbound(&m, own.as_deref()))
+        .collect()
+}
+
+/// Records a batch in the inbox before the library acknowledges it to
+/// WhatsApp; a failure leaves it unacknowledged, and WhatsApp sends it again.
+struct Durable(Arc<Layer<WhatsApp>>);
+
+#[async_trait::async_trait]
+impl whatsapp_rust::InboundDurabilityHook for Durable {
+    async fn on_messages(
+        &self,
+        _client: Arc<Client>,
+        batch: &[InboundMessage],
+    ) -> anyhow::Result<()> {
+        let msgs = accepted(&self.0, batch);
+        self.0.accept(msgs, None).map_err(|e| {
+            tracing::error!("whatsapp: cannot record messages: {e}");
+            self.0.board().error(CHANNEL, &e);
+            anyhow::Error::msg(e)
+        })
     }
 }
 
@@ -353,6 +397,7 @@ pub fn start(
     let out = WhatsApp {
         client: OnceLock::new(),
         sent: Mutex::new(VecDeque::new()),
+        resumed: std::sync::atomic::AtomicBool::new(false),
     };
     let layer = Layer::new(
         rt,
@@ -376,6 +421,7 @@ pub fn start(
         let bot = Bot::builder()
             .with_backend(store)
             .skip_history_sync()
+            .with_inbound_durability_hook(Durable(layer.clone()))
             .with_event_delivery(EventDelivery::Ordered { capacity: 1024 })
             .on_event(move |event: Arc<Event>, _client: Arc<Client>| {
                 let layer = handler.clone();
@@ -399,7 +445,6 @@ pub fn start(
             }
         };
         let _ = layer.out().client.set(bot.client());
-        layer.resume();
         // The library reconnects by itself, with backoff, until logged out.
         bot.run().await;
     })))

@@ -128,7 +128,11 @@ fn recorded_events_become_the_messages_the_layer_takes() {
     assert_eq!(got.len(), 7, "the status broadcast is left out: {got:#?}");
 
     let a1 = &got[0];
-    assert_eq!((a1.id.as_str(), a1.text.as_str()), ("A1", "hello"));
+    assert_eq!(
+        (a1.id.as_str(), a1.text.as_str()),
+        ("15551234567@s.whatsapp.net/A1", "hello"),
+        "ids are unique per chat and sender only"
+    );
     assert_eq!(
         a1.chat,
         Chat {

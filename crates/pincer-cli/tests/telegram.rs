@@ -262,8 +262,19 @@ fn in_a_group_only_a_mention_is_answered_and_others_words_are_marked_untrusted()
         asked[0]
     );
     assert!(!asked[0].contains("just chatting"));
+    // A command for another bot is not ours; the menu's `/status@bot` is.
+    bot.push_message(telegram::group_text(group, &carol, "/new@some_other_bot"));
+    bot.push_message(telegram::group_text(
+        group,
+        &owner(),
+        &format!("/status@{}", telegram::BOT_USERNAME),
+    ));
+    let sent = bot.wait_sent(&group.to_string(), 2, WAIT);
+    assert!(sent[1].text.contains("acme/a"), "{}", sent[1].text);
+    assert_eq!(up.requests().len(), 1);
     // Nothing was said in the owner's chat, nor anywhere else.
     assert!(bot.sent().iter().all(|s| s.chat_id == group.to_string()));
+    assert_eq!(bot.sent().len(), 2);
 }
 
 #[test]

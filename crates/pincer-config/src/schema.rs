@@ -590,8 +590,6 @@ pub struct WhatsAppConfig {
     pub access: ChannelAccess,
     /// `authDir`: where the linked device's credentials are kept.
     pub auth_dir: Option<Spanned<String>>,
-    /// `sendReadReceipts` (default true).
-    pub send_read_receipts: Option<bool>,
 }
 
 /// What happens to a message that arrives while its session is answering

@@ -86,7 +86,12 @@ const TELEGRAM_NOT_USED: &[&str] = &[
     "reactionNotifications",
     "webhookCertPath",
 ];
-const WHATSAPP_NOT_USED: &[&str] = &["selfChatMode", "debounceMs", "messagePrefix"];
+const WHATSAPP_NOT_USED: &[&str] = &[
+    "selfChatMode",
+    "debounceMs",
+    "messagePrefix",
+    "sendReadReceipts",
+];
 const GROUP_NOT_USED: &[&str] = &["systemPrompt", "skills", "topics", "tools", "toolsBySender"];
 
 const AGENTS_USED: &[&str] = &["defaults", "list", "entries", "ownership"];
@@ -885,7 +890,6 @@ impl<'a> Checker<'a> {
             "textChunkLimit",
             "groups",
             "authDir",
-            "sendReadReceipts",
         ];
         let mut w = WhatsAppConfig::default();
         for (key, value, p) in self.fields(
@@ -897,10 +901,8 @@ impl<'a> Checker<'a> {
             if self.channel_access(&mut w.access, key, value, &p) {
                 continue;
             }
-            match key {
-                "authDir" => w.auth_dir = self.nonempty_string(value, &p),
-                "sendReadReceipts" => w.send_read_receipts = self.bool(value, &p),
-                _ => {}
+            if key == "authDir" {
+                w.auth_dir = self.nonempty_string(value, &p);
             }
         }
         w

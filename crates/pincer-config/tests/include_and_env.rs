@@ -214,16 +214,17 @@ fn unused_sections_are_kept_and_listed() {
     let main = write(
         dir.path(),
         "openclaw.json",
-        "{ channels: { whatsapp: {} }, tools: { profile: 'full', elevated: {} }, session: { dmScope: 'main' }, gateway: { port: 18790, bind: 'lan', auth: { mode: 'token', token: 'tok-123' }, controlUi: {} }, auth: { profiles: { 'openai:work': { provider: 'openai', mode: 'api_key' } }, order: { openai: ['openai:work'] } }, agents: { defaults: { heartbeat: {} } } }",
+        "{ channels: { whatsapp: { selfChatMode: true }, discord: {} }, tools: { profile: 'full', elevated: {} }, session: { dmScope: 'main', reset: {} }, gateway: { port: 18790, bind: 'lan', auth: { mode: 'token', token: 'tok-123' }, controlUi: {} }, auth: { profiles: { 'openai:work': { provider: 'openai', mode: 'api_key' } }, order: { openai: ['openai:work'] } }, agents: { defaults: { heartbeat: {} } } }",
     );
     let loaded = load(Some(&main), &env(&[])).unwrap();
     assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
     assert_eq!(
         loaded.config.not_used,
         vec![
-            "channels",
+            "channels.whatsapp.selfChatMode",
+            "channels.discord",
             "tools.elevated",
-            "session.dmScope",
+            "session.reset",
             "agents.defaults.heartbeat"
         ]
     );

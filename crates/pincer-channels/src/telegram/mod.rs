@@ -118,6 +118,17 @@ fn names(text: &str, username: &str) -> bool {
     })
 }
 
+/// `/cmd@name rest` → ((`/cmd`, `name`), ` rest`).
+fn command_suffix(text: &str) -> Option<((&str, &str), &str)> {
+    let t = text.trim_start();
+    if !t.starts_with('/') {
+        return None;
+    }
+    let end = t.find(char::is_whitespace).unwrap_or(t.len());
+    let (cmd, name) = t[..end].split_once('@')?;
+    Some(((cmd, name), &t[end..]))
+}
+
 /// An update as the layer takes it; `None` for what Pincer does not answer
 /// (channel posts, other bots, updates that are not messages).
 pub fn inbound(update: &api::Update, me: &User) -> Option<Inbound> {
@@ -133,18 +144,28 @@ pub fn inbound(update: &api::Update, me: &User) -> Option<Inbound> {
     };
     let thread = (kind == ChatKind::Group && msg.chat.is_forum == Some(true))
         .then(|| msg.message_thread_id.unwrap_or(1).to_string());
-    let text = msg
+    let mut text = msg
         .text
         .clone()
         .or_else(|| msg.caption.clone())
         .unwrap_or_default();
+    let username = me.username.as_deref().unwrap_or_default();
+    // `/cmd@bot`: a command addressed to one bot (the group menu sends it).
+    let mut addressed = false;
+    if let Some(((cmd, name), rest)) = command_suffix(&text) {
+        if !name.eq_ignore_ascii_case(username) {
+            return None;
+        }
+        text = format!("{cmd}{rest}");
+        addressed = true;
+    }
     let entities = if msg.text.is_some() {
         &msg.entities
     } else {
         &msg.caption_entities
     };
-    let username = me.username.as_deref().unwrap_or_default();
-    let mentioned = (!username.is_empty() && names(&text, username))
+    let mentioned = addressed
+        || (!username.is_empty() && names(&text, username))
         || entities
             .iter()
             .any(|e| e.kind == "text_mention" && e.user.as_ref().is_some_and(|u| u.id == me.id))
@@ -494,6 +515,20 @@ mod tests {
         assert!(names("@pincer_bot", "pincer_bot"));
         assert!(!names("hey @pincer_bot2", "pincer_bot"));
         assert!(!names("mail x@pincer_bot", "pincer_bot"));
+    }
+
+    #[test]
+    fn commands_addressed_to_a_bot() {
+        assert_eq!(
+            command_suffix("/new@my_bot"),
+            Some((("/new", "my_bot"), ""))
+        );
+        assert_eq!(
+            command_suffix("/think@my_bot high"),
+            Some((("/think", "my_bot"), " high"))
+        );
+        assert_eq!(command_suffix("/new"), None);
+        assert_eq!(command_suffix("mail me@x.org"), None);
     }
 
     #[test]
