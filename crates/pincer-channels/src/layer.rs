@@ -120,6 +120,23 @@ pub struct Layer<O: Outbound> {
 }
 
 impl<O: Outbound> Layer<O> {
+    /// The layer for `channel` as the config sets it up: its inbox, its
+    /// pairing files and its settings, under `state_dir`.
+    pub fn open(
+        rt: &'static Runtime<'static>,
+        out: O,
+        config: &Config,
+        channel: &str,
+        access: &ChannelAccess,
+        state_dir: &std::path::Path,
+        board: Arc<Board>,
+    ) -> Result<Arc<Layer<O>>, String> {
+        let inbox = Inbox::open(&Inbox::path(state_dir, channel, "default"))?;
+        let settings = Settings::resolve(config, channel, access, &rt.default_agent().id);
+        let pairing = Pairing::new(state_dir, channel);
+        Ok(Layer::new(rt, out, settings, inbox, pairing, board))
+    }
+
     pub fn new(
         rt: &'static Runtime<'static>,
         out: O,

@@ -20,9 +20,7 @@ use pincer_agent::Runtime;
 use pincer_config::{Config, WhatsAppConfig};
 use whatsapp_rust::prelude::*;
 
-use crate::inbox::Inbox;
-use crate::layer::{Layer, Outbound, SendError, Settings};
-use crate::pairing::Pairing;
+use crate::layer::{Layer, Outbound, SendError};
 use crate::status::{Board, Link};
 use crate::{Chat, ChatKind, Inbound, Sender};
 
@@ -389,24 +387,15 @@ pub fn start(
         board.link(CHANNEL, Link::Stopped, Some(note.clone()));
         return Some(Err(note));
     }
-    let inbox = match Inbox::open(&Inbox::path(state_dir, CHANNEL, "default")) {
-        Ok(i) => i,
-        Err(e) => return Some(Err(e)),
-    };
-    let settings = Settings::resolve(config, CHANNEL, &cfg.access, &rt.default_agent().id);
     let out = WhatsApp {
         client: OnceLock::new(),
         sent: Mutex::new(VecDeque::new()),
         resumed: std::sync::atomic::AtomicBool::new(false),
     };
-    let layer = Layer::new(
-        rt,
-        out,
-        settings,
-        inbox,
-        Pairing::new(state_dir, CHANNEL),
-        board,
-    );
+    let layer = match Layer::open(rt, out, config, CHANNEL, &cfg.access, state_dir, board) {
+        Ok(l) => l,
+        Err(e) => return Some(Err(e)),
+    };
     Some(Ok(tokio::spawn(async move {
         let board = layer.board();
         board.link(CHANNEL, Link::Starting, None);

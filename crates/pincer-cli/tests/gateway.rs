@@ -5,6 +5,8 @@
 //! calls with the keys of its own profile store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,20 +34,7 @@ struct Gateway {
 
 impl Gateway {
     fn start(home: &Path, config: &Path, port: u16) -> Gateway {
-        let child = Command::new(env!("CARGO_BIN_EXE_pincer"))
-            .args([
-                "--config",
-                config.to_str().unwrap(),
-                "gateway",
-                "--port",
-                &port.to_string(),
-            ])
-            .env_clear()
-            .env("HOME", home)
-            .env("OPENCLAW_STATE_DIR", home.join("state"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+        let child = common::gateway_command(home, config, port)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();

@@ -4,6 +4,8 @@
 //! bot sent, to which chat, and what reached the model.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -22,22 +24,8 @@ struct Gateway(Child);
 
 impl Gateway {
     fn start(home: &Path, config: &Path) -> Gateway {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_pincer"))
-            .args([
-                "--config",
-                config.to_str().unwrap(),
-                "gateway",
-                "--port",
-                &port.to_string(),
-            ])
-            .env_clear()
-            .env("HOME", home)
-            .env("OPENCLAW_STATE_DIR", home.join("state"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        let child = common::gateway_command(home, config, free_port())
             .env("PINCER_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();

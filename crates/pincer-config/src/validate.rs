@@ -745,6 +745,29 @@ impl<'a> Checker<'a> {
         c
     }
 
+    /// A channel's fields: the shared ones and its `own`, with the shared
+    /// and its own not-used keys.
+    fn channel_fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &JsonPath,
+        own: &[&str],
+        own_not_used: &[&str],
+    ) -> Vec<Field<'n>> {
+        const SHARED: &[&str] = &[
+            "enabled",
+            "dmPolicy",
+            "groupPolicy",
+            "allowFrom",
+            "groupAllowFrom",
+            "textChunkLimit",
+            "groups",
+        ];
+        let used = [SHARED, own].concat();
+        let not_used = [CHANNEL_NOT_USED, own_not_used].concat();
+        self.fields(node, path, &used, &not_used)
+    }
+
     /// The keys every channel shares; `false` for a key that is not one.
     fn channel_access(
         &mut self,
@@ -819,13 +842,6 @@ impl<'a> Checker<'a> {
 
     fn telegram(&mut self, node: &Node, path: &JsonPath) -> TelegramConfig {
         const KEYS: &[&str] = &[
-            "enabled",
-            "dmPolicy",
-            "groupPolicy",
-            "allowFrom",
-            "groupAllowFrom",
-            "textChunkLimit",
-            "groups",
             "botToken",
             "tokenFile",
             "apiRoot",
@@ -837,12 +853,7 @@ impl<'a> Checker<'a> {
             "commands",
         ];
         let mut t = TelegramConfig::default();
-        for (key, value, p) in self.fields(
-            node,
-            path,
-            KEYS,
-            &[CHANNEL_NOT_USED, TELEGRAM_NOT_USED].concat(),
-        ) {
+        for (key, value, p) in self.channel_fields(node, path, KEYS, TELEGRAM_NOT_USED) {
             if self.channel_access(&mut t.access, key, value, &p) {
                 continue;
             }
@@ -881,23 +892,8 @@ impl<'a> Checker<'a> {
     }
 
     fn whatsapp(&mut self, node: &Node, path: &JsonPath) -> WhatsAppConfig {
-        const KEYS: &[&str] = &[
-            "enabled",
-            "dmPolicy",
-            "groupPolicy",
-            "allowFrom",
-            "groupAllowFrom",
-            "textChunkLimit",
-            "groups",
-            "authDir",
-        ];
         let mut w = WhatsAppConfig::default();
-        for (key, value, p) in self.fields(
-            node,
-            path,
-            KEYS,
-            &[CHANNEL_NOT_USED, WHATSAPP_NOT_USED].concat(),
-        ) {
+        for (key, value, p) in self.channel_fields(node, path, &["authDir"], WHATSAPP_NOT_USED) {
             if self.channel_access(&mut w.access, key, value, &p) {
                 continue;
             }

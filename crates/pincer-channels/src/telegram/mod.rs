@@ -15,9 +15,7 @@ use pincer_config::{Config, Env, TelegramConfig};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-use crate::inbox::Inbox;
-use crate::layer::{Layer, Outbound, SendError, Settings};
-use crate::pairing::Pairing;
+use crate::layer::{Layer, Outbound, SendError};
 use crate::status::{Board, Link};
 use crate::{Chat, ChatKind, Inbound, Sender};
 use api::{Api, ApiError, BotCommand, SendChatAction, SendMessage, SetWebhook, User};
@@ -222,23 +220,14 @@ pub fn start(
             return Some(Err(e));
         }
     };
-    let inbox = match Inbox::open(&Inbox::path(state_dir, CHANNEL, "default")) {
-        Ok(i) => i,
-        Err(e) => return Some(Err(e)),
-    };
-    let settings = Settings::resolve(config, CHANNEL, &cfg.access, &rt.default_agent().id);
     let bot = Telegram {
         api: Api::new(cfg.api_root.as_ref().map(|r| r.value.as_str()), token),
         me: OnceLock::new(),
     };
-    let layer = Layer::new(
-        rt,
-        bot,
-        settings,
-        inbox,
-        Pairing::new(state_dir, CHANNEL),
-        board,
-    );
+    let layer = match Layer::open(rt, bot, config, CHANNEL, &cfg.access, state_dir, board) {
+        Ok(l) => l,
+        Err(e) => return Some(Err(e)),
+    };
     let webhook = Webhook::resolve(cfg);
     let native = cfg.native_commands != Some(false);
     Some(Ok(tokio::spawn(async move {

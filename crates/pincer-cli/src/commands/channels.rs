@@ -230,13 +230,23 @@ pub fn run(loaded: &Loaded, env: &Env, command: &ChannelsCommand) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-fn whatsapp_only(channel: &str) -> Result<()> {
-    match channel_name(channel)?.as_str() {
-        "telegram" => bail!(
+/// WhatsApp's credentials folder and a runtime to link or unlink it in.
+fn whatsapp_setup(
+    loaded: &Loaded,
+    state_dir: &std::path::Path,
+    channel: &str,
+) -> Result<(std::path::PathBuf, tokio::runtime::Runtime)> {
+    if channel_name(channel)? == "telegram" {
+        bail!(
             "Telegram needs no login: create a bot with @BotFather and set channels.telegram.botToken (or TELEGRAM_BOT_TOKEN)"
-        ),
-        _ => Ok(()),
+        );
     }
+    let dir = whatsapp::auth_dir(state_dir, loaded.config.channels.whatsapp.as_ref());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok((dir, rt))
 }
 
 fn login(
@@ -245,12 +255,7 @@ fn login(
     channel: &str,
     timeout: u64,
 ) -> Result<ExitCode> {
-    whatsapp_only(channel)?;
-    let dir = whatsapp::auth_dir(state_dir, loaded.config.channels.whatsapp.as_ref());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (dir, rt) = whatsapp_setup(loaded, state_dir, channel)?;
     eprintln!(
         "Linking WhatsApp (credentials in {}); waiting for a QR code…",
         dir.display()
@@ -270,12 +275,7 @@ fn login(
 }
 
 fn logout(loaded: &Loaded, state_dir: &std::path::Path, channel: &str) -> Result<ExitCode> {
-    whatsapp_only(channel)?;
-    let dir = whatsapp::auth_dir(state_dir, loaded.config.channels.whatsapp.as_ref());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let (dir, rt) = whatsapp_setup(loaded, state_dir, channel)?;
     if rt
         .block_on(whatsapp::logout(&dir))
         .map_err(anyhow::Error::msg)?

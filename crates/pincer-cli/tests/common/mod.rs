@@ -20,6 +20,26 @@ pub fn pincer(home: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
+/// `pincer gateway` on `port` with `home` as its home (state under
+/// `home/state`), its output discarded but for its log on stderr.
+pub fn gateway_command(home: &Path, config: &Path, port: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pincer"));
+    c.args([
+        "--config",
+        config.to_str().unwrap(),
+        "gateway",
+        "--port",
+        &port.to_string(),
+    ])
+    .env_clear()
+    .env("HOME", home)
+    .env("OPENCLAW_STATE_DIR", home.join("state"))
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null());
+    c
+}
+
 /// Writes `text` as `dir/openclaw.json`; returns its path.
 pub fn write_config(dir: &Path, text: &str) -> String {
     let path = dir.join("openclaw.json");
