@@ -51,6 +51,10 @@ struct File {
     /// The service's resume point (Telegram's next `getUpdates` offset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     offset: Option<i64>,
+    /// Whose resume point it is (the bot's id): another bot's offset would
+    /// make Telegram drop this one's updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
     entries: Vec<Entry>,
 }
 
@@ -112,6 +116,26 @@ impl Inbox {
     /// The saved resume point.
     pub fn offset(&self) -> Option<i64> {
         self.file.lock().ok().and_then(|f| f.offset)
+    }
+
+    /// The resume point is `owner`'s from now on: one saved for another
+    /// owner (the config now names another bot) is forgotten.
+    pub fn set_owner(&self, owner: &str) -> Result<(), String> {
+        let same = self
+            .file
+            .lock()
+            .map(|f| f.owner.as_deref() == Some(owner))
+            .unwrap_or(false);
+        if same {
+            return Ok(());
+        }
+        self.with(|f| {
+            if f.owner.is_some() || f.offset.is_some() {
+                tracing::info!("the saved update offset belonged to another bot; starting afresh");
+            }
+            f.owner = Some(owner.to_string());
+            f.offset = None;
+        })
     }
 
     /// Records `msgs` (those not seen before) and the new resume point, on
@@ -329,6 +353,21 @@ mod tests {
             1,
             "taken when sent again"
         );
+    }
+
+    #[test]
+    fn another_bots_offset_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.json");
+        let inbox = Inbox::open(&path).unwrap();
+        inbox.set_owner("1").unwrap();
+        inbox.accept(vec![], Some(900)).unwrap();
+        inbox.set_owner("1").unwrap();
+        assert_eq!(inbox.offset(), Some(900));
+        drop(inbox);
+        let inbox = Inbox::open(&path).unwrap();
+        inbox.set_owner("2").unwrap();
+        assert_eq!(inbox.offset(), None);
     }
 
     #[test]

@@ -459,7 +459,7 @@ pub fn gateway_findings(config: &Config, env: &Env) -> Vec<Finding> {
 pub fn channel_findings(config: &Config, env: &Env) -> Vec<Finding> {
     use pincer_channels::status::{Link, StatusFile};
     use pincer_channels::telegram::{self, Webhook};
-    use pincer_config::DmPolicy;
+    use pincer_config::{DmPolicy, DmScope};
     let mut out = Vec::new();
     let status = env
         .state_dir()
@@ -533,6 +533,7 @@ pub fn channel_findings(config: &Config, env: &Env) -> Vec<Finding> {
             ));
         }
     }
+    let mut shared_told = false;
     for (name, a) in &access {
         let policy = a.dm_policy.unwrap_or(DmPolicy::Pairing);
         if policy == DmPolicy::Open {
@@ -542,6 +543,28 @@ pub fn channel_findings(config: &Config, env: &Env) -> Vec<Finding> {
                 format!("channels.{name}.dmPolicy"),
                 "dmPolicy is \"open\": anyone who finds the account can use your models and the agent's tools",
                 "use \"pairing\" (the default) or \"allowlist\" with allowFrom",
+            ));
+        }
+        let others = match policy {
+            DmPolicy::Disabled => false,
+            DmPolicy::Allowlist => {
+                a.allow_from.len() > 1 || a.allow_from.iter().any(|x| x.trim() == "*")
+            }
+            DmPolicy::Pairing | DmPolicy::Open => true,
+        };
+        if others
+            && config.session.dm_scope.unwrap_or(DmScope::Main) == DmScope::Main
+            && !shared_told
+        {
+            shared_told = true;
+            out.push(Finding::new(
+                Severity::Warning,
+                "channel.shared_session",
+                "session.dmScope",
+                format!(
+                    "session.dmScope is \"main\" (OpenClaw's default): everyone who may write to the assistant on {name} shares one conversation with you, and can ask it what the others said"
+                ),
+                "set session.dmScope to \"per-channel-peer\" to give each sender a session of their own",
             ));
         }
         if policy == DmPolicy::Allowlist && a.allow_from.is_empty() {
@@ -677,21 +700,37 @@ mod tests {
             ("{}", vec![]),
             (
                 "{ channels: { telegram: { } } }",
-                vec!["channel.token_missing"],
+                vec!["channel.token_missing", "channel.shared_session"],
             ),
             ("{ channels: { telegram: { enabled: false } } }", vec![]),
-            ("{ channels: { telegram: { botToken: '1:a' } } }", vec![]),
             (
-                "{ channels: { telegram: { botToken: '1:a', webhookUrl: 'http://x.org/hook' } } }",
+                "{ channels: { telegram: { botToken: '1:a' } } }",
+                vec!["channel.shared_session"],
+            ),
+            (
+                "{ channels: { telegram: { botToken: '1:a' } }, session: { dmScope: 'per-channel-peer' } }",
+                vec![],
+            ),
+            (
+                "{ channels: { telegram: { botToken: '1:a', dmPolicy: 'allowlist', allowFrom: [1] } } }",
+                vec![],
+            ),
+            (
+                "{ channels: { telegram: { botToken: '1:a', webhookUrl: 'http://x.org/hook' } }, session: { dmScope: 'per-peer' } }",
                 vec!["channel.webhook_secret", "channel.webhook_unreachable"],
             ),
             (
-                "{ channels: { telegram: { botToken: '1:a', webhookUrl: 'https://x.org/h', webhookSecret: 'no spaces!' } } }",
+                "{ channels: { telegram: { botToken: '1:a', webhookUrl: 'https://x.org/h', webhookSecret: 'no spaces!' } }, session: { dmScope: 'per-peer' } }",
                 vec!["channel.webhook_secret"],
             ),
             (
-                "{ channels: { telegram: { botToken: '1:a', dmPolicy: 'open', allowFrom: ['*'] } } }",
-                vec!["channel.dm_open"],
+                "{ channels: { telegram: { botToken: '1:a', dmPolicy: 'open', allowFrom: ['*'] }, whatsapp: { dmPolicy: 'open' } } }",
+                vec![
+                    "channel.whatsapp_unlinked",
+                    "channel.dm_open",
+                    "channel.shared_session",
+                    "channel.dm_open",
+                ],
             ),
             (
                 "{ channels: { whatsapp: { dmPolicy: 'allowlist' } } }",

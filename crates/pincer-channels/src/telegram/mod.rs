@@ -317,6 +317,9 @@ async fn poll(layer: Arc<Layer<Telegram>>) {
     let Some(me) = layer.out().me.get().cloned() else {
         return;
     };
+    if let Err(e) = layer.inbox().set_owner(&me.id.to_string()) {
+        tracing::error!("telegram: {e}");
+    }
     let mut offset = layer.inbox().offset();
     let mut timeout = 0;
     let mut backoff = Backoff::default();
