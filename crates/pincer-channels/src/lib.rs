@@ -115,27 +115,18 @@ pub fn start(
     state_dir: &std::path::Path,
 ) -> Vec<String> {
     let board = std::sync::Arc::new(status::Board::new(state_dir));
-    let mut lines = Vec::new();
-    match telegram::start(rt, config, env, state_dir, board.clone()) {
-        Some(Ok(_)) => lines.push(format!(
-            "telegram: starting ({})",
-            match config
-                .channels
-                .telegram
-                .as_ref()
-                .and_then(telegram::Webhook::resolve)
-            {
-                Some(w) => format!("webhook on {}{}", w.addr, w.path),
-                None => "long polling".into(),
-            }
-        )),
-        Some(Err(e)) => lines.push(format!("telegram: not started: {e}")),
-        None => {}
-    }
-    match whatsapp::start(rt, config, state_dir, board) {
-        Some(Ok(_)) => lines.push("whatsapp: starting (linked device)".into()),
-        Some(Err(e)) => lines.push(format!("whatsapp: not started: {e}")),
-        None => {}
-    }
-    lines
+    let started = [
+        (
+            "telegram",
+            telegram::start(rt, config, env, state_dir, board.clone()),
+        ),
+        ("whatsapp", whatsapp::start(rt, config, state_dir, board)),
+    ];
+    started
+        .into_iter()
+        .filter_map(|(name, r)| match r? {
+            Ok(how) => Some(format!("{name}: starting ({how})")),
+            Err(e) => Some(format!("{name}: not started: {e}")),
+        })
+        .collect()
 }

@@ -375,7 +375,7 @@ pub fn start(
     config: &Config,
     state_dir: &Path,
     board: Arc<Board>,
-) -> Option<Result<tokio::task::JoinHandle<()>, String>> {
+) -> Option<Result<String, String>> {
     let cfg = config.channels.whatsapp.as_ref()?;
     if cfg.access.enabled == Some(false) {
         return None;
@@ -396,7 +396,7 @@ pub fn start(
         Ok(l) => l,
         Err(e) => return Some(Err(e)),
     };
-    Some(Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         let board = layer.board();
         board.link(CHANNEL, Link::Starting, None);
         let store = match store(&dir).await {
@@ -436,7 +436,8 @@ pub fn start(
         let _ = layer.out().client.set(bot.client());
         // The library reconnects by itself, with backoff, until logged out.
         bot.run().await;
-    })))
+    });
+    Some(Ok("linked device".to_string()))
 }
 
 /// Links this machine as a device of the user's phone: prints each QR

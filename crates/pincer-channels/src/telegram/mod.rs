@@ -200,15 +200,15 @@ pub fn inbound(update: &api::Update, me: &User) -> Option<Inbound> {
     })
 }
 
-/// Starts Telegram for `config`, when it is configured and enabled: the
-/// returned task polls (or serves the webhook) until the process ends.
+/// Starts Telegram for `config`, when it is configured and enabled: a task
+/// polls (or serves the webhook) until the process ends. Returns how.
 pub fn start(
     rt: &'static Runtime<'static>,
     config: &Config,
     env: &Env,
     state_dir: &Path,
     board: Arc<Board>,
-) -> Option<Result<tokio::task::JoinHandle<()>, String>> {
+) -> Option<Result<String, String>> {
     let cfg = config.channels.telegram.as_ref()?;
     if cfg.access.enabled == Some(false) {
         return None;
@@ -230,7 +230,11 @@ pub fn start(
     };
     let webhook = Webhook::resolve(cfg);
     let native = cfg.native_commands != Some(false);
-    Some(Ok(tokio::spawn(async move {
+    let mode = match &webhook {
+        Some(w) => format!("webhook on {}{}", w.addr, w.path),
+        None => "long polling".to_string(),
+    };
+    tokio::spawn(async move {
         if let Some(me) = connect(&layer).await {
             layer.board().identity(
                 CHANNEL,
@@ -245,7 +249,8 @@ pub fn start(
                 None => poll(layer).await,
             }
         }
-    })))
+    });
+    Some(Ok(mode))
 }
 
 /// `getMe`, tried until it answers; `None` when the token is refused.
