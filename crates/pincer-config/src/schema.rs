@@ -759,7 +759,14 @@ impl ToolsConfig {
             profile: self.profile.clone().or_else(|| base.profile.clone()),
             allow: self.allow.clone().or_else(|| base.allow.clone()),
             also_allow: self.also_allow.clone().or_else(|| base.also_allow.clone()),
-            deny: self.deny.clone().or_else(|| base.deny.clone()),
+            // Deny wins: the agent's own list adds to the defaults', never
+            // takes one of their denials back.
+            deny: match (&self.deny, &base.deny) {
+                (Some(mine), Some(theirs)) => {
+                    Some(theirs.iter().chain(mine).cloned().collect())
+                }
+                (mine, theirs) => mine.clone().or_else(|| theirs.clone()),
+            },
             by_provider,
             exec: ExecConfig {
                 security: self

@@ -208,7 +208,11 @@ fn narrow(rows: &mut [Row], rules: &ToolRules, label: &str, warnings: &mut Vec<S
         }
     }
     if let Some(allow) = &rules.allow {
-        let known = allow.iter().any(|e| names_a_tool(&e.value));
+        // Only a list of nothing but unknown (plugin) names is ignored, as
+        // OpenClaw does; OpenClaw's own tools that Pincer lacks still narrow.
+        let known = allow
+            .iter()
+            .any(|e| names_a_tool(&e.value) || known_elsewhere(&e.value));
         if known || allow.is_empty() {
             for row in rows.iter_mut().filter(|r| r.allowed) {
                 if matching(allow, row.tool).is_none() {
@@ -272,28 +276,32 @@ fn names_a_tool(entry: &str) -> bool {
     BUILTIN.iter().any(|d| covers(entry, d.name))
 }
 
+/// An OpenClaw tool or group Pincer does not have (not a plugin's).
+fn known_elsewhere(entry: &str) -> bool {
+    let v = entry.trim().to_ascii_lowercase();
+    KNOWN_ELSEWHERE.contains(&v.as_str())
+        || v.strip_prefix("group:").is_some_and(|g| {
+            [
+                "fs",
+                "runtime",
+                "web",
+                "sessions",
+                "memory",
+                "ui",
+                "messaging",
+                "automation",
+                "nodes",
+                "agents",
+                "media",
+                "openclaw",
+            ]
+            .contains(&g)
+        })
+}
+
 fn warn_unknown(list: &[Spanned<String>], label: &str, warnings: &mut Vec<String>) {
     for e in list {
-        let v = e.value.trim().to_ascii_lowercase();
-        let elsewhere = KNOWN_ELSEWHERE.contains(&v.as_str())
-            || v.strip_prefix("group:").is_some_and(|g| {
-                [
-                    "fs",
-                    "runtime",
-                    "web",
-                    "sessions",
-                    "memory",
-                    "ui",
-                    "messaging",
-                    "automation",
-                    "nodes",
-                    "agents",
-                    "media",
-                    "openclaw",
-                ]
-                .contains(&g)
-            });
-        if !names_a_tool(&e.value) && !elsewhere {
+        if !names_a_tool(&e.value) && !known_elsewhere(&e.value) {
             let at = e
                 .loc
                 .as_ref()
@@ -377,6 +385,19 @@ mod tests {
             profile: profile("messaging"),
             ..ToolsConfig::default()
         };
+        let only_openclaws = ToolsConfig {
+            allow: list(&["web_search", "group:messaging"]),
+            ..ToolsConfig::default()
+        };
+        let defaults_deny_exec = ToolsConfig {
+            deny: list(&["exec"]),
+            ..ToolsConfig::default()
+        };
+        let agent_deny_web = ToolsConfig {
+            deny: list(&["web_fetch"]),
+            ..ToolsConfig::default()
+        }
+        .over(&defaults_deny_exec);
         // (global, agent, model, allowed)
         let cases: Vec<(&ToolsConfig, Option<&ToolsConfig>, &str, Vec<&str>)> = vec![
             (&none, None, "p/m", DEFAULT_TOOLS.to_vec()),
@@ -431,6 +452,19 @@ mod tests {
             ),
             // An allowlist of plugin tools only is ignored, as OpenClaw does.
             (&only_plugins, None, "p/m", DEFAULT_TOOLS.to_vec()),
+            // OpenClaw's own tools that Pincer lacks still narrow: nothing.
+            (&only_openclaws, None, "p/m", vec![]),
+            // An agent's deny adds to agents.defaults' (deny wins).
+            (
+                &coding,
+                Some(&agent_deny_web),
+                "p/m",
+                BUILTIN
+                    .iter()
+                    .map(|d| d.name)
+                    .filter(|n| !["exec", "web_fetch"].contains(n))
+                    .collect(),
+            ),
             // An agent's profile replaces the top-level one; its rules narrow.
             (
                 &coding,
