@@ -1067,6 +1067,7 @@ impl<'c> Runtime<'c> {
         let mut stop: Option<String> = None;
         let mut pending: Vec<String> = Vec::new();
         let mut refused_tools = false;
+        let mut refusal_note: Option<String> = None;
         let mut budget = budget;
         let result_chars = (budget.window as usize * 4 * 3 / 10).clamp(2_000, RESULT_CHARS);
         let accepts = |n: &str, args: &serde_json::Value| {
@@ -1163,11 +1164,15 @@ impl<'c> Runtime<'c> {
                         refused_tools = true;
                         req.tools = client_tools.clone();
                         req.tool_choice = None;
-                        note(events, format!(
+                        let why = format!(
                             "🔧 {} does not take tools ({}); answering without them. Set compat.supportsTools: false for this model to skip the attempt.",
                             spec.reference,
                             f.last.as_ref().map_or(String::new(), |e| e.message.chars().take(160).collect())
-                        )).await;
+                        );
+                        note(events, why.clone()).await;
+                        // A surprise the user should act on: also told in
+                        // the answer, where chat apps and HTTP callers see it.
+                        refusal_note = Some(why);
                     }
                     Err(AgentError::Upstream(f))
                         if req.reasoning_effort.is_some() && refuses_thinking(&f) =>
@@ -1206,7 +1211,11 @@ impl<'c> Runtime<'c> {
                     })
                     .collect();
                 a.reply.text.clear();
-                a.reply.finish = Some(FinishReason::ToolCalls);
+                // A reply cut by the output limit stays cut: its calls are
+                // answered with an error below, not run.
+                if a.reply.finish != Some(FinishReason::Length) {
+                    a.reply.finish = Some(FinishReason::ToolCalls);
+                }
             }
             // Every round goes into the transcript, failed ones with why.
             let (model, reply, attempts, error) = match &answer {
@@ -1323,7 +1332,10 @@ impl<'c> Runtime<'c> {
                 // keeps its head and tail (and so the end marker).
                 let text = pincer_tools::fit(&out.text, result_chars + 400);
                 if let Some(p) = &out.approval {
-                    pending.push(pincer_tools::exec::approval_text(p));
+                    let prompt = pincer_tools::exec::approval_text(p);
+                    if !pending.contains(&prompt) {
+                        pending.push(prompt);
+                    }
                 }
                 // The same call with the same outcome (marker ids aside).
                 let key = format!(
@@ -1402,7 +1414,7 @@ impl<'c> Runtime<'c> {
         let mut answered = outcome?;
         answered.reply.usage = total;
         // Told after the answer, in the stream as in the final text.
-        let mut told = Vec::new();
+        let mut told: Vec<String> = refusal_note.into_iter().collect();
         if let Some(why) = &stop {
             told.push(format!("⚠️ Tool loop stopped: {why}."));
         }

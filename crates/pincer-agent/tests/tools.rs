@@ -403,7 +403,12 @@ async fn a_server_that_refuses_tools_is_asked_again_without_them() {
     ]);
     let s = setup(&up, "openai-completions", "", "");
     let (done, events) = deliver(&s.rt, "hi", false).await;
-    assert_eq!(done.final_text.as_deref(), Some("answered without tools"));
+    // Chat apps and HTTP callers see only the answer: the refusal is there
+    // too, with the fix.
+    let text = done.final_text.unwrap();
+    assert!(text.starts_with("answered without tools"), "{text}");
+    assert!(text.contains("does not take tools"), "{text}");
+    assert!(text.contains("compat.supportsTools: false"), "{text}");
     let reqs = up.requests();
     assert!(body(&reqs[0]).get("tools").is_some());
     assert!(body(&reqs[1]).get("tools").is_none());
@@ -412,6 +417,70 @@ async fn a_server_that_refuses_tools_is_asked_again_without_them() {
             .iter()
             .any(|e| matches!(e, AgentEvent::Note(n) if n.contains("does not take tools")))
     );
+}
+
+#[tokio::test]
+async fn calls_in_a_reply_cut_by_the_output_limit_are_not_run() {
+    // A native call and a printed one, each in a reply that hit max_tokens.
+    let cut = |steps: Vec<Step>| -> Vec<Step> {
+        steps
+            .into_iter()
+            .map(|st| match st {
+                Step::Send(b) => Step::Send(
+                    String::from_utf8(b)
+                        .unwrap()
+                        .replace(r#""finish_reason":"tool_calls""#, r#""finish_reason":"length""#)
+                        .replace(r#""finish_reason":"stop""#, r#""finish_reason":"length""#)
+                        .into_bytes(),
+                ),
+                other => other,
+            })
+            .collect()
+    };
+    let up = FakeUpstream::start(vec![
+        cut(completions_tool_stream(&[(
+            "c1",
+            "write",
+            r#"{"path":"native.txt","content":"x"}"#,
+        )])),
+        cut(completions_stream(&[
+            r#"{"content":"<tool_call>{\"name\":\"write\",\"arguments\":{\"path\":\"printed.txt\",\"content\":\"x\"}}</tool_call>"}"#,
+        ])),
+        completions_stream(&[r#"{"content":"I will retry later."}"#]),
+    ]);
+    let s = setup(&up, "openai-completions", "", "");
+    let (done, events) = deliver(&s.rt, "write two files", false).await;
+    assert_eq!(done.final_text.as_deref(), Some("I will retry later."));
+    assert!(!s.ws.join("native.txt").exists());
+    assert!(!s.ws.join("printed.txt").exists());
+    let errors: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Tool(t) if t.is_error => t.result.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().all(|e| e.contains("output token limit")), "{errors:?}");
+}
+
+#[tokio::test]
+async fn a_model_repeating_a_command_that_waits_is_stopped_with_one_prompt() {
+    // Every round asks for the same unapproved command.
+    let up = FakeUpstream::responding(|body| {
+        let v: Value = serde_json::from_str(body).unwrap();
+        if v["tool_choice"] == "none" {
+            return completions_stream(&[r#"{"content":"It needs your approval."}"#]);
+        }
+        completions_tool_stream(&[("c", "exec", r#"{"command":"rm -rf build"}"#)])
+    });
+    let s = setup(&up, "openai-completions", "", "");
+    let (done, _) = deliver(&s.rt, "clean the build", false).await;
+    // Stopped by the repeat detector (3), not the round cap (25).
+    assert_eq!(up.requests().len(), 4);
+    let text = done.final_text.unwrap();
+    assert!(text.contains("⚠️ Tool loop stopped"), "{text}");
+    assert_eq!(text.matches("Reply with: /approve").count(), 1, "{text}");
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ pub const RESULT_CHARS: usize = 30_000;
 const MAX_BACKGROUND: usize = 32;
 /// Approvals waiting, and how long one waits (OpenClaw: 30 min).
 const MAX_PENDING: usize = 64;
+const PENDING_PER_SESSION: usize = 8;
 const APPROVAL_TTL: Duration = Duration::from_secs(1800);
 /// Environment variables a call may not set.
 const BLOCKED_ENV: &[&str] = &[
@@ -326,6 +327,14 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whether `other` would run the same thing in the same place.
+    fn same_as(&self, other: &Job) -> bool {
+        self.command == other.command
+            && self.workdir == other.workdir
+            && self.env == other.env
+            && self.sandbox == other.sandbox
+    }
+
     fn command(&self) -> Result<(tokio::process::Command, Option<String>), String> {
         for k in self.env.keys() {
             if BLOCKED_ENV
@@ -803,18 +812,35 @@ impl Approvals {
             every_time,
             created: Instant::now(),
         };
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.retain(|p| p.created.elapsed() < APPROVAL_TTL);
-            // A full list makes room from this session's own, oldest first.
-            if pending.len() >= MAX_PENDING
-                && let Some(i) = pending.iter().position(|q| q.session_key == session_key)
-            {
-                pending.remove(i);
-            }
-            if pending.len() < MAX_PENDING {
-                pending.push(p.clone());
-            }
+        let Ok(mut pending) = self.pending.lock() else {
+            return p;
+        };
+        pending.retain(|p| p.created.elapsed() < APPROVAL_TTL);
+        // The same command asked again waits under the same id, so a model
+        // repeating it is seen repeating (and the user gets one prompt).
+        if let Some(same) = pending.iter().find(|q| {
+            q.session_key == p.session_key
+                && q.agent == p.agent
+                && q.every_time == p.every_time
+                && q.job.same_as(&p.job)
+        }) {
+            return same.clone();
         }
+        // Each session keeps its newest few; the list as a whole its newest,
+        // so one busy session never crowds out another's approvals.
+        let mine = pending
+            .iter()
+            .filter(|q| q.session_key == session_key)
+            .count();
+        if mine >= PENDING_PER_SESSION
+            && let Some(i) = pending.iter().position(|q| q.session_key == session_key)
+        {
+            pending.remove(i);
+        }
+        if pending.len() >= MAX_PENDING {
+            pending.remove(0);
+        }
+        pending.push(p.clone());
         p
     }
 
@@ -944,8 +970,18 @@ pub fn approval_text(p: &PendingExec) -> String {
         (true, Err(why)) => format!("Host: gateway, NOT sandboxed ({why})"),
         (false, _) => "Host: gateway, not sandboxed (tools.exec.host)".to_string(),
     };
+    // A fence longer than any run of backticks in the command, so the
+    // command cannot close it and show the user something else.
+    let longest = p
+        .job
+        .command
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
     format!(
-        "Approval required (id {}, full {}).\n{host}\nCWD: {}\n{env}Command:\n```sh\n{}\n```\nReply with: /approve {} {choices}",
+        "Approval required (id {}, full {}).\n{host}\nCWD: {}\n{env}Command:\n{fence}sh\n{}\n{fence}\nReply with: /approve {} {choices}",
         p.slug(),
         p.id,
         p.job.workdir.display(),

@@ -269,8 +269,10 @@ impl Toolbox {
                     "{}\n(Why: {why}.) The user must approve it; do not try another way.",
                     exec::approval_text(&p)
                 );
+                // The model's copy is defused; the user's (the approval
+                // prompt) shows exactly what would run.
                 Outcome {
-                    text,
+                    text: defuse(&text),
                     is_error: false,
                     approval: Some(p),
                 }
