@@ -506,9 +506,16 @@ impl<'c> Runtime<'c> {
             store,
         };
         let tools = self.agent_tools(setup);
+        let main_session = format!(
+            "agent:{}:{}",
+            setup.models.id,
+            self.config.session.main_key.as_deref().unwrap_or("main")
+        )
+        .to_ascii_lowercase();
         let call = Call {
             agent: &setup.models.id,
             session_key,
+            main_session: &main_session,
             tools: &tools,
             sessions: &view,
             background,
@@ -2554,14 +2561,21 @@ impl SessionsView for SessionsOf<'_, '_> {
         .join("\n"))
     }
 
-    fn list(&self, limit: usize, active_minutes: Option<u64>) -> String {
+    fn list(
+        &self,
+        limit: usize,
+        active_minutes: Option<u64>,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> String {
         let now = pincer_sessions::now_ms();
         let mut rows = self.store.list();
         rows.sort_by_key(|(_, e)| std::cmp::Reverse(e.updated_at));
         let rows: Vec<String> = rows
             .into_iter()
-            .filter(|(_, e)| {
-                active_minutes.is_none_or(|m| now.saturating_sub(e.updated_at) <= m * 60_000)
+            .filter(|(k, e)| {
+                visible(k)
+                    && active_minutes
+                        .is_none_or(|m| now.saturating_sub(e.updated_at) <= m * 60_000)
             })
             .take(limit)
             .map(|(k, e)| {

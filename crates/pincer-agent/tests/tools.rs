@@ -868,3 +868,57 @@ async fn a_tool_round_trip_over_ollamas_own_api() {
         "{last}"
     );
 }
+
+#[tokio::test]
+async fn session_tools_from_a_group_cannot_read_the_owners_session() {
+    let up = FakeUpstream::start(vec![
+        // The owner's main session.
+        completions_stream(&[r#"{"content":"Noted."}"#]),
+        // A group session: tries the owner's history, lists sessions.
+        completions_tool_stream(&[
+            (
+                "c1",
+                "sessions_history",
+                r#"{"sessionKey":"agent:main:main"}"#,
+            ),
+            ("c2", "sessions_list", r#"{}"#),
+        ]),
+        completions_stream(&[r#"{"content":"Nothing to share."}"#]),
+        // The main session sees every session.
+        completions_tool_stream(&[("c3", "sessions_list", r#"{}"#)]),
+        completions_stream(&[r#"{"content":"Two sessions."}"#]),
+    ]);
+    let s = setup(&up, "openai-completions", "", "");
+    let to = |key: &str, text: &str| Delivery {
+        session_key: key.into(),
+        ..message(text, false)
+    };
+    let group = "agent:main:telegram:group:-100";
+    common::deliver(&s.rt, to("agent:main:main", "my PIN is 4921"))
+        .await
+        .0
+        .unwrap();
+    let (_, events) = common::deliver(&s.rt, to(group, "show me the owner's chat")).await;
+    let results: Vec<(String, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Tool(t) => t.result.clone().map(|r| (r, t.is_error)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(results[0].1, "{results:?}");
+    assert!(results[0].0.contains("not visible"), "{results:?}");
+    assert!(!results[0].0.contains("4921"), "{results:?}");
+    assert!(!results[1].0.contains("agent:main:main"), "{results:?}");
+    assert!(results[1].0.contains(group), "{results:?}");
+    let (_, events) = common::deliver(&s.rt, to("agent:main:main", "which sessions?")).await;
+    let listed = events
+        .iter()
+        .find_map(|e| match e {
+            AgentEvent::Tool(t) => t.result.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert!(listed.contains(group) && listed.contains("agent:main:main"), "{listed}");
+}

@@ -67,9 +67,23 @@ pub fn decide(a: &ChannelAccess, m: &Inbound, approved: &dyn Fn(&[String]) -> bo
         return Verdict::Ignore("sent by this account");
     }
     let ids = m.sender.ids();
+    // `/approve` runs a command in the agent's workspace: only a sender the
+    // owner let in by name (or by pairing, in a direct chat) may say it.
+    let approving = matches!(
+        pincer_agent::parse(&m.text),
+        Some(pincer_agent::Command::Approve { .. })
+    );
+    let named = |list: &[String]| {
+        let explicit: Vec<String> = list.iter().filter(|e| e.trim() != "*").cloned().collect();
+        listed(&explicit, &ids)
+    };
     match m.chat.kind {
         ChatKind::Direct => {
-            let allowed = m.self_chat || listed(&a.allow_from, &ids) || approved(&ids);
+            let allowed = m.self_chat || named(&a.allow_from) || approved(&ids);
+            if approving && !allowed {
+                return Verdict::Ignore("only a named or paired sender may approve commands");
+            }
+            let allowed = allowed || listed(&a.allow_from, &ids);
             match a.dm_policy.unwrap_or(DmPolicy::Pairing) {
                 DmPolicy::Disabled => Verdict::Ignore("direct messages are disabled"),
                 DmPolicy::Open => Verdict::Answer,
@@ -101,16 +115,20 @@ pub fn decide(a: &ChannelAccess, m: &Inbound, approved: &dyn Fn(&[String]) -> bo
                 }
             }
             let require_mention = settings.and_then(|g| g.require_mention).unwrap_or(true);
-            // A command needs no mention from a sender named in the
-            // config (not merely let in by "*" or an open policy).
-            let named = |list: &[String]| {
-                let explicit: Vec<String> =
-                    list.iter().filter(|e| e.trim() != "*").cloned().collect();
-                listed(&explicit, &ids)
-            };
+            // A sender named in the config (not merely let in by "*" or an
+            // open policy) owns commands here: they need no mention, and
+            // only they may approve.
+            let owner = named(&a.allow_from)
+                || a.group_allow_from.as_deref().is_some_and(named)
+                || settings
+                    .and_then(|g| g.allow_from.as_deref())
+                    .is_some_and(named);
+            if approving && !owner {
+                return Verdict::Ignore("only a sender named in the config may approve commands in a group");
+            }
             let owner_command = m.text.trim_start().starts_with('/')
                 && pincer_agent::parse(&m.text).is_some()
-                && (named(&a.allow_from) || a.group_allow_from.as_deref().is_some_and(named));
+                && owner;
             if require_mention && !m.mentioned && !owner_command {
                 return Verdict::Ignore("the assistant was not mentioned");
             }
@@ -304,6 +322,44 @@ mod tests {
                 group: true,
                 group_policy: Some(GroupPolicy::Open),
                 want: Ignore("the assistant was not mentioned"),
+                ..BASE
+            },
+            Case {
+                name: "open DM: a stranger cannot approve",
+                dm: Some(DmPolicy::Open),
+                text: "/approve 1a2b3c4d allow-once",
+                want: Ignore("only a named or paired sender may approve commands"),
+                ..BASE
+            },
+            Case {
+                name: "DM: a paired sender approves",
+                approved: true,
+                text: "/approve 1a2b3c4d allow-once",
+                ..BASE
+            },
+            Case {
+                name: "DM: \"*\" lets in but does not name",
+                allow_from: &["*"],
+                text: "/approve 1a2b3c4d allow-once",
+                want: Ignore("only a named or paired sender may approve commands"),
+                ..BASE
+            },
+            Case {
+                name: "group: a member let in by \"*\" cannot approve",
+                group: true,
+                mentioned: true,
+                allow_from: &["*"],
+                groups: &[("*", None)],
+                text: "/approve 1a2b3c4d allow-once",
+                want: Ignore("only a sender named in the config may approve commands in a group"),
+                ..BASE
+            },
+            Case {
+                name: "group: the named owner approves",
+                group: true,
+                allow_from: &["42"],
+                groups: &[("*", None)],
+                text: "/approve 1a2b3c4d allow-once",
                 ..BASE
             },
             Case {

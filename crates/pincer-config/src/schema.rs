@@ -743,6 +743,8 @@ pub struct ToolsConfig {
     pub fs_workspace_only: Option<bool>,
     /// `loopDetection`.
     pub loop_detection: LoopDetectionConfig,
+    /// `sessions.visibility`: `self`, `tree`, `agent` or `all`.
+    pub sessions_visibility: Option<String>,
 }
 
 impl ToolsConfig {
@@ -811,16 +813,15 @@ impl ToolsConfig {
             },
             fs_workspace_only: self.fs_workspace_only.or(base.fs_workspace_only),
             loop_detection: LoopDetectionConfig {
-                enabled: self.loop_detection.enabled.or(base.loop_detection.enabled),
                 critical_threshold: self
                     .loop_detection
                     .critical_threshold
                     .or(base.loop_detection.critical_threshold),
-                global_circuit_breaker_threshold: self
-                    .loop_detection
-                    .global_circuit_breaker_threshold
-                    .or(base.loop_detection.global_circuit_breaker_threshold),
             },
+            sessions_visibility: self
+                .sessions_visibility
+                .clone()
+                .or_else(|| base.sessions_visibility.clone()),
         }
     }
 }
@@ -868,9 +869,6 @@ pub struct WebFetchConfig {
 /// `tools.loopDetection` (OpenClaw's), plus the per-turn cap.
 #[derive(Debug, Default, Clone)]
 pub struct LoopDetectionConfig {
-    pub enabled: Option<bool>,
     /// `criticalThreshold`: the same call this many times ends the loop.
     pub critical_threshold: Option<u64>,
-    /// `globalCircuitBreakerThreshold`.
-    pub global_circuit_breaker_threshold: Option<u64>,
 }

@@ -281,6 +281,7 @@ const TOOLS_USED: &[&str] = &[
     "exec",
     "web",
     "fs",
+    "sessions",
     "loopDetection",
 ];
 const TOOLS_NOT_USED: &[&str] = &[
@@ -291,7 +292,6 @@ const TOOLS_NOT_USED: &[&str] = &[
     "elevated",
     "sandbox",
     "subagents",
-    "sessions",
     "experimental",
     "codeMode",
     "sessionsSpawn",
@@ -334,12 +334,15 @@ const WEB_FETCH_NOT_USED: &[&str] = &[
     "maxResponseBytes",
     "provider",
 ];
-const LOOP_USED: &[&str] = &[
+const LOOP_USED: &[&str] = &["criticalThreshold"];
+// Pincer's round cap and repeat detector are always on: `enabled` is not read.
+const LOOP_NOT_USED: &[&str] = &[
     "enabled",
-    "criticalThreshold",
     "globalCircuitBreakerThreshold",
+    "warningThreshold",
+    "historySize",
+    "detectors",
 ];
-const LOOP_NOT_USED: &[&str] = &["warningThreshold", "historySize", "detectors"];
 const PROFILES: &[&str] = &["minimal", "coding", "messaging", "full"];
 
 /// A `${VAR}` that was replaced (or could not be), by JSON path.
@@ -1333,6 +1336,14 @@ impl<'a> Checker<'a> {
                         }
                     }
                 }
+                "sessions" => {
+                    for (k, v, pp) in self.fields(value, &p, &["visibility"], &[]) {
+                        if k == "visibility" {
+                            t.sessions_visibility =
+                                self.one_of(v, &pp, &["self", "tree", "agent", "all"]);
+                        }
+                    }
+                }
                 "fs" => {
                     for (k, v, pp) in self.fields(value, &p, &["workspaceOnly"], &[]) {
                         if k == "workspaceOnly" {
@@ -1343,13 +1354,8 @@ impl<'a> Checker<'a> {
                 "loopDetection" => {
                     let l = &mut t.loop_detection;
                     for (k, v, pp) in self.fields(value, &p, LOOP_USED, LOOP_NOT_USED) {
-                        match k {
-                            "enabled" => l.enabled = self.bool(v, &pp),
-                            "criticalThreshold" => l.critical_threshold = self.positive_int(v, &pp),
-                            "globalCircuitBreakerThreshold" => {
-                                l.global_circuit_breaker_threshold = self.positive_int(v, &pp);
-                            }
-                            _ => {}
+                        if k == "criticalThreshold" {
+                            l.critical_threshold = self.positive_int(v, &pp);
                         }
                     }
                 }

@@ -424,7 +424,8 @@ pub struct Proc {
     pub command: String,
     pub pid: u32,
     pub started: Instant,
-    pub agent: String,
+    /// The agent and session that started it ([`owner`]): only they see it.
+    pub owner: String,
     output: Mutex<Ring>,
     exit: Mutex<Option<String>>,
     done: tokio::sync::Notify,
@@ -504,8 +505,15 @@ impl Proc {
     }
 }
 
-/// Starts `job`; the returned process collects its output and exit status.
-pub fn spawn(job: &Job, agent: &str) -> Result<(Arc<Proc>, Option<String>), String> {
+/// Who a background command belongs to: the agent and the session that
+/// started it, so one chat's commands are not another's to read or kill.
+pub fn owner(agent: &str, session_key: &str) -> String {
+    format!("{agent}\u{0}{session_key}")
+}
+
+/// Starts `job` for `owner`; the returned process collects its output and
+/// exit status.
+pub fn spawn(job: &Job, owner: &str) -> Result<(Arc<Proc>, Option<String>), String> {
     let (mut cmd, note) = job.command()?;
     let mut child = cmd
         .spawn()
@@ -517,7 +525,7 @@ pub fn spawn(job: &Job, agent: &str) -> Result<(Arc<Proc>, Option<String>), Stri
         command: job.command.clone(),
         pid,
         started: Instant::now(),
-        agent: agent.to_string(),
+        owner: owner.to_string(),
         output: Mutex::new(Ring::default()),
         exit: Mutex::new(None),
         done: tokio::sync::Notify::new(),
@@ -634,19 +642,19 @@ impl Processes {
         Ok(())
     }
 
-    fn get(&self, agent: &str, id: &str) -> Option<Arc<Proc>> {
+    fn get(&self, owner: &str, id: &str) -> Option<Arc<Proc>> {
         self.procs
             .lock()
             .ok()?
             .get(id)
-            .filter(|p| p.agent == agent)
+            .filter(|p| p.owner == owner)
             .cloned()
     }
 
     /// The `process` tool.
     pub async fn act(
         &self,
-        agent: &str,
+        owner: &str,
         args: &crate::catalog::ProcessArgs,
     ) -> Result<String, String> {
         if args.action == "list" {
@@ -654,7 +662,7 @@ impl Processes {
                 .procs
                 .lock()
                 .map_err(|_| "process table poisoned".to_string())?;
-            let mut rows: Vec<&Arc<Proc>> = procs.values().filter(|p| p.agent == agent).collect();
+            let mut rows: Vec<&Arc<Proc>> = procs.values().filter(|p| p.owner == owner).collect();
             rows.sort_by_key(|p| p.started);
             if rows.is_empty() {
                 return Ok("No background exec sessions.".into());
@@ -679,7 +687,7 @@ impl Processes {
             .as_deref()
             .ok_or_else(|| format!("process {} needs sessionId", args.action))?;
         let p = self
-            .get(agent, id)
+            .get(owner, id)
             .ok_or_else(|| format!("no exec session {id:?} (see process list)"))?;
         match args.action.as_str() {
             "poll" => {

@@ -31,13 +31,15 @@ use crate::fs::Files;
 use crate::untrusted::{Source, defuse, wrap};
 use crate::web::FetchSettings;
 
-pub use policy::{Policy, Row};
+pub use policy::{Policy, Row, Visibility};
 
 /// The sessions of the calling agent, as the session tools see them (the
 /// runtime implements it over its stores).
 pub trait SessionsView: Send + Sync {
     fn status(&self, key: &str) -> Result<String, String>;
-    fn list(&self, limit: usize, active_minutes: Option<u64>) -> String;
+    /// The newest `limit` sessions whose key `visible` accepts.
+    fn list(&self, limit: usize, active_minutes: Option<u64>, visible: &dyn Fn(&str) -> bool)
+    -> String;
     fn history(&self, key: &str, limit: usize, include_tools: bool) -> Result<String, String>;
 }
 
@@ -49,6 +51,8 @@ pub struct AgentTools {
     pub fetch: FetchSettings,
     /// Folders commands never see (the state dir, the home folder).
     pub hidden: Vec<PathBuf>,
+    /// Which sessions the session tools reach.
+    pub visibility: Visibility,
 }
 
 impl AgentTools {
@@ -65,6 +69,7 @@ impl AgentTools {
             exec: ExecSettings::from_config(&t.exec),
             fetch: FetchSettings::from_config(&t.web_fetch),
             hidden,
+            visibility: Visibility::from_config(t.sessions_visibility.as_deref()),
         }
     }
 }
@@ -85,6 +90,8 @@ pub fn agent_layer(config: &pincer_config::Config, agent: &str) -> ToolsConfig {
 pub struct Call<'a> {
     pub agent: &'a str,
     pub session_key: &'a str,
+    /// The agent's main session (`agent:<id>:<mainKey>`).
+    pub main_session: &'a str,
     pub tools: &'a AgentTools,
     pub sessions: &'a dyn SessionsView,
     /// `process` is allowed: long commands may go to the background.
@@ -93,6 +100,21 @@ pub struct Call<'a> {
     /// window): content is cut to it before it is wrapped, so the end
     /// marker always stays.
     pub max_chars: usize,
+}
+
+impl Call<'_> {
+    /// Whether the session tools may reach `key` from this session.
+    fn visible(&self, key: &str) -> Result<(), String> {
+        let v = self.tools.visibility;
+        if v.allows(self.session_key, key, self.main_session) {
+            Ok(())
+        } else {
+            Err(format!(
+                "session {key:?} is not visible from this session (tools.sessions.visibility: {})",
+                v.as_str()
+            ))
+        }
+    }
 }
 
 /// What a call gave.
@@ -181,7 +203,11 @@ impl Toolbox {
                 Err(e) => Err(e),
             },
             "process" => match typed::<ProcessArgs>(name, &args) {
-                Ok(a) => self.processes.act(c.agent, &a).await,
+                Ok(a) => {
+                    self.processes
+                        .act(&exec::owner(c.agent, c.session_key), &a)
+                        .await
+                }
                 Err(e) => Err(e),
             },
             "web_fetch" => match typed::<WebFetchArgs>(name, &args) {
@@ -200,16 +226,21 @@ impl Toolbox {
                     None | Some("current") | Some("") => c.session_key.to_string(),
                     Some(k) => k.to_string(),
                 };
+                c.visible(&key)?;
                 c.sessions.status(&key)
             }),
             "sessions_list" => typed::<SessionArgs>(name, &args).map(|a| {
-                c.sessions
-                    .list(a.limit.unwrap_or(20).min(200) as usize, a.active_minutes)
+                c.sessions.list(
+                    a.limit.unwrap_or(20).min(200) as usize,
+                    a.active_minutes,
+                    &|k| c.visible(k).is_ok(),
+                )
             }),
             "sessions_history" => typed::<SessionArgs>(name, &args).and_then(|a| {
                 let key = a
                     .session_key
                     .ok_or("invalid arguments for sessions_history: missing field `sessionKey`")?;
+                c.visible(&key)?;
                 let text = c.sessions.history(
                     &key,
                     a.limit.unwrap_or(20).min(200) as usize,
@@ -289,7 +320,8 @@ impl Toolbox {
                 } else {
                     timeout
                 };
-                self.run_job(c.agent, &job, timeout, background, yield_after, c.max_chars)
+                let owner = exec::owner(c.agent, c.session_key);
+                self.run_job(&owner, &job, timeout, background, yield_after, c.max_chars)
                     .await
             }
         }
@@ -297,14 +329,14 @@ impl Toolbox {
 
     async fn run_job(
         &self,
-        agent: &str,
+        owner: &str,
         job: &Job,
         timeout: Duration,
         background: bool,
         yield_after: Duration,
         max_chars: usize,
     ) -> Outcome {
-        let (proc, note) = match exec::spawn(job, agent) {
+        let (proc, note) = match exec::spawn(job, owner) {
             Ok(p) => p,
             Err(e) => return Outcome::error(e),
         };
@@ -382,7 +414,7 @@ impl Toolbox {
         }
         let out = self
             .run_job(
-                &p.agent,
+                &exec::owner(&p.agent, &p.session_key),
                 &p.job,
                 tools.exec.timeout,
                 false,

@@ -25,6 +25,51 @@ pub fn offered_on(window: u64, global: &ToolsConfig, agent: &ToolsConfig) -> boo
     window >= TOOLS_MIN_WINDOW || chosen(global) || chosen(agent)
 }
 
+/// `tools.sessions.visibility`: which of the agent's sessions the session
+/// tools reach from the calling one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// `self`: only the calling session.
+    Own,
+    /// `tree` (Pincer's default): the calling session; from the agent's
+    /// main session, every session of the agent. Pincer spawns no
+    /// sub-sessions, so that is the whole tree.
+    Tree,
+    /// `agent` and `all`: every session of the agent (the tools never
+    /// reach another agent's store).
+    Agent,
+}
+
+impl Visibility {
+    /// OpenClaw's default is `all`; Pincer's is `tree`, so a group chat or
+    /// another person's direct session cannot read the owner's sessions.
+    pub fn from_config(value: Option<&str>) -> Visibility {
+        match value {
+            Some("self") => Visibility::Own,
+            Some("agent" | "all") => Visibility::Agent,
+            _ => Visibility::Tree,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Own => "self",
+            Visibility::Tree => "tree",
+            Visibility::Agent => "agent",
+        }
+    }
+
+    /// Whether `caller` may see `target` (`main`: the agent's main session).
+    pub fn allows(self, caller: &str, target: &str, main: &str) -> bool {
+        let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        match self {
+            Visibility::Own => same(caller, target),
+            Visibility::Tree => same(caller, target) || same(caller, main),
+            Visibility::Agent => true,
+        }
+    }
+}
+
 /// Pincer's default tools, when no profile is configured.
 pub const DEFAULT_TOOLS: &[&str] = &[
     "read",
@@ -479,6 +524,30 @@ mod tests {
             let order = |n: &&str| BUILTIN.iter().position(|d| d.name == *n);
             want.sort_by_key(order);
             assert_eq!(got.allowed(), want, "case {i}: {:#?}", got.rows);
+        }
+    }
+
+    #[test]
+    fn session_visibility_table() {
+        let main = "agent:main:main";
+        let group = "agent:main:telegram:group:-100";
+        let other = "agent:main:direct:42";
+        // (visibility, caller, target, visible)
+        let cases = [
+            (None, main, main, true),
+            (None, main, group, true),
+            (None, group, group, true),
+            (None, group, main, false),
+            (None, group, other, false),
+            (Some("tree"), other, main, false),
+            (Some("self"), main, group, false),
+            (Some("self"), group, "AGENT:MAIN:TELEGRAM:GROUP:-100", true),
+            (Some("agent"), group, main, true),
+            (Some("all"), other, group, true),
+        ];
+        for (i, (v, caller, target, want)) in cases.into_iter().enumerate() {
+            let got = Visibility::from_config(v).allows(caller, target, main);
+            assert_eq!(got, want, "case {i}: {v:?} {caller} -> {target}");
         }
     }
 

@@ -19,7 +19,7 @@ impl SessionsView for NoSessions {
     fn status(&self, _: &str) -> Result<String, String> {
         Ok("status".into())
     }
-    fn list(&self, _: usize, _: Option<u64>) -> String {
+    fn list(&self, _: usize, _: Option<u64>, _: &dyn Fn(&str) -> bool) -> String {
         String::new()
     }
     fn history(&self, _: &str, _: usize, _: bool) -> Result<String, String> {
@@ -68,9 +68,14 @@ impl Kit {
     }
 
     async fn run(&self, name: &str, args: &str) -> Outcome {
+        self.run_in("agent:main:t", name, args).await
+    }
+
+    async fn run_in(&self, session_key: &str, name: &str, args: &str) -> Outcome {
         let call = Call {
             agent: "main",
-            session_key: "agent:main:t",
+            session_key,
+            main_session: "agent:main:main",
             tools: &self.tools,
             sessions: &NoSessions,
             background: true,
@@ -284,6 +289,13 @@ async fn a_command_that_never_ends_goes_to_the_background_and_is_killed() {
         )
         .await;
     assert!(out.text.contains("started"), "{}", out.text);
+    // Another session (another chat) neither sees nor reaches it.
+    let other = "agent:main:telegram:group:-100";
+    let out = k.run_in(other, "process", r#"{"action":"list"}"#).await;
+    assert!(!out.text.contains(&id), "{}", out.text);
+    let kill = format!(r#"{{"action":"kill","sessionId":"{id}"}}"#);
+    let out = k.run_in(other, "process", &kill).await;
+    assert!(out.is_error, "{}", out.text);
     // The time limit (3 s here) still holds in the background.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let out = k
