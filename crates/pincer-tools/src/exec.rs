@@ -208,7 +208,7 @@ fn allowlist_miss(command: &str, allowlist: &[String], safe_bins: &[String]) -> 
         let Some(bin) = words.first() else {
             return Some("an empty command part".into());
         };
-        let resolved = which(bin).and_then(|p| p.canonicalize().ok());
+        let resolved = located(bin);
         let allowed = if bin.contains('/') {
             // A path: only path patterns, against the real file.
             allowlist.iter().filter(|p| p.contains('/')).any(|p| {
@@ -259,6 +259,34 @@ fn glob_path(pattern: &str, path: &str) -> bool {
 }
 
 /// Where `bin` is on the commands' `PATH` (or itself when it names a path).
+/// Where `bin` is, its folder resolved but not the file itself: a link to
+/// a multi-call binary (busybox, uutils) keeps its own name, so allowing
+/// `ls` never allows everything that binary can be.
+fn located(bin: &str) -> Option<PathBuf> {
+    let p = which(bin)?;
+    let dir = p.parent()?.canonicalize().ok()?;
+    Some(dir.join(p.file_name()?))
+}
+
+/// Programs that run other programs (shells, interpreters, wrappers): one
+/// approval of them is one approval, never a standing allowance, since
+/// "always allow `find`" would also allow `find -delete` or `-exec`.
+const RUNS_OTHERS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "fish", "busybox", "env", "xargs", "find", "timeout",
+    "nice", "nohup", "stdbuf", "setsid", "time", "sudo", "doas", "su", "chroot", "unshare",
+    "nsenter", "flock", "ionice", "taskset", "watch", "parallel", "script", "strace", "gdb",
+    "python", "python3", "perl", "ruby", "node", "php", "lua", "awk", "gawk", "mawk", "sed",
+    "git", "make", "ssh", "tar", "rsync", "vi", "vim", "ex", "emacs", "tclsh", "expect",
+];
+
+/// Whether `bin` (a name or a path) is one of [`RUNS_OTHERS`].
+fn runs_others(bin: &str) -> bool {
+    let name = bin.rsplit('/').next().unwrap_or(bin);
+    // `python3.12` is `python`.
+    let family = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    RUNS_OTHERS.contains(&name) || RUNS_OTHERS.contains(&family)
+}
+
 pub fn which(bin: &str) -> Option<PathBuf> {
     if bin.contains('/') {
         return Some(PathBuf::from(bin));
@@ -897,19 +925,29 @@ impl Approvals {
     }
 
     /// Adds each binary of `command` to the agent's allowlist (as its
-    /// resolved path), keeping everything else in the file.
-    pub fn allow_always(&self, agent: &str, command: &str) -> Result<Vec<String>, String> {
+    /// path), keeping everything else in the file. Programs that run other
+    /// programs are not added: they are returned second, to be named.
+    pub fn allow_always(
+        &self,
+        agent: &str,
+        command: &str,
+    ) -> Result<(Vec<String>, Vec<String>), String> {
         // Only plain names: a command with shell syntax still asks next time.
-        let bins: Vec<String> = segments(command)
+        let (wrappers, plain_bins): (Vec<String>, Vec<String>) = segments(command)
             .iter()
             .filter_map(|w| w.first())
             .filter(|b| b.chars().all(plain) && !b.contains('/'))
+            .cloned()
+            .partition(|b| runs_others(b));
+        let bins: Vec<String> = plain_bins
+            .iter()
             .map(|b| {
-                which(b)
-                    .and_then(|p| p.canonicalize().ok())
-                    .map_or_else(|| b.clone(), |p| p.to_string_lossy().into_owned())
+                located(b).map_or_else(|| b.clone(), |p| p.to_string_lossy().into_owned())
             })
             .collect();
+        if bins.is_empty() {
+            return Ok((bins, wrappers));
+        }
         let mut v = std::fs::read_to_string(&self.file)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -954,7 +992,7 @@ impl Approvals {
         f.write_all(text.as_bytes())
             .and_then(|()| f.commit())
             .map_err(|e| format!("{}: {e}", self.file.display()))?;
-        Ok(bins)
+        Ok((bins, wrappers))
     }
 }
 
@@ -1074,6 +1112,38 @@ mod tests {
                 every_time: true
             }
         );
+    }
+
+    #[test]
+    fn allow_always_keeps_out_programs_that_run_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Approvals::new(dir.path());
+        let (added, kept_out) = a
+            .allow_always("main", "ls -la | xargs python3.12 x.py; find . -delete")
+            .unwrap();
+        assert_eq!(kept_out, vec!["xargs", "find"]);
+        assert_eq!(added.len(), 1, "{added:?}");
+        assert!(added[0].ends_with("/ls"), "{added:?}");
+        assert_eq!(a.allowlist("main"), added);
+        // What was added now runs unasked; what was kept out still asks.
+        let s = ExecSettings::from_config(&pincer_config::ExecConfig::default());
+        let list = a.allowlist("main");
+        assert_eq!(decide(&s, &list, "ls -la", false), Decision::Run);
+        assert!(matches!(
+            decide(&s, &list, "find . -delete", false),
+            Decision::Ask { .. }
+        ));
+    }
+
+    #[test]
+    fn a_link_to_a_multi_call_binary_keeps_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("busybox");
+        std::fs::write(&real, "").unwrap();
+        let link = dir.path().join("ls");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let found = located(&link.to_string_lossy()).unwrap();
+        assert_eq!(found.file_name().unwrap(), "ls");
     }
 
     #[test]

@@ -399,16 +399,23 @@ impl Toolbox {
                 p.id, p.job.command
             ));
         }
+        let mut not_always = String::new();
         if verdict == Verdict::AllowAlways {
             if p.every_time {
                 return Err("the approval policy asks every time (tools.exec.ask: \"always\"); use allow-once".into());
             }
-            let added = self.approvals.allow_always(&p.agent, &p.job.command)?;
+            let (added, kept_out) = self.approvals.allow_always(&p.agent, &p.job.command)?;
             if !added.is_empty() {
                 tracing::info!(
                     "agent {}: exec allowlist now has {}",
                     p.agent,
                     added.join(", ")
+                );
+            }
+            if !kept_out.is_empty() {
+                not_always = format!(
+                    "\n(Not added to the allowlist, since they run other programs: {}. They will ask again.)",
+                    kept_out.join(", ")
                 );
             }
         }
@@ -423,7 +430,7 @@ impl Toolbox {
             )
             .await;
         Ok(format!(
-            "Exec finished (gateway id={}, {}):\n{}",
+            "Exec finished (gateway id={}, {}):{not_always}\n{}",
             p.id,
             verdict.as_str(),
             out.text
