@@ -69,6 +69,13 @@ pub fn is_private(ip: IpAddr) -> bool {
                 return is_private(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            // IPv4-compatible `::a.b.c.d` (deprecated, still routed by some
+            // stacks): judged by the IPv4 address it holds.
+            if s[..6].iter().all(|&x| x == 0) && !v6.is_loopback() && !v6.is_unspecified() {
+                let [a, b] = s[6].to_be_bytes();
+                let [c, d] = s[7].to_be_bytes();
+                return is_private(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -265,6 +272,9 @@ mod tests {
             ("fd00::1", true),
             ("fe80::1", true),
             ("::ffff:127.0.0.1", true),
+            ("::7f00:1", true),
+            ("::a00:1", true),
+            ("::808:808", false),
             ("93.184.216.34", false),
             ("2606:4700::1111", false),
             ("192.0.0.8", true),
