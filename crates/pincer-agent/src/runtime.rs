@@ -1094,7 +1094,7 @@ impl<'c> Runtime<'c> {
                 req.tool_choice = None;
             }
             let ctl = StepCtl {
-                agent_tools: &tools.names,
+                callers: offering.then_some(&client_names),
                 hold_end: tools.holds_end(),
                 separate: rounds > 0,
                 promote: offering
@@ -2350,9 +2350,10 @@ type Accepts<'a> = dyn Fn(&str, &serde_json::Value) -> bool + Sync + 'a;
 
 /// What one round of a turn streams.
 struct StepCtl<'t> {
-    /// The agent's own tools: their calls run here and are not streamed as
-    /// calls for the caller.
-    agent_tools: &'t HashSet<String>,
+    /// When the agent offers tools, the caller's own tool names: only calls
+    /// to those stream to the caller (any other runs here, or is answered
+    /// "not found" here). `None`: every call is the caller's.
+    callers: Option<&'t HashSet<String>>,
     /// Usage and `Done` are told once, for the whole turn, at its end.
     hold_end: bool,
     /// Text of this round follows an earlier round's.
@@ -2403,10 +2404,10 @@ impl<'t> Filter<'t> {
                 let slot = match self.calls.get(&index) {
                     Some(slot) => *slot,
                     None => {
-                        let agent = name
-                            .as_deref()
-                            .is_some_and(|n| self.ctl.agent_tools.contains(n));
-                        let slot = (!agent).then(|| {
+                        let callers = self.ctl.callers.is_none_or(|c| {
+                            name.as_deref().is_some_and(|n| c.contains(n))
+                        });
+                        let slot = callers.then(|| {
                             self.next += 1;
                             self.next - 1
                         });

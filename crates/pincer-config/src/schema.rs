@@ -810,6 +810,19 @@ impl ToolsConfig {
                     .web_fetch
                     .allow_private_network
                     .or(base.web_fetch.allow_private_network),
+                allowed_hostnames: self
+                    .web_fetch
+                    .allowed_hostnames
+                    .clone()
+                    .or_else(|| base.web_fetch.allowed_hostnames.clone()),
+                // Blocked anywhere is blocked.
+                blocked_hostnames: match (
+                    &self.web_fetch.blocked_hostnames,
+                    &base.web_fetch.blocked_hostnames,
+                ) {
+                    (Some(a), Some(b)) => Some(b.iter().chain(a).cloned().collect()),
+                    (a, b) => a.clone().or_else(|| b.clone()),
+                },
             },
             fs_workspace_only: self.fs_workspace_only.or(base.fs_workspace_only),
             loop_detection: LoopDetectionConfig {
@@ -861,9 +874,15 @@ pub struct WebFetchConfig {
     pub timeout_seconds: Option<u64>,
     pub max_redirects: Option<u64>,
     pub user_agent: Option<String>,
-    /// `ssrfPolicy.allowPrivateNetwork` (Pincer's; OpenClaw has no such
-    /// switch): fetching loopback, private and link-local addresses.
+    /// `ssrfPolicy.dangerouslyAllowPrivateNetwork` (or its older name
+    /// `allowPrivateNetwork`): fetching loopback, private and link-local
+    /// addresses.
     pub allow_private_network: Option<bool>,
+    /// `ssrfPolicy.allowedHostnames` (or the older `hostnameAllowlist`):
+    /// hosts (`*.example.com`: its subdomains) that may be private.
+    pub allowed_hostnames: Option<Vec<String>>,
+    /// `ssrfPolicy.blockedHostnames`: hosts never fetched.
+    pub blocked_hostnames: Option<Vec<String>>,
 }
 
 /// `tools.loopDetection` (OpenClaw's), plus the per-turn cap.

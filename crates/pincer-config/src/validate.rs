@@ -1430,15 +1430,30 @@ impl<'a> Checker<'a> {
                     for (k, v, pp) in self.fields(
                         value,
                         &p,
-                        &["allowPrivateNetwork"],
                         &[
                             "dangerouslyAllowPrivateNetwork",
+                            "allowPrivateNetwork",
                             "allowedHostnames",
                             "hostnameAllowlist",
+                            "blockedHostnames",
                         ],
+                        &["allowRfc2544BenchmarkRange", "allowIpv6UniqueLocalRange"],
                     ) {
-                        if k == "allowPrivateNetwork" {
-                            w.allow_private_network = self.bool(v, &pp);
+                        match k {
+                            "dangerouslyAllowPrivateNetwork" | "allowPrivateNetwork" => {
+                                w.allow_private_network = self.bool(v, &pp);
+                            }
+                            "allowedHostnames" | "hostnameAllowlist" => {
+                                w.allowed_hostnames = self
+                                    .string_list(v, &pp)
+                                    .map(|l| l.into_iter().map(|s| s.value).collect());
+                            }
+                            "blockedHostnames" => {
+                                w.blocked_hostnames = self
+                                    .string_list(v, &pp)
+                                    .map(|l| l.into_iter().map(|s| s.value).collect());
+                            }
+                            _ => {}
                         }
                     }
                 }

@@ -667,9 +667,9 @@ pub fn tool_findings(config: &Config) -> Vec<Finding> {
         out.push(Finding::new(
             Severity::Warning,
             "tools.web_private",
-            "tools.web.fetch.ssrfPolicy.allowPrivateNetwork",
+            "tools.web.fetch.ssrfPolicy.dangerouslyAllowPrivateNetwork",
             "web_fetch may reach loopback and private addresses: a page can send the model to your router or other local services",
-            "remove allowPrivateNetwork unless the agent must read pages on your own network",
+            "remove it; name the one local host the agent must read in ssrfPolicy.allowedHostnames instead",
         ));
     }
     out

@@ -2,7 +2,8 @@
 //! untrusted-content markers. No SSRF into the user's network: the host is
 //! resolved here and every address checked (loopback, private, link-local,
 //! shared, multicast, unspecified and the like are refused unless
-//! `tools.web.fetch.ssrfPolicy.allowPrivateNetwork`), the connection is
+//! `tools.web.fetch.ssrfPolicy.dangerouslyAllowPrivateNetwork`, or the host
+//! is in its `allowedHostnames`), the connection is
 //! pinned to the address checked (no DNS rebinding), and each redirect is
 //! checked the same way. Bodies are read up to a cap; the text is cut to
 //! `maxChars`.
@@ -26,6 +27,10 @@ pub struct FetchSettings {
     pub max_redirects: usize,
     pub user_agent: String,
     pub allow_private: bool,
+    /// Hosts that may be private (`ssrfPolicy.allowedHostnames`).
+    pub allowed_hosts: Vec<String>,
+    /// Hosts never fetched, redirects included (`blockedHostnames`).
+    pub blocked_hosts: Vec<String>,
 }
 
 impl FetchSettings {
@@ -42,8 +47,27 @@ impl FetchSettings {
                 .clone()
                 .unwrap_or_else(|| format!("Pincer/{} (web_fetch)", env!("CARGO_PKG_VERSION"))),
             allow_private: c.allow_private_network.unwrap_or(false),
+            allowed_hosts: c.allowed_hostnames.clone().unwrap_or_default(),
+            blocked_hosts: c.blocked_hostnames.clone().unwrap_or_default(),
         }
     }
+}
+
+/// Whether `host` is named by one of `patterns`: exactly, or as a
+/// subdomain of a `*.example.com` (not its apex); case and a trailing dot
+/// do not count.
+fn host_listed(patterns: &[String], host: &str) -> bool {
+    let norm = |h: &str| h.trim().trim_end_matches('.').to_ascii_lowercase();
+    let host = norm(host);
+    patterns.iter().any(|p| {
+        let p = norm(p);
+        match p.strip_prefix("*.") {
+            Some(apex) => host
+                .strip_suffix(apex)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            None => p == host,
+        }
+    })
 }
 
 /// Whether `ip` is one the open web cannot be on.
@@ -98,6 +122,14 @@ pub fn is_private(ip: IpAddr) -> bool {
 
 /// Fetches `url` and returns the tool result text.
 pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Result<String, String> {
+    // One deadline for the whole fetch, redirects and lookups included.
+    let whole = s.timeout + Duration::from_secs(1);
+    tokio::time::timeout(whole, hops(s, url, max_chars))
+        .await
+        .map_err(|_| format!("fetching {url} took longer than {} s", whole.as_secs()))?
+}
+
+async fn hops(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Result<String, String> {
     let mut current =
         url::Url::parse(url.trim()).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
     let max_chars = max_chars
@@ -116,6 +148,11 @@ pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Resu
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
+        if host_listed(&s.blocked_hosts, &host) {
+            return Err(format!(
+                "Blocked: {host} is in tools.web.fetch.ssrfPolicy.blockedHostnames"
+            ));
+        }
         let port = current.port_or_known_default().unwrap_or(80);
         let addrs: Vec<SocketAddr> =
             tokio::time::timeout(s.timeout, tokio::net::lookup_host((host.as_str(), port)))
@@ -126,7 +163,8 @@ pub async fn fetch(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Resu
         let Some(first) = addrs.first().copied() else {
             return Err(format!("{host} has no address"));
         };
-        if !s.allow_private && addrs.iter().any(|a| is_private(a.ip())) {
+        let trusted = s.allow_private || host_listed(&s.allowed_hosts, &host);
+        if !trusted && addrs.iter().any(|a| is_private(a.ip())) {
             return Err(format!(
                 "Blocked: {host} resolves to a private/internal/special-use IP address ({}); web_fetch reaches the public web only",
                 first.ip()
@@ -257,6 +295,22 @@ fn title_of(html: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_lists() {
+        let l = vec!["nas.local".to_string(), "*.Example.com.".to_string()];
+        for (host, want) in [
+            ("nas.local", true),
+            ("NAS.local.", true),
+            ("a.nas.local", false),
+            ("api.example.com", true),
+            ("a.b.example.com", true),
+            ("example.com", false),
+            ("badexample.com", false),
+        ] {
+            assert_eq!(host_listed(&l, host), want, "{host}");
+        }
+    }
 
     #[test]
     fn private_addresses() {

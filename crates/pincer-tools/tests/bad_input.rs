@@ -441,6 +441,35 @@ async fn web_fetch_follows_no_redirect_into_the_private_network() {
         "{}",
         out.text
     );
+    // A host the policy trusts by name is fetched; its redirect to the
+    // metadata address is checked on its own and refused.
+    let trusted = Kit::new(ToolsConfig {
+        web_fetch: WebFetchConfig {
+            allowed_hostnames: Some(vec!["127.0.0.1".into()]),
+            blocked_hostnames: Some(vec!["*.blocked.test".into()]),
+            timeout_seconds: Some(5),
+            ..WebFetchConfig::default()
+        },
+        ..ToolsConfig::default()
+    });
+    let big = format!(r#"{{"url":"http://127.0.0.1:{port}/big","maxChars":200}}"#);
+    let out = trusted.run("web_fetch", &big).await;
+    assert!(!out.is_error && out.text.contains("word"), "{}", out.text);
+    let hop = format!(r#"{{"url":"http://127.0.0.1:{port}/to-metadata"}}"#);
+    let out = trusted.run("web_fetch", &hop).await;
+    assert!(
+        out.is_error && out.text.contains("169.254.169.254") && out.text.contains("private"),
+        "{}",
+        out.text
+    );
+    let out = trusted
+        .run("web_fetch", r#"{"url":"http://x.blocked.test/"}"#)
+        .await;
+    assert!(
+        out.is_error && out.text.contains("blockedHostnames"),
+        "{}",
+        out.text
+    );
     let k = open(false);
     for url in [
         format!("http://127.0.0.1:{port}/to-metadata"),
