@@ -12,6 +12,9 @@ pub const MAX_LINES: usize = 2000;
 pub const MAX_BYTES: usize = 50 * 1024;
 /// A line longer than this is cut (a minified file, a binary blob).
 const MAX_LINE_BYTES: usize = 4 * 1024;
+/// How far into a file one `read` looks: paging by line number past this
+/// would mean scanning gigabytes for every call.
+const MAX_SCAN_BYTES: u64 = 64 << 20;
 /// The largest file `edit` loads.
 const MAX_EDIT_BYTES: u64 = 16 << 20;
 /// The largest content `write` takes.
@@ -89,7 +92,8 @@ impl Files {
             return Err(format!("{shown} is not a regular file"));
         }
         let file = std::fs::File::open(&p).map_err(|e| io_error(&shown, &e))?;
-        let mut r = BufReader::new(file);
+        let mut r = BufReader::new(file.take(MAX_SCAN_BYTES));
+        let mut scanned = 0u64;
         // A NUL in the first block: binary, not shown.
         let head = r.fill_buf().map_err(|e| io_error(&shown, &e))?;
         if head.iter().take(8192).any(|b| *b == 0) {
@@ -111,6 +115,7 @@ impl Files {
             if n == 0 {
                 break;
             }
+            scanned += n as u64;
             line_no += 1;
             if line_no < start {
                 continue;
@@ -131,9 +136,23 @@ impl Files {
             out.push('\n');
             shown_lines += 1;
         }
+        let stopped = scanned >= MAX_SCAN_BYTES;
+        if stopped && line_no < start {
+            return Err(format!(
+                "Offset {start} is past the first {} MiB of {shown} ({line_no} lines there); read pages by line only that far: use exec (tail, sed -n) beyond it",
+                MAX_SCAN_BYTES >> 20
+            ));
+        }
         if line_no < start && !(line_no == 0 && start == 1) {
             return Err(format!(
                 "Offset {start} is beyond end of file ({line_no} lines total)"
+            ));
+        }
+        if stopped && cut.is_none() {
+            out.push_str(&format!(
+                "\n[Stopped reading at {} MiB of {shown} ({} bytes): read pages by line only that far.]",
+                MAX_SCAN_BYTES >> 20,
+                meta.len()
             ));
         }
         if let Some(next) = cut {

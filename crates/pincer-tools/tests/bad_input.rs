@@ -139,6 +139,20 @@ async fn huge_binary_and_invalid_files_give_bounded_answers() {
     let out = k.run("read", r#"{"path":"huge.txt"}"#).await;
     // NUL bytes: refused as binary.
     assert!(out.is_error && out.text.contains("binary"), "{}", out.text);
+    // 1 GB that starts as text and has no line end: one call reads at
+    // most 64 MiB of it, and says so.
+    let mut f = std::fs::File::create(k.ws().join("huge-text.txt")).unwrap();
+    f.write_all(&[b'a'; 8192]).unwrap();
+    f.set_len(1 << 30).unwrap();
+    drop(f);
+    let out = k.run("read", r#"{"path":"huge-text.txt"}"#).await;
+    assert!(!out.is_error, "{}", out.text);
+    assert!(out.text.contains("line cut"), "{}", &out.text[out.text.len() - 300..]);
+    assert!(out.text.contains("Stopped reading at 64 MiB"), "{}", &out.text[out.text.len() - 300..]);
+    let out = k
+        .run("read", r#"{"path":"huge-text.txt","offset":5}"#)
+        .await;
+    assert!(out.is_error && out.text.contains("past the first 64 MiB"), "{}", out.text);
     // 5 MB of text on one line, and 100k short lines.
     std::fs::write(k.ws().join("long-line.txt"), "a".repeat(5 << 20)).unwrap();
     let out = k.run("read", r#"{"path":"long-line.txt"}"#).await;
