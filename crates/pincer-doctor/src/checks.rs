@@ -609,6 +609,11 @@ pub fn channel_findings(config: &Config, env: &Env) -> Vec<Finding> {
 /// The tools: a command tool with no sandbox, one that runs anything
 /// unasked, names in the policy that are no tool.
 pub fn tool_findings(config: &Config) -> Vec<Finding> {
+    tool_findings_with(config, pincer_tools::exec::sandbox())
+}
+
+/// [`tool_findings`] on a machine whose sandbox is `sandbox`.
+fn tool_findings_with(config: &Config, sandbox: Result<std::path::PathBuf, String>) -> Vec<Finding> {
     use pincer_tools::exec::{Ask, ExecSettings, Security};
     let mut out = Vec::new();
     let agents: Vec<String> = pincer_catalog::agents(config)
@@ -640,7 +645,7 @@ pub fn tool_findings(config: &Config) -> Vec<Finding> {
         if exec.security == Security::Deny {
             continue;
         }
-        let sandbox = pincer_tools::exec::sandbox();
+        let sandbox = &sandbox;
         if exec.sandbox
             && let Err(why) = &sandbox
         {
@@ -679,19 +684,43 @@ pub fn tool_findings(config: &Config) -> Vec<Finding> {
 mod tests {
     use super::*;
 
-    fn tool_checks(text: &str) -> Vec<&'static str> {
+    /// The tool findings for `text` on a machine with (or without) bubblewrap.
+    fn tool_checks_on(text: &str, bwrap: bool) -> Vec<&'static str> {
         let loaded = pincer_config::load_text(
             text,
             std::path::Path::new("openclaw.json"),
             &Env::from_pairs(&[]),
         );
-        let mut ids: Vec<&str> = tool_findings(&loaded.config)
+        let sandbox = if bwrap {
+            Ok(std::path::PathBuf::from("/usr/bin/bwrap"))
+        } else {
+            Err("bubblewrap is not installed (Debian: apt-get install bubblewrap)".to_string())
+        };
+        tool_findings_with(&loaded.config, sandbox)
             .iter()
             .map(|f| f.check)
-            .collect();
-        // The sandbox may or may not be on this machine.
-        ids.retain(|c| *c != "tools.sandbox_missing");
-        ids
+            .collect()
+    }
+
+    fn tool_checks(text: &str) -> Vec<&'static str> {
+        tool_checks_on(text, true)
+    }
+
+    #[test]
+    fn a_missing_sandbox_is_a_finding_where_commands_would_run() {
+        // (config, findings without bubblewrap)
+        for (text, want) in [
+            ("{}", vec!["tools.sandbox_missing"]),
+            ("{ tools: { deny: ['exec'] } }", vec![]),
+            ("{ tools: { exec: { security: 'deny' } } }", vec![]),
+            ("{ tools: { exec: { host: 'gateway' } } }", vec![]),
+            (
+                "{ tools: { exec: { security: 'full', ask: 'off' } } }",
+                vec!["tools.sandbox_missing", "tools.exec_unguarded"],
+            ),
+        ] {
+            assert_eq!(tool_checks_on(text, false), want, "{text}");
+        }
     }
 
     #[test]
