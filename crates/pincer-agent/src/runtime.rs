@@ -1174,7 +1174,11 @@ impl<'c> Runtime<'c> {
                         let why = format!(
                             "🔧 {} does not take tools ({}); answering without them. Set compat.supportsTools: false for this model to skip the attempt.",
                             spec.reference,
-                            f.last.as_ref().map_or(String::new(), |e| e.message.chars().take(160).collect())
+                            f.last.as_ref().map_or(String::new(), |e| e
+                                .message
+                                .chars()
+                                .take(160)
+                                .collect())
                         );
                         note(events, why.clone()).await;
                         // A surprise the user should act on: also told in
@@ -2404,9 +2408,10 @@ impl<'t> Filter<'t> {
                 let slot = match self.calls.get(&index) {
                     Some(slot) => *slot,
                     None => {
-                        let callers = self.ctl.callers.is_none_or(|c| {
-                            name.as_deref().is_some_and(|n| c.contains(n))
-                        });
+                        let callers = self
+                            .ctl
+                            .callers
+                            .is_none_or(|c| name.as_deref().is_some_and(|n| c.contains(n)));
                         let slot = callers.then(|| {
                             self.next += 1;
                             self.next - 1
@@ -2575,8 +2580,7 @@ impl SessionsView for SessionsOf<'_, '_> {
             .into_iter()
             .filter(|(k, e)| {
                 visible(k)
-                    && active_minutes
-                        .is_none_or(|m| now.saturating_sub(e.updated_at) <= m * 60_000)
+                    && active_minutes.is_none_or(|m| now.saturating_sub(e.updated_at) <= m * 60_000)
             })
             .take(limit)
             .map(|(k, e)| {

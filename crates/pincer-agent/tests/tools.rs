@@ -429,7 +429,10 @@ async fn calls_in_a_reply_cut_by_the_output_limit_are_not_run() {
                 Step::Send(b) => Step::Send(
                     String::from_utf8(b)
                         .unwrap()
-                        .replace(r#""finish_reason":"tool_calls""#, r#""finish_reason":"length""#)
+                        .replace(
+                            r#""finish_reason":"tool_calls""#,
+                            r#""finish_reason":"length""#,
+                        )
                         .replace(r#""finish_reason":"stop""#, r#""finish_reason":"length""#)
                         .into_bytes(),
                 ),
@@ -461,7 +464,10 @@ async fn calls_in_a_reply_cut_by_the_output_limit_are_not_run() {
         })
         .collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors.iter().all(|e| e.contains("output token limit")), "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e.contains("output token limit")),
+        "{errors:?}"
+    );
 }
 
 #[tokio::test]
@@ -920,5 +926,8 @@ async fn session_tools_from_a_group_cannot_read_the_owners_session() {
             _ => None,
         })
         .unwrap();
-    assert!(listed.contains(group) && listed.contains("agent:main:main"), "{listed}");
+    assert!(
+        listed.contains(group) && listed.contains("agent:main:main"),
+        "{listed}"
+    );
 }

@@ -124,7 +124,9 @@ pub fn decide(a: &ChannelAccess, m: &Inbound, approved: &dyn Fn(&[String]) -> bo
                     .and_then(|g| g.allow_from.as_deref())
                     .is_some_and(named);
             if approving && !owner {
-                return Verdict::Ignore("only a sender named in the config may approve commands in a group");
+                return Verdict::Ignore(
+                    "only a sender named in the config may approve commands in a group",
+                );
             }
             let owner_command = m.text.trim_start().starts_with('/')
                 && pincer_agent::parse(&m.text).is_some()

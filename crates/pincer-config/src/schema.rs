@@ -764,9 +764,7 @@ impl ToolsConfig {
             // Deny wins: the agent's own list adds to the defaults', never
             // takes one of their denials back.
             deny: match (&self.deny, &base.deny) {
-                (Some(mine), Some(theirs)) => {
-                    Some(theirs.iter().chain(mine).cloned().collect())
-                }
+                (Some(mine), Some(theirs)) => Some(theirs.iter().chain(mine).cloned().collect()),
                 (mine, theirs) => mine.clone().or_else(|| theirs.clone()),
             },
             by_provider,

@@ -613,7 +613,10 @@ pub fn tool_findings(config: &Config) -> Vec<Finding> {
 }
 
 /// [`tool_findings`] on a machine whose sandbox is `sandbox`.
-fn tool_findings_with(config: &Config, sandbox: Result<std::path::PathBuf, String>) -> Vec<Finding> {
+fn tool_findings_with(
+    config: &Config,
+    sandbox: Result<std::path::PathBuf, String>,
+) -> Vec<Finding> {
     use pincer_tools::exec::{Ask, ExecSettings, Security};
     let mut out = Vec::new();
     let agents: Vec<String> = pincer_catalog::agents(config)

@@ -275,8 +275,8 @@ const RUNS_OTHERS: &[&str] = &[
     "sh", "bash", "dash", "zsh", "ksh", "fish", "busybox", "env", "xargs", "find", "timeout",
     "nice", "nohup", "stdbuf", "setsid", "time", "sudo", "doas", "su", "chroot", "unshare",
     "nsenter", "flock", "ionice", "taskset", "watch", "parallel", "script", "strace", "gdb",
-    "python", "python3", "perl", "ruby", "node", "php", "lua", "awk", "gawk", "mawk", "sed",
-    "git", "make", "ssh", "tar", "rsync", "vi", "vim", "ex", "emacs", "tclsh", "expect",
+    "python", "python3", "perl", "ruby", "node", "php", "lua", "awk", "gawk", "mawk", "sed", "git",
+    "make", "ssh", "tar", "rsync", "vi", "vim", "ex", "emacs", "tclsh", "expect",
 ];
 
 /// Whether `bin` (a name or a path) is one of [`RUNS_OTHERS`].
@@ -941,9 +941,7 @@ impl Approvals {
             .partition(|b| runs_others(b));
         let bins: Vec<String> = plain_bins
             .iter()
-            .map(|b| {
-                located(b).map_or_else(|| b.clone(), |p| p.to_string_lossy().into_owned())
-            })
+            .map(|b| located(b).map_or_else(|| b.clone(), |p| p.to_string_lossy().into_owned()))
             .collect();
         if bins.is_empty() {
             return Ok((bins, wrappers));

@@ -3,9 +3,16 @@
 //! the workspace, unless `tools.fs.workspaceOnly` is `false`. Reads are
 //! bounded whatever the file's size; writes are atomic (a temporary file
 //! renamed over the old one), so a failure never leaves half a file.
+//!
+//! Confined, every open goes through a handle on the workspace folder
+//! (`cap-std`: `openat2` with `RESOLVE_BENEATH` where the kernel has it),
+//! so a folder swapped for a symlink after the check, say by a background
+//! command, still cannot lead a read or a write outside.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
+
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 
 /// OpenClaw's read limits.
 pub const MAX_LINES: usize = 2000;
@@ -68,6 +75,18 @@ impl Files {
         Ok(real)
     }
 
+    /// Where `real` (from [`Files::resolve`]) is opened.
+    fn at(&self, real: &Path) -> std::io::Result<At> {
+        if !self.confined {
+            return Ok(At::Anywhere(real.to_path_buf()));
+        }
+        let rel = real
+            .strip_prefix(&self.root)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::PermissionDenied))?;
+        let dir = Dir::open_ambient_dir(&self.root, cap_std::ambient_authority())?;
+        Ok(At::Inside(dir, rel.to_path_buf()))
+    }
+
     /// The path as the model should see it: relative to the workspace when inside.
     pub fn shown(&self, p: &Path) -> String {
         p.strip_prefix(&self.root)
@@ -83,7 +102,8 @@ impl Files {
     ) -> Result<String, String> {
         let p = self.resolve(path)?;
         let shown = self.shown(&p);
-        let meta = std::fs::metadata(&p).map_err(|e| io_error(&shown, &e))?;
+        let at = self.at(&p).map_err(|e| io_error(&shown, &e))?;
+        let (file, meta) = at.open_regular().map_err(|e| io_error(&shown, &e))?;
         if meta.is_dir() {
             return Err(format!("{shown} is a directory"));
         }
@@ -91,7 +111,6 @@ impl Files {
             // A FIFO or a device would block or never end.
             return Err(format!("{shown} is not a regular file"));
         }
-        let file = std::fs::File::open(&p).map_err(|e| io_error(&shown, &e))?;
         let mut r = BufReader::new(file.take(MAX_SCAN_BYTES));
         let mut scanned = 0u64;
         // A NUL in the first block: binary, not shown.
@@ -173,13 +192,12 @@ impl Files {
         }
         let p = self.resolve(path)?;
         let shown = self.shown(&p);
-        if p.is_dir() {
+        let at = self.at(&p).map_err(|e| io_error(&shown, &e))?;
+        if at.is_dir() {
             return Err(format!("{shown} is a directory"));
         }
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_error(&shown, &e))?;
-        }
-        atomic_write(&p, content.as_bytes()).map_err(|e| io_error(&shown, &e))?;
+        at.write_whole(content.as_bytes())
+            .map_err(|e| io_error(&shown, &e))?;
         Ok(format!(
             "Successfully wrote {} bytes to {shown}",
             content.len()
@@ -193,7 +211,10 @@ impl Files {
     ) -> Result<String, String> {
         let p = self.resolve(path)?;
         let shown = self.shown(&p);
-        let meta = std::fs::metadata(&p).map_err(|_| format!("File not found: {shown}"))?;
+        let at = self.at(&p).map_err(|e| io_error(&shown, &e))?;
+        let (file, meta) = at
+            .open_regular()
+            .map_err(|_| format!("File not found: {shown}"))?;
         if !meta.is_file() {
             return Err(format!("{shown} is not a regular file"));
         }
@@ -204,8 +225,8 @@ impl Files {
             ));
         }
         let mut bytes = Vec::new();
-        std::fs::File::open(&p)
-            .and_then(|f| f.take(MAX_EDIT_BYTES + 1).read_to_end(&mut bytes))
+        file.take(MAX_EDIT_BYTES + 1)
+            .read_to_end(&mut bytes)
             .map_err(|e| io_error(&shown, &e))?;
         let original = String::from_utf8(bytes)
             .map_err(|_| format!("{shown} is not UTF-8 text; edit changes text files only"))?;
@@ -248,7 +269,8 @@ impl Files {
                 "No changes made to {shown}. The replacement produced identical content."
             ));
         }
-        atomic_write(&p, text.as_bytes()).map_err(|e| io_error(&shown, &e))?;
+        at.write_whole(text.as_bytes())
+            .map_err(|e| io_error(&shown, &e))?;
         Ok(format!("Successfully replaced text in {shown}."))
     }
 }
@@ -280,11 +302,93 @@ fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> 
     }
 }
 
-fn atomic_write(p: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = atomic_write_file::AtomicWriteFile::open(p)?;
-    f.write_all(bytes)?;
-    f.commit()
+/// A resolved path, and how it is reached.
+enum At {
+    /// Relative to a handle on the workspace: nothing can lead out.
+    Inside(Dir, PathBuf),
+    /// `tools.fs.workspaceOnly: false`: the path as it is.
+    Anywhere(PathBuf),
+}
+
+impl At {
+    /// The file opened for reading (without blocking on a FIFO), and what
+    /// the open file is.
+    fn open_regular(&self) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+        let nonblocking = nix::fcntl::OFlag::O_NONBLOCK.bits();
+        let file = match self {
+            At::Inside(dir, rel) => {
+                let rel = if rel.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    rel
+                };
+                dir.open_with(rel, OpenOptions::new().read(true).custom_flags(nonblocking))?
+                    .into_std()
+            }
+            At::Anywhere(p) => {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(nonblocking)
+                    .open(p)?
+            }
+        };
+        let meta = file.metadata()?;
+        Ok((file, meta))
+    }
+
+    fn is_dir(&self) -> bool {
+        match self {
+            At::Inside(dir, rel) => rel.as_os_str().is_empty() || dir.is_dir(rel),
+            At::Anywhere(p) => p.is_dir(),
+        }
+    }
+
+    /// Writes `bytes` as the whole file: a temporary file beside it, renamed
+    /// over it, so a failure never leaves half a file. Missing folders are
+    /// made.
+    fn write_whole(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let (dir, rel) = match self {
+            At::Anywhere(p) => {
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut f = atomic_write_file::AtomicWriteFile::open(p)?;
+                f.write_all(bytes)?;
+                return f.commit();
+            }
+            At::Inside(dir, rel) => (dir, rel),
+        };
+        let name = rel
+            .file_name()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => {
+                dir.create_dir_all(p)?;
+                dir.open_dir(p)?
+            }
+            _ => dir.try_clone()?,
+        };
+        let tmp = format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let written = (|| {
+            let mut f = parent.open_with(&tmp, OpenOptions::new().write(true).create_new(true))?;
+            // An existing file keeps its permissions.
+            if let Ok(old) = parent.metadata(name) {
+                f.set_permissions(old.permissions())?;
+            }
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            parent.rename(&tmp, &parent, name)
+        })();
+        if written.is_err() {
+            let _ = parent.remove_file(&tmp);
+        }
+        written
+    }
 }
 
 fn io_error(shown: &str, e: &std::io::Error) -> String {
@@ -334,4 +438,59 @@ fn lexical(p: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window between the check and the open, made wide: a folder
+    /// checked inside the workspace is swapped for a link to outside
+    /// before the file tool opens its file.
+    #[test]
+    fn a_folder_swapped_for_a_link_after_the_check_leads_nowhere() {
+        let base = tempfile::tempdir().unwrap();
+        let ws = base.path().join("ws");
+        let outside = base.path().join("outside");
+        std::fs::create_dir_all(ws.join("sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(ws.join("sub/notes.txt"), "inside").unwrap();
+        std::fs::write(outside.join("notes.txt"), "SECRET").unwrap();
+        let files = Files::new(&ws, true);
+        let write_to = files.resolve("sub/new.txt").unwrap();
+        let read_from = files.resolve("sub/notes.txt").unwrap();
+        // The swap.
+        std::fs::remove_dir_all(ws.join("sub")).unwrap();
+        std::os::unix::fs::symlink(&outside, ws.join("sub")).unwrap();
+        let at = files.at(&write_to).unwrap();
+        assert!(at.write_whole(b"pwned").is_err());
+        assert!(!outside.join("new.txt").exists());
+        let at = files.at(&read_from).unwrap();
+        assert!(at.open_regular().is_err());
+        // Unconfined, the same steps do reach outside (what confinement is for).
+        let free = Files::new(&ws, false);
+        let at = free.at(&free.resolve("sub/new.txt").unwrap()).unwrap();
+        at.write_whole(b"allowed").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(outside.join("new.txt")).unwrap(),
+            "allowed"
+        );
+    }
+
+    #[test]
+    fn a_whole_write_keeps_the_old_files_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let files = Files::new(base.path(), true);
+        let p = base.path().join("run.sh");
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o750)).unwrap();
+        files.write("run.sh", "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o750);
+        // No temporary file is left beside it.
+        let names: Vec<_> = std::fs::read_dir(base.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
 }

@@ -38,8 +38,12 @@ pub use policy::{Policy, Row, Visibility};
 pub trait SessionsView: Send + Sync {
     fn status(&self, key: &str) -> Result<String, String>;
     /// The newest `limit` sessions whose key `visible` accepts.
-    fn list(&self, limit: usize, active_minutes: Option<u64>, visible: &dyn Fn(&str) -> bool)
-    -> String;
+    fn list(
+        &self,
+        limit: usize,
+        active_minutes: Option<u64>,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> String;
     fn history(&self, key: &str, limit: usize, include_tools: bool) -> Result<String, String>;
 }
 

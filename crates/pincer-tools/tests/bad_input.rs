@@ -147,12 +147,24 @@ async fn huge_binary_and_invalid_files_give_bounded_answers() {
     drop(f);
     let out = k.run("read", r#"{"path":"huge-text.txt"}"#).await;
     assert!(!out.is_error, "{}", out.text);
-    assert!(out.text.contains("line cut"), "{}", &out.text[out.text.len() - 300..]);
-    assert!(out.text.contains("Stopped reading at 64 MiB"), "{}", &out.text[out.text.len() - 300..]);
+    assert!(
+        out.text.contains("line cut"),
+        "{}",
+        &out.text[out.text.len() - 300..]
+    );
+    assert!(
+        out.text.contains("Stopped reading at 64 MiB"),
+        "{}",
+        &out.text[out.text.len() - 300..]
+    );
     let out = k
         .run("read", r#"{"path":"huge-text.txt","offset":5}"#)
         .await;
-    assert!(out.is_error && out.text.contains("past the first 64 MiB"), "{}", out.text);
+    assert!(
+        out.is_error && out.text.contains("past the first 64 MiB"),
+        "{}",
+        out.text
+    );
     // 5 MB of text on one line, and 100k short lines.
     std::fs::write(k.ws().join("long-line.txt"), "a".repeat(5 << 20)).unwrap();
     let out = k.run("read", r#"{"path":"long-line.txt"}"#).await;
