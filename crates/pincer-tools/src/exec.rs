@@ -823,6 +823,9 @@ impl Verdict {
 pub struct Approvals {
     file: PathBuf,
     pending: Mutex<Vec<PendingExec>>,
+    /// Held while the file is read, changed and written back, so two
+    /// approvals at once both land.
+    writing: Mutex<()>,
 }
 
 impl Approvals {
@@ -830,6 +833,7 @@ impl Approvals {
         Approvals {
             file: state_dir.join("exec-approvals.json"),
             pending: Mutex::new(Vec::new()),
+            writing: Mutex::new(()),
         }
     }
 
@@ -946,6 +950,10 @@ impl Approvals {
         if bins.is_empty() {
             return Ok((bins, wrappers));
         }
+        let _writing = self
+            .writing
+            .lock()
+            .map_err(|_| "approvals poisoned".to_string())?;
         let mut v = std::fs::read_to_string(&self.file)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
