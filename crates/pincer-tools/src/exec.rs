@@ -54,7 +54,7 @@ const BLOCKED_ENV: &[&str] = &[
     "GIT_",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Security {
     Deny,
     Allowlist,
@@ -62,6 +62,15 @@ pub enum Security {
 }
 
 impl Security {
+    pub fn parse(s: &str) -> Option<Security> {
+        match s {
+            "deny" => Some(Security::Deny),
+            "allowlist" => Some(Security::Allowlist),
+            "full" => Some(Security::Full),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Security::Deny => "deny",
@@ -71,7 +80,8 @@ impl Security {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered from least to most asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Ask {
     Off,
     OnMiss,
@@ -79,6 +89,15 @@ pub enum Ask {
 }
 
 impl Ask {
+    pub fn parse(s: &str) -> Option<Ask> {
+        match s {
+            "off" => Some(Ask::Off),
+            "on-miss" => Some(Ask::OnMiss),
+            "always" => Some(Ask::Always),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Ask::Off => "off",
@@ -103,16 +122,12 @@ pub struct ExecSettings {
 
 impl ExecSettings {
     pub fn from_config(e: &pincer_config::ExecConfig) -> ExecSettings {
-        let security = match e.security.as_deref() {
-            Some("deny") => Security::Deny,
-            Some("full") => Security::Full,
-            _ => Security::Allowlist,
-        };
-        let ask = match e.ask.as_deref() {
-            Some("off") => Ask::Off,
-            Some("always") => Ask::Always,
-            _ => Ask::OnMiss,
-        };
+        let security = e
+            .security
+            .as_deref()
+            .and_then(Security::parse)
+            .unwrap_or(Security::Allowlist);
+        let ask = e.ask.as_deref().and_then(Ask::parse).unwrap_or(Ask::OnMiss);
         let sandbox = e.host.as_deref() != Some("gateway");
         let timeout = e.timeout_sec.unwrap_or(1800);
         let yield_ms = e.background_ms.unwrap_or(10_000);
@@ -130,6 +145,51 @@ impl ExecSettings {
             safe_bins,
         }
     }
+}
+
+impl ExecSettings {
+    /// These settings, made stricter by the host's `exec-approvals.json`
+    /// (it can only tighten, as in OpenClaw).
+    pub fn tightened(&self, host: &HostPolicy) -> ExecSettings {
+        ExecSettings {
+            security: host
+                .security
+                .map_or(self.security, |h| h.min(self.security)),
+            ask: host.ask.map_or(self.ask, |h| h.max(self.ask)),
+            ..self.clone()
+        }
+    }
+}
+
+/// What `exec-approvals.json` says for one agent: its allowlist, and the
+/// `security` and `ask` of its entry (or the file's `defaults`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostPolicy {
+    pub allowlist: Vec<String>,
+    pub security: Option<Security>,
+    pub ask: Option<Ask>,
+}
+
+/// The parts of OpenClaw's `exec-approvals.json` Pincer reads.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ApprovalsFile {
+    #[serde(default)]
+    defaults: HostEntry,
+    #[serde(default)]
+    agents: HashMap<String, HostEntry>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct HostEntry {
+    security: Option<String>,
+    ask: Option<String>,
+    #[serde(default)]
+    allowlist: Vec<AllowEntry>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AllowEntry {
+    pattern: String,
 }
 
 /// What may happen to a command.
@@ -908,24 +968,43 @@ impl Approvals {
         }
     }
 
-    /// The agent's allowlist patterns (its own and `*`'s).
-    pub fn allowlist(&self, agent: &str) -> Vec<String> {
+    /// What the file says for `agent`: the allowlist patterns of its entry
+    /// and `*`'s; `security` and `ask` from its entry, else `defaults`. A
+    /// file that cannot be read adds nothing; one that cannot be parsed
+    /// asks for everything (it may have meant to forbid).
+    pub fn for_agent(&self, agent: &str) -> HostPolicy {
         let Ok(text) = std::fs::read_to_string(&self.file) else {
-            return Vec::new();
+            return HostPolicy::default();
         };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-            tracing::warn!(
-                "{} is not valid JSON; no command is allowlisted",
-                self.file.display()
-            );
-            return Vec::new();
+        let file: ApprovalsFile = match serde_json::from_str(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(
+                    "{} cannot be read ({e}); every command asks",
+                    self.file.display()
+                );
+                return HostPolicy {
+                    allowlist: Vec::new(),
+                    security: Some(Security::Allowlist),
+                    ask: Some(Ask::Always),
+                };
+            }
         };
-        [agent, "*"]
-            .iter()
-            .filter_map(|a| v.get("agents")?.get(*a)?.get("allowlist")?.as_array())
-            .flatten()
-            .filter_map(|e| e.get("pattern")?.as_str().map(str::to_string))
-            .collect()
+        let own = file.agents.get(agent);
+        let pick = |f: fn(&HostEntry) -> Option<&String>| {
+            own.and_then(f).or_else(|| f(&file.defaults)).cloned()
+        };
+        HostPolicy {
+            allowlist: [own, file.agents.get("*")]
+                .into_iter()
+                .flatten()
+                .flat_map(|e| e.allowlist.iter().map(|a| a.pattern.clone()))
+                .collect(),
+            security: pick(|e| e.security.as_ref())
+                .as_deref()
+                .and_then(Security::parse),
+            ask: pick(|e| e.ask.as_ref()).as_deref().and_then(Ask::parse),
+        }
     }
 
     /// Adds each binary of `command` to the agent's allowlist (as its
@@ -1130,15 +1209,76 @@ mod tests {
         assert_eq!(kept_out, vec!["xargs", "find"]);
         assert_eq!(added.len(), 1, "{added:?}");
         assert!(added[0].ends_with("/ls"), "{added:?}");
-        assert_eq!(a.allowlist("main"), added);
+        assert_eq!(a.for_agent("main").allowlist, added);
         // What was added now runs unasked; what was kept out still asks.
         let s = ExecSettings::from_config(&pincer_config::ExecConfig::default());
-        let list = a.allowlist("main");
+        let list = a.for_agent("main").allowlist;
         assert_eq!(decide(&s, &list, "ls -la", false), Decision::Run);
         assert!(matches!(
             decide(&s, &list, "find . -delete", false),
             Decision::Ask { .. }
         ));
+    }
+
+    #[test]
+    fn the_approvals_file_only_tightens() {
+        let config = |sec: &str, ask: &str| {
+            ExecSettings::from_config(&pincer_config::ExecConfig {
+                security: Some(sec.into()),
+                ask: Some(ask.into()),
+                ..pincer_config::ExecConfig::default()
+            })
+        };
+        // (config security/ask, the file, the agent, effective security/ask)
+        let cases = [
+            ("full", "off", r#"{}"#, "main", "full", "off"),
+            (
+                "full",
+                "off",
+                r#"{"defaults":{"security":"deny"}}"#,
+                "main",
+                "deny",
+                "off",
+            ),
+            (
+                "full",
+                "off",
+                r#"{"defaults":{"ask":"always"},"agents":{"main":{"ask":"on-miss"}}}"#,
+                "main",
+                "full",
+                "on-miss",
+            ),
+            (
+                "full",
+                "off",
+                r#"{"defaults":{"ask":"always"},"agents":{"main":{"ask":"on-miss"}}}"#,
+                "other",
+                "full",
+                "always",
+            ),
+            // Never looser than the config.
+            (
+                "allowlist",
+                "on-miss",
+                r#"{"defaults":{"security":"full","ask":"off"}}"#,
+                "main",
+                "allowlist",
+                "on-miss",
+            ),
+            // A file that cannot be parsed asks for everything.
+            ("full", "off", "{not json", "main", "allowlist", "always"),
+        ];
+        for (i, (sec, ask, file, agent, want_sec, want_ask)) in cases.into_iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("exec-approvals.json"), file).unwrap();
+            let host = Approvals::new(dir.path()).for_agent(agent);
+            let s = config(sec, ask).tightened(&host);
+            assert_eq!(
+                (s.security.as_str(), s.ask.as_str()),
+                (want_sec, want_ask),
+                "case {i}"
+            );
+        }
     }
 
     #[test]

@@ -293,8 +293,9 @@ impl Toolbox {
             Ok(j) => j,
             Err(e) => return Outcome::error(e),
         };
-        let allowlist = self.approvals.allowlist(c.agent);
-        match exec::decide(&c.tools.exec, &allowlist, &a.command, !a.env.is_empty()) {
+        let host = self.approvals.for_agent(c.agent);
+        let settings = c.tools.exec.tightened(&host);
+        match exec::decide(&settings, &host.allowlist, &a.command, !a.env.is_empty()) {
             Decision::Deny(why) => Outcome::error(format!("Exec denied: {why}.")),
             Decision::Ask { why, every_time } => {
                 let p = self

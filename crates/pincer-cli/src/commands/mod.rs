@@ -70,7 +70,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Tools(ToolsCommand::List(args)) => {
             let (loaded, _) = discovered_config(path, &env, Discover::Named, false)?;
-            tools::list(&loaded, &args)
+            tools::list(&loaded, &env, &args)
         }
         Command::Config(ConfigCommand::Show) => {
             config::show(&pincer_config::load(cli.config.as_deref(), &env)?)

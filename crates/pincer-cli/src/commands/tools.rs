@@ -5,14 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use pincer_catalog::{Catalog, turn_candidates};
-use pincer_config::Loaded;
-use pincer_tools::exec::{ExecSettings, sandbox};
+use pincer_config::{Env, Loaded};
+use pincer_tools::exec::{Approvals, ExecSettings, sandbox};
 use pincer_tools::policy;
 use serde_json::json;
 
 use crate::cli::ToolsArgs;
 
-pub fn list(loaded: &Loaded, args: &ToolsArgs) -> Result<ExitCode> {
+pub fn list(loaded: &Loaded, env: &Env, args: &ToolsArgs) -> Result<ExitCode> {
     let config = &loaded.config;
     let agent = super::models::pick_agent(loaded, args.agent.as_deref())?;
     let catalog = Catalog::new(&config.models);
@@ -34,7 +34,12 @@ pub fn list(loaded: &Loaded, args: &ToolsArgs) -> Result<ExitCode> {
             )
         });
     let p = policy::resolve(&config.tools, Some(&own), &model);
-    let exec = ExecSettings::from_config(&own.over(&config.tools).exec);
+    // The host's exec-approvals.json can only tighten what the config says.
+    let host = env
+        .state_dir()
+        .map(|d| Approvals::new(&d).for_agent(&agent.id))
+        .unwrap_or_default();
+    let exec = ExecSettings::from_config(&own.over(&config.tools).exec).tightened(&host);
     let (security, ask) = (exec.security.as_str(), exec.ask.as_str());
     let sandboxed = match (exec.sandbox, sandbox()) {
         (false, _) => "off (tools.exec.host: \"gateway\")".to_string(),
