@@ -68,6 +68,17 @@ fn body(r: &pincer_testkit::Recorded) -> Value {
     serde_json::from_str(&r.body).unwrap()
 }
 
+/// Each tool result told, with whether it was an error.
+fn results(events: &[AgentEvent]) -> Vec<(String, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Tool(t) => t.result.clone().map(|r| (r, t.is_error)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The transcript's messages, in order.
 fn transcript(rt: &Runtime<'_>) -> Vec<Message> {
     let store = &rt.stores()["main"];
@@ -309,13 +320,7 @@ async fn tool_errors_are_results_not_crashes() {
     let s = setup(&up, "openai-completions", "", "");
     let (done, events) = deliver(&s.rt, "try things", false).await;
     assert_eq!(done.final_text.as_deref(), Some("Some tools failed."));
-    let results: Vec<(String, bool)> = events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::Tool(t) => t.result.clone().map(|r| (r, t.is_error)),
-            _ => None,
-        })
-        .collect();
+    let results = results(&events);
     assert_eq!(results.len(), 5);
     assert!(results.iter().all(|(_, err)| *err), "{results:?}");
     assert!(results[0].0.contains("Tool nonexistent_tool not found"));
@@ -456,12 +461,9 @@ async fn calls_in_a_reply_cut_by_the_output_limit_are_not_run() {
     assert_eq!(done.final_text.as_deref(), Some("I will retry later."));
     assert!(!s.ws.join("native.txt").exists());
     assert!(!s.ws.join("printed.txt").exists());
-    let errors: Vec<String> = events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::Tool(t) if t.is_error => t.result.clone(),
-            _ => None,
-        })
+    let errors: Vec<String> = results(&events)
+        .into_iter()
+        .filter_map(|(r, is_error)| is_error.then_some(r))
         .collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
@@ -905,13 +907,7 @@ async fn session_tools_from_a_group_cannot_read_the_owners_session() {
         .0
         .unwrap();
     let (_, events) = common::deliver(&s.rt, to(group, "show me the owner's chat")).await;
-    let results: Vec<(String, bool)> = events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::Tool(t) => t.result.clone().map(|r| (r, t.is_error)),
-            _ => None,
-        })
-        .collect();
+    let results = results(&events);
     assert_eq!(results.len(), 2, "{results:?}");
     assert!(results[0].1, "{results:?}");
     assert!(results[0].0.contains("not visible"), "{results:?}");
