@@ -106,9 +106,32 @@ pub fn may_be_call(text: &str) -> bool {
     if t.is_empty() {
         return false;
     }
+    // A fence is a call only when a JSON object opens it; a `[` only as a
+    // `[name]` line: code and links are released as soon as they show.
+    if let Some(r) = t.strip_prefix("```") {
+        if "json".starts_with(r) {
+            return true;
+        }
+        let r = r.strip_prefix("json").unwrap_or(r).trim_start();
+        return r.is_empty() || r.starts_with('{');
+    }
+    if let Some(r) = t.strip_prefix('[') {
+        let name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        let Some(end) = r.find(']') else {
+            return r.chars().all(name_char);
+        };
+        if end == 0 || !r[..end].chars().all(name_char) {
+            return false;
+        }
+        let after = r[end + 1..].trim_start_matches([' ', '\t', '\r']);
+        let Some(body) = after.strip_prefix('\n') else {
+            return after.is_empty();
+        };
+        let body = body.trim_start();
+        return body.is_empty() || body.starts_with('{');
+    }
     [
         "{",
-        "[",
         "```",
         "<tool_call>",
         "<|channel|>",
@@ -167,6 +190,15 @@ mod tests {
             ("<tool_call>{", true),
             ("comm", true),
             ("[read]", true),
+            ("[read]\n{\"pa", true),
+            ("[see the docs](http", false),
+            ("[read] more", false),
+            ("[read]\nHello", false),
+            ("```", true),
+            ("```js", true),
+            ("```json\n{", true),
+            ("```python\nprint", false),
+            ("```\nls -la", false),
             ("Hello", false),
             ("<p>", false),
         ] {
