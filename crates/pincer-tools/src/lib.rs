@@ -225,7 +225,27 @@ impl Toolbox {
                 }
                 Err(e) => Err(e),
             },
-            "session_status" => typed::<SessionArgs>(name, &args).and_then(|a| {
+            // The session tools read transcripts from disk through borrowed
+            // stores: off the async threads in place, where the runtime can.
+            "session_status" | "sessions_list" | "sessions_history" => {
+                in_place(|| self.session_tool(c, name, &args))
+            }
+            other => Err(format!("Tool {other} not found")),
+        };
+        match result {
+            Ok(text) => Outcome::ok(text),
+            Err(e) => Outcome::error(e),
+        }
+    }
+
+    fn session_tool(
+        &self,
+        c: &Call<'_>,
+        name: &str,
+        args: &serde_json::Value,
+    ) -> Result<String, String> {
+        match name {
+            "session_status" => typed::<SessionArgs>(name, args).and_then(|a| {
                 let key = match a.session_key.as_deref() {
                     None | Some("current") | Some("") => c.session_key.to_string(),
                     Some(k) => k.to_string(),
@@ -233,14 +253,14 @@ impl Toolbox {
                 c.visible(&key)?;
                 c.sessions.status(&key)
             }),
-            "sessions_list" => typed::<SessionArgs>(name, &args).map(|a| {
+            "sessions_list" => typed::<SessionArgs>(name, args).map(|a| {
                 c.sessions.list(
                     a.limit.unwrap_or(20).min(200) as usize,
                     a.active_minutes,
                     &|k| c.visible(k).is_ok(),
                 )
             }),
-            "sessions_history" => typed::<SessionArgs>(name, &args).and_then(|a| {
+            "sessions_history" => typed::<SessionArgs>(name, args).and_then(|a| {
                 let key = a
                     .session_key
                     .ok_or("invalid arguments for sessions_history: missing field `sessionKey`")?;
@@ -259,10 +279,6 @@ impl Toolbox {
                 })
             }),
             other => Err(format!("Tool {other} not found")),
-        };
-        match result {
-            Ok(text) => Outcome::ok(text),
-            Err(e) => Outcome::error(e),
         }
     }
 
@@ -293,7 +309,7 @@ impl Toolbox {
             Ok(j) => j,
             Err(e) => return Outcome::error(e),
         };
-        let host = self.approvals.for_agent(c.agent);
+        let host = in_place(|| self.approvals.for_agent(c.agent));
         let settings = c.tools.exec.tightened(&host);
         match exec::decide(&settings, &host.allowlist, &a.command, !a.env.is_empty()) {
             Decision::Deny(why) => Outcome::error(format!("Exec denied: {why}.")),
@@ -457,6 +473,17 @@ pub fn fit(text: &str, max: usize) -> String {
         "{head}\n[… {} characters left out to fit the context …]\n{tail}",
         n - 2 * keep
     )
+}
+
+/// Runs `f`, which blocks, where a worker thread of a multi-threaded
+/// runtime may block (others take its tasks); elsewhere as it is.
+fn in_place<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 /// Runs file work on the blocking pool.
