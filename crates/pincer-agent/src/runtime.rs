@@ -1094,7 +1094,7 @@ impl<'c> Runtime<'c> {
                 req.tool_choice = None;
             }
             let ctl = StepCtl {
-                callers: offering.then_some(&client_names),
+                callers: (!tools.names.is_empty()).then_some(&client_names),
                 hold_end: tools.holds_end(),
                 separate: rounds > 0,
                 promote: offering
@@ -1555,7 +1555,7 @@ impl<'c> Runtime<'c> {
                         }
                         _ => vec![event],
                     };
-                    for e in out.into_iter().filter_map(|e| filter.pass(e)) {
+                    for e in out.into_iter().flat_map(|e| filter.pass(e)) {
                         if events.send(AgentEvent::Llm(e)).await.is_err() {
                             return Err(AgentError::ClientGone);
                         }
@@ -1579,7 +1579,7 @@ impl<'c> Runtime<'c> {
             && !is_silent(&reply.text)
             && !promoted
         {
-            for e in h.into_iter().filter_map(|e| filter.pass(e)) {
+            for e in h.into_iter().flat_map(|e| filter.pass(e)) {
                 let _ = events.send(AgentEvent::Llm(e)).await;
             }
         }
@@ -2373,8 +2373,17 @@ struct StepCtl<'t> {
 struct Filter<'t> {
     ctl: &'t StepCtl<'t>,
     texted: bool,
-    calls: HashMap<usize, Option<usize>>,
+    calls: HashMap<usize, Slot>,
     next: usize,
+}
+
+/// Whose a streamed call (by its index in the reply) is.
+enum Slot {
+    /// No name yet: its deltas wait for one.
+    Undecided(Vec<Event>),
+    /// The caller's, under this index.
+    Caller(usize),
+    Agent,
 }
 
 impl<'t> Filter<'t> {
@@ -2387,17 +2396,17 @@ impl<'t> Filter<'t> {
         }
     }
 
-    fn pass(&mut self, e: Event) -> Option<Event> {
+    fn pass(&mut self, e: Event) -> Vec<Event> {
         match e {
             Event::Text { delta } if self.ctl.separate && !self.texted && !delta.is_empty() => {
                 self.texted = true;
-                Some(Event::Text {
+                vec![Event::Text {
                     delta: format!("\n\n{delta}"),
-                })
+                }]
             }
             Event::Text { delta } => {
                 self.texted |= !delta.is_empty();
-                Some(Event::Text { delta })
+                vec![Event::Text { delta }]
             }
             Event::ToolCall {
                 index,
@@ -2405,31 +2414,61 @@ impl<'t> Filter<'t> {
                 name,
                 arguments,
             } => {
-                let slot = match self.calls.get(&index) {
-                    Some(slot) => *slot,
-                    None => {
-                        let callers = self
-                            .ctl
-                            .callers
-                            .is_none_or(|c| name.as_deref().is_some_and(|n| c.contains(n)));
-                        let slot = callers.then(|| {
-                            self.next += 1;
-                            self.next - 1
-                        });
-                        self.calls.insert(index, slot);
-                        slot
-                    }
-                };
-                slot.map(|index| Event::ToolCall {
+                let e = Event::ToolCall {
                     index,
                     id,
-                    name,
+                    name: name.clone(),
                     arguments,
-                })
+                };
+                let slot = self
+                    .calls
+                    .entry(index)
+                    .or_insert_with(|| Slot::Undecided(Vec::new()));
+                if let Slot::Undecided(waiting) = slot {
+                    let Some(name) = name.filter(|n| !n.is_empty()) else {
+                        waiting.push(e);
+                        return Vec::new();
+                    };
+                    let mut out = std::mem::take(waiting);
+                    out.push(e);
+                    let caller = self.ctl.callers.is_none_or(|c| c.contains(&name));
+                    *slot = if caller {
+                        self.next += 1;
+                        Slot::Caller(self.next - 1)
+                    } else {
+                        Slot::Agent
+                    };
+                    return match slot {
+                        Slot::Caller(n) => out.into_iter().map(|e| renumber(e, *n)).collect(),
+                        _ => Vec::new(),
+                    };
+                }
+                match slot {
+                    Slot::Caller(n) => vec![renumber(e, *n)],
+                    _ => Vec::new(),
+                }
             }
-            Event::Usage { .. } | Event::Done { .. } if self.ctl.hold_end => None,
-            other => Some(other),
+            Event::Usage { .. } | Event::Done { .. } if self.ctl.hold_end => Vec::new(),
+            other => vec![other],
         }
+    }
+}
+
+/// A streamed call's delta under the caller's numbering.
+fn renumber(e: Event, n: usize) -> Event {
+    match e {
+        Event::ToolCall {
+            id,
+            name,
+            arguments,
+            ..
+        } => Event::ToolCall {
+            index: n,
+            id,
+            name,
+            arguments,
+        },
+        other => other,
     }
 }
 

@@ -927,3 +927,59 @@ async fn session_tools_from_a_group_cannot_read_the_owners_session() {
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn only_the_callers_own_calls_stream_to_it_even_when_named_late() {
+    // A server that sends a call's id first and its name in a later delta,
+    // for the caller's tool; then a call to an agent tool.
+    let mut body =
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n".to_vec();
+    for chunk in [
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"arguments":""}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"lookup_order","arguments":"{\"id\":"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"7}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c2","type":"function","function":{"name":"exec","arguments":"{\"command\":\"ls\"}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":2,"id":"c3","type":"function","function":{"name":"made_up","arguments":"{}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+    ] {
+        body.extend_from_slice(format!("data: {chunk}\n\n").as_bytes());
+    }
+    body.extend_from_slice(b"data: [DONE]\n\n");
+    let up = FakeUpstream::start(vec![vec![Step::Send(body)]]);
+    let s = setup(&up, "openai-completions", "", "");
+    let mut d = message("where is order 7?", false);
+    d.request.tools = vec![pincer_types::Tool {
+        name: "lookup_order".into(),
+        description: "Looks an order up".into(),
+        parameters: serde_json::json!({"type": "object", "properties": {"id": {"type": "number"}}}),
+    }];
+    let (done, events) = common::deliver(&s.rt, d).await;
+    let done = done.unwrap();
+    let streamed: Vec<(usize, Option<String>, String)> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::Llm(pincer_types::Event::ToolCall {
+                index,
+                name,
+                arguments,
+                ..
+            }) => Some((*index, name.clone(), arguments.clone())),
+            _ => None,
+        })
+        .collect();
+    // Every delta of the caller's call; none of the agent's, nor of a tool
+    // nobody offered.
+    assert!(!streamed.is_empty(), "{events:?}");
+    assert!(streamed.iter().all(|(i, _, _)| *i == 0), "{streamed:?}");
+    let args: String = streamed.iter().map(|(_, _, a)| a.as_str()).collect();
+    assert_eq!(args, r#"{"id":7}"#);
+    assert!(
+        streamed
+            .iter()
+            .any(|(_, n, _)| n.as_deref() == Some("lookup_order"))
+    );
+    // The turn ends with the caller's call for it to run.
+    let calls = &done.reply.tool_calls;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].name, "lookup_order");
+}
