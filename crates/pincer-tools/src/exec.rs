@@ -268,6 +268,15 @@ fn allowlist_miss(command: &str, allowlist: &[String], safe_bins: &[String]) -> 
         let Some(bin) = words.first() else {
             return Some("an empty command part".into());
         };
+        if bin.contains('/') && !bin.starts_with('/') {
+            return Some(format!(
+                "{bin:?} is a relative path: only names and absolute paths can be allowlisted"
+            ));
+        }
+        // Its arguments are the real command: never covered by a listing.
+        if is_one_of(RUNS_ANYTHING, bin) {
+            return Some(format!("{bin:?} runs other programs, so it always asks"));
+        }
         let resolved = located(bin);
         let allowed = if bin.contains('/') {
             // A path: only path patterns, against the real file.
@@ -328,23 +337,124 @@ fn located(bin: &str) -> Option<PathBuf> {
     Some(dir.join(p.file_name()?))
 }
 
-/// Programs that run other programs (shells, interpreters, wrappers): one
-/// approval of them is one approval, never a standing allowance, since
-/// "always allow `find`" would also allow `find -delete` or `-exec`.
-const RUNS_OTHERS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "ksh", "fish", "busybox", "env", "xargs", "find", "timeout",
-    "nice", "nohup", "stdbuf", "setsid", "time", "sudo", "doas", "su", "chroot", "unshare",
-    "nsenter", "flock", "ionice", "taskset", "watch", "parallel", "script", "strace", "gdb",
-    "python", "python3", "perl", "ruby", "node", "php", "lua", "awk", "gawk", "mawk", "sed", "git",
-    "make", "ssh", "tar", "rsync", "vi", "vim", "ex", "emacs", "tclsh", "expect",
+/// Programs whose arguments are themselves a command (shells and their
+/// builtins, wrappers, interpreters): they always ask, whatever a listing
+/// says, since "`env` is allowed" would allow everything.
+const RUNS_ANYTHING: &[&str] = &[
+    "sh",
+    "bash",
+    "rbash",
+    "dash",
+    "ash",
+    "zsh",
+    "ksh",
+    "mksh",
+    "csh",
+    "tcsh",
+    "fish",
+    "busybox",
+    "eval",
+    "exec",
+    "command",
+    "builtin",
+    ".",
+    "source",
+    "trap",
+    "env",
+    "xargs",
+    "find",
+    "timeout",
+    "nice",
+    "nohup",
+    "stdbuf",
+    "setsid",
+    "time",
+    "sudo",
+    "doas",
+    "su",
+    "chroot",
+    "unshare",
+    "nsenter",
+    "flock",
+    "ionice",
+    "taskset",
+    "watch",
+    "parallel",
+    "script",
+    "strace",
+    "gdb",
+    "systemd-run",
+    "run-parts",
+    "start-stop-daemon",
+    "crontab",
+    "at",
+    "batch",
+    "xdg-open",
+    "python",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "php",
+    "lua",
+    "tclsh",
+    "expect",
+    "awk",
+    "gawk",
+    "mawk",
+    "nawk",
+    "sed",
 ];
 
-/// Whether `bin` (a name or a path) is one of [`RUNS_OTHERS`].
-fn runs_others(bin: &str) -> bool {
-    let name = bin.rsplit('/').next().unwrap_or(bin);
-    // `python3.12` is `python`.
-    let family = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
-    RUNS_OTHERS.contains(&name) || RUNS_OTHERS.contains(&family)
+/// Programs that can run others through options, hooks or scripts: a
+/// listing written by hand is honoured, but allow-always never adds them
+/// ("always allow `git status`" would also allow `git -c core.pager=…`).
+const RUNS_SOME: &[&str] = &[
+    "git",
+    "make",
+    "ssh",
+    "tar",
+    "zip",
+    "rsync",
+    "npm",
+    "npx",
+    "pip",
+    "pip3",
+    "cargo",
+    "go",
+    "docker",
+    "podman",
+    "sqlite3",
+    "psql",
+    "vi",
+    "vim",
+    "nvim",
+    "ex",
+    "ed",
+    "emacs",
+    "less",
+    "more",
+    "man",
+    "editor",
+    "pager",
+    "sensible-editor",
+    "sensible-pager",
+];
+
+/// Whether `bin` (a name or a path) is in `list`, by its own name or by the
+/// file it finally links to (`editor` → `vim.basic`).
+fn is_one_of(list: &[&str], bin: &str) -> bool {
+    let listed = |path: &str| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        // `python3.12` is `python`, `vim.basic` is `vim`.
+        let family = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+        let stem = name.split('.').next().unwrap_or(name);
+        [name, family, stem].iter().any(|n| list.contains(n))
+    };
+    listed(bin)
+        || which(bin)
+            .and_then(|p| p.canonicalize().ok())
+            .is_some_and(|real| listed(&real.to_string_lossy()))
 }
 
 pub fn which(bin: &str) -> Option<PathBuf> {
@@ -1016,16 +1126,20 @@ impl Approvals {
         command: &str,
     ) -> Result<(Vec<String>, Vec<String>), String> {
         // Only plain names: a command with shell syntax still asks next time.
-        let (wrappers, plain_bins): (Vec<String>, Vec<String>) = segments(command)
+        // Builtins and names not on the commands' PATH are kept out too.
+        let (bins, wrappers): (Vec<_>, Vec<_>) = segments(command)
             .iter()
             .filter_map(|w| w.first())
             .filter(|b| b.chars().all(plain) && !b.contains('/'))
-            .cloned()
-            .partition(|b| runs_others(b));
-        let bins: Vec<String> = plain_bins
-            .iter()
-            .map(|b| located(b).map_or_else(|| b.clone(), |p| p.to_string_lossy().into_owned()))
-            .collect();
+            .map(|b| match located(b) {
+                Some(p) if !is_one_of(RUNS_ANYTHING, b) && !is_one_of(RUNS_SOME, b) => {
+                    Ok(p.to_string_lossy().into_owned())
+                }
+                _ => Err(b.clone()),
+            })
+            .partition(Result::is_ok);
+        let bins: Vec<String> = bins.into_iter().flatten().collect();
+        let wrappers: Vec<String> = wrappers.into_iter().filter_map(Result::err).collect();
         if bins.is_empty() {
             return Ok((bins, wrappers));
         }
@@ -1204,9 +1318,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = Approvals::new(dir.path());
         let (added, kept_out) = a
-            .allow_always("main", "ls -la | xargs python3.12 x.py; find . -delete")
+            .allow_always(
+                "main",
+                "ls -la | xargs python3.12 x.py; find . -delete; command ls; git status",
+            )
             .unwrap();
-        assert_eq!(kept_out, vec!["xargs", "find"]);
+        assert_eq!(kept_out, vec!["xargs", "find", "command", "git"]);
         assert_eq!(added.len(), 1, "{added:?}");
         assert!(added[0].ends_with("/ls"), "{added:?}");
         assert_eq!(a.for_agent("main").allowlist, added);
@@ -1218,6 +1335,20 @@ mod tests {
             decide(&s, &list, "find . -delete", false),
             Decision::Ask { .. }
         ));
+        // A shell or wrapper listed by hand still asks; other tools listed
+        // by hand run.
+        let by_hand = vec![
+            "env".to_string(),
+            "/usr/bin/bash".to_string(),
+            "git".to_string(),
+        ];
+        for cmd in ["env rm -rf x", "/usr/bin/bash -c ls", "usr/bin/ls"] {
+            assert!(
+                matches!(decide(&s, &by_hand, cmd, false), Decision::Ask { .. }),
+                "{cmd}"
+            );
+        }
+        assert_eq!(decide(&s, &by_hand, "git status", false), Decision::Run);
     }
 
     #[test]
