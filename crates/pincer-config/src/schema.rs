@@ -813,6 +813,11 @@ impl ToolsConfig {
                     .allowed_hostnames
                     .clone()
                     .or_else(|| base.web_fetch.allowed_hostnames.clone()),
+                only_hostnames: self
+                    .web_fetch
+                    .only_hostnames
+                    .clone()
+                    .or_else(|| base.web_fetch.only_hostnames.clone()),
                 // Blocked anywhere is blocked.
                 blocked_hostnames: match (
                     &self.web_fetch.blocked_hostnames,
@@ -876,9 +881,11 @@ pub struct WebFetchConfig {
     /// `allowPrivateNetwork`): fetching loopback, private and link-local
     /// addresses.
     pub allow_private_network: Option<bool>,
-    /// `ssrfPolicy.allowedHostnames` (or the older `hostnameAllowlist`):
-    /// hosts (`*.example.com`: its subdomains) that may be private.
+    /// `ssrfPolicy.allowedHostnames`: hosts (`*.example.com`: its
+    /// subdomains) that may be private.
     pub allowed_hostnames: Option<Vec<String>>,
+    /// `ssrfPolicy.hostnameAllowlist`: when set, the only hosts fetched.
+    pub only_hostnames: Option<Vec<String>>,
     /// `ssrfPolicy.blockedHostnames`: hosts never fetched.
     pub blocked_hostnames: Option<Vec<String>>,
 }

@@ -1443,8 +1443,13 @@ impl<'a> Checker<'a> {
                             "dangerouslyAllowPrivateNetwork" | "allowPrivateNetwork" => {
                                 w.allow_private_network = self.bool(v, &pp);
                             }
-                            "allowedHostnames" | "hostnameAllowlist" => {
+                            "allowedHostnames" => {
                                 w.allowed_hostnames = self
+                                    .string_list(v, &pp)
+                                    .map(|l| l.into_iter().map(|s| s.value).collect());
+                            }
+                            "hostnameAllowlist" => {
+                                w.only_hostnames = self
                                     .string_list(v, &pp)
                                     .map(|l| l.into_iter().map(|s| s.value).collect());
                             }

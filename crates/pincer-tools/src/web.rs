@@ -31,6 +31,8 @@ pub struct FetchSettings {
     pub allowed_hosts: Vec<String>,
     /// Hosts never fetched, redirects included (`blockedHostnames`).
     pub blocked_hosts: Vec<String>,
+    /// When set, the only hosts fetched (`hostnameAllowlist`).
+    pub only_hosts: Option<Vec<String>>,
 }
 
 impl FetchSettings {
@@ -49,6 +51,7 @@ impl FetchSettings {
             allow_private: c.allow_private_network.unwrap_or(false),
             allowed_hosts: c.allowed_hostnames.clone().unwrap_or_default(),
             blocked_hosts: c.blocked_hostnames.clone().unwrap_or_default(),
+            only_hosts: c.only_hostnames.clone(),
         }
     }
 }
@@ -151,6 +154,14 @@ async fn hops(s: &FetchSettings, url: &str, max_chars: Option<u64>) -> Result<St
         if host_listed(&s.blocked_hosts, &host) {
             return Err(format!(
                 "Blocked: {host} is in tools.web.fetch.ssrfPolicy.blockedHostnames"
+            ));
+        }
+        if s.only_hosts
+            .as_ref()
+            .is_some_and(|only| !host_listed(only, &host))
+        {
+            return Err(format!(
+                "Blocked: {host} is not in tools.web.fetch.ssrfPolicy.hostnameAllowlist"
             ));
         }
         let port = current.port_or_known_default().unwrap_or(80);

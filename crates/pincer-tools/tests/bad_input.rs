@@ -496,6 +496,25 @@ async fn web_fetch_follows_no_redirect_into_the_private_network() {
         "{}",
         out.text
     );
+    // hostnameAllowlist: only the hosts it names, redirects included.
+    let only = Kit::new(ToolsConfig {
+        web_fetch: WebFetchConfig {
+            allow_private_network: Some(true),
+            only_hostnames: Some(vec!["localhost".into()]),
+            timeout_seconds: Some(5),
+            ..WebFetchConfig::default()
+        },
+        ..ToolsConfig::default()
+    });
+    let out = only.run("web_fetch", &big).await;
+    assert!(
+        out.is_error
+            && out
+                .text
+                .contains("not in tools.web.fetch.ssrfPolicy.hostnameAllowlist"),
+        "{}",
+        out.text
+    );
     let k = open(false);
     for url in [
         format!("http://127.0.0.1:{port}/to-metadata"),
