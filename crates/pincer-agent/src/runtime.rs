@@ -59,6 +59,9 @@ const MAX_OVERFLOW_COMPACTIONS: usize = 3;
 const WINDOW_TTL: Duration = Duration::from_secs(60);
 /// How long the workspace files are trusted before they are read again.
 const WORKSPACE_TTL: Duration = Duration::from_secs(2);
+/// How long a server that refused tools is not offered them again (it may
+/// load another model meanwhile).
+const REFUSED_TOOLS_TTL: Duration = Duration::from_secs(600);
 /// Warm sessions kept, by count and by transcript bytes.
 const WARM_SESSIONS: usize = 1_024;
 const WARM_BYTES: usize = 256 << 20;
@@ -369,6 +372,9 @@ pub struct Runtime<'c> {
     /// one came.
     queues: Mutex<HashMap<String, (Pending, Instant)>>,
     windows: Mutex<HashMap<String, (Instant, Option<u64>)>>,
+    /// Models whose server refused tools, and when: their next turns go
+    /// without them for a while (the user was told once).
+    refused_tools: Mutex<HashMap<String, Instant>>,
     workspaces: Mutex<HashMap<String, (Instant, Arc<Workspace>)>>,
     /// Where workspaces are by default: `<root>/workspace` for the default
     /// agent, `<root>/workspace-<id>` for the others (OpenClaw's layout).
@@ -413,6 +419,7 @@ impl<'c> Runtime<'c> {
             active: Mutex::new(HashMap::new()),
             queues: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
+            refused_tools: Mutex::new(HashMap::new()),
             workspaces: Mutex::new(HashMap::new()),
             workspace_root: state_dir.to_path_buf(),
             state_dir: state_dir.to_path_buf(),
@@ -553,6 +560,20 @@ impl<'c> Runtime<'c> {
             return TurnTools {
                 note: Some(format!(
                     "🔧 {} does not take tools (compat.supportsTools: false): this turn runs without them",
+                    spec.reference
+                )),
+                ..TurnTools::default()
+            };
+        }
+        let refused = self.refused_tools.lock().ok().and_then(|r| {
+            r.get(&spec.reference)
+                .filter(|at| at.elapsed() < REFUSED_TOOLS_TTL)
+                .copied()
+        });
+        if refused.is_some() {
+            return TurnTools {
+                note: Some(format!(
+                    "🔧 {}'s server refused tools earlier: this turn runs without them (set compat.supportsTools: false to make it lasting)",
                     spec.reference
                 )),
                 ..TurnTools::default()
@@ -1182,8 +1203,12 @@ impl<'c> Runtime<'c> {
                         );
                         note(events, why.clone()).await;
                         // A surprise the user should act on: also told in
-                        // the answer, where chat apps and HTTP callers see it.
+                        // the answer, where chat apps and HTTP callers see
+                        // it, once: the next turns skip the attempt.
                         refusal_note = Some(why);
+                        if let Ok(mut r) = self.refused_tools.lock() {
+                            r.insert(spec.reference.clone(), Instant::now());
+                        }
                     }
                     Err(AgentError::Upstream(f))
                         if req.reasoning_effort.is_some() && refuses_thinking(&f) =>

@@ -405,6 +405,7 @@ async fn a_server_that_refuses_tools_is_asked_again_without_them() {
             r#"{"error":{"message":"registry.ollama.ai/library/gemma:2b does not support tools","type":"api_error"}}"#,
         ))],
         completions_stream(&[r#"{"content":"answered without tools"}"#]),
+        completions_stream(&[r#"{"content":"second answer"}"#]),
     ]);
     let s = setup(&up, "openai-completions", "", "");
     let (done, events) = deliver(&s.rt, "hi", false).await;
@@ -414,9 +415,14 @@ async fn a_server_that_refuses_tools_is_asked_again_without_them() {
     assert!(text.starts_with("answered without tools"), "{text}");
     assert!(text.contains("does not take tools"), "{text}");
     assert!(text.contains("compat.supportsTools: false"), "{text}");
+    // The next turn does not try again, and the answer is only the answer.
+    let (again, _) = deliver(&s.rt, "and now?", false).await;
+    assert_eq!(again.final_text.as_deref(), Some("second answer"));
     let reqs = up.requests();
+    assert_eq!(reqs.len(), 3);
     assert!(body(&reqs[0]).get("tools").is_some());
     assert!(body(&reqs[1]).get("tools").is_none());
+    assert!(body(&reqs[2]).get("tools").is_none());
     assert!(
         events
             .iter()
