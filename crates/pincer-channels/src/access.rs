@@ -27,7 +27,14 @@ pub enum Verdict {
     Pair,
     /// Dropped, with the reason (logged, never sent).
     Ignore(&'static str),
+    /// Not for the model: the sender is told this.
+    Refuse(&'static str),
 }
+
+const NOT_YOURS_TO_APPROVE_DM: &str =
+    "Only a sender named in allowFrom, or paired, may approve commands.";
+const NOT_YOURS_TO_APPROVE_GROUP: &str =
+    "Only a sender named in allowFrom or groupAllowFrom may approve commands in a group.";
 
 /// Whether `id` is one of `list`, OpenClaw's way: `"*"` matches anyone,
 /// and prefixes such as `telegram:` or `tg:` and a leading `+` are ignored.
@@ -79,19 +86,20 @@ pub fn decide(a: &ChannelAccess, m: &Inbound, approved: &dyn Fn(&[String]) -> bo
     };
     match m.chat.kind {
         ChatKind::Direct => {
-            let allowed = m.self_chat || named(&a.allow_from) || approved(&ids);
-            if approving && !allowed {
-                return Verdict::Ignore("only a named or paired sender may approve commands");
-            }
-            let allowed = allowed || listed(&a.allow_from, &ids);
-            match a.dm_policy.unwrap_or(DmPolicy::Pairing) {
+            let trusted = m.self_chat || named(&a.allow_from) || approved(&ids);
+            let allowed = trusted || listed(&a.allow_from, &ids);
+            let verdict = match a.dm_policy.unwrap_or(DmPolicy::Pairing) {
                 DmPolicy::Disabled => Verdict::Ignore("direct messages are disabled"),
                 DmPolicy::Open => Verdict::Answer,
                 DmPolicy::Allowlist if allowed => Verdict::Answer,
                 DmPolicy::Allowlist => Verdict::Ignore("the sender is not in allowFrom"),
                 DmPolicy::Pairing if allowed => Verdict::Answer,
                 DmPolicy::Pairing => Verdict::Pair,
+            };
+            if verdict == Verdict::Answer && approving && !trusted {
+                return Verdict::Refuse(NOT_YOURS_TO_APPROVE_DM);
             }
+            verdict
         }
         ChatKind::Group => {
             let settings = group_settings(a, &m.chat.id);
@@ -123,16 +131,14 @@ pub fn decide(a: &ChannelAccess, m: &Inbound, approved: &dyn Fn(&[String]) -> bo
                 || settings
                     .and_then(|g| g.allow_from.as_deref())
                     .is_some_and(named);
-            if approving && !owner {
-                return Verdict::Ignore(
-                    "only a sender named in the config may approve commands in a group",
-                );
-            }
             let owner_command = m.text.trim_start().starts_with('/')
                 && pincer_agent::parse(&m.text).is_some()
                 && owner;
             if require_mention && !m.mentioned && !owner_command {
                 return Verdict::Ignore("the assistant was not mentioned");
+            }
+            if approving && !owner {
+                return Verdict::Refuse(NOT_YOURS_TO_APPROVE_GROUP);
             }
             Verdict::Answer
         }
@@ -330,7 +336,7 @@ mod tests {
                 name: "open DM: a stranger cannot approve",
                 dm: Some(DmPolicy::Open),
                 text: "/approve 1a2b3c4d allow-once",
-                want: Ignore("only a named or paired sender may approve commands"),
+                want: Refuse(NOT_YOURS_TO_APPROVE_DM),
                 ..BASE
             },
             Case {
@@ -343,7 +349,7 @@ mod tests {
                 name: "DM: \"*\" lets in but does not name",
                 allow_from: &["*"],
                 text: "/approve 1a2b3c4d allow-once",
-                want: Ignore("only a named or paired sender may approve commands"),
+                want: Refuse(NOT_YOURS_TO_APPROVE_DM),
                 ..BASE
             },
             Case {
@@ -353,7 +359,16 @@ mod tests {
                 allow_from: &["*"],
                 groups: &[("*", None)],
                 text: "/approve 1a2b3c4d allow-once",
-                want: Ignore("only a sender named in the config may approve commands in a group"),
+                want: Refuse(NOT_YOURS_TO_APPROVE_GROUP),
+                ..BASE
+            },
+            Case {
+                name: "group: an unmentioned stranger's approve is not answered at all",
+                group: true,
+                allow_from: &["*"],
+                groups: &[("*", None)],
+                text: "/approve 1a2b3c4d allow-once",
+                want: Ignore("the assistant was not mentioned"),
                 ..BASE
             },
             Case {

@@ -309,6 +309,10 @@ impl<O: Outbound> Layer<O> {
                 self.record(&m, State::Done, &format!("ignored: {why}"));
                 return None;
             }
+            Verdict::Refuse(why) => {
+                self.reply(&m, why.to_string()).await;
+                return None;
+            }
             Verdict::Pair => {
                 match self.pairing.request(&m.sender) {
                     Ok(Some(code)) => {
