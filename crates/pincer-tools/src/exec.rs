@@ -189,7 +189,8 @@ struct HostEntry {
 
 #[derive(Debug, serde::Deserialize)]
 struct AllowEntry {
-    pattern: String,
+    /// An entry without one is skipped, not the whole file.
+    pattern: Option<String>,
 }
 
 /// What may happen to a command.
@@ -209,10 +210,13 @@ pub enum Decision {
 pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str, env_set: bool) -> Decision {
     match s.security {
         Security::Deny => {
-            Decision::Deny("exec is turned off (tools.exec.security: \"deny\")".into())
+            Decision::Deny(
+                "exec is turned off (security \"deny\", from tools.exec or exec-approvals.json)"
+                    .into(),
+            )
         }
         Security::Full if s.ask == Ask::Always => Decision::Ask {
-            why: "tools.exec.ask is \"always\"".into(),
+            why: ASK_ALWAYS.into(),
             every_time: true,
         },
         Security::Full => Decision::Run,
@@ -224,12 +228,12 @@ pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str, env_set: bo
             };
             match (miss, s.ask) {
                 (None, Ask::Always) => Decision::Ask {
-                    why: "tools.exec.ask is \"always\"".into(),
+                    why: ASK_ALWAYS.into(),
                     every_time: true,
                 },
                 (None, _) => Decision::Run,
                 (Some(why), Ask::Off) => Decision::Deny(format!(
-                    "{why}, and tools.exec.ask is \"off\" (allowlist mode)"
+                    "{why}, and ask is \"off\" (allowlist mode; tools.exec or exec-approvals.json)"
                 )),
                 (Some(why), _) => Decision::Ask {
                     why,
@@ -239,6 +243,9 @@ pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str, env_set: bo
         }
     }
 }
+
+/// Why every command waits, wherever the setting came from.
+const ASK_ALWAYS: &str = "ask is \"always\" (tools.exec or exec-approvals.json)";
 
 /// The `PATH` every command runs with (and binaries are looked up in).
 pub const COMMAND_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -1108,7 +1115,7 @@ impl Approvals {
             allowlist: [own, file.agents.get("*")]
                 .into_iter()
                 .flatten()
-                .flat_map(|e| e.allowlist.iter().map(|a| a.pattern.clone()))
+                .flat_map(|e| e.allowlist.iter().filter_map(|a| a.pattern.clone()))
                 .collect(),
             security: pick(|e| e.security.as_ref())
                 .as_deref()
@@ -1307,7 +1314,7 @@ mod tests {
         assert_eq!(
             d,
             Decision::Ask {
-                why: "tools.exec.ask is \"always\"".into(),
+                why: ASK_ALWAYS.into(),
                 every_time: true
             }
         );
