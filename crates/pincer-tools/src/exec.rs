@@ -29,8 +29,9 @@ const KEEP_BYTES: usize = 256 * 1024;
 pub const RESULT_CHARS: usize = 30_000;
 /// Background commands kept per runtime.
 const MAX_BACKGROUND: usize = 32;
+const BACKGROUND_PER_SESSION: usize = 8;
 /// Approvals waiting, and how long one waits (OpenClaw: 30 min).
-const MAX_PENDING: usize = 64;
+const MAX_PENDING: usize = 256;
 const PENDING_PER_SESSION: usize = 8;
 const APPROVAL_TTL: Duration = Duration::from_secs(1800);
 /// Environment variables a call may not set.
@@ -209,12 +210,9 @@ pub enum Decision {
 /// agent's allowlist (binary names, or absolute paths with `*`).
 pub fn decide(s: &ExecSettings, allowlist: &[String], command: &str, env_set: bool) -> Decision {
     match s.security {
-        Security::Deny => {
-            Decision::Deny(
-                "exec is turned off (security \"deny\", from tools.exec or exec-approvals.json)"
-                    .into(),
-            )
-        }
+        Security::Deny => Decision::Deny(
+            "exec is turned off (security \"deny\", from tools.exec or exec-approvals.json)".into(),
+        ),
         Security::Full if s.ask == Ask::Always => Decision::Ask {
             why: ASK_ALWAYS.into(),
             every_time: true,
@@ -837,10 +835,21 @@ impl Processes {
                 procs.remove(&k);
             }
         }
+        // One session cannot take every slot from the others.
+        let mine = procs
+            .values()
+            .filter(|q| q.owner == p.owner && q.exit().is_none())
+            .count();
+        if mine >= BACKGROUND_PER_SESSION {
+            p.kill();
+            return Err(format!(
+                "{BACKGROUND_PER_SESSION} background commands of this session are running already; kill one with process"
+            ));
+        }
         if procs.len() >= MAX_BACKGROUND {
             p.kill();
             return Err(format!(
-                "{MAX_BACKGROUND} background commands are running already; kill one with process"
+                "{MAX_BACKGROUND} background commands are running on this gateway already; try again when one has ended"
             ));
         }
         procs.insert(p.id.clone(), p);

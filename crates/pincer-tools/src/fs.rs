@@ -212,9 +212,7 @@ impl Files {
         let p = self.resolve(path)?;
         let shown = self.shown(&p);
         let at = self.at(&p).map_err(|e| io_error(&shown, &e))?;
-        let (file, meta) = at
-            .open_regular()
-            .map_err(|_| format!("File not found: {shown}"))?;
+        let (file, meta) = at.open_regular().map_err(|e| io_error(&shown, &e))?;
         if !meta.is_file() {
             return Err(format!("{shown} is not a regular file"));
         }
@@ -327,6 +325,11 @@ impl At {
             }
             At::Anywhere(p) => {
                 use std::os::unix::fs::OpenOptionsExt as _;
+                // A device is not opened at all (opening some has effects).
+                let meta = std::fs::metadata(p)?;
+                if !meta.is_file() && !meta.is_dir() {
+                    return Err(std::io::Error::other("not a regular file"));
+                }
                 std::fs::OpenOptions::new()
                     .read(true)
                     .custom_flags(nonblocking)
@@ -369,10 +372,10 @@ impl At {
             }
             _ => dir.try_clone()?,
         };
+        // Short, whatever the name's length (names may be 255 bytes).
         let tmp = format!(
-            ".{}.{}.tmp",
-            name.to_string_lossy(),
-            uuid::Uuid::new_v4().simple()
+            ".pincer-{}.tmp",
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
         );
         let written = (|| {
             let mut f = parent.open_with(&tmp, OpenOptions::new().write(true).create_new(true))?;
@@ -492,5 +495,69 @@ mod tests {
         // No temporary file is left beside it.
         let names: Vec<_> = std::fs::read_dir(base.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod paths {
+    use super::*;
+
+    /// What users do every day still works through the workspace handle.
+    #[test]
+    fn everyday_paths_work_inside_the_workspace() {
+        let base = tempfile::tempdir().unwrap();
+        // The workspace itself under a link, as ~/.openclaw/workspace may be.
+        let real = base.path().join("real-ws");
+        std::fs::create_dir_all(real.join("docs")).unwrap();
+        let ws = base.path().join("ws-link");
+        std::os::unix::fs::symlink(&real, &ws).unwrap();
+        // A folder inside linked to another inside.
+        std::os::unix::fs::symlink(real.join("docs"), real.join("d")).unwrap();
+        let files = Files::new(&ws, true);
+        files.write("top.txt", "root").unwrap();
+        files.write("new/deeper/file.txt", "made").unwrap();
+        files.write("d/via-link.txt", "linked").unwrap();
+        let abs = real.join("top.txt");
+        assert!(
+            files
+                .read(&abs.to_string_lossy(), None, None)
+                .unwrap()
+                .contains("root")
+        );
+        assert!(
+            files
+                .read("new/deeper/file.txt", None, None)
+                .unwrap()
+                .contains("made")
+        );
+        assert_eq!(
+            std::fs::read_to_string(real.join("docs/via-link.txt")).unwrap(),
+            "linked"
+        );
+        let edit = crate::catalog::Replacement {
+            old_text: "made".into(),
+            new_text: "edited".into(),
+        };
+        files.edit("new/deeper/file.txt", &[edit]).unwrap();
+        assert!(
+            files
+                .read("new/deeper/file.txt", None, None)
+                .unwrap()
+                .contains("edited")
+        );
+        assert!(
+            files
+                .read(".", None, None)
+                .unwrap_err()
+                .contains("is a directory")
+        );
+        let long = format!("{}.txt", "n".repeat(240));
+        files.write(&long, "long name").unwrap();
+        assert!(
+            files
+                .edit("missing.txt", &[])
+                .unwrap_err()
+                .contains("File not found")
+        );
     }
 }
