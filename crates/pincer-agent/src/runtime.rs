@@ -513,12 +513,7 @@ impl<'c> Runtime<'c> {
             store,
         };
         let tools = self.agent_tools(setup);
-        let main_session = format!(
-            "agent:{}:{}",
-            setup.models.id,
-            self.config.session.main_key.as_deref().unwrap_or("main")
-        )
-        .to_ascii_lowercase();
+        let main_session = self.main_session(&setup.models.id);
         let call = Call {
             agent: &setup.models.id,
             session_key,
@@ -638,6 +633,11 @@ impl<'c> Runtime<'c> {
 
     pub fn agent(&self, id: &str) -> Option<&AgentModels> {
         self.setup(id).map(|a| &a.models)
+    }
+
+    /// `agent`'s main session key (`session.mainKey`).
+    pub fn main_session(&self, agent: &str) -> String {
+        self.config.session.main_session(agent)
     }
 
     pub fn default_agent(&self) -> &AgentModels {

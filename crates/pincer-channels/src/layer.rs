@@ -93,11 +93,7 @@ impl Settings {
             account: "default".into(),
             access: access.clone(),
             agent: agent.to_string(),
-            main_key: config
-                .session
-                .main_key
-                .clone()
-                .unwrap_or_else(|| "main".into()),
+            main_key: config.session.main_name().to_string(),
             dm_scope: config.session.dm_scope.unwrap_or(DmScope::Main),
             debounce: Duration::from_millis(debounce_ms),
             limit: access

@@ -432,6 +432,19 @@ pub struct SessionConfig {
     pub main_key: Option<String>,
 }
 
+impl SessionConfig {
+    /// The main session's name (`mainKey`, default `main`).
+    pub fn main_name(&self) -> &str {
+        self.main_key.as_deref().unwrap_or("main")
+    }
+
+    /// `agent`'s main session key: `agent:<id>:<mainKey>`, lowercased as
+    /// OpenClaw's keys are. The one place it is made.
+    pub fn main_session(&self, agent: &str) -> String {
+        format!("agent:{agent}:{}", self.main_name()).to_ascii_lowercase()
+    }
+}
+
 /// `session.dmScope`, OpenClaw's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DmScope {

@@ -145,3 +145,24 @@ fn compat_flags_are_read_checked_and_kept() {
         "{e:?}"
     );
 }
+
+#[test]
+fn the_main_session_and_session_visibility_are_read() {
+    let l =
+        load(r#"{ session: { mainKey: "Home" }, tools: { sessions: { visibility: "self" } } }"#);
+    assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
+    assert_eq!(l.config.session.main_session("Main"), "agent:main:home");
+    assert_eq!(l.config.tools.sessions_visibility.as_deref(), Some("self"));
+    let d = load(r#"{ tools: { sessions: { visibility: "everyone" } } }"#);
+    assert!(
+        d.diagnostics
+            .iter()
+            .any(|d| d.to_string().contains("tools.sessions.visibility")),
+        "{:?}",
+        d.diagnostics
+    );
+    assert_eq!(
+        load("{}").config.session.main_session("main"),
+        "agent:main:main"
+    );
+}

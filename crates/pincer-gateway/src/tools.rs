@@ -80,7 +80,7 @@ async fn run(gw: &'static Gateway, headers: &HeaderMap, bytes: &[u8]) -> Result<
     let rt = gw.runtime();
     let default = rt.default_agent().id.clone();
     let key = match body.session_key.as_deref().map(str::trim) {
-        None | Some("") | Some("main") => format!("agent:{default}:main"),
+        None | Some("") | Some("main") => rt.main_session(&default),
         Some(k) => k.to_ascii_lowercase(),
     };
     let agent = headers

@@ -50,9 +50,9 @@ pub const EVENTS: &[&str] = &[
     "sessions.changed",
 ];
 
-/// The default agent's main session, OpenClaw's `mainSessionKey`.
-fn main_key(agent: &str) -> String {
-    format!("agent:{agent}:main")
+/// An agent's main session, OpenClaw's `mainSessionKey`.
+fn main_key(gw: &Gateway, agent: &str) -> String {
+    gw.runtime().main_session(agent)
 }
 
 /// `hello-ok`'s snapshot.
@@ -66,7 +66,7 @@ pub fn snapshot(gw: &'static Gateway) -> Value {
         "sessionDefaults": {
             "defaultAgentId": agent,
             "mainKey": "main",
-            "mainSessionKey": main_key(agent),
+            "mainSessionKey": main_key(gw, agent),
             "scope": "per-sender",
         },
         "authMode": match gw.settings.auth {
@@ -120,8 +120,10 @@ fn session(
             let agent = known(id)?;
             Ok((format!("agent:{agent}:{rest}"), agent))
         }
+        // "main" names the main session, whatever `session.mainKey` calls it.
+        Some(k) if k == "main" => Ok((main_key(gw, &agent), agent)),
         Some(k) => Ok((format!("agent:{agent}:{k}"), agent)),
-        None => Ok((main_key(&agent), agent)),
+        None => Ok((main_key(gw, &agent), agent)),
     }
 }
 
@@ -487,7 +489,7 @@ fn inject(gw: &'static Gateway, p: &Inject) -> Result<Value, ErrorBody> {
 
 fn delete(gw: &'static Gateway, p: &SessionRef) -> Result<Value, ErrorBody> {
     let (key, agent) = session(gw, p.key(), None)?;
-    if key == main_key(&agent) {
+    if key == main_key(gw, &agent) {
         return Err(ErrorBody::invalid(format!(
             "cannot delete the main session ({key}); use sessions.reset"
         )));
