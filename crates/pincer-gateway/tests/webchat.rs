@@ -101,19 +101,24 @@ const NEEDS: &str = "needs Chromium and chromium-driver (PINCER_TEST_CHROMIUM, P
 
 /// Waits until `css` matches an element whose text contains `text`.
 async fn wait_text(c: &Client, css: &str, text: &str) -> String {
+    wait_all(c, css, &[text]).await
+}
+
+/// The first `css` element holding every one of `texts`, waited for.
+async fn wait_all(c: &Client, css: &str, texts: &[&str]) -> String {
     let started = Instant::now();
     loop {
         let mut seen = Vec::new();
         for e in c.find_all(Locator::Css(css)).await.unwrap_or_default() {
             let t = e.text().await.unwrap_or_default();
-            if t.contains(text) {
+            if texts.iter().all(|x| t.contains(x)) {
                 return t;
             }
             seen.push(t);
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
-            "no {css} with {text:?}; saw {seen:?}"
+            "no {css} with {texts:?}; saw {seen:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -167,9 +172,15 @@ async fn a_user_chats_in_the_browser() {
     // model, tokens and cost beside it.
     send(&c, "Hello").await;
     wait_text(&c, ".msg.user", "Hello").await;
-    let answer = wait_text(&c, ".msg.assistant", "Answer from m: Hello and code").await;
+    // The footer comes with the run's final event, after the last delta:
+    // an answer is waited for with it.
+    let answer = wait_all(
+        &c,
+        ".msg.assistant",
+        &["Answer from m: Hello and code", "12 in · 7 out"],
+    )
+    .await;
     assert!(answer.contains("acme/m"), "{answer}");
-    assert!(answer.contains("12 in · 7 out"), "{answer}");
     let bold = c.find(Locator::Css(".msg.assistant strong")).await.unwrap();
     assert_eq!(bold.text().await.unwrap(), "Hello");
     shot(&c, "webchat-answer.png").await;
@@ -201,7 +212,8 @@ async fn a_user_chats_in_the_browser() {
     select.select_by_value("acme/b").await.unwrap();
     wait_text(&c, ".msg.note", "acme/b").await;
     send(&c, "Again").await;
-    wait_text(&c, ".msg.assistant", "Answer from b: Again").await;
+    // Finished (its footer shown), so the history read later holds it.
+    wait_all(&c, ".msg.assistant", &["Answer from b: Again", " in · "]).await;
 
     // A new session starts empty and keeps its own conversation.
     c.find(Locator::Id("new-session"))
@@ -218,7 +230,7 @@ async fn a_user_chats_in_the_browser() {
             .is_empty()
     );
     send(&c, "Fresh start").await;
-    wait_text(&c, ".msg.assistant", "Fresh start").await;
+    wait_all(&c, ".msg.assistant", &["Fresh start", " in · "]).await;
     wait_text(&c, "#sessions li", "web-").await;
 
     // Reload: the token and the session are remembered, the history read
