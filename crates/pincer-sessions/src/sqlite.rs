@@ -105,7 +105,26 @@ fn int(n: u64) -> i64 {
 impl Sqlite {
     /// Opens (or creates) the database at `path` for `agent`; set-aside
     /// transcripts go to `archive`.
+    /// Opens (or makes) the database. Processes starting together may
+    /// find it locked in ways SQLite's busy timeout does not wait out (a
+    /// switch to the write-ahead log): those tries are made again, for up
+    /// to 5 s.
     pub(crate) fn open(path: &Path, agent: &str, archive: &Path) -> Result<Sqlite, SessionError> {
+        let started = std::time::Instant::now();
+        loop {
+            match Sqlite::open_once(path, agent, archive) {
+                Err(SessionError::Db { source, .. })
+                    if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && started.elapsed() < std::time::Duration::from_secs(5) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, agent: &str, archive: &Path) -> Result<Sqlite, SessionError> {
         if let Some(dir) = path.parent() {
             create_private_dir(dir)?;
         }
