@@ -496,11 +496,6 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(base.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
     }
-}
-
-#[cfg(test)]
-mod paths {
-    use super::*;
 
     /// What users do every day still works through the workspace handle.
     #[test]
